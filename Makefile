@@ -1,0 +1,184 @@
+# libpolca - build, test, install.
+#
+#   make              lib/libpolca.so.X.Y.Z, lib/libpolca.a, the CUDA module
+#                     (where nvcc exists), examples
+#   make check        installs missing Debian packages, builds, runs the suite
+#   make check-asan   the suite under AddressSanitizer + UBSan
+#   make demo         the main job (examples)
+#   make bench        benchmarks (never part of check)
+#   make install PREFIX=/usr/local DESTDIR=
+#   make deps         installs the Debian packages the build and tests need
+
+VERSION_MAJOR := $(shell sed -n 's/^\#define POLCA_VERSION_MAJOR \([0-9]*\)/\1/p' include/polca/core.h)
+VERSION_MINOR := $(shell sed -n 's/^\#define POLCA_VERSION_MINOR \([0-9]*\)/\1/p' include/polca/core.h)
+VERSION_PATCH := $(shell sed -n 's/^\#define POLCA_VERSION_PATCH \([0-9]*\)/\1/p' include/polca/core.h)
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+DESTDIR ?=
+
+CC ?= cc
+CXX ?= c++
+BUILD ?= build
+LIBOUT ?= lib
+SANITIZE ?=
+OPT ?= -O2 -g
+# -ffp-contract=off: results must not depend on whether the compiler fuses
+# multiply-adds (reference parity, CPU/CUDA comparisons).
+CFLAGS_ALL := -std=c11 $(OPT) -Wall -Wextra -Werror -fPIC -fvisibility=hidden \
+	-ffp-contract=off -D_POSIX_C_SOURCE=200809L -Iinclude -MMD -MP \
+	$(SANITIZE) $(CFLAGS)
+LDLIBS_ALL := -lopenblas -llapacke -lzstd -lm -ldl -lpthread
+SO_LDFLAGS := -shared -Wl,-soname,libpolca.so.$(VERSION_MAJOR) \
+	-Wl,--version-script=src/libpolca.map -Wl,--no-undefined $(SANITIZE) $(LDFLAGS)
+
+LIB_SRC := $(wildcard src/*.c src/cpu/*.c)
+LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
+
+SO_REAL := $(LIBOUT)/libpolca.so.$(VERSION)
+SO_MAJOR := $(LIBOUT)/libpolca.so.$(VERSION_MAJOR)
+SO_DEV := $(LIBOUT)/libpolca.so
+STATIC := $(LIBOUT)/libpolca.a
+
+# ---- CUDA module (built wherever nvcc is found: PATH, CUDA_HOME, /usr/local/cuda)
+NVCC ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard $(CUDA_HOME)/bin/nvcc),$(wildcard /usr/local/cuda/bin/nvcc))
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_MODULE := $(LIBOUT)/libpolca_cuda.so.$(VERSION_MAJOR)
+CUDA_SRC := $(wildcard src/cuda/*.cu)
+CUDA_OBJ := $(patsubst %.cu,$(BUILD)/%.o,$(CUDA_SRC))
+# sm_90 (H100/H200) native code plus PTX for anything newer.
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+	-gencode arch=compute_90,code=compute_90
+NVCCFLAGS := -O2 -std=c++17 -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra,-Werror \
+	-Iinclude -Isrc $(CUDA_ARCH) -fmad=false
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,'$$ORIGIN' -lcublas -lcudart
+
+ifneq ($(NVCC),)
+ALL_CUDA := $(CUDA_MODULE)
+endif
+
+PYTHON ?= /usr/bin/python3
+
+.PHONY: all lib cuda examples check check-asan demo bench install uninstall deps clean abi-check abi-baseline tests
+all: lib $(ALL_CUDA) examples
+
+lib: $(SO_REAL) $(SO_MAJOR) $(SO_DEV) $(STATIC)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(SO_REAL): $(LIB_OBJ) src/libpolca.map
+	@mkdir -p $(LIBOUT)
+	$(CC) $(SO_LDFLAGS) -o $@ $(LIB_OBJ) $(LDLIBS_ALL)
+
+$(SO_MAJOR): $(SO_REAL)
+	ln -sf $(notdir $<) $@
+$(SO_DEV): $(SO_MAJOR)
+	ln -sf $(notdir $<) $@
+
+$(STATIC): $(LIB_OBJ)
+	@mkdir -p $(LIBOUT)
+	rm -f $@
+	ar rcs $@ $^
+
+cuda: $(ALL_CUDA)
+
+$(BUILD)/%.o: %.cu src/backend.h
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(CUDA_MODULE): $(CUDA_OBJ)
+	@mkdir -p $(LIBOUT)
+	$(CXX) -shared -Wl,--version-script=src/cuda/module.map -Wl,--no-undefined -o $@ $^ $(CUDA_LIBS)
+
+# ---- Examples: each examples/<name>/*.c is one program, bin in $(BUILD)/examples
+EXAMPLE_DIRS := $(patsubst %/,%,$(sort $(dir $(wildcard examples/*/*.c))))
+EXAMPLE_BINS := $(foreach d,$(EXAMPLE_DIRS),$(BUILD)/$(d)/$(notdir $(d)))
+examples: $(EXAMPLE_BINS)
+.SECONDEXPANSION:
+$(BUILD)/examples/%: $$(wildcard examples/$$(firstword $$(subst /, ,$$*))/*.c) $(SO_DEV)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $(filter %.c,$^) -L$(LIBOUT) -lpolca -Wl,-rpath,'$$ORIGIN/../../../$(LIBOUT)' -lm
+
+# ---- Tests: tests/test_*.c link the static library (they may reach private
+# entry points such as the dispatch table); tests/test_*.sh drive the tools.
+TEST_C := $(wildcard tests/test_*.c)
+TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_C))
+TEST_HELPERS := $(BUILD)/tests/libfake_backend.so
+
+$(BUILD)/tests/%: tests/%.c tests/harness.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< $(STATIC) $(LDLIBS_ALL) $(SANITIZE)
+
+$(BUILD)/tests/libfake_backend.so: tests/fake_backend.c src/backend.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Isrc -shared -o $@ $< $(SANITIZE)
+
+tests: $(TEST_BINS) $(TEST_HELPERS)
+
+check: deps
+	$(MAKE) all tests
+	BUILD=$(BUILD) LIBOUT=$(LIBOUT) PYTHON=$(PYTHON) tests/run.sh
+
+check-asan: deps
+	$(MAKE) BUILD=build-asan LIBOUT=build-asan/lib OPT="-O1 -g" \
+		SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+		lib $(ALL_CUDA:$(LIBOUT)/%=build-asan/lib/%) tests
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 POLCA_SANITIZED=1 \
+		BUILD=build-asan LIBOUT=build-asan/lib PYTHON=$(PYTHON) tests/run.sh
+
+demo: deps
+	$(MAKE) all
+	$(BUILD)/examples/hello/hello
+
+bench: deps
+	$(MAKE) all
+	@for b in bench/*.sh; do [ -e "$$b" ] && sh "$$b"; done; true
+
+# ---- ABI: baseline made with abidw, checked with abidiff
+ABI_BASELINE := docs/abi/libpolca.abi
+abi-check: lib
+	tests/abi_check.sh $(SO_REAL) $(ABI_BASELINE)
+abi-baseline: lib
+	abidw --no-corpus-path --headers-dir include/polca --drop-private-types $(SO_REAL) \
+		| sed 's/ path=[^ >]*//' > $(ABI_BASELINE)
+
+# ---- Install
+install: lib $(ALL_CUDA)
+	install -d $(DESTDIR)$(PREFIX)/include/polca $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 644 include/polca/*.h $(DESTDIR)$(PREFIX)/include/polca/
+	install -m 755 $(SO_REAL) $(DESTDIR)$(LIBDIR)/
+	ln -sf libpolca.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libpolca.so.$(VERSION_MAJOR)
+	ln -sf libpolca.so.$(VERSION_MAJOR) $(DESTDIR)$(LIBDIR)/libpolca.so
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	$(if $(ALL_CUDA),install -m 755 $(CUDA_MODULE) $(DESTDIR)$(LIBDIR)/)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+		pkgconfig/polca.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/polca.pc
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/include/polca
+	rm -f $(DESTDIR)$(LIBDIR)/libpolca.* $(DESTDIR)$(LIBDIR)/libpolca_cuda.so.* \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/polca.pc
+
+# ---- Debian packages the build and the tests need (only the missing ones)
+DEB_PACKAGES := gcc g++ make pkg-config libopenblas-dev liblapacke-dev libzstd-dev \
+	abigail-tools binutils python3 python3-numpy
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "missing Debian packages; run as root:"; \
+		echo "  apt-get install -y $$(echo $$missing)"; exit 1; \
+	fi; \
+	echo "installing: $$(echo $$missing)"; \
+	(apt-get update -qq || true) && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
+
+clean:
+	rm -rf $(BUILD) build-asan $(LIBOUT)
+
+-include $(LIB_OBJ:.o=.d)

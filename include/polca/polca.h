@@ -1,0 +1,12 @@
+/*
+ * polca/polca.h - the whole public API of libpolca.
+ *
+ * Include this one header. Each part of the library has its own header below,
+ * and each of those compiles alone as C99 and as C++.
+ */
+#ifndef POLCA_POLCA_H
+#define POLCA_POLCA_H
+
+#include "polca/core.h"
+
+#endif /* POLCA_POLCA_H */

@@ -1,0 +1,54 @@
+/* src/handle.c - handle checks and small allocation helpers. */
+#include <stdlib.h>
+
+#include "internal.h"
+
+int32_t polca__check_handle(const void *h, uint32_t magic, const char *fn,
+                            const char *arg, const char *type_name) {
+    if (h == NULL)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument '%s' is NULL",
+                           fn, arg);
+    if (((const polca__head *)h)->magic != magic)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: argument '%s' is not a live %s (wrong handle type, "
+                           "or already destroyed)",
+                           fn, arg, type_name);
+    return POLCA_OK;
+}
+
+int32_t polca__check_same_context(const void *a, const void *b, const char *fn,
+                                  const char *arg_a, const char *arg_b) {
+    if (((const polca__head *)a)->ctx != ((const polca__head *)b)->ctx)
+        return polca__fail(POLCA_ERR_WRONG_CONTEXT,
+                           "%s: '%s' and '%s' belong to different contexts", fn,
+                           arg_a, arg_b);
+    return POLCA_OK;
+}
+
+int polca__mul_size(size_t a, size_t b, size_t *out) {
+    if (a != 0 && b > SIZE_MAX / a) return 0;
+    *out = a * b;
+    return 1;
+}
+
+void *polca__alloc(size_t bytes, const char *what) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p)
+        polca__fail(POLCA_ERR_OUT_OF_MEMORY, "out of memory allocating %zu bytes for %s",
+                    bytes, what);
+    return p;
+}
+
+void *polca__calloc(size_t count, size_t size, const char *what) {
+    size_t bytes;
+    if (!polca__mul_size(count, size, &bytes)) {
+        polca__fail(POLCA_ERR_OUT_OF_MEMORY, "size overflow allocating %zu x %zu bytes for %s",
+                    count, size, what);
+        return NULL;
+    }
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p)
+        polca__fail(POLCA_ERR_OUT_OF_MEMORY, "out of memory allocating %zu bytes for %s",
+                    bytes, what);
+    return p;
+}
