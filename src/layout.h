@@ -1,0 +1,49 @@
+/*
+ * src/layout.h - a parameter layout: the named tensors that make up one flat
+ * float32 parameter vector (name, shape, offset), and its hash. Private.
+ *
+ * Models produce one; checkpoint series, bases and files carry one so that
+ * vectors from different models are never mixed (POLCA_ERR_LAYOUT_MISMATCH).
+ */
+#ifndef POLCA_LAYOUT_H
+#define POLCA_LAYOUT_H
+
+#include <stdint.h>
+
+#include "internal.h"
+
+#define POLCA_LAYOUT_NAME_MAX 127 /* bytes, without the terminating NUL */
+#define POLCA_LAYOUT_MAX_DIMS 4
+
+typedef struct polca__tensor_info {
+    char name[POLCA_LAYOUT_NAME_MAX + 1]; /* e.g. "blocks.0.attn.W_Q" */
+    int32_t ndim;                         /* 0..POLCA_LAYOUT_MAX_DIMS */
+    int64_t shape[POLCA_LAYOUT_MAX_DIMS];
+    int64_t offset; /* first element in the flat vector */
+    int64_t count;  /* product of shape */
+} polca__tensor_info;
+
+typedef struct polca__layout {
+    int64_t n_tensors;
+    polca__tensor_info *tensors; /* [n_tensors], contiguous, in offset order */
+    int64_t n_params;            /* sum of counts */
+    uint64_t hash;               /* polca__layout_hash of the above */
+} polca__layout;
+
+/* Empty layout (no tensors). */
+POLCA_INTERNAL void polca__layout_init(polca__layout *l);
+/* Appends a tensor at offset n_params; checks the name (non-empty, fits,
+ * unique) and the shape (positive dims, no overflow). Updates the hash. */
+POLCA_INTERNAL int32_t polca__layout_add(polca__layout *l, const char *name, int32_t ndim,
+                                         const int64_t *shape);
+POLCA_INTERNAL int32_t polca__layout_copy(polca__layout *dst, const polca__layout *src);
+POLCA_INTERNAL void polca__layout_free(polca__layout *l);
+/* Index of a tensor by name, or -1. */
+POLCA_INTERNAL int64_t polca__layout_find(const polca__layout *l, const char *name);
+/* 1 when the two layouts have the same names, shapes and offsets. */
+POLCA_INTERNAL int polca__layout_equal(const polca__layout *a, const polca__layout *b);
+/* FNV-1a 64 over every (name, ndim, shape, offset), little-endian; stable
+ * across platforms and versions (it is stored in files). */
+POLCA_INTERNAL uint64_t polca__layout_hash(const polca__layout *l);
+
+#endif /* POLCA_LAYOUT_H */
