@@ -27,6 +27,8 @@
 
 #define POLCA_BACKEND_ABI 1u
 
+struct polca__tf_config; /* src/transformer.h */
+
 /* What the core hands a backend when it opens it. */
 typedef struct polca_backend_host {
     uint32_t abi;         /* POLCA_BACKEND_ABI */
@@ -101,8 +103,34 @@ typedef struct polca_backend {
                               int64_t m, float *v, int64_t k,
                               double drop_below, double *host_kept);
 
-    /* Model, eigensolver and clustering kernels are appended below by later
-     * steps; check POLCA_BACKEND_HAS before calling one. */
+    /* ---- Built-in transformer (src/transformer.h) ----
+     * cfg, tokens and mask are HOST memory (small); theta, v, dirs and the
+     * outputs are device memory. Each kernel works on the whole batch,
+     * chunking internally as memory requires. See transformer.h for the
+     * batch convention. n_samples = number of scored positions. */
+    /* losses[n_samples]: per-sample cross-entropy (natural log). */
+    int32_t (*tf_losses)(void *state, const struct polca__tf_config *cfg, const float *theta,
+                         int64_t n_seq, const int32_t *tokens, const uint8_t *mask,
+                         float *losses);
+    /* Mean loss over the samples (host, double) and its gradient grad[P]. */
+    int32_t (*tf_grad)(void *state, const struct polca__tf_config *cfg, const float *theta,
+                       int64_t n_seq, const int32_t *tokens, const uint8_t *mask,
+                       double *host_mean_loss, float *grad);
+    /* hv[P] = H v, H the Hessian of the mean loss (exact, forward-over-reverse). */
+    int32_t (*tf_hvp)(void *state, const struct polca__tf_config *cfg, const float *theta,
+                      int64_t n_seq, const int32_t *tokens, const uint8_t *mask,
+                      const float *v, float *hv);
+    /* For k directions dirs[k][P], sharing one primal pass:
+     * g[k][n_samples] = <grad l_i, d_k>, c[k][n_samples] = d_k^T H_i d_k
+     * (exact forward mode, first and second order); losses[n_samples] too.
+     * losses and c may be NULL (not computed). */
+    int32_t (*tf_dirderivs)(void *state, const struct polca__tf_config *cfg,
+                            const float *theta, int64_t n_seq, const int32_t *tokens,
+                            const uint8_t *mask, int64_t k, const float *dirs,
+                            float *losses, float *g, float *c);
+
+    /* Eigensolver and clustering kernels are appended below by later steps;
+     * check POLCA_BACKEND_HAS before calling one. */
 } polca_backend;
 
 /* Nonzero when table `be` was built with entry `field` and fills it in. */

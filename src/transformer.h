@@ -1,0 +1,58 @@
+/*
+ * src/transformer.h - the built-in decoder-only transformer (TransformerLens
+ * HookedTransformer compatible): configuration, parameter layout,
+ * initialization. Private; the public face is polca_model (polca/model.h).
+ *
+ * Its kernels (losses, gradient, HVP, directional derivatives) are
+ * dispatch-table entries (backend.h: tf_*), so each backend computes them on
+ * its own device.
+ */
+#ifndef POLCA_TRANSFORMER_H
+#define POLCA_TRANSFORMER_H
+
+#include <stdint.h>
+
+#include "layout.h"
+
+#define POLCA__ACT_GELU 0      /* exact: x * Phi(x), erf form (torch gelu)   */
+#define POLCA__ACT_GELU_NEW 1  /* tanh approximation (TransformerLens gelu_new) */
+#define POLCA__ACT_RELU 2
+
+typedef struct polca__tf_config {
+    int32_t n_layers;
+    int32_t d_model;
+    int32_t n_heads;
+    int32_t d_head; /* need not be d_model / n_heads */
+    int32_t d_mlp;  /* 0 = attention-only (no MLP, no ln2) */
+    int32_t d_vocab;
+    int32_t n_ctx;
+    int32_t act_fn; /* POLCA__ACT_* */
+} polca__tf_config;
+
+/* Checks every field (positive sizes, known act_fn, no overflow in P). */
+POLCA_INTERNAL int32_t polca__tf_check_config(const polca__tf_config *cfg);
+
+/* The layout in TransformerLens state_dict order and names/shapes:
+ * embed.W_E [d_vocab, d_model], pos_embed.W_pos [n_ctx, d_model], then per
+ * block l: blocks.l.ln1.w/b [d_model], blocks.l.attn.W_Q/W_K/W_V
+ * [n_heads, d_model, d_head], W_O [n_heads, d_head, d_model], b_Q/b_K/b_V
+ * [n_heads, d_head], b_O [d_model], blocks.l.ln2.w/b, blocks.l.mlp.W_in
+ * [d_model, d_mlp], b_in [d_mlp], W_out [d_mlp, d_model], b_out [d_model];
+ * ln_final.w/b [d_model]; unembed.W_U [d_model, d_vocab], unembed.b_U
+ * [d_vocab]. (The transformer.c header comment is authoritative.) */
+POLCA_INTERNAL int32_t polca__tf_layout(const polca__tf_config *cfg, polca__layout *out);
+
+/* Seeded initialization into theta [P] (host memory); transformer.c documents
+ * the distributions (TransformerLens's init scheme, or what differs). */
+POLCA_INTERNAL int32_t polca__tf_init(const polca__tf_config *cfg, uint64_t seed, float *theta);
+
+/*
+ * A batch, for every tf_* kernel:
+ *   tokens [n_seq][n_ctx] int32, each in [0, d_vocab)
+ *   mask   [n_seq][n_ctx] uint8: nonzero = position t is scored, its target
+ *          is tokens[s][t+1] (so the last position is never scored)
+ * Samples are the scored positions in row-major order; n_samples = number of
+ * nonzero mask entries. Callers validate tokens and mask before a kernel.
+ */
+
+#endif /* POLCA_TRANSFORMER_H */
