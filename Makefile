@@ -125,7 +125,7 @@ check: deps
 check-asan: deps
 	$(MAKE) BUILD=build-asan LIBOUT=build-asan/lib OPT="-O1 -g" \
 		SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-		lib $(ALL_CUDA:$(LIBOUT)/%=build-asan/lib/%) tests
+		lib $(ALL_CUDA:$(LIBOUT)/%=build-asan/lib/%) examples tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 POLCA_SANITIZED=1 \
 		BUILD=build-asan LIBOUT=build-asan/lib PYTHON=$(PYTHON) tests/run.sh
 
@@ -142,8 +142,8 @@ ABI_BASELINE := docs/abi/libpolca.abi
 abi-check: lib
 	tests/abi_check.sh $(SO_REAL) $(ABI_BASELINE)
 abi-baseline: lib
-	abidw --no-corpus-path --headers-dir include/polca --drop-private-types $(SO_REAL) \
-		| sed 's/ path=[^ >]*//' > $(ABI_BASELINE)
+	abidw --no-corpus-path --no-comp-dir-path --short-locs --headers-dir include/polca \
+		--drop-private-types --out-file $(ABI_BASELINE) $(SO_REAL)
 
 # ---- Install
 install: lib $(ALL_CUDA)
