@@ -126,7 +126,7 @@ check-asan: deps
 	$(MAKE) BUILD=build-asan LIBOUT=build-asan/lib OPT="-O1 -g" \
 		SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 		lib $(ALL_CUDA:$(LIBOUT)/%=build-asan/lib/%) examples tests
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 POLCA_SANITIZED=1 \
+	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 POLCA_SANITIZED=1 \
 		BUILD=build-asan LIBOUT=build-asan/lib PYTHON=$(PYTHON) tests/run.sh
 
 demo: deps

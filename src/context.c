@@ -48,7 +48,9 @@ static int32_t open_cuda(polca_context *ctx, const char *path,
                            "CUDA backend module '%s' not found (build it with nvcc "
                            "present, or set POLCA_CUDA_MODULE)",
                            path);
-    void *module = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    /* RTLD_NODELETE: the CUDA runtime and libstdc++ do not support being
+     * unmapped while the process runs; dlclose only drops our reference. */
+    void *module = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!module) {
         const char *why = dlerror();
         return polca__fail(POLCA_ERR_BACKEND_UNAVAILABLE,

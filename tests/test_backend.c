@@ -373,7 +373,9 @@ static void run_entry_tests(const char *backend) {
 
 int main(void) {
     const char *build = getenv("BUILD");
-    snprintf(fake_path, sizeof fake_path, "%s/%s/tests/libfake_backend.so", getcwd(NULL, 0),
+    char cwd[2048];
+    if (!getcwd(cwd, sizeof cwd)) return 1;
+    snprintf(fake_path, sizeof fake_path, "%s/%s/tests/libfake_backend.so", cwd,
              build ? build : "build");
     run_entry_tests("cpu");
     run_entry_tests("cuda");
