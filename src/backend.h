@@ -50,7 +50,8 @@ typedef struct polca_backend {
     const char *name;     /* "cpu", "cuda" */
 
     /* ---- Lifecycle ---- */
-    /* Opens an instance. Fails with POLCA_ERR_BACKEND_UNAVAILABLE (and a
+    /* Opens an instance. `host` stays valid until close (the backend may
+     * keep the pointer). Fails with POLCA_ERR_BACKEND_UNAVAILABLE (and a
      * reason through host->fail) when the device cannot be used. Writes a
      * one-line description of the device into device_text[device_text_len]. */
     int32_t (*open)(const polca_backend_host *host, void **out_state,

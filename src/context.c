@@ -146,18 +146,19 @@ int32_t polca_context_create(const polca_options *options, polca_context **out) 
     ctx->head.magic = POLCA_MAGIC_CONTEXT;
     ctx->head.ctx = ctx;
     ctx->log_min_level = POLCA_LOG_INFO;
-    polca_backend_host host = {POLCA_BACKEND_ABI, sizeof host, host_fail,
-                               (int32_t)device, (int32_t)threads, (int32_t)tf32};
+    ctx->host = (polca_backend_host){POLCA_BACKEND_ABI, sizeof ctx->host, host_fail,
+                                     (int32_t)device, (int32_t)threads, (int32_t)tf32};
+    const polca_backend_host *host = &ctx->host;
 
     if (strcmp(backend, "cpu") == 0) {
-        st = open_cpu(ctx, &host);
+        st = open_cpu(ctx, host);
     } else {
-        st = open_cuda(ctx, path, &host);
+        st = open_cuda(ctx, path, host);
         if (st && strcmp(backend, "auto") == 0) {
             /* Keep the reason CUDA was passed over where the host can read it. */
             char why[512];
             snprintf(why, sizeof why, "%s", polca_last_error());
-            st = open_cpu(ctx, &host);
+            st = open_cpu(ctx, host);
             if (!st) {
                 size_t len = strlen(ctx->device_text);
                 snprintf(ctx->device_text + len, sizeof ctx->device_text - len,

@@ -87,6 +87,8 @@ struct polca_context {
     const polca_backend *be; /* dispatch table, never NULL */
     void *be_state;          /* backend instance, owned */
     void *module;            /* dlopen handle of a plugin backend, or NULL */
+    polca_backend_host host; /* what the backend was opened with; it keeps a
+                                pointer to this for the context's lifetime */
     char device_text[256];
     polca_log_fn log_fn;
     void *log_user;
