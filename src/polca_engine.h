@@ -1,0 +1,68 @@
+/*
+ * src/polca_engine.h - the POLCA decomposition, streamed over checkpoints.
+ * Private. METHOD.md, "The decomposition" and "Baselines", is the spec.
+ *
+ * The engine never sees a model, a file or a basis handle: it reads them
+ * through a source of callbacks, so the same code serves every model kind
+ * and every checkpoint store, and tests can feed it analytic models.
+ *
+ * Memory: the K basis directions (+ K_lca axis directions) [K][P], two
+ * parameter vectors [P], the previous checkpoint's g and c [K][N], and the
+ * outputs. Never more than two checkpoints at once.
+ */
+#ifndef POLCA_ENGINE_H
+#define POLCA_ENGINE_H
+
+#include <stdint.h>
+
+#include "internal.h"
+
+#define POLCA__CURV_EXACT 0  /* c = exact second directional derivative     */
+#define POLCA__CURV_SECANT 1 /* trapezoid: 1/2 (g_t + g_{t+1}) s            */
+#define POLCA__CURV_NONE 2   /* first order only                            */
+
+typedef struct polca__engine_source {
+    void *user;
+    int64_t n_checkpoints; /* T + 1 >= 2 */
+    int64_t n_params;      /* P */
+    int64_t n_samples;     /* N */
+    /* theta[P] (host) <- checkpoint t; *step <- its training step. */
+    int32_t (*read_checkpoint)(void *user, int64_t t, int64_t *step, float *theta);
+    /* For k host directions dirs[k][P] at theta: losses[N] (may be NULL),
+     * g[k][N], c[k][N] (may be NULL = not needed). */
+    int32_t (*dirderivs)(void *user, const float *theta, int64_t k, const float *dirs,
+                         float *losses, float *g, float *c);
+} polca__engine_source;
+
+typedef struct polca__engine_request {
+    const float *basis; /* [K][P] host, orthonormal rows */
+    int64_t k;
+    const float *lca_basis; /* [K_lca][P] host unit vectors, or NULL */
+    int64_t k_lca;
+    int32_t curvature;   /* POLCA__CURV_* for the main output */
+    int32_t first_order; /* also produce first-order POLCA (1) or not (0) */
+    int32_t fisher;      /* also produce g^2 along each b_k (1) or not (0) */
+    int64_t block;       /* directions per dirderivs call (>= 1) */
+} polca__engine_request;
+
+/* Outputs, all host, caller-allocated, T1 = n_checkpoints:
+ *   steps[T1]; exact_loss[N][T1]; polca[K][N][T1];
+ *   first_order[K][N][T1] when requested (else NULL);
+ *   fisher[K][N][T1] when requested (else NULL);
+ *   lca[K_lca][N][T1] when k_lca > 0 (else NULL).
+ * Projected losses start at 0: L(0) = 0, L(t+1) = L(t) + Delta(t). */
+typedef struct polca__engine_output {
+    int64_t *steps;
+    float *exact_loss;
+    float *polca;
+    float *first_order;
+    float *fisher;
+    float *lca;
+} polca__engine_output;
+
+POLCA_INTERNAL int32_t polca__engine_run(const polca_context *ctx,
+                                         const polca__engine_source *src,
+                                         const polca__engine_request *req,
+                                         const polca__engine_output *out);
+
+#endif /* POLCA_ENGINE_H */
