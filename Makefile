@@ -94,7 +94,9 @@ $(CUDA_MODULE): $(CUDA_OBJ)
 	$(CXX) -shared -Wl,--version-script=src/cuda/module.map -Wl,--no-undefined -o $@ $^ $(CUDA_LIBS)
 
 # ---- Examples: each examples/<name>/*.c is one program, bin in $(BUILD)/examples
-EXAMPLE_DIRS := $(patsubst %/,%,$(sort $(dir $(wildcard examples/*/*.c))))
+# Only directories where some .c file defines main(): a directory may hold
+# reusable example sources before its program exists (examples/arithmetic).
+EXAMPLE_DIRS := $(patsubst %/,%,$(sort $(dir $(shell grep -lE '^int[[:space:]]+main\b' examples/*/*.c 2>/dev/null))))
 EXAMPLE_BINS := $(foreach d,$(EXAMPLE_DIRS),$(BUILD)/$(d)/$(notdir $(d)))
 examples: $(EXAMPLE_BINS)
 .SECONDEXPANSION:
@@ -111,6 +113,13 @@ TEST_HELPERS := $(BUILD)/tests/libfake_backend.so
 $(BUILD)/tests/%: tests/%.c tests/harness.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< $(STATIC) $(LDLIBS_ALL) $(SANITIZE)
+
+# tests/test_arith_*.c also compile the arithmetic example's sources (no
+# main there); the shorter stem makes make prefer this rule to the one above.
+ARITH_SRC := examples/arithmetic/addition.c examples/arithmetic/report.c
+$(BUILD)/tests/test_arith_%: tests/test_arith_%.c tests/harness.h $(ARITH_SRC) $(ARITH_SRC:.c=.h) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Isrc -Iexamples/arithmetic -o $@ $< $(ARITH_SRC) $(STATIC) $(LDLIBS_ALL) $(SANITIZE)
 
 $(BUILD)/tests/libfake_backend.so: tests/fake_backend.c src/backend.h
 	@mkdir -p $(dir $@)
