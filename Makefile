@@ -187,6 +187,25 @@ deps:
 	(apt-get update -qq || true) && \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
 
+# Optional packages: installed by `make deps` when root (without their
+# recommends), otherwise only named; the tests that need them skip without
+# them. chromium: tests/test_report_render.sh renders the arithmetic report.
+DEB_OPTIONAL := chromium
+.PHONY: deps-optional
+deps: deps-optional
+deps-optional:
+	@missing=$$(for p in $(DEB_OPTIONAL); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "optional Debian packages missing (the tests that use them skip): $$(echo $$missing)"; exit 0; \
+	fi; \
+	echo "installing (optional): $$(echo $$missing)"; \
+	(apt-get update -qq || true) && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing || \
+		echo "could not install $$(echo $$missing); the tests that use them skip"
+
 clean:
 	rm -rf $(BUILD) build-asan $(LIBOUT)
 
