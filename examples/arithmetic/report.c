@@ -673,7 +673,7 @@ static const char *css =
     ".meta{color:#444}\n"
     "table{border-collapse:collapse;margin:.6em 0;font-size:.92em}\n"
     "th,td{border:1px solid #ccc;padding:3px 9px;text-align:right;vertical-align:top}\n"
-    "th{background:#f2f2f2}td.l,th.l{text-align:left}\n"
+    "th{background:#f2f2f2;text-align:center}td.l,th.l{text-align:left}\n"
     "td.paper,th.paper{color:#666;background:#fafafa}\n"
     "tr.first td{border-top:2px solid #999}\n"
     ".pair{display:flex;flex-wrap:wrap;gap:12px}\n"
