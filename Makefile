@@ -94,7 +94,9 @@ $(CUDA_MODULE): $(CUDA_OBJ)
 	$(CXX) -shared -Wl,--version-script=src/cuda/module.map -Wl,--no-undefined -o $@ $^ $(CUDA_LIBS)
 
 # ---- Examples: each examples/<name>/*.c is one program, bin in $(BUILD)/examples
-EXAMPLE_DIRS := $(patsubst %/,%,$(sort $(dir $(wildcard examples/*/*.c))))
+# Only directories where some .c file defines main(): a directory may hold
+# reusable example sources before its program exists (examples/arithmetic).
+EXAMPLE_DIRS := $(patsubst %/,%,$(sort $(dir $(shell grep -lE '^int[[:space:]]+main\b' examples/*/*.c 2>/dev/null))))
 EXAMPLE_BINS := $(foreach d,$(EXAMPLE_DIRS),$(BUILD)/$(d)/$(notdir $(d)))
 examples: $(EXAMPLE_BINS)
 .SECONDEXPANSION:
@@ -111,6 +113,13 @@ TEST_HELPERS := $(BUILD)/tests/libfake_backend.so
 $(BUILD)/tests/%: tests/%.c tests/harness.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< $(STATIC) $(LDLIBS_ALL) $(SANITIZE)
+
+# tests/test_arith_*.c also compile the arithmetic example's sources (no
+# main there); the shorter stem makes make prefer this rule to the one above.
+ARITH_SRC := examples/arithmetic/addition.c examples/arithmetic/report.c
+$(BUILD)/tests/test_arith_%: tests/test_arith_%.c tests/harness.h $(ARITH_SRC) $(ARITH_SRC:.c=.h) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Isrc -Iexamples/arithmetic -o $@ $< $(ARITH_SRC) $(STATIC) $(LDLIBS_ALL) $(SANITIZE)
 
 $(BUILD)/tests/libfake_backend.so: tests/fake_backend.c src/backend.h
 	@mkdir -p $(dir $@)
@@ -177,6 +186,25 @@ deps:
 	echo "installing: $$(echo $$missing)"; \
 	(apt-get update -qq || true) && \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
+
+# Optional packages: installed by `make deps` when root (without their
+# recommends), otherwise only named; the tests that need them skip without
+# them. chromium: tests/test_report_render.sh renders the arithmetic report.
+DEB_OPTIONAL := chromium
+.PHONY: deps-optional
+deps: deps-optional
+deps-optional:
+	@missing=$$(for p in $(DEB_OPTIONAL); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "optional Debian packages missing (the tests that use them skip): $$(echo $$missing)"; exit 0; \
+	fi; \
+	echo "installing (optional): $$(echo $$missing)"; \
+	(apt-get update -qq || true) && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing || \
+		echo "could not install $$(echo $$missing); the tests that use them skip"
 
 clean:
 	rm -rf $(BUILD) build-asan $(LIBOUT)

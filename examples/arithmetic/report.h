@@ -1,0 +1,163 @@
+/*
+ * examples/arithmetic/report.h - the arithmetic experiment's outputs:
+ * out/arithmetic/summary.json (machine-readable) and out/arithmetic/report.html
+ * (one self-contained page: inline SVG and CSS, no script, no network).
+ *
+ * Example code (C11 standard library, libm, and POSIX mkdir/fsync/getpid for
+ * the files), not part of libpolca's ABI. The host fills plain structs from
+ * libpolca's outputs; everything is borrowed for the duration of the call.
+ * Numbers that are NaN or infinite are written as JSON null and skipped in
+ * plots (a curve breaks at them); every string is escaped (JSON and HTML).
+ *
+ * Functions return 0 on success, -1 on an invalid argument, -2 on an I/O or
+ * memory failure; report_error() then says what (static buffer, one thread).
+ * Files are written to PATH.tmp.PID, flushed, fsynced and renamed over PATH,
+ * so a reader sees the old file or the new one, never half of one.
+ */
+#ifndef ARITH_REPORT_H
+#define ARITH_REPORT_H
+
+#include <stdint.h>
+
+#define REPORT_MAX_BEST 3 /* Table 1: the best three clusters per method */
+
+/* One line of a plot: points (x[i], y[i]); a point where either is not
+ * finite (or y <= 0 on a log axis) is skipped and breaks the line. */
+typedef struct report_curve {
+    const char *label; /* legend text; NULL or "" = not in the legend */
+    int32_t n;         /* number of points, >= 0 */
+    const double *x;   /* [n] */
+    const double *y;   /* [n] */
+    const char *color; /* CSS colour ("#0072b2"); NULL = palette by curve index */
+    int32_t dashed;    /* nonzero: dashed line */
+} report_curve;
+
+/* A vertical line across a panel at x (a breakthrough onset, the plateau
+ * tau), labelled at the top. Not drawn when x is not finite. */
+typedef struct report_marker {
+    const char *label; /* e.g. "onset c2", "τ"; NULL = no label */
+    double x;
+    int32_t curve;     /* index of a curve of the same panel whose colour it
+                          takes, or -1: dark grey */
+    int32_t dashed;    /* nonzero: dashed (the default look for onsets);
+                          zero: solid (use it for tau) */
+} report_marker;
+
+/* One plot. */
+typedef struct report_panel {
+    const char *title;
+    const char *x_label; /* e.g. "training step" */
+    const char *y_label; /* e.g. "projected loss" */
+    int32_t log_y;       /* nonzero: logarithmic y axis (base 10) */
+    int32_t n_curves;
+    const report_curve *curves;   /* [n_curves] */
+    int32_t n_markers;
+    const report_marker *markers; /* [n_markers] */
+} report_panel;
+
+/* For one top direction: its clusters' mean projected loss beside the same
+ * clusters' mean exact loss (the paper's Figure 4), drawn side by side. */
+typedef struct report_direction_figure {
+    const char *title;   /* e.g. "Direction 1 (eigenvalue 3.2, basis step 200)" */
+    const char *caption; /* free text under the pair; NULL = none */
+    report_panel projected;
+    report_panel exact;
+} report_direction_figure;
+
+/* One row of Table 1: a trajectory type ("method") and its best clusters
+ * for the carry label, best first. */
+typedef struct report_method {
+    const char *name;    /* summary.json key: exact_loss, loss_change, fisher,
+                            lca, polca_first_order, polca */
+    const char *display; /* table text, e.g. "POLCA"; NULL = name */
+    int32_t n_best;      /* 0..REPORT_MAX_BEST valid entries below */
+    double homogeneity[REPORT_MAX_BEST];
+    double recall[REPORT_MAX_BEST];
+    double f1[REPORT_MAX_BEST];
+    int32_t direction[REPORT_MAX_BEST]; /* basis index of each cluster, -1
+                                           for the whole-loss methods */
+    double hidden_fraction; /* fraction of clusters with hidden breakthroughs
+                               (NaN: unknown, written as null) */
+    int32_t n_clusters;     /* over all kept directions; -1 = unknown */
+} report_method;
+
+/* What one direction's clusters turned out to be: the page lists which
+ * directions gave digit-place clusters (and carry clusters). */
+typedef struct report_direction_row {
+    int32_t direction;   /* basis index */
+    int32_t n_kept;      /* samples whose projected loss decreased, -1 = unknown */
+    int32_t n_clusters;
+    int32_t digit_place; /* nonzero: some cluster is a digit-place cluster */
+    int32_t carry;       /* nonzero: some cluster is a carry cluster */
+    const char *labels;  /* free text, e.g. "c0: 1000s (0.98); c1: carry (0.95)" */
+} report_direction_row;
+
+/* A configuration or result entry: a string when str is non-NULL, else the
+ * number num (null in JSON when not finite). */
+typedef struct report_kv {
+    const char *key;
+    const char *str;
+    double num;
+} report_kv;
+
+typedef struct report_timing {
+    const char *stage; /* e.g. "train", "basis", "trajectories", "clustering" */
+    double seconds;
+} report_timing;
+
+/* Everything one run reports. Arrays may be NULL when their count is 0. */
+typedef struct report_data {
+    const char *title;   /* page title; NULL = "libpolca: arithmetic experiment" */
+    const char *backend; /* "cpu" / "cuda"; NULL = unknown (null) */
+    const char *device;  /* free text; NULL = none */
+    double val_token_accuracy;
+    int32_t n_config;
+    const report_kv *config;
+    int32_t n_results; /* further results, summary.json "results" */
+    const report_kv *results;
+    int32_t n_timings;
+    const report_timing *timings;
+    int32_t n_methods;
+    const report_method *methods; /* names must be distinct */
+    const report_panel *place_curves; /* exact loss by digit place; NULL = none */
+    int32_t n_direction_rows;
+    const report_direction_row *direction_rows;
+    int32_t n_figures;
+    const report_direction_figure *figures;
+    int32_t n_notes;
+    const char *const *notes; /* paragraphs of plain text, at the end */
+} report_data;
+
+/* summary.json:
+ *   { "format": "libpolca-arithmetic-summary-1",
+ *     "backend": "cpu", "device": "...", "val_token_accuracy": 0.97,
+ *     "config": { key: value, ... },
+ *     "timings": { stage: seconds, ... },
+ *     "<method name>": { "homogeneity": [h1, h2, h3], "recall": [...],
+ *                        "f1": [...], "direction": [...],
+ *                        "hidden_fraction": x, "n_clusters": n }, ...
+ *     "methods": [ "<method name>", ... ],   (the order of Table 1)
+ *     "results": { key: value, ... } }
+ * The method keys sit at the top level (summary["polca"]["homogeneity"]);
+ * they may not be one of the other top-level keys. */
+int report_write_summary_json(const char *path, const report_data *d);
+
+/* report.html: header with the run's backend, accuracy and configuration;
+ * the exact-loss curves by digit place; Table 1 with the paper's numbers
+ * beside the run's; the directions that gave digit-place / carry clusters;
+ * one figure pair per top direction; timings; notes. */
+int report_write_html(const char *path, const report_data *d);
+
+/* mkdir -p: creates dir and its missing parents (mode 0777 & ~umask).
+ * 0 when it exists as a directory afterwards. */
+int report_make_dirs(const char *dir);
+
+/* The paper's numbers for a method name (Table 8, Table 9): fills n_best,
+ * homogeneity, recall, f1 and hidden_fraction of out (directions -1,
+ * n_clusters -1). Returns 0, or -1 for a name the paper does not report. */
+int report_paper_reference(const char *name, report_method *out);
+
+/* The message of the last failure. */
+const char *report_error(void);
+
+#endif /* ARITH_REPORT_H */
