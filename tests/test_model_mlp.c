@@ -318,6 +318,53 @@ TEST(mlp_layout_and_init) {
     fixture_close(&f);
 }
 
+/* On a CUDA context the MLP computes on the host through the device-pointer
+ * bridge (download, compute, upload): the same numbers as on the CPU. */
+TEST(mlp_on_cuda_context_if_present) {
+    polca_options *o = NULL;
+    polca_context *cuda = NULL;
+    polca_options_create(&o);
+    polca_options_set_string(o, "backend", "cuda");
+    int32_t st = polca_context_create(o, &cuda);
+    polca_options_destroy(o);
+    if (st) SKIP("no usable CUDA device here (%s)", polca_last_error());
+    fixture f;
+    CHECK(fixture_open(&f, "5,3", "tanh", 4, 3));
+    polca_model *m = NULL;
+    polca_data *d = NULL;
+    polca_options_create(&o);
+    polca_options_set_int(o, "n_features", 4);
+    polca_options_set_int(o, "n_classes", 3);
+    polca_options_set_string(o, "hidden", "5,3");
+    CHECK_OK(polca_model_create_mlp(cuda, o, &m));
+    polca_options_destroy(o);
+    CHECK_OK(polca_data_create_features(cuda, NS, 4, f.X, f.y, &d));
+    int64_t P = f.P;
+    enum { K = 2 };
+    float *dirs = malloc(K * P * sizeof(float)), *a = malloc(P * sizeof(float)),
+          *b = malloc(P * sizeof(float)), ga[K * NS], gb[K * NS], ca[K * NS], cb[K * NS],
+          la[NS], lb[NS];
+    random_dir(dirs, K * P, 8);
+    double ma = 0, mb = 0;
+    CHECK_OK(polca_model_grad(f.model, f.data, f.theta, &ma, a));
+    CHECK_OK(polca_model_grad(m, d, f.theta, &mb, b));
+    CHECK(memcmp(a, b, P * sizeof(float)) == 0 && ma == mb);
+    CHECK_OK(polca_model_hvp(f.model, f.data, f.theta, dirs, a));
+    CHECK_OK(polca_model_hvp(m, d, f.theta, dirs, b));
+    CHECK(memcmp(a, b, P * sizeof(float)) == 0);
+    CHECK_OK(polca_model_dirderivs(f.model, f.data, f.theta, K, dirs, la, ga, ca));
+    CHECK_OK(polca_model_dirderivs(m, d, f.theta, K, dirs, lb, gb, cb));
+    CHECK(memcmp(la, lb, sizeof la) == 0 && memcmp(ga, gb, sizeof ga) == 0 &&
+          memcmp(ca, cb, sizeof ca) == 0);
+    CHECK_OK(polca_model_losses(m, d, f.theta, lb));
+    CHECK(memcmp(la, lb, sizeof la) == 0);
+    free(dirs), free(a), free(b);
+    polca_data_destroy(d);
+    polca_model_destroy(m);
+    polca_context_destroy(cuda);
+    fixture_close(&f);
+}
+
 int main(void) {
     RUN(mlp_tanh_two_hidden);
     RUN(mlp_gelu_one_hidden);
@@ -325,5 +372,6 @@ int main(void) {
     RUN(mlp_softmax_regression);
     RUN(mlp_hvp_symmetric);
     RUN(mlp_layout_and_init);
+    RUN(mlp_on_cuda_context_if_present);
     return harness_done();
 }
