@@ -162,6 +162,8 @@ typedef struct polca_model polca_model;
  *   "n_ctx"    int   >= 2, required
  *   "act_fn"   string "gelu" (exact, erf), "gelu_new" (tanh approximation)
  *                    or "relu"; default "gelu_new"
+ * Every size is at most 2^24 and every tensor under 2^31 elements
+ * (POLCA_ERR_INVALID_ARGUMENT naming the option otherwise).
  * Parameters: tensors named and shaped as in TransformerLens's state_dict
  * (embed.W_E [d_vocab, d_model], pos_embed.W_pos [n_ctx, d_model],
  * blocks.0.ln1.w, blocks.0.attn.W_Q [n_heads, d_model, d_head], ...,
@@ -184,8 +186,9 @@ POLCA_API int32_t polca_model_create_transformer(polca_context *ctx,
  * Options (NULL is not allowed):
  *   "n_features" int    >= 1, required
  *   "n_classes"  int    >= 2, required
- *   "hidden"     string comma-separated hidden layer widths, e.g. "32,16";
- *                       default "" (no hidden layer: softmax regression)
+ *   "hidden"     string comma-separated hidden layer widths (each 1..2^24,
+ *                       at most 64 layers), e.g. "32,16"; default "" (no
+ *                       hidden layer: softmax regression)
  *   "activation" string "tanh" (default), "relu" or "gelu" (exact, erf)
  * Parameters, layer l = 0..n_hidden (the last one maps to the logits):
  * "layers.<l>.W" [fan_in, fan_out] (applied as x W) then "layers.<l>.b"
@@ -322,10 +325,19 @@ POLCA_API int32_t polca_model_find_tensor(const polca_model *model, const char *
 /* ---- Parameters: initialization and files ---- */
 
 /*
- * Seeded initialization into out theta[P] (caller-owned). The transformer
- * follows TransformerLens's scheme (see below); the MLP draws W and b
- * uniformly from [-1/sqrt(fan_in), 1/sqrt(fan_in)] as PyTorch's nn.Linear.
- * Same seed, same model configuration -> same bits on every platform.
+ * Seeded initialization into out theta[P] (caller-owned).
+ *   transformer: TransformerLens's default ("gpt2") scheme: every weight
+ *                matrix (W_E, W_pos, W_Q, W_K, W_V, W_O, W_in, W_out, W_U)
+ *                from N(0, (0.8 / sqrt(d_model))^2), biases 0, LayerNorm
+ *                weights 1 and biases 0;
+ *   MLP:         W and b uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)], as
+ *                PyTorch's nn.Linear.
+ * The random numbers come from libpolca's own generator (splitmix64 seeded
+ * with `seed`), not torch's: the same distributions, other values than
+ * torch.manual_seed(seed). Same seed and configuration -> same values
+ * (bit for bit for the MLP; the transformer's normal draws go through the C
+ * library's log, cos and sin, which may round differently on another
+ * platform).
  * POLCA_ERR_UNSUPPORTED for a host-defined model (the host initializes it).
  */
 POLCA_API int32_t polca_model_init(const polca_model *model, uint64_t seed, float *theta);
