@@ -560,24 +560,30 @@ static int32_t null_arg(const char *fn, const char *arg) {
     return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument '%s' is NULL", fn, arg);
 }
 
-/* Device scratch for one call: one allocation split into n_parts vectors. */
+/* Device memory for one call: one allocation holding the outputs and, on a
+ * device backend, copies of the inputs. On the CPU backend device memory is
+ * host memory, so the caller's input arrays are used in place. */
 typedef struct dev_scratch {
     const polca_backend *be;
     void *state;
-    float *base;
+    int host_memory; /* the CPU backend */
+    float *base, *cursor;
 } dev_scratch;
 
-static int32_t scratch_alloc(dev_scratch *s, const polca_model *m, size_t floats) {
+/* out_floats: outputs; in_floats: inputs (copied only on a device). */
+static int32_t scratch_alloc(dev_scratch *s, const polca_model *m, int64_t out_floats,
+                             int64_t in_floats) {
     s->be = m->head.ctx->be;
     s->state = m->head.ctx->be_state;
-    s->base = NULL;
-    size_t bytes;
+    s->host_memory = s->be == &polca__cpu_backend;
+    s->base = s->cursor = NULL;
+    size_t floats = (size_t)out_floats + (s->host_memory ? 0 : (size_t)in_floats), bytes;
     if (!polca__mul_size(floats, sizeof(float), &bytes))
         return polca__fail(POLCA_ERR_OUT_OF_MEMORY, "device scratch size overflows");
     void *p = NULL;
     int32_t st = s->be->alloc(s->state, bytes, &p);
     if (st) return st;
-    s->base = p;
+    s->base = s->cursor = p;
     return POLCA_OK;
 }
 
@@ -586,10 +592,30 @@ static void scratch_free(dev_scratch *s) {
     s->base = NULL;
 }
 
-/* Downloads the device results dev[n] to a host temporary, then copies them
- * to the caller's outputs (so no output is written unless all arrived). */
+/* The next n floats of the scratch. */
+static float *take(dev_scratch *s, int64_t n) {
+    float *p = s->cursor;
+    s->cursor += n;
+    return p;
+}
+
+/* The device view of host input x[n]: x itself on the CPU backend, else an
+ * uploaded copy. */
+static int32_t input(dev_scratch *s, const float *x, int64_t n, const float **dev) {
+    if (s->host_memory) {
+        *dev = x;
+        return POLCA_OK;
+    }
+    float *d = take(s, n);
+    *dev = d;
+    return s->be->upload(s->state, d, x, (size_t)n * sizeof(float));
+}
+
+/* Downloads consecutive device results dev[...] to a host temporary, then
+ * copies them to the caller's outputs, so that no output is written unless
+ * all arrived. */
 typedef struct out_part {
-    float *host; /* caller's output, or NULL */
+    float *host; /* caller's output, or NULL (skipped) */
     int64_t n;
 } out_part;
 
@@ -621,10 +647,6 @@ static int32_t deliver(dev_scratch *s, const float *dev, const out_part *parts, 
     return st;
 }
 
-static int32_t upload(dev_scratch *s, float *dev, const float *host, int64_t n) {
-    return s->be->upload(s->state, dev, host, (size_t)n * sizeof(float));
-}
-
 int32_t polca_model_losses(const polca_model *model, const polca_data *data, const float *theta,
                            float *losses) {
     static const char *fn = "polca_model_losses";
@@ -634,9 +656,10 @@ int32_t polca_model_losses(const polca_model *model, const polca_data *data, con
     if (!losses) return null_arg(fn, "losses");
     int64_t P = model->layout.n_params, N = data->n_samples;
     dev_scratch s;
-    if ((st = scratch_alloc(&s, model, (size_t)(P + N)))) return polca__wrap(st, "%s", fn);
-    float *d_theta = s.base, *d_out = s.base + P;
-    st = upload(&s, d_theta, theta, P);
+    if ((st = scratch_alloc(&s, model, N, P))) return polca__wrap(st, "%s", fn);
+    float *d_out = take(&s, N);
+    const float *d_theta = NULL;
+    st = input(&s, theta, P, &d_theta);
     if (!st) st = polca__model_losses_dev(model, data, d_theta, d_out);
     if (!st) {
         out_part parts[] = {{losses, N}};
@@ -655,10 +678,11 @@ int32_t polca_model_grad(const polca_model *model, const polca_data *data, const
     if (!grad) return null_arg(fn, "grad");
     int64_t P = model->layout.n_params;
     dev_scratch s;
-    if ((st = scratch_alloc(&s, model, (size_t)(2 * P)))) return polca__wrap(st, "%s", fn);
-    float *d_theta = s.base, *d_out = s.base + P;
+    if ((st = scratch_alloc(&s, model, P, P))) return polca__wrap(st, "%s", fn);
+    float *d_out = take(&s, P);
+    const float *d_theta = NULL;
     double mean = 0.0;
-    st = upload(&s, d_theta, theta, P);
+    st = input(&s, theta, P, &d_theta);
     if (!st) st = polca__model_grad_dev(model, data, d_theta, &mean, d_out);
     if (!st) {
         out_part parts[] = {{grad, P}};
@@ -680,10 +704,11 @@ int32_t polca_model_hvp(const polca_model *model, const polca_data *data, const 
     int64_t P = model->layout.n_params;
     if ((st = check_finite(v, P, 0, fn, "v"))) return st;
     dev_scratch s;
-    if ((st = scratch_alloc(&s, model, (size_t)(3 * P)))) return polca__wrap(st, "%s", fn);
-    float *d_theta = s.base, *d_v = s.base + P, *d_out = s.base + 2 * P;
-    st = upload(&s, d_theta, theta, P);
-    if (!st) st = upload(&s, d_v, v, P);
+    if ((st = scratch_alloc(&s, model, P, 2 * P))) return polca__wrap(st, "%s", fn);
+    float *d_out = take(&s, P);
+    const float *d_theta = NULL, *d_v = NULL;
+    st = input(&s, theta, P, &d_theta);
+    if (!st) st = input(&s, v, P, &d_v);
     if (!st) st = polca__model_hvp_dev(model, data, d_theta, d_v, d_out);
     if (!st) {
         out_part parts[] = {{hv, P}};
@@ -708,12 +733,12 @@ int32_t polca_model_dirderivs(const polca_model *model, const polca_data *data,
     if (!g) return null_arg(fn, "g");
     if ((st = check_finite(dirs, k * P, P, fn, "dirs"))) return st;
     dev_scratch s;
-    if ((st = scratch_alloc(&s, model, (size_t)(P + k * P + N + 2 * k * N))))
+    if ((st = scratch_alloc(&s, model, N + 2 * k * N, P + k * P)))
         return polca__wrap(st, "%s", fn);
-    float *d_theta = s.base, *d_dirs = d_theta + P, *d_l = d_dirs + k * P, *d_g = d_l + N,
-          *d_c = d_g + k * N;
-    st = upload(&s, d_theta, theta, P);
-    if (!st) st = upload(&s, d_dirs, dirs, k * P);
+    float *d_l = take(&s, N), *d_g = take(&s, k * N), *d_c = take(&s, k * N);
+    const float *d_theta = NULL, *d_dirs = NULL;
+    st = input(&s, theta, P, &d_theta);
+    if (!st) st = input(&s, dirs, k * P, &d_dirs);
     if (!st)
         st = polca__model_dirderivs_dev(model, data, d_theta, k, d_dirs, losses ? d_l : NULL,
                                         d_g, c ? d_c : NULL);

@@ -11,6 +11,7 @@
  * ||a - b|| / ||b||: 1e-5 for the gradient and g, 1e-4 for the HVP and c.
  */
 #include "harness.h"
+#include "internal.h"
 
 #define TOL 1e-5
 
@@ -318,6 +319,40 @@ TEST(mlp_layout_and_init) {
     fixture_close(&f);
 }
 
+/* A device backend's memory is not the host's: the MLP then downloads its
+ * inputs, computes on the host and uploads its results. A copy of the CPU
+ * table under another name takes that path here (its "device" memory is
+ * host memory, but libpolca may not assume so): same numbers, bit for bit. */
+TEST(mlp_through_device_bridge) {
+    fixture f;
+    CHECK(fixture_open(&f, "5,3", "gelu", 4, 3));
+    int64_t P = f.P;
+    enum { K = 2 };
+    float *dirs = malloc(K * P * sizeof(float)), *a = malloc(P * sizeof(float)),
+          *b = malloc(P * sizeof(float)), ga[K * NS], gb[K * NS], ca[K * NS], cb[K * NS],
+          la[NS], lb[NS];
+    random_dir(dirs, K * P, 8);
+    double ma = 0, mb = 0;
+    CHECK_OK(polca_model_grad(f.model, f.data, f.theta, &ma, a));
+    CHECK_OK(polca_model_hvp(f.model, f.data, f.theta, dirs, b));
+    CHECK_OK(polca_model_dirderivs(f.model, f.data, f.theta, K, dirs, la, ga, ca));
+    const polca_backend *saved = f.ctx->be;
+    polca_backend dev = *saved;
+    dev.name = "device-like";
+    f.ctx->be = &dev;
+    float *a2 = malloc(P * sizeof(float)), *b2 = malloc(P * sizeof(float));
+    CHECK_OK(polca_model_grad(f.model, f.data, f.theta, &mb, a2));
+    CHECK_OK(polca_model_hvp(f.model, f.data, f.theta, dirs, b2));
+    CHECK_OK(polca_model_dirderivs(f.model, f.data, f.theta, K, dirs, lb, gb, cb));
+    f.ctx->be = saved;
+    CHECK(memcmp(a, a2, P * sizeof(float)) == 0 && ma == mb);
+    CHECK(memcmp(b, b2, P * sizeof(float)) == 0);
+    CHECK(memcmp(la, lb, sizeof la) == 0 && memcmp(ga, gb, sizeof ga) == 0 &&
+          memcmp(ca, cb, sizeof ca) == 0);
+    free(dirs), free(a), free(b), free(a2), free(b2);
+    fixture_close(&f);
+}
+
 /* On a CUDA context the MLP computes on the host through the device-pointer
  * bridge (download, compute, upload): the same numbers as on the CPU. */
 TEST(mlp_on_cuda_context_if_present) {
@@ -372,6 +407,7 @@ int main(void) {
     RUN(mlp_softmax_regression);
     RUN(mlp_hvp_symmetric);
     RUN(mlp_layout_and_init);
+    RUN(mlp_through_device_bridge);
     RUN(mlp_on_cuda_context_if_present);
     return harness_done();
 }

@@ -181,6 +181,14 @@ TEST(public_api_equals_kernels) {
     CHECK_OK(be->tf_dirderivs(ctx->be_state, &cfg, f.theta.data, f.S, f.tokens.data, f.mask.data,
                               f.K, f.dirs.data, NULL, b, NULL));
     CHECK(memcmp(a, b, f.K * f.N * 4) == 0);
+    /* the same through the upload/download path of a device backend (a
+     * renamed copy of the CPU table: libpolca may not assume host memory) */
+    polca_backend dev = *be;
+    dev.name = "device-like";
+    ctx->be = &dev;
+    CHECK_OK(polca_model_dirderivs(m, d, f.theta.data, f.K, f.dirs.data, NULL, a, NULL));
+    ctx->be = be;
+    CHECK(memcmp(a, b, f.K * f.N * 4) == 0);
     free(a), free(b);
     polca_data_destroy(d);
     polca_model_destroy(m);
