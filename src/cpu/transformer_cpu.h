@@ -33,13 +33,18 @@
 #include "../internal.h"
 #include "../transformer.h"
 
-/* Inner loops that the compiler should vectorize (GCC's -O2 cost model
- * vectorizes only loops of known trip count). */
-#if defined(__GNUC__) && !defined(__clang__)
-#define TF_VECTORIZE                                                           \
-    __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic", "fp-contract=off")))
+/* Files with hot elementwise loops start with TF_VECTORIZE_FILE: GCC's -O2
+ * cost model vectorizes only loops of known trip count, and a per-function
+ * optimize attribute would stop the small helpers from being inlined.
+ * TF_CLONES compiles a function for AVX-512, AVX2 and the baseline, picked
+ * at load time (the library itself stays baseline x86-64). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define TF_VECTORIZE_FILE                                                      \
+    _Pragma("GCC optimize(\"tree-vectorize\", \"vect-cost-model=dynamic\")")
+#define TF_CLONES __attribute__((target_clones("default", "avx2", "avx512f")))
 #else
-#define TF_VECTORIZE
+#define TF_VECTORIZE_FILE
+#define TF_CLONES
 #endif
 
 /* Upper bound on the bytes of stored activations per chunk (all activation

@@ -8,6 +8,8 @@
 
 #include "transformer_cpu.h"
 
+TF_VECTORIZE_FILE
+
 void polca__tf_gemm_nn(int64_t R, int64_t k, int64_t n, tf_mat x, tf_mat W, float beta,
                        float alpha, tf_mat y) {
     if (R == 0 || n == 0) return;
@@ -29,7 +31,7 @@ void polca__tf_gemm_tn(int64_t R, int64_t k, int64_t n, tf_mat x, tf_mat dy, flo
                 (int)x.ld, dy.p, (int)dy.ld, 1.0f, G.p, (int)G.ld);
 }
 
-TF_VECTORIZE void polca__tf_add_bias(int64_t R, int64_t n, const float *b, tf_mat y) {
+TF_CLONES void polca__tf_add_bias(int64_t R, int64_t n, const float *b, tf_mat y) {
     if (!b) return;
     for (int64_t r = 0; r < R; r++) {
         float *row = y.p + r * y.ld;
@@ -37,7 +39,7 @@ TF_VECTORIZE void polca__tf_add_bias(int64_t R, int64_t n, const float *b, tf_ma
     }
 }
 
-TF_VECTORIZE void polca__tf_col_sums(int64_t R, int64_t n, tf_mat dy, float *g) {
+TF_CLONES void polca__tf_col_sums(int64_t R, int64_t n, tf_mat dy, float *g) {
     if (!g) return;
     /* Row sums of a chunk in float (R is at most a few thousand rows), added
      * once to g. */

@@ -13,11 +13,16 @@
 
 #include "transformer_cpu.h"
 
+TF_VECTORIZE_FILE
+
+/* Helpers must inline into the vectorized (and cloned) loops. */
+#define TF_INLINE static inline __attribute__((always_inline))
+
 /* ---- vectorizable elementary functions (float, branch-free) ---- */
 
 /* e^x to about 2 ulp for x in [-87, 88]; clamped outside (never Inf/0
  * denormals: the values that reach it are bounded in practice). */
-static inline float tf_exp(float x) {
+TF_INLINE float tf_exp(float x) {
     x = x < -87.0f ? -87.0f : x;
     x = x > 88.0f ? 88.0f : x;
     const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
@@ -43,11 +48,11 @@ static inline float tf_exp(float x) {
 
 /* tanh(u) = 1 - 2 / (e^(2u) + 1): absolute error ~1e-7 (what gelu_new's
  * 0.5 x (1 + tanh) needs). */
-static inline float tf_tanh(float u) { return 1.0f - 2.0f / (tf_exp(2.0f * u) + 1.0f); }
+TF_INLINE float tf_tanh(float u) { return 1.0f - 2.0f / (tf_exp(2.0f * u) + 1.0f); }
 
 /* erf(x), Abramowitz & Stegun 7.1.26 extended with the sign: absolute error
  * below 1.5e-7. */
-static inline float tf_erf(float x) {
+TF_INLINE float tf_erf(float x) {
     float ax = x < 0.0f ? -x : x;
     float t = 1.0f / (1.0f + 0.3275911f * ax);
     float p = 1.061405429f;
@@ -63,7 +68,7 @@ static inline float tf_erf(float x) {
 
 #define TF_LN_EPS 1e-5
 
-TF_VECTORIZE void polca__tf_ln_fwd(int64_t R, int64_t D, const float *x, const float *w,
+TF_CLONES void polca__tf_ln_fwd(int64_t R, int64_t D, const float *x, const float *w,
                                    const float *b, float *n, float *s, float *y) {
     for (int64_t r = 0; r < R; r++) {
         const float *xr = x + r * D;
@@ -91,7 +96,7 @@ TF_VECTORIZE void polca__tf_ln_fwd(int64_t R, int64_t D, const float *x, const f
  *   n'' = s (c2 - n alpha') - 2 s alpha n',  alpha' = mean(n' c1) + mean(n c2)
  *   y'  = n' w + n w' + b',   y'' = n'' w + 2 n' w'
  */
-TF_VECTORIZE void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const float *s,
+TF_CLONES void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const float *s,
                                    const float *w, const float *x1, const float *w1,
                                    const float *b1, const float *x2, float *n1, float *alpha,
                                    float *y1, float *y2) {
@@ -133,7 +138,7 @@ TF_VECTORIZE void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const f
  * u' = dn' - mean(dn') - n' beta - n beta', and since s' = -s^2 alpha,
  * dx' = -s alpha dx + s u'; dw' += dy' n + dy n', db' += dy'.
  */
-TF_VECTORIZE void polca__tf_ln_bwd(int64_t R, int64_t D, const float *n, const float *s,
+TF_CLONES void polca__tf_ln_bwd(int64_t R, int64_t D, const float *n, const float *s,
                                    const float *w, const float *dy, float *dx, float *dw,
                                    float *db, const float *n1, const float *alpha,
                                    const float *w1, const float *dy1, float *dx1, float *dw1,
@@ -189,7 +194,7 @@ TF_VECTORIZE void polca__tf_ln_bwd(int64_t R, int64_t D, const float *n, const f
 #define INV_SQRT_2PI 0.3989422804014327f
 
 /* gelu (erf): f = x Phi(x), f' = Phi + x phi, f'' = phi (2 - x^2). */
-static inline void gelu_erf(float x, float *f, float *d1, float *d2) {
+TF_INLINE void gelu_erf(float x, float *f, float *d1, float *d2) {
     float Phi = 0.5f * (1.0f + tf_erf(x * INV_SQRT2));
     float phi = INV_SQRT_2PI * tf_exp(-0.5f * x * x);
     *f = x * Phi;
@@ -200,7 +205,7 @@ static inline void gelu_erf(float x, float *f, float *d1, float *d2) {
 /* gelu_new: u = c (x + a x^3), t = tanh u, f = x (1 + t) / 2,
  * f' = (1 + t)/2 + x (1 - t^2) u'/2, f'' = (1 - t^2) (u' - x t u'^2 + x u''/2)
  * with u' = c (1 + 3 a x^2), u'' = 6 a c x. */
-static inline void gelu_tanh(float x, float *f, float *d1, float *d2) {
+TF_INLINE void gelu_tanh(float x, float *f, float *d1, float *d2) {
     float x2 = x * x;
     float t = tf_tanh(GELU_C * (x + GELU_A * x2 * x));
     float up = GELU_C * (1.0f + 3.0f * GELU_A * x2), upp = 6.0f * GELU_A * GELU_C * x;
@@ -210,7 +215,7 @@ static inline void gelu_tanh(float x, float *f, float *d1, float *d2) {
     *d2 = sech2 * (up - x * t * up * up + 0.5f * x * upp);
 }
 
-static inline void relu(float x, float *f, float *d1, float *d2) {
+TF_INLINE void relu(float x, float *f, float *d1, float *d2) {
     *f = x > 0.0f ? x : 0.0f;
     *d1 = x > 0.0f ? 1.0f : 0.0f;
     *d2 = 0.0f;
@@ -243,11 +248,11 @@ static inline void relu(float x, float *f, float *d1, float *d2) {
         }                                                                      \
     } while (0)
 
-TF_VECTORIZE void polca__tf_act_fwd(int act, int64_t n, const float *pre, float *post) {
+TF_CLONES void polca__tf_act_fwd(int act, int64_t n, const float *pre, float *post) {
     ACT_LOOP(act, n, pre, (void)d1; (void)d2; post[i] = f);
 }
 
-TF_VECTORIZE void polca__tf_act_tan(int act, int64_t n, const float *pre, const float *pre1,
+TF_CLONES void polca__tf_act_tan(int act, int64_t n, const float *pre, const float *pre1,
                                     const float *pre2, float *post1, float *post2) {
     if (pre2)
         ACT_LOOP(act, n, pre, (void)f; post1[i] = d1 * pre1[i];
@@ -256,7 +261,7 @@ TF_VECTORIZE void polca__tf_act_tan(int act, int64_t n, const float *pre, const 
         ACT_LOOP(act, n, pre, (void)f; (void)d2; post1[i] = d1 * pre1[i]);
 }
 
-TF_VECTORIZE void polca__tf_act_bwd(int act, int64_t n, const float *pre, float *d,
+TF_CLONES void polca__tf_act_bwd(int act, int64_t n, const float *pre, float *d,
                                     const float *pre1, float *d1out) {
     if (pre1)
         ACT_LOOP(act, n, pre, (void)f; d1out[i] = d1out[i] * d1 + d[i] * d2 * pre1[i];
@@ -267,13 +272,13 @@ TF_VECTORIZE void polca__tf_act_bwd(int act, int64_t n, const float *pre, float 
 
 /* ---- causal attention ---- */
 
-static inline float dotf(const float *a, const float *b, int64_t n) {
+TF_INLINE float dotf(const float *a, const float *b, int64_t n) {
     float s = 0.0f;
     for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
     return s;
 }
 
-static inline void axpyf(float a, const float *x, float *y, int64_t n) {
+TF_INLINE void axpyf(float a, const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
@@ -281,7 +286,7 @@ static inline void axpyf(float a, const float *x, float *y, int64_t n) {
 #define HROW(buf, b, i, h) ((buf) + ((b) * T + (i)) * HE + (h) * E)
 #define PROW(buf, b, h, i) ((buf) + (((b) * H + (h)) * T + (i)) * T)
 
-TF_VECTORIZE void polca__tf_attn_fwd(const polca__tf_config *cfg, int64_t B, const float *q,
+TF_CLONES void polca__tf_attn_fwd(const polca__tf_config *cfg, int64_t B, const float *q,
                                      const float *k, const float *v, float *P, float *z) {
     const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E;
     const float scale = (float)(1.0 / sqrt((double)E));
@@ -316,7 +321,7 @@ TF_VECTORIZE void polca__tf_attn_fwd(const polca__tf_config *cfg, int64_t B, con
  *   mu'' = sum_j (P' S' + P S''),  P'' = P' (S' - mu') + P (S'' - mu'')
  *   z'' = P'' v + 2 P' v' + P v''
  */
-TF_VECTORIZE void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const float *q,
+TF_CLONES void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const float *q,
                                      const float *k, const float *v, const float *P,
                                      const float *q1, const float *k1, const float *v1,
                                      float *P1, float *z1, const float *q2, const float *k2,
@@ -370,7 +375,7 @@ TF_VECTORIZE void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, con
  * gamma' = sum_j (P' dP + P dP'), dS'_j = P' (dP - gamma) + P (dP' - gamma'),
  * dq'_i = scale sum_j (dS' k + dS k'), dk'_j += scale (dS'_j q_i + dS_j q'_i).
  */
-TF_VECTORIZE void polca__tf_attn_bwd(const polca__tf_config *cfg, int64_t B, const float *q,
+TF_CLONES void polca__tf_attn_bwd(const polca__tf_config *cfg, int64_t B, const float *q,
                                      const float *k, const float *v, const float *P,
                                      const float *dz, float *dq, float *dk, float *dv,
                                      const float *q1, const float *k1, const float *v1,
