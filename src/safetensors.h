@@ -15,6 +15,7 @@
 #include "internal.h"
 
 #define POLCA__ST_MAX_DIMS 8
+#define POLCA__ST_MAX_HEADER 100000000 /* bytes: the format's own limit */
 
 typedef struct polca__st_tensor {
     const char *name;  /* valid while the file is open */
@@ -27,8 +28,22 @@ typedef struct polca__st_tensor {
 
 typedef struct polca__st_file polca__st_file;
 
-/* Opens and parses the header; data is read on demand. */
+/* Opens and parses the header; data is read on demand.
+ * The header is a strict JSON object: at most POLCA__ST_MAX_HEADER bytes
+ * (the format's limit), UTF-8, each tensor entry with "dtype", "shape" and
+ * "data_offsets" (unknown keys inside an entry are skipped), an optional
+ * "__metadata__" object of string values. Offsets must lie inside the data
+ * buffer and match dtype x shape; duplicate names are corrupt. Overlapping
+ * or non-contiguous offsets are accepted (they are harmless to a reader).
+ * Tensors with more than POLCA__ST_MAX_DIMS dimensions or a dtype name longer
+ * than 7 bytes give POLCA_ERR_UNSUPPORTED. */
 POLCA_INTERNAL int32_t polca__st_open(const char *path, polca__st_file **out);
+/* The same over a memory buffer data[size], borrowed until polca__st_close;
+ * name is used in messages (fuzzing, tests). */
+POLCA_INTERNAL int32_t polca__st_open_mem(const void *data, size_t size, const char *name,
+                                          polca__st_file **out);
+/* The path (or memory name) given at open, for messages. */
+POLCA_INTERNAL const char *polca__st_path(const polca__st_file *f);
 POLCA_INTERNAL void polca__st_close(polca__st_file *f);
 POLCA_INTERNAL int64_t polca__st_count(const polca__st_file *f);
 POLCA_INTERNAL const polca__st_tensor *polca__st_tensor_at(const polca__st_file *f, int64_t i);

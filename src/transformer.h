@@ -37,10 +37,27 @@ POLCA_INTERNAL int32_t polca__tf_check_config(const polca__tf_config *cfg);
  * block l: blocks.l.ln1.w/b [d_model], blocks.l.attn.W_Q/W_K/W_V
  * [n_heads, d_model, d_head], W_O [n_heads, d_head, d_model], b_Q/b_K/b_V
  * [n_heads, d_head], b_O [d_model], blocks.l.ln2.w/b, blocks.l.mlp.W_in
- * [d_model, d_mlp], b_in [d_mlp], W_out [d_mlp, d_model], b_out [d_model];
+ * [d_model, d_mlp], b_in [d_mlp], W_out [d_mlp, d_model], b_out [d_model]
+ * (ln2 and mlp absent when d_mlp = 0, as TransformerLens's attn_only);
  * ln_final.w/b [d_model]; unembed.W_U [d_model, d_vocab], unembed.b_U
  * [d_vocab]. (The transformer.c header comment is authoritative.) */
 POLCA_INTERNAL int32_t polca__tf_layout(const polca__tf_config *cfg, polca__layout *out);
+
+/* Offsets (in floats) of every tensor in a flat vector of this layout, so
+ * kernels reach tensors without string lookups. Per-block offsets are
+ * relative to the block's start: block l starts at layer0 + l * layer_stride.
+ * Offsets of absent tensors (ln2 and mlp.* when d_mlp = 0) are -1. */
+typedef struct polca__tf_offsets {
+    int64_t W_E, W_pos;
+    int64_t layer0, layer_stride;
+    int64_t ln1_w, ln1_b, W_Q, W_K, W_V, W_O, b_Q, b_K, b_V, b_O;
+    int64_t ln2_w, ln2_b, W_in, b_in, W_out, b_out;
+    int64_t lnf_w, lnf_b, W_U, b_U;
+    int64_t n_params;
+} polca__tf_offsets;
+
+/* Fills *out for a checked config (same walk as polca__tf_layout). */
+POLCA_INTERNAL void polca__tf_offsets_of(const polca__tf_config *cfg, polca__tf_offsets *out);
 
 /* Seeded initialization into theta [P] (host memory); transformer.c documents
  * the distributions (TransformerLens's init scheme, or what differs). */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../internal.h"
+#include "transformer_cpu.h"
 
 /* OpenBLAS extensions (declared here so any cblas.h will do). */
 void openblas_set_num_threads(int num_threads);
@@ -174,4 +175,8 @@ const polca_backend polca__cpu_backend = {
     .scal = cpu_scal,
     .gemm = cpu_gemm,
     .orthonormalize = cpu_orthonormalize,
+    .tf_losses = polca__cpu_tf_losses,
+    .tf_grad = polca__cpu_tf_grad,
+    .tf_hvp = polca__cpu_tf_hvp,
+    .tf_dirderivs = polca__cpu_tf_dirderivs,
 };

@@ -1,0 +1,225 @@
+/*
+ * bench/transformer.c - the built-in transformer's CPU kernels at the
+ * reference size, against PyTorch on the same model, data and threads, and
+ * against the sgemm rate measured in the same run.
+ *
+ *   build/bench/transformer [--no-torch] [--act gelu|gelu_new|relu] [--runs N]
+ *
+ * Run it through bench/transformer.sh (make bench), which sets
+ * OPENBLAS_NUM_THREADS=2 and OPENBLAS_CORETYPE=SkylakeX. Reference size:
+ * 2 layers, d_model 128, 4 heads (d_head 32), d_mlp 512, vocab 14, n_ctx 12,
+ * 1250 sequences, every position but the last scored (13750 samples),
+ * K = 16 directions.
+ *
+ * FLOP counts (ours, multiply-add = 2): F = forward GEMM and attention
+ * flops, per row 2 [L (3 D HE + HE D + 2 D M) + D V] + L 2 HE (T + 1)
+ * (causal scores and values, half the square); gradient 3F (forward, dx,
+ * dW); HVP 8F (forward 1, tangent 2, dx 1, dx' 2, dW' 2); g+c for K
+ * directions (1 + 4K) F (tangent 2 and second order 2 per direction).
+ */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "transformer.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *x, int n) {
+    qsort(x, (size_t)n, sizeof *x, cmp_double);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+static float uniform(unsigned long long *s) {
+    *s ^= *s >> 12, *s ^= *s << 25, *s ^= *s >> 27;
+    return (float)((double)((*s * 2685821657736338717ULL) >> 40) / (double)(1 << 24) * 2.0 - 1.0);
+}
+
+/* sgemm rate (GFLOP/s) for C[m][n] = A[m][k] B[k][n], median of `runs`. */
+static double sgemm_rate(int m, int n, int k, int runs) {
+    float *a = malloc((size_t)m * k * 4), *b = malloc((size_t)k * n * 4), *c = malloc((size_t)m * n * 4);
+    unsigned long long s = 7;
+    for (long i = 0; i < (long)m * k; i++) a[i] = uniform(&s);
+    for (long i = 0; i < (long)k * n; i++) b[i] = uniform(&s);
+    double t[16];
+    for (int r = 0; r < runs + 1; r++) {
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+        if (r) t[r - 1] = now() - t0;
+    }
+    free(a), free(b), free(c);
+    return 2.0 * m * n * k / median(t, runs) * 1e-9;
+}
+
+typedef struct torch_times {
+    double fwd, grad, hvp, gc;
+    int ok;
+} torch_times;
+
+static torch_times run_torch(const char *dir, const char *act, int K) {
+    torch_times tt = {0, 0, 0, 0, 0};
+    const char *py = getenv("PYTHON") ? getenv("PYTHON") : "/usr/bin/python3";
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s bench/transformer_torch.py %s %s %d", py, dir, act, K);
+    FILE *p = popen(cmd, "r");
+    if (!p) return tt;
+    char line[256];
+    while (fgets(line, sizeof line, p)) {
+        double v;
+        if (sscanf(line, "forward %lf", &v) == 1) tt.fwd = v;
+        else if (sscanf(line, "gradient %lf", &v) == 1) tt.grad = v;
+        else if (sscanf(line, "hvp %lf", &v) == 1) tt.hvp = v;
+        else if (sscanf(line, "gc %lf", &v) == 1) tt.gc = v;
+        else fputs(line, stdout); /* torch's own notes */
+    }
+    tt.ok = pclose(p) == 0 && tt.fwd > 0;
+    return tt;
+}
+
+static int write_file(const char *dir, const char *name, const void *data, size_t bytes) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    int ok = fwrite(data, 1, bytes, f) == bytes;
+    return fclose(f) == 0 && ok;
+}
+
+int main(int argc, char **argv) {
+    int use_torch = 1, runs = 5;
+    const char *act = "gelu";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--no-torch")) use_torch = 0;
+        else if (!strcmp(argv[i], "--act") && i + 1 < argc) act = argv[++i];
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: %s [--no-torch] [--act gelu|gelu_new|relu] [--runs N]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (runs < 1 || runs > 15) runs = 5;
+    const int act_id = !strcmp(act, "relu") ? POLCA__ACT_RELU
+                       : !strcmp(act, "gelu_new") ? POLCA__ACT_GELU_NEW : POLCA__ACT_GELU;
+    const polca__tf_config cfg = {2, 128, 4, 32, 512, 14, 12, act_id};
+    const int64_t S = 1250, T = cfg.n_ctx, K = 16;
+    polca__tf_offsets o;
+    if (polca__tf_check_config(&cfg)) return 1;
+    polca__tf_offsets_of(&cfg, &o);
+    const int64_t P = o.n_params, N = S * (T - 1);
+
+    polca_context *ctx = NULL;
+    polca_options *opt = NULL;
+    polca_options_create(&opt);
+    polca_options_set_string(opt, "backend", "cpu");
+    if (polca_context_create(opt, &ctx)) {
+        fprintf(stderr, "context: %s\n", polca_last_error());
+        return 1;
+    }
+    polca_options_destroy(opt);
+    const polca_backend *be = ctx->be;
+    void *st = ctx->be_state;
+
+    float *theta = malloc((size_t)P * 4), *v = malloc((size_t)P * 4), *dirs = malloc((size_t)(K * P) * 4);
+    float *losses = malloc((size_t)N * 4), *grad = malloc((size_t)P * 4), *hv = malloc((size_t)P * 4);
+    float *g = malloc((size_t)(K * N) * 4), *c = malloc((size_t)(K * N) * 4);
+    int32_t *tokens = malloc((size_t)(S * T) * 4);
+    uint8_t *mask = malloc((size_t)(S * T));
+    polca__tf_init(&cfg, 1, theta);
+    unsigned long long s = 99;
+    for (int64_t i = 0; i < P; i++) theta[i] += 0.02f * uniform(&s), v[i] = uniform(&s);
+    for (int64_t i = 0; i < K * P; i++) dirs[i] = uniform(&s);
+    for (int64_t i = 0; i < S * T; i++) {
+        tokens[i] = (int32_t)((uniform(&s) + 1.0f) * 7.0f) % 14;
+        mask[i] = (i % T) + 1 < T;
+    }
+
+    printf("transformer benchmark: %s\n", ctx->device_text);
+    printf("model: 2 layers, d_model 128, 4 heads x 32, d_mlp 512 (%s), vocab 14, n_ctx 12; "
+           "P = %lld; %lld sequences, N = %lld samples; K = %lld; median of %d runs\n",
+           act, (long long)P, (long long)S, (long long)N, (long long)K, runs);
+
+    const double gem = sgemm_rate(2048, 2048, 2048, 3);
+    const double gem_model = sgemm_rate(4096, 512, 128, 5);
+    printf("sgemm ceiling: %.1f GFLOP/s at 2048^3, %.1f GFLOP/s at 4096x512x128 (an MLP GEMM)\n",
+           gem, gem_model);
+
+    /* FLOPs (see header) */
+    const double D = 128, HE = 128, M = 512, V = 14, L = 2;
+    const double F = N / (double)(T - 1) * T *
+                     (2 * (L * (3 * D * HE + HE * D + 2 * D * M) + D * V) + L * 2 * HE * (T + 1));
+    const double flops[4] = {F, 3 * F, 8 * F, (1 + 4 * K) * F};
+
+    double t[4][16];
+    double mean;
+    for (int r = 0; r < runs; r++) {
+        double t0 = now();
+        if (be->tf_losses(st, &cfg, theta, S, tokens, mask, losses)) goto fail;
+        t[0][r] = now() - t0;
+        t0 = now();
+        if (be->tf_grad(st, &cfg, theta, S, tokens, mask, &mean, grad)) goto fail;
+        t[1][r] = now() - t0;
+        t0 = now();
+        if (be->tf_hvp(st, &cfg, theta, S, tokens, mask, v, hv)) goto fail;
+        t[2][r] = now() - t0;
+        if (r < 3) { /* the longest: at most three runs */
+            t0 = now();
+            if (be->tf_dirderivs(st, &cfg, theta, S, tokens, mask, K, dirs, NULL, g, c)) goto fail;
+            t[3][r] = now() - t0;
+        }
+    }
+    double ms[4];
+    for (int i = 0; i < 4; i++) ms[i] = 1e3 * median(t[i], i == 3 ? (runs < 3 ? runs : 3) : runs);
+
+    torch_times tt = {0, 0, 0, 0, 0};
+    if (use_torch) {
+        char dir[] = "/tmp/polca_bench_XXXXXX";
+        if (mkdtemp(dir)) {
+            if (write_file(dir, "theta.f32", theta, (size_t)P * 4) &&
+                write_file(dir, "v.f32", v, (size_t)P * 4) &&
+                write_file(dir, "dirs.f32", dirs, (size_t)(K * P) * 4) &&
+                write_file(dir, "tokens.i32", tokens, (size_t)(S * T) * 4))
+                tt = run_torch(dir, act, (int)K);
+            const char *files[] = {"theta.f32", "v.f32", "dirs.f32", "tokens.i32"};
+            for (int i = 0; i < 4; i++) {
+                char path[512];
+                snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+                unlink(path);
+            }
+            rmdir(dir);
+        }
+        if (!tt.ok) printf("(PyTorch comparison unavailable)\n");
+    }
+    const char *names[4] = {"forward (losses)", "gradient", "HVP", "g+c, K=16"};
+    const double torch_ms[4] = {tt.fwd, tt.grad, tt.hvp, tt.gc};
+    printf("\n%-18s %10s %9s %8s %10s %12s %9s\n", "operation", "ms", "GFLOP/s", "%sgemm", "x forward",
+           "PyTorch ms", "speedup");
+    for (int i = 0; i < 4; i++) {
+        const double rate = flops[i] / (ms[i] * 1e-3) * 1e-9;
+        printf("%-18s %10.1f %9.1f %7.0f%% %10.2f", names[i], ms[i], rate, 100 * rate / gem,
+               ms[i] / ms[0]);
+        if (tt.ok) printf(" %12.1f %8.2fx", torch_ms[i], torch_ms[i] / ms[i]);
+        printf("\n");
+    }
+    printf("\ng+c for K=16 costs %.2f forward passes, %.2f per direction (a separate second-order\n"
+           "forward-mode pass per direction would also redo the primal: >= 1 + per-direction cost)\n",
+           ms[3] / ms[0], (ms[3] - ms[0]) / ms[0] / K);
+    printf("FLOPs per op (ours): forward F = %.2f GFLOP, gradient 3F, HVP 8F, g+c (1+4K)F\n", F * 1e-9);
+    polca_context_destroy(ctx);
+    return 0;
+fail:
+    fprintf(stderr, "kernel failed: %s\n", polca_last_error());
+    return 1;
+}

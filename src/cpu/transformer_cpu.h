@@ -1,0 +1,253 @@
+/*
+ * src/cpu/transformer_cpu.h - shared pieces of the CPU transformer kernels
+ * (private to src/cpu/transformer_*.c).
+ *
+ * Files, one purpose each:
+ *   transformer_work.c     parameter views, chunk planning, activation storage
+ *   transformer_ops.c      per-op kernels (LayerNorm, activation, attention,
+ *                          cross-entropy) with their forward-mode (first and
+ *                          second order) and reverse-mode derivatives
+ *   transformer_linear.c   GEMM-based linear maps and their derivatives
+ *   transformer_forward.c  primal forward pass; the tf_losses entry
+ *   transformer_tangent.c  forward-mode tangent pass (order 1 or 2); the
+ *                          tf_dirderivs entry
+ *   transformer_backward.c reverse pass, optionally differentiated once more
+ *                          along a tangent (forward-over-reverse); the
+ *                          tf_grad and tf_hvp entries
+ *
+ * Conventions. A chunk holds B whole sequences, R = B * n_ctx rows; row
+ * r = b * n_ctx + t. Activations are row-major [R][width]. Heads are
+ * concatenated along a row: q, k, v and z are [R][H*E] with head h in columns
+ * h*E .. h*E+E-1; attention probabilities are [B][H][T][T] (zero above the
+ * diagonal). Notation in comments: x' (first-order tangent, "t1") and x''
+ * (second-order, "t2") are the first and second derivatives of x(theta + s d)
+ * in s at s = 0; dx is the adjoint (gradient of the mean loss w.r.t. x), dx'
+ * its tangent.
+ */
+#ifndef POLCA_CPU_TRANSFORMER_H
+#define POLCA_CPU_TRANSFORMER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../internal.h"
+#include "../transformer.h"
+
+/* Files with hot elementwise loops start with TF_VECTORIZE_FILE: GCC's -O2
+ * cost model vectorizes only loops of known trip count, and a per-function
+ * optimize attribute would stop the small helpers from being inlined.
+ * TF_CLONES compiles a function for AVX-512, AVX2 and the baseline, picked
+ * at load time (the library itself stays baseline x86-64). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define TF_VECTORIZE_FILE                                                      \
+    _Pragma("GCC optimize(\"tree-vectorize\", \"vect-cost-model=dynamic\")")
+#define TF_CLONES __attribute__((target_clones("default", "avx2", "avx512f")))
+#else
+#define TF_VECTORIZE_FILE
+#define TF_CLONES
+#endif
+
+/* Upper bound on the bytes of stored activations per chunk (all activation
+ * sets of a kernel together); a chunk is never smaller than one sequence. */
+#define TF_CHUNK_BYTES ((size_t)48 << 20)
+
+/* ---- parameter views: pointers to each tensor of a flat [P] vector ---- */
+
+typedef struct tf_block_view {
+    float *ln1_w, *ln1_b, *W_Q, *W_K, *W_V, *W_O, *b_Q, *b_K, *b_V, *b_O;
+    float *ln2_w, *ln2_b, *W_in, *b_in, *W_out, *b_out; /* NULL when d_mlp = 0 */
+} tf_block_view;
+
+typedef struct tf_view {
+    float *W_E, *W_pos;
+    tf_block_view *blocks; /* [n_layers] */
+    float *lnf_w, *lnf_b, *W_U, *b_U;
+} tf_view;
+
+/* Points a view at base (may be NULL: then the view is all NULL, used for
+ * "no such vector"). blocks must hold n_layers entries. */
+POLCA_INTERNAL void polca__tf_view(const polca__tf_config *cfg, const float *base, tf_block_view *blocks,
+                    tf_view *out);
+
+/* ---- stored activations of one chunk ---- */
+
+typedef struct tf_block_acts {
+    float *n1, *s1, *a1; /* LN1: normalized [R][D], per-row scalar [R], output [R][D] */
+    float *q, *k, *v;    /* [R][HE] */
+    float *P;            /* [B][H][T][T] */
+    float *z;            /* [R][HE] attention values before W_O */
+    float *n2, *s2, *a2; /* LN2 (absent when d_mlp = 0) */
+    float *pre, *post;   /* [R][M] MLP pre- and post-activation */
+} tf_block_acts;
+
+/* One set of activations (primal, or one tangent order). For the primal, s*
+ * is 1/sqrt(var + eps) of each row; for a first-order tangent it is
+ * alpha = mean(n * x'c) of each row (what the reverse tangent needs). */
+typedef struct tf_acts {
+    tf_block_acts *blocks; /* [n_layers] */
+    float *nf, *sf, *af;   /* final LayerNorm */
+    float *logits;         /* [R][V]: primal: softmax probabilities of scored rows;
+                              tangent: logit tangents */
+    float *mem;            /* the one allocation behind all of the above */
+} tf_acts;
+
+/* Floats one sequence needs in one tf_acts set. */
+POLCA_INTERNAL int64_t polca__tf_acts_floats_per_seq(const polca__tf_config *cfg);
+/* Allocates a set for chunks of up to max_seq sequences. */
+POLCA_INTERNAL int32_t polca__tf_acts_alloc(const polca__tf_config *cfg, int64_t max_seq, tf_acts *a);
+POLCA_INTERNAL void polca__tf_acts_free(tf_acts *a);
+
+/* Sequences per chunk when `sets` activation sets are stored at once plus
+ * `extra_floats_per_seq` of scratch. */
+POLCA_INTERNAL int64_t polca__tf_chunk_seqs(const polca__tf_config *cfg, int64_t n_seq, int sets,
+                             int64_t extra_floats_per_seq);
+
+/* Per-chunk batch description. */
+typedef struct tf_batch {
+    int64_t B, R;          /* sequences, rows */
+    const int32_t *tokens; /* [B][T] */
+    const uint8_t *mask;   /* [B][T] */
+    float weight;          /* 1 / n_samples of the whole batch: the mean-loss weight */
+} tf_batch;
+
+/* Row r of a chunk is a sample: scored, and not the last position. */
+static inline int tf_scored(const polca__tf_config *cfg, const tf_batch *bt, int64_t r) {
+    return bt->mask[r] != 0 && (r % cfg->n_ctx) + 1 < cfg->n_ctx;
+}
+
+/* Number of nonzero mask entries of n_seq sequences that can be scored
+ * (t < n_ctx - 1). */
+POLCA_INTERNAL int64_t polca__tf_count_samples(const polca__tf_config *cfg, int64_t n_seq,
+                                const uint8_t *mask);
+
+/* ---- primal forward (transformer_forward.c) ---- */
+
+/* Runs the chunk forward, storing activations in `a`; writes the per-sample
+ * losses of the chunk's scored rows (row-major) to losses (may be NULL) and
+ * adds their sum to *loss_sum (may be NULL). Leaves softmax probabilities of
+ * scored rows in a->logits. x: [R][D] scratch. Returns the chunk's number of
+ * samples. */
+POLCA_INTERNAL int64_t polca__tf_forward_chunk(const polca__tf_config *cfg, const tf_view *th, const tf_batch *bt,
+                             tf_acts *a, float *x, float *losses, double *loss_sum);
+
+/* ---- tangent forward (transformer_tangent.c) ---- */
+
+/* Propagates the direction `dv` through a chunk whose primal activations are
+ * in `a`: first-order tangents into t1, and, when t2 != NULL, second-order
+ * ones into t2. Writes g[scored row] = l' (g may be NULL: not computed)
+ * and, when c != NULL, c = l''.
+ * x1, x2: [R][D] scratch (x2 may be NULL when t2 is); tmp: 2 * n_ctx floats. */
+POLCA_INTERNAL void polca__tf_tangent_chunk(const polca__tf_config *cfg, const tf_view *th, const tf_view *dv,
+                             const tf_batch *bt, const tf_acts *a, tf_acts *t1, tf_acts *t2,
+                             float *x1, float *x2, float *tmp, float *g, float *c);
+
+/* ---- reverse pass (transformer_backward.c) ---- */
+
+/* Scratch floats per sequence the reverse pass needs. */
+POLCA_INTERNAL int64_t polca__tf_backward_scratch_per_seq(const polca__tf_config *cfg, int tangent);
+
+/* Adds the gradient of the chunk's share of the mean loss to grad (a view;
+ * its pointers may be NULL to skip) and, when t1 != NULL, the tangent of that
+ * gradient along dv (t1 holds the tangent activations) to hv. scratch:
+ * polca__tf_backward_scratch_per_seq * B floats. */
+POLCA_INTERNAL void polca__tf_backward_chunk(const polca__tf_config *cfg, const tf_view *th, const tf_view *dv,
+                              const tf_batch *bt, const tf_acts *a, const tf_acts *t1,
+                              const tf_view *grad, const tf_view *hv, float *scratch);
+
+/* ---- linear maps (transformer_linear.c) ----
+ * y [R][n] (ldy) = x [R][k] (ldx) W [k][n] (ldw) (+ b [n]). Every pointer
+ * may carry a leading dimension so per-head slices work in place. */
+
+typedef struct tf_mat {
+    float *p;
+    int64_t ld;
+} tf_mat;
+
+/* y = x W (+ b when b != NULL); beta = 0 overwrites, 1 accumulates. */
+POLCA_INTERNAL void polca__tf_gemm_nn(int64_t R, int64_t k, int64_t n, tf_mat x, tf_mat W, float beta,
+                       float alpha, tf_mat y);
+/* y (R x n) = alpha * x (R x k) W^T, W stored [n][k]. */
+POLCA_INTERNAL void polca__tf_gemm_nt(int64_t R, int64_t k, int64_t n, tf_mat x, tf_mat W, float beta,
+                       float alpha, tf_mat y);
+/* G (k x n) += alpha * x^T (k x R) dy (R x n). */
+POLCA_INTERNAL void polca__tf_gemm_tn(int64_t R, int64_t k, int64_t n, tf_mat x, tf_mat dy, float alpha,
+                       tf_mat G);
+/* y[r][j] (+)= b[j] for all rows (b NULL: nothing). */
+POLCA_INTERNAL void polca__tf_add_bias(int64_t R, int64_t n, const float *b, tf_mat y);
+/* g[j] += sum_r dy[r][j] (g NULL: nothing). */
+POLCA_INTERNAL void polca__tf_col_sums(int64_t R, int64_t n, tf_mat dy, float *g);
+
+/* ---- per-op kernels (transformer_ops.c) ---- */
+
+/* LayerNorm over rows of width D (eps 1e-5). Forward: n, s (1/sigma), y = n w + b. */
+POLCA_INTERNAL void polca__tf_ln_fwd(int64_t R, int64_t D, const float *x, const float *w, const float *b,
+                      float *n, float *s, float *y);
+/* Tangents: inputs x1 (and x2 for second order, may be NULL), parameter
+ * tangents w1, b1; primal n, s. Outputs n1, alpha [R], y1, and when x2:
+ * y2 (n2 is not kept). */
+POLCA_INTERNAL void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const float *s, const float *w,
+                      const float *x1, const float *w1, const float *b1, const float *x2,
+                      float *n1, float *alpha, float *y1, float *y2);
+/* Reverse: dy -> dx (accumulated into dx), dw, db (+=, may be NULL).
+ * With tangent (dy1 != NULL): also dx1 (+=), dw1, db1 (+=, may be NULL).
+ * tmp: 2*D floats. */
+POLCA_INTERNAL void polca__tf_ln_bwd(int64_t R, int64_t D, const float *n, const float *s, const float *w,
+                      const float *dy, float *dx, float *dw, float *db, const float *n1,
+                      const float *alpha, const float *w1, const float *dy1, float *dx1,
+                      float *dw1, float *db1, float *tmp);
+
+/* Activation: post = f(pre). */
+POLCA_INTERNAL void polca__tf_act_fwd(int act, int64_t n, const float *pre, float *post);
+/* post1 = f'(pre) pre1; post2 = f'(pre) pre2 + f''(pre) pre1^2 (pre2 NULL: skip). */
+POLCA_INTERNAL void polca__tf_act_tan(int act, int64_t n, const float *pre, const float *pre1, const float *pre2,
+                       float *post1, float *post2);
+/* In place: d = d f'(pre); with tangent: d1 = d1 f'(pre) + d f''(pre) pre1
+ * (computed from the incoming d). */
+POLCA_INTERNAL void polca__tf_act_bwd(int act, int64_t n, const float *pre, float *d, const float *pre1,
+                       float *d1);
+
+/* Causal attention of one chunk, all heads: P = softmax(q k^T * scale), z = P v. */
+POLCA_INTERNAL void polca__tf_attn_fwd(const polca__tf_config *cfg, int64_t B, const float *q, const float *k,
+                        const float *v, float *P, float *z);
+/* Tangents (order 2 when q2 != NULL; then P2, z2 written). tmp: 2*T floats. */
+POLCA_INTERNAL void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const float *q, const float *k,
+                        const float *v, const float *P, const float *q1, const float *k1,
+                        const float *v1, float *P1, float *z1, const float *q2, const float *k2,
+                        const float *v2, float *z2, float *tmp);
+/* Reverse: dz -> dq, dk, dv (overwritten). With tangent (dz1 != NULL):
+ * dq1, dk1, dv1 too. tmp: 4*T floats. */
+POLCA_INTERNAL void polca__tf_attn_bwd(const polca__tf_config *cfg, int64_t B, const float *q, const float *k,
+                        const float *v, const float *P, const float *dz, float *dq, float *dk,
+                        float *dv, const float *q1, const float *k1, const float *v1,
+                        const float *P1, const float *dz1, float *dq1, float *dk1, float *dv1,
+                        float *tmp);
+
+/* Cross-entropy of scored rows. Forward: logits -> probabilities in place
+ * (scored rows only), loss per scored row appended to losses (may be NULL),
+ * sum into *sum. Returns the number of scored rows. */
+POLCA_INTERNAL int64_t polca__tf_ce_fwd(const polca__tf_config *cfg, const tf_batch *bt, float *logits,
+                         float *losses, double *sum);
+/* Tangents: z1 (and z2) logit tangents [R][V] -> g (and c) per scored row. */
+POLCA_INTERNAL void polca__tf_ce_tan(const polca__tf_config *cfg, const tf_batch *bt, const float *p,
+                      const float *z1, const float *z2, float *g, float *c);
+/* Reverse: dz = w_r (p - onehot) for scored rows, 0 otherwise; with tangent
+ * (z1 != NULL): dz1 = w_r p (z1 - <p, z1>). */
+POLCA_INTERNAL void polca__tf_ce_bwd(const polca__tf_config *cfg, const tf_batch *bt, const float *p,
+                      float *dz, const float *z1, float *dz1);
+
+/* Kernel entries (assigned in cpu_backend.c's table). */
+POLCA_INTERNAL int32_t polca__cpu_tf_losses(void *state, const struct polca__tf_config *cfg, const float *theta,
+                             int64_t n_seq, const int32_t *tokens, const uint8_t *mask,
+                             float *losses);
+POLCA_INTERNAL int32_t polca__cpu_tf_grad(void *state, const struct polca__tf_config *cfg, const float *theta,
+                           int64_t n_seq, const int32_t *tokens, const uint8_t *mask,
+                           double *host_mean_loss, float *grad);
+POLCA_INTERNAL int32_t polca__cpu_tf_hvp(void *state, const struct polca__tf_config *cfg, const float *theta,
+                          int64_t n_seq, const int32_t *tokens, const uint8_t *mask,
+                          const float *v, float *hv);
+POLCA_INTERNAL int32_t polca__cpu_tf_dirderivs(void *state, const struct polca__tf_config *cfg,
+                                const float *theta, int64_t n_seq, const int32_t *tokens,
+                                const uint8_t *mask, int64_t k, const float *dirs, float *losses,
+                                float *g, float *c);
+
+#endif

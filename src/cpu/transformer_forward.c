@@ -1,0 +1,90 @@
+/*
+ * src/cpu/transformer_forward.c - the primal forward pass of one chunk, and
+ * the tf_losses entry (per-sample cross-entropy).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "transformer_cpu.h"
+
+/* y = x W + b (b may be NULL), or y += x W + b when accumulate. */
+static void linear(int64_t R, int64_t k, int64_t n, tf_mat x, tf_mat W, const float *b,
+                   int accumulate, tf_mat y) {
+    if (accumulate) {
+        polca__tf_gemm_nn(R, k, n, x, W, 1.0f, 1.0f, y);
+        polca__tf_add_bias(R, n, b, y);
+        return;
+    }
+    if (b) {
+        for (int64_t r = 0; r < R; r++) memcpy(y.p + r * y.ld, b, (size_t)n * sizeof(float));
+        polca__tf_gemm_nn(R, k, n, x, W, 1.0f, 1.0f, y);
+    } else {
+        polca__tf_gemm_nn(R, k, n, x, W, 0.0f, 1.0f, y);
+    }
+}
+
+int64_t polca__tf_forward_chunk(const polca__tf_config *cfg, const tf_view *th, const tf_batch *bt,
+                                tf_acts *a, float *x, float *losses, double *loss_sum) {
+    const int64_t D = cfg->d_model, H = cfg->n_heads, E = cfg->d_head, HE = H * E,
+                  M = cfg->d_mlp, V = cfg->d_vocab, T = cfg->n_ctx, R = bt->R;
+    /* residual stream x [R][D] = W_E[token] + W_pos[position] */
+    for (int64_t r = 0; r < R; r++) {
+        const float *e = th->W_E + (int64_t)bt->tokens[r] * D, *p = th->W_pos + (r % T) * D;
+        float *xr = x + r * D;
+        for (int64_t j = 0; j < D; j++) xr[j] = e[j] + p[j];
+    }
+    for (int32_t l = 0; l < cfg->n_layers; l++) {
+        const tf_block_view *w = &th->blocks[l];
+        tf_block_acts *s = &a->blocks[l];
+        polca__tf_ln_fwd(R, D, x, w->ln1_w, w->ln1_b, s->n1, s->s1, s->a1);
+        for (int64_t h = 0; h < H; h++) {
+            const tf_mat in = {s->a1, D};
+            linear(R, D, E, in, (tf_mat){w->W_Q + h * D * E, E}, w->b_Q + h * E, 0,
+                   (tf_mat){s->q + h * E, HE});
+            linear(R, D, E, in, (tf_mat){w->W_K + h * D * E, E}, w->b_K + h * E, 0,
+                   (tf_mat){s->k + h * E, HE});
+            linear(R, D, E, in, (tf_mat){w->W_V + h * D * E, E}, w->b_V + h * E, 0,
+                   (tf_mat){s->v + h * E, HE});
+        }
+        polca__tf_attn_fwd(cfg, bt->B, s->q, s->k, s->v, s->P, s->z);
+        /* W_O [H][E][D] is one [HE][D] matrix: all heads in one GEMM */
+        linear(R, HE, D, (tf_mat){s->z, HE}, (tf_mat){w->W_O, D}, w->b_O, 1, (tf_mat){x, D});
+        if (M == 0) continue;
+        polca__tf_ln_fwd(R, D, x, w->ln2_w, w->ln2_b, s->n2, s->s2, s->a2);
+        linear(R, D, M, (tf_mat){s->a2, D}, (tf_mat){w->W_in, M}, w->b_in, 0, (tf_mat){s->pre, M});
+        polca__tf_act_fwd(cfg->act_fn, R * M, s->pre, s->post);
+        linear(R, M, D, (tf_mat){s->post, M}, (tf_mat){w->W_out, D}, w->b_out, 1, (tf_mat){x, D});
+    }
+    polca__tf_ln_fwd(R, D, x, th->lnf_w, th->lnf_b, a->nf, a->sf, a->af);
+    linear(R, D, V, (tf_mat){a->af, D}, (tf_mat){th->W_U, V}, th->b_U, 0, (tf_mat){a->logits, V});
+    return polca__tf_ce_fwd(cfg, bt, a->logits, losses, loss_sum);
+}
+
+int32_t polca__cpu_tf_losses(void *state, const struct polca__tf_config *cfg, const float *theta,
+                             int64_t n_seq, const int32_t *tokens, const uint8_t *mask,
+                             float *losses) {
+    (void)state;
+    const int64_t T = cfg->n_ctx, D = cfg->d_model;
+    const int64_t chunk = polca__tf_chunk_seqs(cfg, n_seq, 1, T * D);
+    tf_block_view *blocks = polca__calloc((size_t)cfg->n_layers, sizeof *blocks, "transformer view");
+    float *x = NULL;
+    tf_acts a = {0};
+    int32_t st = blocks ? POLCA_OK : POLCA_ERR_OUT_OF_MEMORY;
+    if (!st) st = polca__tf_acts_alloc(cfg, chunk, &a);
+    if (!st && !(x = polca__alloc((size_t)(chunk * T * D) * sizeof *x, "transformer residual")))
+        st = POLCA_ERR_OUT_OF_MEMORY;
+    if (!st) {
+        tf_view th;
+        polca__tf_view(cfg, theta, blocks, &th);
+        int64_t done = 0;
+        for (int64_t s0 = 0; s0 < n_seq; s0 += chunk) {
+            const int64_t B = n_seq - s0 < chunk ? n_seq - s0 : chunk;
+            const tf_batch bt = {B, B * T, tokens + s0 * T, mask + s0 * T, 0.0f};
+            done += polca__tf_forward_chunk(cfg, &th, &bt, &a, x, losses + done, NULL);
+        }
+    }
+    free(x);
+    polca__tf_acts_free(&a);
+    free(blocks);
+    return st;
+}

@@ -1,0 +1,513 @@
+/*
+ * src/cpu/transformer_ops.c - the non-GEMM ops of the transformer, each with
+ * its forward-mode derivatives (first and second order) and its reverse-mode
+ * derivative (optionally differentiated once more along a tangent, for
+ * forward-over-reverse Hessian-vector products).
+ *
+ * Notation: x' and x'' are the first and second derivatives along the
+ * direction (t1, t2 in code: x1, x2); dx is an adjoint and dx1 its tangent.
+ * Parameters enter linearly, so parameter tangents have no second order.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "transformer_cpu.h"
+
+TF_VECTORIZE_FILE
+
+/* Helpers must inline into the vectorized (and cloned) loops. */
+#define TF_INLINE static inline __attribute__((always_inline))
+
+/* ---- vectorizable elementary functions (float, branch-free) ---- */
+
+/* e^x to about 2 ulp for x in [-87, 88]; clamped outside (never Inf/0
+ * denormals: the values that reach it are bounded in practice). */
+TF_INLINE float tf_exp(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float kf = (x * 1.44269504088896341f + magic) - magic;
+    float r = x - kf * 0.693145751953125f; /* ln2 split: hi exact in float */
+    r = r - kf * 1.428606765330187045e-06f;
+    /* Taylor to r^7 on |r| <= 0.35: truncation < 1e-8 relative */
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    union {
+        int32_t i;
+        float f;
+    } sc;
+    sc.i = ((int32_t)kf + 127) << 23;
+    return p * sc.f;
+}
+
+/* tanh(u) = 1 - 2 / (e^(2u) + 1): absolute error ~1e-7 (what gelu_new's
+ * 0.5 x (1 + tanh) needs). */
+TF_INLINE float tf_tanh(float u) { return 1.0f - 2.0f / (tf_exp(2.0f * u) + 1.0f); }
+
+/* erf(x), Abramowitz & Stegun 7.1.26 extended with the sign: absolute error
+ * below 1.5e-7. */
+TF_INLINE float tf_erf(float x) {
+    float ax = x < 0.0f ? -x : x;
+    float t = 1.0f / (1.0f + 0.3275911f * ax);
+    float p = 1.061405429f;
+    p = p * t - 1.453152027f;
+    p = p * t + 1.421413741f;
+    p = p * t - 0.284496736f;
+    p = p * t + 0.254829592f;
+    float y = 1.0f - p * t * tf_exp(-ax * ax);
+    return x < 0.0f ? -y : y;
+}
+
+/* ---- LayerNorm ---- */
+
+#define TF_LN_EPS 1e-5
+
+TF_CLONES void polca__tf_ln_fwd(int64_t R, int64_t D, const float *x, const float *w,
+                                   const float *b, float *n, float *s, float *y) {
+    for (int64_t r = 0; r < R; r++) {
+        const float *xr = x + r * D;
+        float *nr = n + r * D, *yr = y + r * D;
+        double sum = 0.0, sq = 0.0;
+        for (int64_t j = 0; j < D; j++) sum += xr[j];
+        const double mean = sum / (double)D;
+        for (int64_t j = 0; j < D; j++) {
+            double c = xr[j] - mean;
+            sq += c * c;
+        }
+        const float sr = (float)(1.0 / sqrt(sq / (double)D + TF_LN_EPS)), mf = (float)mean;
+        s[r] = sr;
+        for (int64_t j = 0; j < D; j++) {
+            nr[j] = (xr[j] - mf) * sr;
+            yr[j] = nr[j] * w[j] + b[j];
+        }
+    }
+}
+
+/*
+ * n = (x - mean x) s with s = 1/sqrt(var + eps). With c1 = x' - mean x' and
+ * alpha = mean(n c1):
+ *   n'  = s (c1 - n alpha)
+ *   n'' = s (c2 - n alpha') - 2 s alpha n',  alpha' = mean(n' c1) + mean(n c2)
+ *   y'  = n' w + n w' + b',   y'' = n'' w + 2 n' w'
+ */
+TF_CLONES void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const float *s,
+                                   const float *w, const float *x1, const float *w1,
+                                   const float *b1, const float *x2, float *n1, float *alpha,
+                                   float *y1, float *y2) {
+    const double inv_d = 1.0 / (double)D;
+    for (int64_t r = 0; r < R; r++) {
+        const float *nr = n + r * D, *x1r = x1 + r * D;
+        float *n1r = n1 + r * D, *y1r = y1 + r * D;
+        const float sr = s[r];
+        double m1 = 0.0, a = 0.0;
+        for (int64_t j = 0; j < D; j++) m1 += x1r[j];
+        const float m1f = (float)(m1 * inv_d);
+        for (int64_t j = 0; j < D; j++) a += (double)nr[j] * (double)(x1r[j] - m1f);
+        const float af = (float)(a * inv_d);
+        alpha[r] = af;
+        for (int64_t j = 0; j < D; j++) {
+            n1r[j] = sr * ((x1r[j] - m1f) - nr[j] * af);
+            y1r[j] = n1r[j] * w[j] + nr[j] * w1[j] + b1[j];
+        }
+        if (!x2) continue;
+        const float *x2r = x2 + r * D;
+        float *y2r = y2 + r * D;
+        double m2 = 0.0, a2 = 0.0;
+        for (int64_t j = 0; j < D; j++) m2 += x2r[j];
+        const float m2f = (float)(m2 * inv_d);
+        for (int64_t j = 0; j < D; j++)
+            a2 += (double)n1r[j] * (double)(x1r[j] - m1f) + (double)nr[j] * (double)(x2r[j] - m2f);
+        const float a2f = (float)(a2 * inv_d);
+        for (int64_t j = 0; j < D; j++) {
+            float n2 = sr * ((x2r[j] - m2f) - nr[j] * a2f) - 2.0f * sr * af * n1r[j];
+            y2r[j] = n2 * w[j] + 2.0f * n1r[j] * w1[j];
+        }
+    }
+}
+
+/*
+ * Reverse: dn = dy w, u = dn - mean(dn) - n beta with beta = mean(dn n),
+ * dx = s u; dw += dy n, db += dy.
+ * Tangent: dn' = dy' w + dy w', beta' = mean(dn' n + dn n'),
+ * u' = dn' - mean(dn') - n' beta - n beta', and since s' = -s^2 alpha,
+ * dx' = -s alpha dx + s u'; dw' += dy' n + dy n', db' += dy'.
+ */
+TF_CLONES void polca__tf_ln_bwd(int64_t R, int64_t D, const float *n, const float *s,
+                                   const float *w, const float *dy, float *dx, float *dw,
+                                   float *db, const float *n1, const float *alpha,
+                                   const float *w1, const float *dy1, float *dx1, float *dw1,
+                                   float *db1, float *tmp) {
+    const double inv_d = 1.0 / (double)D;
+    float *dn = tmp, *dn1 = tmp + D;
+    for (int64_t r = 0; r < R; r++) {
+        const float *nr = n + r * D, *dyr = dy + r * D;
+        float *dxr = dx + r * D;
+        const float sr = s[r];
+        double mdn = 0.0, beta = 0.0;
+        for (int64_t j = 0; j < D; j++) {
+            dn[j] = dyr[j] * w[j];
+            mdn += dn[j];
+            beta += (double)dn[j] * (double)nr[j];
+        }
+        const float mdnf = (float)(mdn * inv_d), betaf = (float)(beta * inv_d);
+        if (dw)
+            for (int64_t j = 0; j < D; j++) dw[j] += dyr[j] * nr[j];
+        if (db)
+            for (int64_t j = 0; j < D; j++) db[j] += dyr[j];
+        if (!dy1) {
+            for (int64_t j = 0; j < D; j++) dxr[j] += sr * (dn[j] - mdnf - nr[j] * betaf);
+            continue;
+        }
+        const float *n1r = n1 + r * D, *dy1r = dy1 + r * D;
+        float *dx1r = dx1 + r * D;
+        double mdn1 = 0.0, beta1 = 0.0;
+        for (int64_t j = 0; j < D; j++) {
+            dn1[j] = dy1r[j] * w[j] + dyr[j] * w1[j];
+            mdn1 += dn1[j];
+            beta1 += (double)dn1[j] * (double)nr[j] + (double)dn[j] * (double)n1r[j];
+        }
+        const float mdn1f = (float)(mdn1 * inv_d), beta1f = (float)(beta1 * inv_d);
+        const float sa = sr * alpha[r];
+        for (int64_t j = 0; j < D; j++) {
+            float dxj = sr * (dn[j] - mdnf - nr[j] * betaf);
+            dxr[j] += dxj;
+            dx1r[j] += sr * (dn1[j] - mdn1f - n1r[j] * betaf - nr[j] * beta1f) - sa * dxj;
+        }
+        if (dw1)
+            for (int64_t j = 0; j < D; j++) dw1[j] += dy1r[j] * nr[j] + dyr[j] * n1r[j];
+        if (db1)
+            for (int64_t j = 0; j < D; j++) db1[j] += dy1r[j];
+    }
+}
+
+/* ---- activation functions: f, f', f'' ---- */
+
+#define GELU_C 0.7978845608028654f   /* sqrt(2 / pi) */
+#define GELU_A 0.044715f
+#define INV_SQRT2 0.7071067811865476f
+#define INV_SQRT_2PI 0.3989422804014327f
+
+/* gelu (erf): f = x Phi(x), f' = Phi + x phi, f'' = phi (2 - x^2). */
+TF_INLINE void gelu_erf(float x, float *f, float *d1, float *d2) {
+    float Phi = 0.5f * (1.0f + tf_erf(x * INV_SQRT2));
+    float phi = INV_SQRT_2PI * tf_exp(-0.5f * x * x);
+    *f = x * Phi;
+    *d1 = Phi + x * phi;
+    *d2 = phi * (2.0f - x * x);
+}
+
+/* gelu_new: u = c (x + a x^3), t = tanh u, f = x (1 + t) / 2,
+ * f' = (1 + t)/2 + x (1 - t^2) u'/2, f'' = (1 - t^2) (u' - x t u'^2 + x u''/2)
+ * with u' = c (1 + 3 a x^2), u'' = 6 a c x. */
+TF_INLINE void gelu_tanh(float x, float *f, float *d1, float *d2) {
+    float x2 = x * x;
+    float t = tf_tanh(GELU_C * (x + GELU_A * x2 * x));
+    float up = GELU_C * (1.0f + 3.0f * GELU_A * x2), upp = 6.0f * GELU_A * GELU_C * x;
+    float sech2 = 1.0f - t * t;
+    *f = 0.5f * x * (1.0f + t);
+    *d1 = 0.5f * (1.0f + t) + 0.5f * x * sech2 * up;
+    *d2 = sech2 * (up - x * t * up * up + 0.5f * x * upp);
+}
+
+TF_INLINE void relu(float x, float *f, float *d1, float *d2) {
+    *f = x > 0.0f ? x : 0.0f;
+    *d1 = x > 0.0f ? 1.0f : 0.0f;
+    *d2 = 0.0f;
+}
+
+/* One loop per activation so each inlines and vectorizes. BODY uses f, d1,
+ * d2 of element i. */
+#define ACT_LOOP(act, n, pre, BODY)                                            \
+    do {                                                                       \
+        float f, d1, d2;                                                       \
+        switch (act) {                                                         \
+        case POLCA__ACT_GELU:                                                  \
+            for (int64_t i = 0; i < (n); i++) {                                \
+                gelu_erf((pre)[i], &f, &d1, &d2);                              \
+                BODY;                                                          \
+            }                                                                  \
+            break;                                                             \
+        case POLCA__ACT_GELU_NEW:                                              \
+            for (int64_t i = 0; i < (n); i++) {                                \
+                gelu_tanh((pre)[i], &f, &d1, &d2);                             \
+                BODY;                                                          \
+            }                                                                  \
+            break;                                                             \
+        default:                                                               \
+            for (int64_t i = 0; i < (n); i++) {                                \
+                relu((pre)[i], &f, &d1, &d2);                                  \
+                BODY;                                                          \
+            }                                                                  \
+            break;                                                             \
+        }                                                                      \
+    } while (0)
+
+TF_CLONES void polca__tf_act_fwd(int act, int64_t n, const float *pre, float *post) {
+    ACT_LOOP(act, n, pre, (void)d1; (void)d2; post[i] = f);
+}
+
+TF_CLONES void polca__tf_act_tan(int act, int64_t n, const float *pre, const float *pre1,
+                                    const float *pre2, float *post1, float *post2) {
+    if (pre2)
+        ACT_LOOP(act, n, pre, (void)f; post1[i] = d1 * pre1[i];
+                 post2[i] = d1 * pre2[i] + d2 * pre1[i] * pre1[i]);
+    else
+        ACT_LOOP(act, n, pre, (void)f; (void)d2; post1[i] = d1 * pre1[i]);
+}
+
+TF_CLONES void polca__tf_act_bwd(int act, int64_t n, const float *pre, float *d,
+                                    const float *pre1, float *d1out) {
+    if (pre1)
+        ACT_LOOP(act, n, pre, (void)f; d1out[i] = d1out[i] * d1 + d[i] * d2 * pre1[i];
+                 d[i] = d[i] * d1);
+    else
+        ACT_LOOP(act, n, pre, (void)f; (void)d2; d[i] = d[i] * d1);
+}
+
+/* ---- causal attention ---- */
+
+TF_INLINE float dotf(const float *a, const float *b, int64_t n) {
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+TF_INLINE void axpyf(float a, const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+/* Pointers to row i of head h of sequence b in a [R][HE] buffer. */
+#define HROW(buf, b, i, h) ((buf) + ((b) * T + (i)) * HE + (h) * E)
+#define PROW(buf, b, h, i) ((buf) + (((b) * H + (h)) * T + (i)) * T)
+
+TF_CLONES void polca__tf_attn_fwd(const polca__tf_config *cfg, int64_t B, const float *q,
+                                     const float *k, const float *v, float *P, float *z) {
+    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E;
+    const float scale = (float)(1.0 / sqrt((double)E));
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t i = 0; i < T; i++) {
+                const float *qi = HROW(q, b, i, h);
+                float *p = PROW(P, b, h, i), *zi = HROW(z, b, i, h);
+                float m = -INFINITY;
+                for (int64_t j = 0; j <= i; j++) {
+                    p[j] = scale * dotf(qi, HROW(k, b, j, h), E);
+                    m = p[j] > m ? p[j] : m;
+                }
+                float sum = 0.0f;
+                for (int64_t j = 0; j <= i; j++) {
+                    p[j] = tf_exp(p[j] - m);
+                    sum += p[j];
+                }
+                const float inv = 1.0f / sum;
+                for (int64_t j = 0; j <= i; j++) p[j] *= inv;
+                for (int64_t j = i + 1; j < T; j++) p[j] = 0.0f;
+                memset(zi, 0, (size_t)E * sizeof *zi);
+                for (int64_t j = 0; j <= i; j++) axpyf(p[j], HROW(v, b, j, h), zi, E);
+            }
+}
+
+/*
+ * S = scale q k^T, P = softmax(S) row-wise, z = P v. Per row i:
+ *   S'  = scale (q'_i k_j + q_i k'_j),  mu' = sum_j P S',  P' = P (S' - mu')
+ *   z'  = P' v + P v'
+ *   S'' = scale (q''_i k_j + 2 q'_i k'_j + q_i k''_j)
+ *   mu'' = sum_j (P' S' + P S''),  P'' = P' (S' - mu') + P (S'' - mu'')
+ *   z'' = P'' v + 2 P' v' + P v''
+ */
+TF_CLONES void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const float *q,
+                                     const float *k, const float *v, const float *P,
+                                     const float *q1, const float *k1, const float *v1,
+                                     float *P1, float *z1, const float *q2, const float *k2,
+                                     const float *v2, float *z2, float *tmp) {
+    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E;
+    const float scale = (float)(1.0 / sqrt((double)E));
+    float *S1 = tmp, *S2 = tmp + T;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t i = 0; i < T; i++) {
+                const float *qi = HROW(q, b, i, h), *q1i = HROW(q1, b, i, h);
+                const float *p = PROW(P, b, h, i);
+                float *p1 = PROW(P1, b, h, i), *z1i = HROW(z1, b, i, h);
+                float mu1 = 0.0f;
+                for (int64_t j = 0; j <= i; j++) {
+                    S1[j] = scale * (dotf(q1i, HROW(k, b, j, h), E) + dotf(qi, HROW(k1, b, j, h), E));
+                    mu1 += p[j] * S1[j];
+                }
+                for (int64_t j = 0; j <= i; j++) p1[j] = p[j] * (S1[j] - mu1);
+                for (int64_t j = i + 1; j < T; j++) p1[j] = 0.0f;
+                memset(z1i, 0, (size_t)E * sizeof *z1i);
+                for (int64_t j = 0; j <= i; j++) {
+                    axpyf(p1[j], HROW(v, b, j, h), z1i, E);
+                    axpyf(p[j], HROW(v1, b, j, h), z1i, E);
+                }
+                if (!q2) continue;
+                const float *q2i = HROW(q2, b, i, h);
+                float *z2i = HROW(z2, b, i, h);
+                float mu2 = 0.0f;
+                for (int64_t j = 0; j <= i; j++) {
+                    S2[j] = scale * (dotf(q2i, HROW(k, b, j, h), E) +
+                                     2.0f * dotf(q1i, HROW(k1, b, j, h), E) +
+                                     dotf(qi, HROW(k2, b, j, h), E));
+                    mu2 += p1[j] * S1[j] + p[j] * S2[j];
+                }
+                memset(z2i, 0, (size_t)E * sizeof *z2i);
+                for (int64_t j = 0; j <= i; j++) {
+                    float p2 = p1[j] * (S1[j] - mu1) + p[j] * (S2[j] - mu2);
+                    axpyf(p2, HROW(v, b, j, h), z2i, E);
+                    axpyf(2.0f * p1[j], HROW(v1, b, j, h), z2i, E);
+                    axpyf(p[j], HROW(v2, b, j, h), z2i, E);
+                }
+            }
+}
+
+/*
+ * Reverse, per row i: dP_j = dz_i v_j, dv_j += P_ij dz_i,
+ * gamma = sum_j P_ij dP_j, dS_j = P_ij (dP_j - gamma),
+ * dq_i = scale sum_j dS_j k_j, dk_j += scale dS_j q_i.
+ * Tangent: dP'_j = dz'_i v_j + dz_i v'_j, dv'_j += P'_ij dz_i + P_ij dz'_i,
+ * gamma' = sum_j (P' dP + P dP'), dS'_j = P' (dP - gamma) + P (dP' - gamma'),
+ * dq'_i = scale sum_j (dS' k + dS k'), dk'_j += scale (dS'_j q_i + dS_j q'_i).
+ */
+TF_CLONES void polca__tf_attn_bwd(const polca__tf_config *cfg, int64_t B, const float *q,
+                                     const float *k, const float *v, const float *P,
+                                     const float *dz, float *dq, float *dk, float *dv,
+                                     const float *q1, const float *k1, const float *v1,
+                                     const float *P1, const float *dz1, float *dq1, float *dk1,
+                                     float *dv1, float *tmp) {
+    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E;
+    const float scale = (float)(1.0 / sqrt((double)E));
+    float *dP = tmp, *dS = tmp + T, *dP1 = tmp + 2 * T, *dS1 = tmp + 3 * T;
+    const size_t row_bytes = (size_t)E * sizeof(float);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < H; h++) {
+            for (int64_t j = 0; j < T; j++) {
+                memset(HROW(dk, b, j, h), 0, row_bytes);
+                memset(HROW(dv, b, j, h), 0, row_bytes);
+                if (dz1) {
+                    memset(HROW(dk1, b, j, h), 0, row_bytes);
+                    memset(HROW(dv1, b, j, h), 0, row_bytes);
+                }
+            }
+            for (int64_t i = 0; i < T; i++) {
+                const float *p = PROW(P, b, h, i), *dzi = HROW(dz, b, i, h), *qi = HROW(q, b, i, h);
+                float *dqi = HROW(dq, b, i, h);
+                float gamma = 0.0f;
+                for (int64_t j = 0; j <= i; j++) {
+                    dP[j] = dotf(dzi, HROW(v, b, j, h), E);
+                    gamma += p[j] * dP[j];
+                    axpyf(p[j], dzi, HROW(dv, b, j, h), E);
+                }
+                memset(dqi, 0, row_bytes);
+                for (int64_t j = 0; j <= i; j++) {
+                    dS[j] = p[j] * (dP[j] - gamma);
+                    axpyf(scale * dS[j], HROW(k, b, j, h), dqi, E);
+                    axpyf(scale * dS[j], qi, HROW(dk, b, j, h), E);
+                }
+                if (!dz1) continue;
+                const float *p1 = PROW(P1, b, h, i), *dz1i = HROW(dz1, b, i, h);
+                const float *q1i = HROW(q1, b, i, h);
+                float *dq1i = HROW(dq1, b, i, h);
+                float gamma1 = 0.0f;
+                for (int64_t j = 0; j <= i; j++) {
+                    dP1[j] = dotf(dz1i, HROW(v, b, j, h), E) + dotf(dzi, HROW(v1, b, j, h), E);
+                    gamma1 += p1[j] * dP[j] + p[j] * dP1[j];
+                    float *dv1j = HROW(dv1, b, j, h);
+                    axpyf(p1[j], dzi, dv1j, E);
+                    axpyf(p[j], dz1i, dv1j, E);
+                }
+                memset(dq1i, 0, row_bytes);
+                for (int64_t j = 0; j <= i; j++) {
+                    dS1[j] = p1[j] * (dP[j] - gamma) + p[j] * (dP1[j] - gamma1);
+                    axpyf(scale * dS1[j], HROW(k, b, j, h), dq1i, E);
+                    axpyf(scale * dS[j], HROW(k1, b, j, h), dq1i, E);
+                    float *dk1j = HROW(dk1, b, j, h);
+                    axpyf(scale * dS1[j], qi, dk1j, E);
+                    axpyf(scale * dS[j], q1i, dk1j, E);
+                }
+            }
+        }
+}
+
+#undef HROW
+#undef PROW
+
+/* ---- cross-entropy of the next token ---- */
+
+int64_t polca__tf_ce_fwd(const polca__tf_config *cfg, const tf_batch *bt, float *logits,
+                         float *losses, double *sum) {
+    const int64_t V = cfg->d_vocab;
+    int64_t count = 0;
+    double total = 0.0;
+    for (int64_t r = 0; r < bt->R; r++) {
+        if (!tf_scored(cfg, bt, r)) continue;
+        float *z = logits + r * V;
+        float m = z[0];
+        for (int64_t j = 1; j < V; j++) m = z[j] > m ? z[j] : m;
+        double se = 0.0;
+        for (int64_t j = 0; j < V; j++) se += exp((double)z[j] - m);
+        const double lse = m + log(se);
+        const double loss = lse - z[bt->tokens[r + 1]];
+        for (int64_t j = 0; j < V; j++) z[j] = (float)exp((double)z[j] - lse);
+        if (losses) losses[count] = (float)loss;
+        total += loss;
+        count++;
+    }
+    if (sum) *sum += total;
+    return count;
+}
+
+/* l = lse(z) - z_t: l' = <p, z'> - z'_t,
+ * l'' = <p, z''> - z''_t + <p, z'^2> - <p, z'>^2. */
+void polca__tf_ce_tan(const polca__tf_config *cfg, const tf_batch *bt, const float *p,
+                      const float *z1, const float *z2, float *g, float *c) {
+    const int64_t V = cfg->d_vocab;
+    int64_t idx = 0;
+    for (int64_t r = 0; r < bt->R; r++) {
+        if (!tf_scored(cfg, bt, r)) continue;
+        const float *pr = p + r * V, *z1r = z1 + r * V;
+        const int32_t t = bt->tokens[r + 1];
+        double mu = 0.0, sq = 0.0;
+        for (int64_t j = 0; j < V; j++) {
+            mu += (double)pr[j] * z1r[j];
+            sq += (double)pr[j] * z1r[j] * z1r[j];
+        }
+        g[idx] = (float)(mu - z1r[t]);
+        if (z2) {
+            const float *z2r = z2 + r * V;
+            double m2 = 0.0;
+            for (int64_t j = 0; j < V; j++) m2 += (double)pr[j] * z2r[j];
+            c[idx] = (float)(m2 - z2r[t] + sq - mu * mu);
+        }
+        idx++;
+    }
+}
+
+void polca__tf_ce_bwd(const polca__tf_config *cfg, const tf_batch *bt, const float *p, float *dz,
+                      const float *z1, float *dz1) {
+    const int64_t V = cfg->d_vocab;
+    const float w = bt->weight;
+    for (int64_t r = 0; r < bt->R; r++) {
+        float *dzr = dz + r * V;
+        float *dz1r = dz1 ? dz1 + r * V : NULL;
+        if (!tf_scored(cfg, bt, r)) {
+            memset(dzr, 0, (size_t)V * sizeof *dzr);
+            if (dz1r) memset(dz1r, 0, (size_t)V * sizeof *dz1r);
+            continue;
+        }
+        const float *pr = p + r * V;
+        for (int64_t j = 0; j < V; j++) dzr[j] = w * pr[j];
+        dzr[bt->tokens[r + 1]] -= w;
+        if (!dz1r) continue;
+        const float *z1r = z1 + r * V;
+        double mu = 0.0;
+        for (int64_t j = 0; j < V; j++) mu += (double)pr[j] * z1r[j];
+        for (int64_t j = 0; j < V; j++) dz1r[j] = w * pr[j] * (z1r[j] - (float)mu);
+    }
+}

@@ -1,0 +1,154 @@
+/*
+ * src/cpu/transformer_work.c - parameter views, activation storage and chunk
+ * planning for the CPU transformer kernels.
+ *
+ * Memory bound: each kernel processes the batch in chunks of whole
+ * sequences, sized so that the activations it stores for one chunk (one set
+ * for losses and gradient, two for the HVP, three for directional
+ * derivatives with curvature) plus its scratch stay under TF_CHUNK_BYTES
+ * (48 MiB), but never fewer than one sequence per chunk. Beyond that a kernel
+ * holds O(n_layers) pointers and, for the gradient and HVP, one [P]
+ * accumulator (so the output is untouched on failure).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "transformer_cpu.h"
+
+void polca__tf_view(const polca__tf_config *cfg, const float *base, tf_block_view *blocks,
+                    tf_view *v) {
+    polca__tf_offsets o;
+    polca__tf_offsets_of(cfg, &o);
+    float *b0 = (float *)base; /* views of inputs are only read */
+#define AT(p, off) ((p) && (off) >= 0 ? (p) + (off) : NULL)
+    v->W_E = AT(b0, o.W_E);
+    v->W_pos = AT(b0, o.W_pos);
+    v->lnf_w = AT(b0, o.lnf_w);
+    v->lnf_b = AT(b0, o.lnf_b);
+    v->W_U = AT(b0, o.W_U);
+    v->b_U = AT(b0, o.b_U);
+    v->blocks = blocks;
+    for (int32_t l = 0; l < cfg->n_layers; l++) {
+        float *b = b0 ? b0 + o.layer0 + l * o.layer_stride : NULL;
+        tf_block_view *k = &blocks[l];
+        k->ln1_w = AT(b, o.ln1_w);
+        k->ln1_b = AT(b, o.ln1_b);
+        k->W_Q = AT(b, o.W_Q);
+        k->W_K = AT(b, o.W_K);
+        k->W_V = AT(b, o.W_V);
+        k->W_O = AT(b, o.W_O);
+        k->b_Q = AT(b, o.b_Q);
+        k->b_K = AT(b, o.b_K);
+        k->b_V = AT(b, o.b_V);
+        k->b_O = AT(b, o.b_O);
+        k->ln2_w = AT(b, o.ln2_w);
+        k->ln2_b = AT(b, o.ln2_b);
+        k->W_in = AT(b, o.W_in);
+        k->b_in = AT(b, o.b_in);
+        k->W_out = AT(b, o.W_out);
+        k->b_out = AT(b, o.b_out);
+    }
+#undef AT
+}
+
+/* Hands out 64-byte aligned pieces of one block of memory; with mem == NULL
+ * it only counts. */
+typedef struct carver {
+    float *mem;
+    int64_t used; /* floats */
+} carver;
+
+static float *carve(carver *c, int64_t floats) {
+    float *p = c->mem ? c->mem + c->used : NULL;
+    c->used += (floats + 15) & ~(int64_t)15;
+    return p;
+}
+
+static void carve_acts(const polca__tf_config *cfg, int64_t B, carver *c, tf_acts *a) {
+    const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head, M = cfg->d_mlp,
+                  T = cfg->n_ctx, R = B * T;
+    for (int32_t l = 0; l < cfg->n_layers; l++) {
+        tf_block_acts *k = &a->blocks[l];
+        k->n1 = carve(c, R * D);
+        k->s1 = carve(c, R);
+        k->a1 = carve(c, R * D);
+        k->q = carve(c, R * HE);
+        k->k = carve(c, R * HE);
+        k->v = carve(c, R * HE);
+        k->P = carve(c, R * cfg->n_heads * T);
+        k->z = carve(c, R * HE);
+        if (M > 0) {
+            k->n2 = carve(c, R * D);
+            k->s2 = carve(c, R);
+            k->a2 = carve(c, R * D);
+            k->pre = carve(c, R * M);
+            k->post = carve(c, R * M);
+        } else {
+            k->n2 = k->s2 = k->a2 = k->pre = k->post = NULL;
+        }
+    }
+    a->nf = carve(c, R * D);
+    a->sf = carve(c, R);
+    a->af = carve(c, R * D);
+    a->logits = carve(c, R * cfg->d_vocab);
+}
+
+int64_t polca__tf_acts_floats_per_seq(const polca__tf_config *cfg) {
+    const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head, M = cfg->d_mlp,
+                  T = cfg->n_ctx;
+    int64_t per_row = cfg->n_layers * (2 * D + 1 + 4 * HE + cfg->n_heads * T +
+                                       (M > 0 ? 2 * D + 1 + 2 * M : 0)) +
+                      2 * D + 1 + cfg->d_vocab;
+    return per_row * T;
+}
+
+int32_t polca__tf_acts_alloc(const polca__tf_config *cfg, int64_t B, tf_acts *a) {
+    memset(a, 0, sizeof *a);
+    a->blocks = polca__calloc((size_t)cfg->n_layers, sizeof *a->blocks, "transformer activations");
+    if (!a->blocks) return POLCA_ERR_OUT_OF_MEMORY;
+    carver c = {NULL, 0};
+    tf_acts dry = *a;
+    carve_acts(cfg, B, &c, &dry);
+    size_t bytes;
+    if (!polca__mul_size((size_t)c.used, sizeof(float), &bytes)) {
+        polca__tf_acts_free(a);
+        return polca__fail(POLCA_ERR_OUT_OF_MEMORY, "transformer activations: size overflow");
+    }
+    a->mem = aligned_alloc(64, bytes ? bytes : 64);
+    if (!a->mem) {
+        polca__tf_acts_free(a);
+        return polca__fail(POLCA_ERR_OUT_OF_MEMORY,
+                           "out of host memory allocating %zu bytes of transformer activations",
+                           bytes);
+    }
+    c.mem = a->mem;
+    c.used = 0;
+    carve_acts(cfg, B, &c, a);
+    return POLCA_OK;
+}
+
+void polca__tf_acts_free(tf_acts *a) {
+    free(a->blocks);
+    free(a->mem);
+    memset(a, 0, sizeof *a);
+}
+
+int64_t polca__tf_chunk_seqs(const polca__tf_config *cfg, int64_t n_seq, int sets,
+                             int64_t extra_floats_per_seq) {
+    /* + 64 floats per buffer of alignment slack, generously */
+    int64_t per_seq = sets * polca__tf_acts_floats_per_seq(cfg) + extra_floats_per_seq + 64;
+    int64_t fit = (int64_t)(TF_CHUNK_BYTES / sizeof(float)) / per_seq;
+    if (fit < 1) fit = 1;
+    /* OpenBLAS indexes rows with int: keep R = B * n_ctx below 2^31. */
+    int64_t cap = INT32_MAX / cfg->n_ctx;
+    if (fit > cap) fit = cap;
+    return n_seq < fit ? (n_seq > 0 ? n_seq : 1) : fit;
+}
+
+int64_t polca__tf_count_samples(const polca__tf_config *cfg, int64_t n_seq, const uint8_t *mask) {
+    const int64_t T = cfg->n_ctx;
+    int64_t n = 0;
+    for (int64_t s = 0; s < n_seq; s++)
+        for (int64_t t = 0; t + 1 < T; t++) n += mask[s * T + t] != 0;
+    return n;
+}

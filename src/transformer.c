@@ -1,0 +1,266 @@
+/*
+ * src/transformer.c - the built-in decoder-only transformer: configuration
+ * check, parameter layout and seeded initialization. The kernels are
+ * dispatch-table entries (src/cpu/transformer_*.c).
+ *
+ * The model is TransformerLens's HookedTransformer with
+ * normalization_type "LN", positional_embedding_type "standard", untied
+ * embeddings, attn_only = (d_mlp == 0):
+ *
+ *   x      = W_E[token] + W_pos[position]                  (residual stream)
+ *   for each block:
+ *     a    = LN1(x)                                       (pre-LayerNorm)
+ *     q_h  = a W_Q[h] + b_Q[h], k_h, v_h likewise          per head h
+ *     P_h  = softmax(q_h k_h^T / sqrt(d_head), causal)     (j <= i)
+ *     x   += sum_h (P_h v_h) W_O[h] + b_O
+ *     (unless attention-only)
+ *     x   += act(LN2(x) W_in + b_in) W_out + b_out
+ *   logits = LN_final(x) W_U + b_U
+ *   LN(x)  = (x - mean) / sqrt(var + 1e-5) * w + b, var the biased variance
+ *   act    = gelu (erf form), gelu_new (tanh form) or relu
+ *
+ * Layout: the tensors of TransformerLens's state_dict, in its order, with
+ * its names and shapes (buffers such as attn.mask and attn.IGNORE are not
+ * parameters and have no place here):
+ *
+ *   embed.W_E            [d_vocab, d_model]
+ *   pos_embed.W_pos      [n_ctx, d_model]
+ *   per block l:
+ *   blocks.l.ln1.w, .b   [d_model]
+ *   blocks.l.attn.W_Q    [n_heads, d_model, d_head]   (W_K, W_V likewise)
+ *   blocks.l.attn.W_O    [n_heads, d_head, d_model]
+ *   blocks.l.attn.b_Q    [n_heads, d_head]            (b_K, b_V likewise)
+ *   blocks.l.attn.b_O    [d_model]
+ *   blocks.l.ln2.w, .b   [d_model]          } absent when d_mlp = 0, as
+ *   blocks.l.mlp.W_in    [d_model, d_mlp]   } TransformerLens has no ln2 and
+ *   blocks.l.mlp.b_in    [d_mlp]            } no mlp in an attn_only block
+ *   blocks.l.mlp.W_out   [d_mlp, d_model]   }
+ *   blocks.l.mlp.b_out   [d_model]          }
+ *   ln_final.w, .b       [d_model]
+ *   unembed.W_U          [d_model, d_vocab]
+ *   unembed.b_U          [d_vocab]
+ *
+ * Initialization (TransformerLens's default init_mode "gpt2"): every
+ * weight matrix (a name containing "W_": W_E, W_pos, W_Q, W_K, W_V, W_O,
+ * W_in, W_out, W_U) is drawn from N(0, s^2) with s = initializer_range =
+ * 0.8 / sqrt(d_model); biases are 0; LayerNorm weights are 1 and biases 0.
+ * What differs: the random numbers come from libpolca's own generator
+ * (splitmix64 seeded with `seed`, Box-Muller in double, tensors filled in
+ * layout order), not torch's, so the same seed gives other (identically
+ * distributed) values than torch.manual_seed(seed) would.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "transformer.h"
+
+/* Bounds that keep every size product well inside int64 and every single
+ * tensor addressable by OpenBLAS's 32-bit indices. */
+#define TF_MAX_DIM ((int64_t)1 << 24)
+#define TF_MAX_TENSOR ((int64_t)INT32_MAX)
+
+static int32_t check_dim(const char *name, int64_t v, int64_t lo) {
+    if (v < lo || v > TF_MAX_DIM)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "transformer config: %s = %lld is out of range [%lld, %lld]", name,
+                           (long long)v, (long long)lo, (long long)TF_MAX_DIM);
+    return POLCA_OK;
+}
+
+int32_t polca__tf_check_config(const polca__tf_config *cfg) {
+    if (!cfg) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "transformer config is NULL");
+    int32_t st;
+    if ((st = check_dim("n_layers", cfg->n_layers, 1)) || (st = check_dim("d_model", cfg->d_model, 1)) ||
+        (st = check_dim("n_heads", cfg->n_heads, 1)) || (st = check_dim("d_head", cfg->d_head, 1)) ||
+        (st = check_dim("d_mlp", cfg->d_mlp, 0)) || (st = check_dim("d_vocab", cfg->d_vocab, 1)) ||
+        (st = check_dim("n_ctx", cfg->n_ctx, 1)))
+        return st;
+    if (cfg->act_fn != POLCA__ACT_GELU && cfg->act_fn != POLCA__ACT_GELU_NEW &&
+        cfg->act_fn != POLCA__ACT_RELU)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "transformer config: act_fn = %d is not gelu (%d), gelu_new (%d) or "
+                           "relu (%d)",
+                           (int)cfg->act_fn, POLCA__ACT_GELU, POLCA__ACT_GELU_NEW, POLCA__ACT_RELU);
+    /* Largest single tensors and per-row widths the kernels index with int. */
+    const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head;
+    const int64_t prods[][2] = {{cfg->d_vocab, D}, {cfg->n_ctx, D},  {HE, D},
+                                {D, cfg->d_mlp},   {cfg->n_ctx, cfg->n_ctx}, {HE, 3}};
+    for (size_t i = 0; i < sizeof prods / sizeof prods[0]; i++)
+        if (prods[i][0] * prods[i][1] > TF_MAX_TENSOR)
+            return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                               "transformer config: a tensor of %lld x %lld elements exceeds %lld",
+                               (long long)prods[i][0], (long long)prods[i][1],
+                               (long long)TF_MAX_TENSOR);
+    /* Activations of one sequence (what a kernel stores at least): bounded so
+     * that chunk arithmetic never overflows. */
+    const double T = cfg->n_ctx, per_seq =
+        T * (cfg->n_layers * (4.0 * D + 2 + 4.0 * HE + (double)cfg->n_heads * T + 2.0 * cfg->d_mlp) +
+             2.0 * D + 1 + cfg->d_vocab);
+    if (per_seq > 1099511627776.0)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "transformer config: one sequence needs %.3g floats of activations "
+                           "(more than 2^40)",
+                           per_seq);
+    return POLCA_OK;
+}
+
+void polca__tf_offsets_of(const polca__tf_config *cfg, polca__tf_offsets *o) {
+    const int64_t D = cfg->d_model, H = cfg->n_heads, E = cfg->d_head, M = cfg->d_mlp,
+                  V = cfg->d_vocab, T = cfg->n_ctx;
+    int64_t at = 0;
+    memset(o, -1, sizeof *o);
+#define TF_PUT(field, count) (o->field = at, at += (count))
+    TF_PUT(W_E, V * D);
+    TF_PUT(W_pos, T * D);
+    o->layer0 = at;
+    at = 0; /* block-relative offsets */
+    TF_PUT(ln1_w, D);
+    TF_PUT(ln1_b, D);
+    TF_PUT(W_Q, H * D * E);
+    TF_PUT(W_K, H * D * E);
+    TF_PUT(W_V, H * D * E);
+    TF_PUT(W_O, H * E * D);
+    TF_PUT(b_Q, H * E);
+    TF_PUT(b_K, H * E);
+    TF_PUT(b_V, H * E);
+    TF_PUT(b_O, D);
+    if (M > 0) {
+        TF_PUT(ln2_w, D);
+        TF_PUT(ln2_b, D);
+        TF_PUT(W_in, D * M);
+        TF_PUT(b_in, M);
+        TF_PUT(W_out, M * D);
+        TF_PUT(b_out, D);
+    }
+    o->layer_stride = at;
+    at = o->layer0 + (int64_t)cfg->n_layers * o->layer_stride;
+    TF_PUT(lnf_w, D);
+    TF_PUT(lnf_b, D);
+    TF_PUT(W_U, D * V);
+    TF_PUT(b_U, V);
+#undef TF_PUT
+    o->n_params = at;
+}
+
+static int32_t add(polca__layout *l, const char *name, int32_t ndim, int64_t d0, int64_t d1,
+                   int64_t d2) {
+    const int64_t shape[3] = {d0, d1, d2};
+    return polca__layout_add(l, name, ndim, shape);
+}
+
+int32_t polca__tf_layout(const polca__tf_config *cfg, polca__layout *out) {
+    int32_t st = polca__tf_check_config(cfg);
+    if (st) return st;
+    const int64_t D = cfg->d_model, H = cfg->n_heads, E = cfg->d_head, M = cfg->d_mlp,
+                  V = cfg->d_vocab, T = cfg->n_ctx;
+    polca__layout l;
+    polca__layout_init(&l);
+    char name[POLCA_LAYOUT_NAME_MAX + 1];
+#define TF_ADD(nm, nd, a, b, c)                                                \
+    do {                                                                       \
+        if ((st = add(&l, (nm), (nd), (a), (b), (c)))) goto fail;              \
+    } while (0)
+#define TF_BLOCK(suffix, nd, a, b, c)                                          \
+    do {                                                                       \
+        snprintf(name, sizeof name, "blocks.%d.%s", (int)layer, (suffix));     \
+        TF_ADD(name, nd, a, b, c);                                             \
+    } while (0)
+    TF_ADD("embed.W_E", 2, V, D, 0);
+    TF_ADD("pos_embed.W_pos", 2, T, D, 0);
+    for (int32_t layer = 0; layer < cfg->n_layers; layer++) {
+        TF_BLOCK("ln1.w", 1, D, 0, 0);
+        TF_BLOCK("ln1.b", 1, D, 0, 0);
+        TF_BLOCK("attn.W_Q", 3, H, D, E);
+        TF_BLOCK("attn.W_K", 3, H, D, E);
+        TF_BLOCK("attn.W_V", 3, H, D, E);
+        TF_BLOCK("attn.W_O", 3, H, E, D);
+        TF_BLOCK("attn.b_Q", 2, H, E, 0);
+        TF_BLOCK("attn.b_K", 2, H, E, 0);
+        TF_BLOCK("attn.b_V", 2, H, E, 0);
+        TF_BLOCK("attn.b_O", 1, D, 0, 0);
+        if (M > 0) {
+            TF_BLOCK("ln2.w", 1, D, 0, 0);
+            TF_BLOCK("ln2.b", 1, D, 0, 0);
+            TF_BLOCK("mlp.W_in", 2, D, M, 0);
+            TF_BLOCK("mlp.b_in", 1, M, 0, 0);
+            TF_BLOCK("mlp.W_out", 2, M, D, 0);
+            TF_BLOCK("mlp.b_out", 1, D, 0, 0);
+        }
+    }
+    TF_ADD("ln_final.w", 1, D, 0, 0);
+    TF_ADD("ln_final.b", 1, D, 0, 0);
+    TF_ADD("unembed.W_U", 2, D, V, 0);
+    TF_ADD("unembed.b_U", 1, V, 0, 0);
+#undef TF_BLOCK
+#undef TF_ADD
+    *out = l;
+    return POLCA_OK;
+fail:
+    polca__layout_free(&l);
+    return st;
+}
+
+/* ---- seeded normal numbers ---- */
+
+static uint64_t splitmix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in (0, 1): 53 random bits, never 0 (log is taken). */
+static double uniform_open(uint64_t *s) {
+    return ((double)(splitmix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+static void fill_normal(float *x, int64_t n, double std, uint64_t *s) {
+    const double two_pi = 6.283185307179586476925;
+    for (int64_t i = 0; i < n; i += 2) {
+        double r = sqrt(-2.0 * log(uniform_open(s))), a = two_pi * uniform_open(s);
+        x[i] = (float)(std * r * cos(a));
+        if (i + 1 < n) x[i + 1] = (float)(std * r * sin(a));
+    }
+}
+
+static void fill_const(float *x, int64_t n, float v) {
+    for (int64_t i = 0; i < n; i++) x[i] = v;
+}
+
+int32_t polca__tf_init(const polca__tf_config *cfg, uint64_t seed, float *theta) {
+    int32_t st = polca__tf_check_config(cfg);
+    if (st) return st;
+    if (!theta) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "transformer init: theta is NULL");
+    polca__tf_offsets o;
+    polca__tf_offsets_of(cfg, &o);
+    const int64_t D = cfg->d_model, H = cfg->n_heads, E = cfg->d_head, M = cfg->d_mlp,
+                  V = cfg->d_vocab, T = cfg->n_ctx;
+    const double std = 0.8 / sqrt((double)D);
+    uint64_t s = seed;
+    fill_normal(theta + o.W_E, V * D, std, &s);
+    fill_normal(theta + o.W_pos, T * D, std, &s);
+    for (int32_t l = 0; l < cfg->n_layers; l++) {
+        float *b = theta + o.layer0 + l * o.layer_stride;
+        fill_const(b + o.ln1_w, D, 1.0f);
+        fill_const(b + o.ln1_b, D, 0.0f);
+        fill_normal(b + o.W_Q, H * D * E, std, &s);
+        fill_normal(b + o.W_K, H * D * E, std, &s);
+        fill_normal(b + o.W_V, H * D * E, std, &s);
+        fill_normal(b + o.W_O, H * E * D, std, &s);
+        fill_const(b + o.b_Q, 3 * H * E + D, 0.0f); /* b_Q, b_K, b_V, b_O */
+        if (M > 0) {
+            fill_const(b + o.ln2_w, D, 1.0f);
+            fill_const(b + o.ln2_b, D, 0.0f);
+            fill_normal(b + o.W_in, D * M, std, &s);
+            fill_const(b + o.b_in, M, 0.0f);
+            fill_normal(b + o.W_out, M * D, std, &s);
+            fill_const(b + o.b_out, D, 0.0f);
+        }
+    }
+    fill_const(theta + o.lnf_w, D, 1.0f);
+    fill_const(theta + o.lnf_b, D, 0.0f);
+    fill_normal(theta + o.W_U, D * V, std, &s);
+    fill_const(theta + o.b_U, V, 0.0f);
+    return POLCA_OK;
+}
