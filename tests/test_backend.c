@@ -377,8 +377,11 @@ int main(void) {
     const char *build = getenv("BUILD");
     char cwd[2048];
     if (!getcwd(cwd, sizeof cwd)) return 1;
-    snprintf(fake_path, sizeof fake_path, "%s/%s/tests/libfake_backend.so", cwd,
-             build ? build : "build");
+    if (build && build[0] == '/')
+        snprintf(fake_path, sizeof fake_path, "%s/tests/libfake_backend.so", build);
+    else
+        snprintf(fake_path, sizeof fake_path, "%s/%s/tests/libfake_backend.so", cwd,
+                 build ? build : "build");
     run_entry_tests("cpu");
     run_entry_tests("cuda");
     RUN(cuda_matches_cpu);
