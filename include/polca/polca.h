@@ -9,5 +9,6 @@
 
 #include "polca/core.h"
 #include "polca/eigen.h"
+#include "polca/basis.h"
 
 #endif /* POLCA_POLCA_H */
