@@ -38,14 +38,18 @@ typedef struct polca__eigen_opts {
     int64_t krylov_size;  /* Krylov subspace size m, >= k + 1; clipped to the
                              dimension of the admissible space */
     /* Optional warm start: n_start rows [n_start][n], any scale, not
-     * necessarily orthonormal; n_start <= krylov_size. Their (orthonormalized)
-     * sum, projected off the constraint, is the start vector; the solver
-     * falls back to a random vector when nothing is left of it. */
+     * necessarily orthonormal (only the first krylov_size rows are used).
+     * Their sum, after orthonormalizing them against the constraint and each
+     * other, is the start vector; the solver falls back to a random vector
+     * when nothing is left of it. Read only before the first product, so
+     * the same buffer may receive `spare`. */
     const float *start;
     int64_t n_start;
-    /* Optional constraint: n_constraint orthonormal rows [n_constraint][n].
-     * Every Krylov vector is kept orthogonal to them, so the solver works on
-     * the operator restricted to their orthogonal complement. */
+    /* Optional constraint: n_constraint orthonormal rows C [n_constraint][n].
+     * Every Krylov vector is kept orthogonal to them and every product is
+     * projected off them, so the solver returns eigenpairs of
+     * (I - C C^T) A (I - C C^T) restricted to the complement of span(C)
+     * (residuals measured with that operator). */
     const float *constraint;
     int64_t n_constraint;
     /* Extra Ritz vectors returned after the k wanted ones (unverified), to

@@ -16,8 +16,9 @@
  *
  * One step: w = A v_j; h_i = <v_i, w> for i <= j (double-accumulated dots:
  * the whole column, not only the tridiagonal part, so loss of orthogonality
- * is absorbed into S); w is then reorthogonalized against the constraint and
- * every v_i by the backend's `orthonormalize` (CGS2) and becomes v_{j+1}.
+ * is absorbed into S); w is then reorthogonalized against every v_i and then
+ * the constraint by the backend's `orthonormalize` (CGS2, see orth() for the
+ * order) and becomes v_{j+1}.
  * beta = ||w|| after projection. A collapsed w (beta below 1e-6 of ||w||:
  * an invariant subspace, exact to float32 precision) is replaced by a random
  * vector with coupling 0.
@@ -140,23 +141,25 @@ static int32_t apply(lz *s, const float *x, float *y) {
     return st;
 }
 
-/* Orthonormalizes v against the constraint and then V[0..nv-1]; returns the
- * fraction of the norm kept (0 for a zero or collapsed vector, which is then
- * zeroed). */
+/* Orthonormalizes v against V[0..nv-1] and then the constraint; returns
+ * the fraction of the norm kept (0 for a zero vector, which stays zero).
+ * The constraint comes last on purpose: V is orthogonal to it only to
+ * rounding, and projecting against V re-injects those rounding-level
+ * components with the Lanczos coefficients as weights. Done before the
+ * constraint projection, they would grow from step to step as an
+ * eigencomponent at 0 does when 0 lies outside the spectrum (found with a
+ * negative definite operator: the vectors drifted into span(C) within 15
+ * steps). */
 static int32_t orth(lz *s, float *v, int64_t nv, double *kept) {
     double k1 = 1.0, k2 = 1.0;
     int32_t st;
-    if (s->o->n_constraint > 0) {
-        st = s->be->orthonormalize(s->bs, s->n, s->o->constraint, s->o->n_constraint, v, 1,
-                                   0.0, &k1);
+    const polca__eigen_opts *o = s->o;
+    if (nv > 0 || o->n_constraint == 0) {
+        st = s->be->orthonormalize(s->bs, s->n, nv > 0 ? s->V : NULL, nv, v, 1, 0.0, &k1);
         if (st) return st;
     }
-    if (k1 > 0.0 && nv > 0) {
-        st = s->be->orthonormalize(s->bs, s->n, s->V, nv, v, 1, 0.0, &k2);
-        if (st) return st;
-    } else if (k1 > 0.0 && s->o->n_constraint == 0) {
-        /* nothing to project against: normalize only */
-        st = s->be->orthonormalize(s->bs, s->n, NULL, 0, v, 1, 0.0, &k2);
+    if (k1 > 0.0 && o->n_constraint > 0) {
+        st = s->be->orthonormalize(s->bs, s->n, o->constraint, o->n_constraint, v, 1, 0.0, &k2);
         if (st) return st;
     }
     *kept = k1 * k2;
@@ -357,6 +360,19 @@ static int32_t swap_rows(lz *s, float *a, float *b) {
     return st;
 }
 
+/* y <- (I - C C^T) y for the constraint rows C: the solver's operator is
+ * the product projected onto their complement. */
+static int32_t project_constraint(lz *s, float *y) {
+    for (int64_t i = 0; i < s->o->n_constraint; i++) {
+        const float *c = s->o->constraint + i * s->n;
+        double d;
+        int32_t st = s->be->dot(s->bs, s->n, c, y, &d);
+        if (!st && d != 0.0) st = s->be->axpy(s->bs, s->n, (float)-d, c, y);
+        if (st) return st;
+    }
+    return POLCA_OK;
+}
+
 /* Forms the k wanted Ritz vectors into out and checks each with a fresh
  * product; *all_ok = 1 when every pair converged. */
 static int32_t verify(lz *s, polca__eigen_out *out, int *all_ok) {
@@ -368,6 +384,7 @@ static int32_t verify(lz *s, polca__eigen_out *out, int *all_ok) {
         float *x = out->vectors + i * n;
         double lam, res;
         if ((st = apply(s, x, s->y))) return st;
+        if ((st = project_constraint(s, s->y))) return st;
         if ((st = s->be->dot(s->bs, n, x, s->y, &lam))) return st;
         if (!isfinite(lam)) return not_finite(s);
         if ((st = s->be->axpy(s->bs, n, (float)-lam, x, s->y))) return st;

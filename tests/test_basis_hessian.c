@@ -47,7 +47,7 @@ static int32_t series_hvp(void *u, int64_t c, const float *v, float *hv) {
 /* H_c = H_0 + 0.05 c E: H_0 with 12 separated eigenvalues at the top (and,
  * mirrored, at the bottom) over a bulk in [-3, 3]; E symmetric with entries
  * ~ 1/sqrt(n). */
-static int make_series(series *s, polca_context *ctx, int64_t n_ck) {
+static int make_series_shifted(series *s, polca_context *ctx, int64_t n_ck, double shift) {
     memset(s, 0, sizeof *s);
     s->ctx = ctx;
     s->n = N;
@@ -70,7 +70,7 @@ static int make_series(series *s, polca_context *ctx, int64_t n_ck) {
         for (int i = 0; i < N; i++)
             for (int j = 0; j <= i; j++) {
                 double e = 0.05 * (double)c * harness_uniform(&r) / sqrt((double)N);
-                hc[i * N + j] = hc[j * N + i] = h0[i * N + j] + e;
+                hc[i * N + j] = hc[j * N + i] = h0[i * N + j] + e + (i == j ? shift : 0.0);
             }
         s->h[c] = to_float(hc, N * N);
         free(hc);
@@ -81,6 +81,10 @@ static int make_series(series *s, polca_context *ctx, int64_t n_ck) {
     s->xh = malloc(N * sizeof(float));
     s->yh = malloc(N * sizeof(float));
     return s->xh && s->yh;
+}
+
+static int make_series(series *s, polca_context *ctx, int64_t n_ck) {
+    return make_series_shifted(s, ctx, n_ck, 0.0);
 }
 
 static void free_series(series *s) {
@@ -143,12 +147,12 @@ static int reference(const series *s, const int64_t *order, int64_t k, const cha
 static polca_context *ctx_or_null(void) { return ref_context(); }
 
 /* Builds with the given options and checks against the reference. */
-static void check_build(const char *which, int64_t k, int shuffle, int64_t shuffle_seed,
-                        int warm, int64_t *out_calls, int64_t *out_order) {
+static void check_build_shifted(const char *which, int64_t k, int shuffle, int64_t shuffle_seed,
+                                int warm, int64_t *out_calls, int64_t *out_order, double shift) {
     polca_context *ctx = ctx_or_null();
     CHECK(ctx);
     series s;
-    CHECK(make_series(&s, ctx, NCK));
+    CHECK(make_series_shifted(&s, ctx, NCK, shift));
     polca_options *opt = NULL;
     CHECK_OK(polca_options_create(&opt));
     CHECK_OK(polca_options_set_string(opt, "which", which));
@@ -214,7 +218,7 @@ static void check_build(const char *which, int64_t k, int shuffle, int64_t shuff
             for (int r = 0; r < N; r++) hv[r] -= coef * vec[j * N + r];
         }
         for (int r = 0; r < N; r++) r2 += (hv[r] - vals[i] * vec[i * N + r]) * (hv[r] - vals[i] * vec[i * N + r]);
-        if (!(sqrt(r2) <= TOL * fabs(vals[i]) + 5e-6 * 21.0))
+        if (!(sqrt(r2) <= TOL * fabs(vals[i]) + 5e-6 * (21.0 + fabs(shift))))
             FAILF("vector %lld: residual in double %.3g (reported %.3g)", (long long)i, sqrt(r2), ress[i]);
     }
     if (out_calls) *out_calls = s.calls;
@@ -224,6 +228,18 @@ static void check_build(const char *which, int64_t k, int shuffle, int64_t shuff
     polca_options_destroy(opt);
     free_series(&s);
     polca_context_destroy(ctx);
+}
+
+static void check_build(const char *which, int64_t k, int shuffle, int64_t shuffle_seed,
+                        int warm, int64_t *out_calls, int64_t *out_order) {
+    check_build_shifted(which, k, shuffle, shuffle_seed, warm, out_calls, out_order, 0.0);
+}
+
+/* A negative definite series (H - 30 I): the projected operator is 0 on the
+ * basis so far, above every wanted eigenvalue; only the constraint keeps
+ * those directions out. */
+TEST(algorithm1_negative_definite) {
+    check_build_shifted("largest_algebraic", 2, 0, 0, 1, NULL, NULL, -30.0);
 }
 
 TEST(algorithm1_largest_algebraic) {
@@ -349,9 +365,69 @@ TEST(algorithm1_status_paths) {
     polca_context_destroy(ctx);
 }
 
+/* The solver's constraint, with a start block lying inside it (nothing is
+ * left: the solver falls back to a random start): the answer is the top
+ * eigenpair of H restricted to the complement, which LAPACK gives for
+ * P H P - 1e3 C C^T. */
+static int32_t hvp0(void *u, const float *x, float *y) { return series_hvp(u, 0, x, y); }
+
+TEST(constraint_with_start_inside_it) {
+    polca_context *ctx = ctx_or_null();
+    CHECK(ctx);
+    series s;
+    CHECK(make_series(&s, ctx, 1));
+    polca_basis *c = NULL;
+    CHECK_OK(polca_basis_create_random(ctx, N, 3, NULL, &c));
+    const float *cdev = polca__basis_resident(c);
+    polca__eigen_opts eo;
+    CHECK_OK(polca__eigen_parse(NULL, "test", N, 1, &eo));
+    eo.tol = TOL;
+    eo.constraint = cdev;
+    eo.n_constraint = 3;
+    eo.start = cdev;
+    eo.n_start = 3;
+    double val, res;
+    int32_t conv;
+    float *vdev = NULL, v[N], crow[3 * N];
+    CHECK_OK(ctx->be->alloc(ctx->be_state, sizeof v, (void **)&vdev));
+    polca__eigen_out out = {&val, vdev, &res, &conv, 0, NULL, 0};
+    polca__linop op = {N, hvp0, &s};
+    CHECK_OK(polca__eigen_solve(ctx, &op, &eo, &out));
+    CHECK_OK(ctx->be->download(ctx->be_state, v, vdev, sizeof v));
+    for (int r = 0; r < 3; r++) CHECK_OK(polca_basis_get_vector(c, r, crow + r * N, N));
+    double a[N * N], w[N], z[N * N], p[N * N], t[N * N];
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            double cc = 0;
+            for (int r = 0; r < 3; r++) cc += (double)crow[r * N + i] * crow[r * N + j];
+            p[i * N + j] = (i == j) - cc;
+        }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1.0, p, N, s.h64[0], N, 0.0, t, N);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1.0, t, N, p, N, 0.0, a, N);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) a[i * N + j] -= 1e3 * ((i == j) - p[i * N + j]);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < i; j++) a[i * N + j] = a[j * N + i] = 0.5 * (a[i * N + j] + a[j * N + i]);
+    CHECK(ref_eigh(N, a, w, z) == 0);
+    CHECK(conv == 1);
+    CHECK_CLOSE(val, w[N - 1], 1e-5 * fabs(w[N - 1]));
+    CHECK(ref_abs_cos(N, v, z, N, N - 1) >= 0.9999);
+    for (int r = 0; r < 3; r++) {
+        double d = 0;
+        for (int i = 0; i < N; i++) d += (double)v[i] * crow[r * N + i];
+        CHECK(fabs(d) <= 1e-6);
+    }
+    ctx->be->release(ctx->be_state, vdev);
+    polca_basis_destroy(c);
+    free_series(&s);
+    polca_context_destroy(ctx);
+}
+
 int main(void) {
+    RUN(constraint_with_start_inside_it);
     RUN(algorithm1_largest_algebraic);
     RUN(algorithm1_k1_and_smallest);
+    RUN(algorithm1_negative_definite);
     RUN(algorithm1_shuffled);
     RUN(algorithm1_status_paths);
     return harness_done();
