@@ -9,5 +9,7 @@
 
 #include "polca/core.h"
 #include "polca/model.h"
+#include "polca/eigen.h"
+#include "polca/basis.h"
 
 #endif /* POLCA_POLCA_H */

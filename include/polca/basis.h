@@ -1,0 +1,136 @@
+/*
+ * polca/basis.h - an orthonormal basis b_1..b_K of a subspace of parameter
+ * space R^P, the directions POLCA decomposes loss changes along.
+ *
+ * A polca_basis holds K orthonormal vectors of P floats with metadata per
+ * vector: how it was made (kind), the training step and index it came
+ * from, and for Hessian eigenvectors the eigenvalue and the residual
+ * ||A b - lambda b|| of the projected Hessian A. The vectors live with the
+ * context's backend (device memory on CUDA) and are read through
+ * polca_basis_get_vector; K * P need not fit in host memory at once.
+ *
+ * Kinds of basis (METHOD.md, "The basis"; paper Appendix H):
+ *   - Hessian eigenbasis by Algorithm 1 (built from a model and its
+ *     checkpoints; see the model API), in checkpoint order or over a
+ *     seeded shuffle of the checkpoints;
+ *   - random orthonormal (seeded)            polca_basis_create_random
+ *   - axis-aligned e_j for the K largest |theta_T,j| (per-sample LCA)
+ *                                            polca_basis_create_axis
+ *   - host-supplied vectors, orthonormalized polca_basis_create_from_vectors
+ *
+ * Threads: see polca/core.h. A basis belongs to the context it was made
+ * with.
+ */
+#ifndef POLCA_BASIS_H
+#define POLCA_BASIS_H
+
+#include "polca/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct polca_basis polca_basis;
+
+/* Kinds of vector (polca_basis_get_info); values fixed forever. */
+#define POLCA_BASIS_KIND_HESSIAN 1          /* Algorithm 1, checkpoints in order   */
+#define POLCA_BASIS_KIND_HESSIAN_SHUFFLED 2 /* Algorithm 1, shuffled checkpoints   */
+#define POLCA_BASIS_KIND_RANDOM 3           /* random orthonormal                  */
+#define POLCA_BASIS_KIND_AXIS 4             /* unit vector e_j                     */
+#define POLCA_BASIS_KIND_HOST 5             /* host-supplied, orthonormalized      */
+
+/*
+ * K random orthonormal vectors: Gaussian vectors orthonormalized in turn
+ * (the span is uniformly distributed). 1 <= k <= n_params.
+ * options (NULL for defaults):
+ *   "seed"  int  default 0. Same seed, same vectors (for a given backend
+ *                and thread count).
+ * out: receives the basis (destroy with polca_basis_destroy); untouched on
+ * failure.
+ */
+POLCA_API int32_t polca_basis_create_random(polca_context *ctx, int64_t n_params, int64_t k,
+                                            const polca_options *options, polca_basis **out);
+
+/*
+ * The axis-aligned basis of the per-sample LCA baseline: e_j for the k
+ * parameters j of largest |theta[j]|, in decreasing |theta[j]| (ties: the
+ * lower index first). 1 <= k <= n_params.
+ *   theta: in, [n_params] host memory (the parameters at the end of
+ *          training), finite; copied.
+ *   options: none are accepted (NULL, or an empty options handle).
+ * Metadata: kind POLCA_BASIS_KIND_AXIS, source index j.
+ */
+POLCA_API int32_t polca_basis_create_axis(polca_context *ctx, int64_t n_params,
+                                          const float *theta, int64_t k,
+                                          const polca_options *options, polca_basis **out);
+
+/*
+ * The host's own directions, orthonormalized in the order given (Gram-
+ * Schmidt, twice: vector i of the result spans the same space with
+ * vectors 0..i as the input).
+ *   vectors: in, [k][n_params] row-major host memory, finite; copied.
+ *   options (NULL for defaults):
+ *     "rank_tol"  double  in (0, 1), default 1e-4: a vector that keeps less
+ *                         than this fraction of its norm after removing its
+ *                         components along the vectors before it is
+ *                         linearly dependent on them, and the call fails
+ *                         with POLCA_ERR_RANK_DEFICIENT naming it.
+ * Metadata: kind POLCA_BASIS_KIND_HOST, source index = input row.
+ * Errors: POLCA_ERR_NOT_FINITE naming the vector and element,
+ * POLCA_ERR_RANK_DEFICIENT naming the vector (a zero vector included).
+ */
+POLCA_API int32_t polca_basis_create_from_vectors(polca_context *ctx, int64_t n_params,
+                                                  int64_t k, const float *vectors,
+                                                  const polca_options *options,
+                                                  polca_basis **out);
+
+/* Frees the basis; NULL is a no-op. */
+POLCA_API void polca_basis_destroy(polca_basis *basis);
+
+/* out_k: number of vectors K (0 after dropping them all). */
+POLCA_API int32_t polca_basis_count(const polca_basis *basis, int64_t *out_k);
+/* out_n_params: length P of each vector. */
+POLCA_API int32_t polca_basis_n_params(const polca_basis *basis, int64_t *out_n_params);
+
+/*
+ * Copies vector i (0 <= i < K) into out.
+ *   out: out, [out_len] host memory, caller-owned; out_len must equal P.
+ */
+POLCA_API int32_t polca_basis_get_vector(const polca_basis *basis, int64_t i, float *out,
+                                         int64_t out_len);
+
+/*
+ * Metadata of vector i (0 <= i < K). Every out-parameter may be NULL.
+ *   out_kind:         POLCA_BASIS_KIND_*.
+ *   out_source_step:  training step of the checkpoint the vector came from
+ *                     (Hessian kinds); -1 for the other kinds.
+ *   out_source_index: Hessian kinds: index of that checkpoint in the series;
+ *                     axis: the parameter index j; host: the input row;
+ *                     random: the draw (0..K-1). Unchanged by dropping.
+ *   out_eigenvalue:   Hessian kinds: eigenvalue of the projected Hessian
+ *                     (I - B B^T) H (I - B B^T) for the vector; NaN else.
+ *   out_residual:     Hessian kinds: ||A b - lambda b||; NaN else.
+ *   out_converged:    Hessian kinds: 1 when the pair met the solver's
+ *                     tolerance, 0 when it is a best estimate; 1 else.
+ */
+POLCA_API int32_t polca_basis_get_info(const polca_basis *basis, int64_t i, int32_t *out_kind,
+                                       int64_t *out_source_step, int64_t *out_source_index,
+                                       double *out_eigenvalue, double *out_residual,
+                                       int32_t *out_converged);
+
+/*
+ * Removes the vectors at the given positions; the others keep their order
+ * and metadata (so positions shift down). This is the filter of Algorithm 1
+ * (drop each direction whose mean projected loss rises), and a host's own
+ * pruning.
+ *   indices: in, [count] host memory: distinct positions in 0..K-1, any
+ *            order; count >= 0 (0 does nothing; indices may then be NULL).
+ * On failure the basis is unchanged.
+ */
+POLCA_API int32_t polca_basis_drop(polca_basis *basis, const int64_t *indices, int64_t count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* POLCA_BASIS_H */
