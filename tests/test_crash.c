@@ -202,7 +202,7 @@ TEST(kill_during_create) {
         int64_t rep_last = -10;
         CHECK(run_child(path, 1, 1, rand() % 3000, &rep_last, &n_rep) == 0);
         if (access(path, F_OK) == 0) {
-        int64_t n = verify(ctx, path, 0);
+            int64_t n = verify(ctx, path, 0);
             CHECK(n >= n_rep);
         } else {
             CHECK(n_rep == 0);
