@@ -11,5 +11,6 @@
 #include "polca/model.h"
 #include "polca/eigen.h"
 #include "polca/basis.h"
+#include "polca/checkpoints.h"
 
 #endif /* POLCA_POLCA_H */
