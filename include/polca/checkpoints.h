@@ -27,12 +27,52 @@
 #define POLCA_CHECKPOINTS_H
 
 #include "polca/core.h"
+#include "polca/model.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 typedef struct polca_checkpoints polca_checkpoints;
+
+/*
+ * Creates an empty series for the parameter layout of `model` (copied: the
+ * model may be destroyed afterwards). path NULL: in memory (each appended
+ * vector is copied). path non-NULL: a new file, created empty and committed
+ * (temporary file, fsync, rename) before this returns; each append then
+ * commits in place. Options (NULL for defaults): "zstd_level", "max_chain",
+ * "precondition", "full_trials", "sync" as for polca_checkpoints_open
+ * (ignored in memory), and
+ *   "overwrite"    int  0 (default): an existing file at path is an error
+ *                       (POLCA_ERR_IO); 1: it is replaced.
+ * out: receives the series; untouched on failure.
+ */
+POLCA_API int32_t polca_checkpoints_create(polca_context *ctx, const polca_model *model,
+                                           const char *path, const polca_options *options,
+                                           polca_checkpoints **out);
+
+/*
+ * Builds a series from safetensors files (TransformerLens state_dict names
+ * for the built-in transformer), one checkpoint per file, sorted by step
+ * whatever the order of files[n_files]. A file's step is the integer value
+ * of its metadata key "step" (option "step_key" names another key), else the
+ * first run of decimal digits in its base name ("ckpt_000120.safetensors" ->
+ * 120). Two files with one step, or a file with no step, are
+ * POLCA_ERR_INVALID_ARGUMENT naming them. Each file must hold every tensor of
+ * the model's layout with the same shape (F32, F16, BF16 or F64; converted to
+ * float32), else POLCA_ERR_LAYOUT_MISMATCH naming the tensor and file; other
+ * tensors are ignored. path NULL: in memory; else a new file written through
+ * a temporary file and renamed when complete (nothing appears at path on
+ * failure). Options: those of polca_checkpoints_create, "step_key" (string)
+ * and "writable" (int, default 0: 1 lets the returned series take appends).
+ */
+POLCA_API int32_t polca_checkpoints_import_safetensors(polca_context *ctx,
+                                                       const polca_model *model,
+                                                       int64_t n_files,
+                                                       const char *const *files,
+                                                       const char *path,
+                                                       const polca_options *options,
+                                                       polca_checkpoints **out);
 
 /*
  * Opens a checkpoint series file; its parameter layout comes from the file.
