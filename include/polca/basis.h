@@ -25,6 +25,8 @@
 #define POLCA_BASIS_H
 
 #include "polca/core.h"
+#include "polca/checkpoints.h"
+#include "polca/model.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -91,6 +93,48 @@ POLCA_API void polca_basis_destroy(polca_basis *basis);
 POLCA_API int32_t polca_basis_count(const polca_basis *basis, int64_t *out_k);
 /* out_n_params: length P of each vector. */
 POLCA_API int32_t polca_basis_n_params(const polca_basis *basis, int64_t *out_n_params);
+
+/*
+ * Algorithm 1 (the paper's Hessian basis): for each chosen checkpoint c, in
+ * series order, the top-k eigenvectors of A_c = (I - B B^T) H_c (I - B B^T),
+ * H_c the Hessian of the model's mean loss over `data` (the basis sample
+ * set) at checkpoint c and B the vectors found so far, are appended to B.
+ * Hessian-vector products are exact (polca_model_hvp); eigenpairs come from
+ * the Lanczos solver of polca/eigen.h.
+ *   model, data, series:  one context; the series' layout must be the
+ *                  model's (POLCA_ERR_LAYOUT_MISMATCH).
+ *   indices:       in, [n_indices] host: positions in the series of the
+ *                  basis checkpoints (distinct, any order: the basis is
+ *                  built in series order unless "shuffle" is 1); NULL with
+ *                  n_indices = 0 means every checkpoint of the series.
+ *   k:             eigenvectors per checkpoint, >= 1 (paper: 1);
+ *                  k * checkpoints <= P.
+ * Options (NULL for defaults):
+ *   "which"        string "largest_algebraic" (default), "largest_magnitude",
+ *                  "smallest_algebraic".
+ *   "tol", "max_products", "seed", "krylov_size": the solver's, per
+ *                  checkpoint (polca_eigen_solve).
+ *   "shuffle"      int 0 (default) | 1: visit the checkpoints in a seeded
+ *                  random order (the paper's shuffled-Hessian ablation,
+ *                  kind POLCA_BASIS_KIND_HESSIAN_SHUFFLED).
+ *   "shuffle_seed" int, default 0.
+ *   "warm_start"   int 1 (default) | 0: start each checkpoint's solve from
+ *                  the previous one's spare Ritz vectors.
+ * Per vector (polca_basis_get_info): source step and series index,
+ * eigenvalue, residual, converged.
+ * Returns POLCA_OK; or POLCA_ERR_NOT_CONVERGED when some pair missed the
+ * tolerance within its budget: *out is then STILL set to the full basis
+ * (best estimates, converged = 0 on those vectors) and the caller owns it.
+ * Any other failure leaves *out untouched. Progress: stage "eigen" per
+ * product, stage "basis" per checkpoint (value = its largest relative
+ * residual); either may cancel.
+ */
+POLCA_API int32_t polca_basis_create_hessian(polca_context *ctx, const polca_model *model,
+                                             const polca_data *data,
+                                             polca_checkpoints *series,
+                                             const int64_t *indices, int64_t n_indices,
+                                             int64_t k, const polca_options *options,
+                                             polca_basis **out);
 
 /*
  * Copies vector i (0 <= i < K) into out.

@@ -1,0 +1,127 @@
+/*
+ * src/basis_model.c - polca_basis_create_hessian: Algorithm 1 on a model's
+ * exact Hessian-vector products over a checkpoint series. The driver
+ * (basis_hessian.c) asks for H_c v; this file supplies it by keeping the
+ * current checkpoint's parameters resident on the backend.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "basis.h"
+#include "checkpoints.h"
+#include "layout.h"
+#include "model.h"
+#include "model_impl.h"
+
+typedef struct hvp_source {
+    polca_context *ctx;
+    const polca_model *model;
+    const polca_data *data;
+    polca_checkpoints *series;
+    const int64_t *series_index; /* [n] position in the series of each basis checkpoint */
+    int64_t p;
+    float *host_theta;  /* [p] */
+    float *theta;       /* backend [p]: parameters of checkpoint `loaded` */
+    int64_t loaded;     /* -1: none */
+} hvp_source;
+
+static int32_t hvp_at(void *user, int64_t c, const float *v, float *hv) {
+    hvp_source *s = user;
+    if (c != s->loaded) {
+        int32_t st = polca_checkpoints_read(s->series, s->series_index[c], s->host_theta, s->p);
+        if (!st)
+            st = s->ctx->be->upload(s->ctx->be_state, s->theta, s->host_theta,
+                                    (size_t)s->p * sizeof(float));
+        if (st) return st;
+        s->loaded = c;
+    }
+    return polca__model_hvp_dev(s->model, s->data, s->theta, v, hv);
+}
+
+/* Positions of the basis checkpoints, sorted (series order), checked. */
+static int32_t choose_checkpoints(polca_checkpoints *series, const int64_t *indices,
+                                  int64_t n_indices, const char *fn, int64_t **out_idx,
+                                  int64_t *out_n) {
+    int64_t count = 0;
+    int32_t st = polca_checkpoints_count(series, &count);
+    if (st) return st;
+    if (n_indices < 0 || (n_indices > 0 && !indices))
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: argument 'indices' is NULL or n_indices = %lld < 0", fn,
+                           (long long)n_indices);
+    int64_t n = n_indices ? n_indices : count;
+    if (n < 1)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: the series has no checkpoints", fn);
+    int64_t *idx = polca__calloc((size_t)n, sizeof *idx, "basis checkpoint indices");
+    uint8_t *seen = polca__calloc((size_t)count, 1, "basis checkpoint flags");
+    if (!idx || !seen) {
+        free(idx), free(seen);
+        return POLCA_ERR_OUT_OF_MEMORY;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int64_t j = n_indices ? indices[i] : i;
+        if (j < 0 || j >= count || seen[j]) {
+            free(idx), free(seen);
+            return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                               "%s: indices[%lld] = %lld is %s (the series has %lld checkpoints)",
+                               fn, (long long)i, (long long)j,
+                               j < 0 || j >= count ? "out of range" : "repeated",
+                               (long long)count);
+        }
+        seen[j] = 1;
+    }
+    for (int64_t j = 0, i = 0; j < count; j++)
+        if (seen[j]) idx[i++] = j;
+    free(seen);
+    *out_idx = idx;
+    *out_n = n;
+    return POLCA_OK;
+}
+
+int32_t polca_basis_create_hessian(polca_context *ctx, const polca_model *model,
+                                   const polca_data *data, polca_checkpoints *series,
+                                   const int64_t *indices, int64_t n_indices, int64_t k,
+                                   const polca_options *options, polca_basis **out) {
+    static const char *fn = "polca_basis_create_hessian";
+    polca__clear_error();
+    int32_t st = polca__check_handle(ctx, POLCA_MAGIC_CONTEXT, fn, "ctx", "polca_context");
+    if (!st) st = polca__check_model(model, fn);
+    if (!st) st = polca__check_handle(data, POLCA_MAGIC_DATA, fn, "data", "polca_data");
+    if (!st) st = polca__check_handle(series, POLCA_MAGIC_CHECKPOINTS, fn, "series",
+                                      "polca_checkpoints");
+    if (!st) st = polca__check_same_context(ctx, model, fn, "ctx", "model");
+    if (!st) st = polca__check_same_context(ctx, data, fn, "ctx", "data");
+    if (!st) st = polca__check_same_context(ctx, series, fn, "ctx", "series");
+    if (st) return st;
+    if (!out) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'out' is NULL", fn);
+    if ((st = polca__model_check_data(model, data, fn))) return st;
+    const polca__layout *layout = polca__model_layout(model);
+    if (!polca__layout_equal(layout, polca__checkpoints_layout(series)))
+        return polca__fail(POLCA_ERR_LAYOUT_MISMATCH,
+                           "%s: the series' parameter layout is not the model's", fn);
+    if ((st = polca__options_check(options, polca__basis_hessian_option_names, fn))) return st;
+
+    int64_t *idx = NULL, n = 0;
+    if ((st = choose_checkpoints(series, indices, n_indices, fn, &idx, &n))) return st;
+    polca__hessian_basis_opts o;
+    int64_t *steps = polca__calloc((size_t)n, sizeof *steps, "basis checkpoint steps");
+    hvp_source src = {ctx, model, data, series, idx, layout->n_params, NULL, NULL, -1};
+    st = steps ? polca__basis_hessian_parse(options, fn, src.p, n, k, &o) : POLCA_ERR_OUT_OF_MEMORY;
+    for (int64_t i = 0; !st && i < n; i++) st = polca_checkpoints_step(series, idx[i], &steps[i]);
+    if (!st && !(src.host_theta = polca__calloc((size_t)src.p, sizeof(float), "parameters")))
+        st = POLCA_ERR_OUT_OF_MEMORY;
+    if (!st) st = ctx->be->alloc(ctx->be_state, (size_t)src.p * sizeof(float), (void **)&src.theta);
+    if (!st) {
+        polca_basis *b = NULL;
+        st = polca__basis_hessian(ctx, src.p, n, steps, hvp_at, &src, &o, &b);
+        if (b) {
+            /* the driver numbers checkpoints 0..n-1; users want series positions */
+            for (int64_t i = 0; i < b->k; i++) b->meta[i].source_index = idx[b->meta[i].source_index];
+            *out = b;
+        }
+    }
+    if (st && st != POLCA_ERR_NOT_CONVERGED) polca__wrap(st, "%s", fn);
+    ctx->be->release(ctx->be_state, src.theta);
+    free(src.host_theta), free(steps), free(idx);
+    return st;
+}
