@@ -69,7 +69,7 @@ static int32_t evaluate(const polca__engine_source *src, const polca__engine_req
         for (int64_t k0 = 0; k0 < count; k0 += req->block) {
             int64_t kb = count - k0 < req->block ? count - k0 : req->block;
             float *c = pass == 0 && b->c ? b->c + k0 * N : NULL;
-            int32_t st = src->dirderivs(src->user, b->theta, kb, dirs + k0 * P,
+            int32_t st = src->dirderivs(src->user, t, b->theta, pass, k0, kb, dirs + k0 * P,
                                         first ? b->losses : NULL, b->g + (base + k0) * N, c);
             if (st) return polca__wrap(st, "checkpoint %lld, directions %lld..%lld", (long long)t,
                                        (long long)(base + k0), (long long)(base + k0 + kb - 1));

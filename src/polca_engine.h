@@ -28,10 +28,13 @@ typedef struct polca__engine_source {
     int64_t n_samples;     /* N */
     /* theta[P] (host) <- checkpoint t; *step <- its training step. */
     int32_t (*read_checkpoint)(void *user, int64_t t, int64_t *step, float *theta);
-    /* For k host directions dirs[k][P] at theta: losses[N] (may be NULL),
+    /* At checkpoint t (parameters theta, host [P]; the same t comes in
+     * consecutive calls, so a device source uploads theta once per t), for
+     * directions first..first+k-1 of set 0 (the basis) or 1 (the LCA
+     * basis), given also as host rows dirs[k][P]: losses[N] (may be NULL),
      * g[k][N], c[k][N] (may be NULL = not needed). */
-    int32_t (*dirderivs)(void *user, const float *theta, int64_t k, const float *dirs,
-                         float *losses, float *g, float *c);
+    int32_t (*dirderivs)(void *user, int64_t t, const float *theta, int32_t set, int64_t first,
+                         int64_t k, const float *dirs, float *losses, float *g, float *c);
 } polca__engine_source;
 
 typedef struct polca__engine_request {

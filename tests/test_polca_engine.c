@@ -104,9 +104,11 @@ static int32_t src_read(void *user, int64_t t, int64_t *step, float *theta) {
     return POLCA_OK;
 }
 
-static int32_t src_dirderivs(void *user, const float *theta, int64_t k, const float *dirs,
-                             float *losses, float *g, float *c) {
+static int32_t src_dirderivs(void *user, int64_t t, const float *theta, int32_t set,
+                             int64_t first, int64_t k, const float *dirs, float *losses,
+                             float *g, float *c) {
     model *m = user;
+    (void)t, (void)set, (void)first;
     double th[P], gr[P], d[P];
     for (int j = 0; j < P; j++) th[j] = theta[j];
     if (m->fail_at >= 0 && m->calls++ >= m->fail_at)

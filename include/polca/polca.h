@@ -12,5 +12,6 @@
 #include "polca/eigen.h"
 #include "polca/basis.h"
 #include "polca/checkpoints.h"
+#include "polca/trajectories.h"
 
 #endif /* POLCA_POLCA_H */
