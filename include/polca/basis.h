@@ -173,6 +173,31 @@ POLCA_API int32_t polca_basis_get_info(const polca_basis *basis, int64_t i, int3
  */
 POLCA_API int32_t polca_basis_drop(polca_basis *basis, const int64_t *indices, int64_t count);
 
+/*
+ * Saves the vectors and their metadata to a libpolca container file (file
+ * kind "basis"; temporary file, fsync, rename: on failure nothing appears
+ * at path). Host memory used: one vector, whatever K. A basis of K = 0
+ * (every vector dropped) saves and loads too.
+ */
+POLCA_API int32_t polca_basis_save(const polca_basis *basis, const char *path);
+
+/*
+ * Loads what polca_basis_save wrote, bit for bit (vectors are not
+ * re-orthonormalized), into a new basis of ctx. Errors: POLCA_ERR_IO (cannot
+ * open), POLCA_ERR_CORRUPT (a check failed: the message names the file and
+ * the record), POLCA_ERR_VERSION (a newer format), POLCA_ERR_INVALID_ARGUMENT
+ * (a libpolca file of another kind, e.g. a checkpoint series).
+ * out: receives the basis; untouched on failure.
+ */
+POLCA_API int32_t polca_basis_load(polca_context *ctx, const char *path, polca_basis **out);
+
+/*
+ * Writes the vectors as a NumPy .npy file: float32, shape [K][P], C order
+ * (numpy.load(path) returns them as rows), atomically. Host memory used:
+ * one vector.
+ */
+POLCA_API int32_t polca_basis_export_npy(const polca_basis *basis, const char *path);
+
 #ifdef __cplusplus
 }
 #endif
