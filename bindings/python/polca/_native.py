@@ -1,4 +1,5 @@
-"""Finding and loading libpolca, and the status -> exception bridge.
+"""Finding and loading libpolca, the status -> exception bridge, and the
+owner of every C handle.
 
 The library is looked up, in order: the POLCA_LIBRARY environment variable
 (a path), a copy inside this package's folder, then the system loader
@@ -7,13 +8,18 @@ The library is looked up, in order: the POLCA_LIBRARY environment variable
 import ctypes
 import ctypes.util
 import os
+import threading
+import warnings
+import weakref
 
 MAJOR = 0
 
 
 class PolcaError(Exception):
     """A libpolca call failed: .status is the POLCA_ERR_* code, .message the
-    library's polca_last_error() text naming the culprit."""
+    library's polca_last_error() text naming the culprit, .function the C
+    function. When a Python callback (host model, operator, progress) raised
+    inside the call, that exception is the __cause__."""
 
     def __init__(self, status, message, function):
         self.status = status
@@ -47,12 +53,14 @@ def _load():
 
 lib = _load()
 
-_i32, _i64, _f64 = ctypes.c_int32, ctypes.c_int64, ctypes.c_double
+_i32, _i64, _u64, _f64 = ctypes.c_int32, ctypes.c_int64, ctypes.c_uint64, ctypes.c_double
 _p, _s = ctypes.c_void_p, ctypes.c_char_p
 
 
 def declare(name, restype, *argtypes):
-    """Declares a C function's signature once; returns it."""
+    """Declares a C function's signature once; returns it. Pointer
+    arguments are declared c_void_p and passed as integers (numpy's
+    arr.ctypes.data) or None."""
     fn = getattr(lib, name)
     fn.restype = restype
     fn.argtypes = list(argtypes)
@@ -66,16 +74,88 @@ declare("polca_last_error", _s)
 
 
 def status_string(status):
+    """Static English text of a status code."""
     return lib.polca_status_string(status).decode("utf-8", "replace")
+
+
+# ---- Exceptions raised inside callbacks -----------------------------------
+# A Python callback cannot raise through C: its bridge catches the exception,
+# stores it here (per thread: callbacks run on the calling thread) and returns
+# a failure code, which makes the running libpolca call fail. check() then
+# raises the PolcaError from the stored exception (KeyboardInterrupt and
+# SystemExit are re-raised as they are).
+_pending = threading.local()
+
+
+def stash(exc):
+    """Keeps the first exception raised by a callback during a call."""
+    if getattr(_pending, "exc", None) is None:
+        _pending.exc = exc
+
+
+def _take():
+    exc = getattr(_pending, "exc", None)
+    _pending.exc = None
+    return exc
 
 
 def check(status, function):
     """Raises PolcaError for a failed call (status != 0)."""
+    exc = _take()
     if status != 0:
         msg = lib.polca_last_error().decode("utf-8", "replace")
-        raise PolcaError(status, msg, function)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise exc
+        raise PolcaError(status, msg, function) from exc
+    if exc is not None:  # e.g. a log callback raised: nothing failed
+        warnings.warn(f"{function}: a callback raised {exc!r}; ignored", RuntimeWarning,
+                      stacklevel=3)
 
 
 def call(name, *args):
     """Calls libpolca's `name` and raises on failure."""
     check(getattr(lib, name)(*args), name)
+
+
+# ---- Ownership of C handles ------------------------------------------------
+
+class Native:
+    """Owns one C handle and destroys it exactly once: when the last
+    reference to this object goes, or when its parent is released first.
+
+    Python wrappers (polca.Context, polca.Model, ...) hold one of these;
+    handles made from a context hold a strong reference to the context's
+    Native (so the context outlives them), array views of library memory
+    hold one to their handle's. The parent keeps weak references to its
+    children: should it be finalized first anyway (a reference cycle
+    collected as a whole, interpreter exit), it destroys them before itself,
+    so a child is never destroyed after its context.
+
+    keep: Python objects the C side points to (callback trampolines) that
+    must live as long as the handle."""
+
+    __slots__ = ("ptr", "_destroy", "parent", "children", "keep", "__weakref__")
+
+    def __init__(self, ptr, destroy, parent=None, keep=None):
+        self.ptr = ptr
+        self._destroy = destroy
+        self.parent = parent
+        self.children = weakref.WeakSet()
+        self.keep = keep if keep is not None else {}
+        if parent is not None:
+            parent.children.add(self)
+
+    def release(self):
+        if self.ptr:
+            for child in list(self.children):
+                child.release()
+            ptr, self.ptr = self.ptr, None
+            self._destroy(ptr)
+        self.parent = None
+        self.keep = {}
+
+    def __del__(self):
+        try:
+            self.release()
+        except Exception:
+            pass

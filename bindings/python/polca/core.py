@@ -1,14 +1,15 @@
-"""Contexts and options (polca/core.h)."""
+"""Handles, options and contexts (polca/core.h)."""
 import ctypes
 import math
 
-from ._native import lib, declare, call, _i32, _i64, _f64, _p, _s
+from ._native import lib, declare, call, stash, Native, _i32, _i64, _f64, _p, _s
 
 declare("polca_options_create", _i32, ctypes.POINTER(_p))
 declare("polca_options_destroy", None, _p)
 declare("polca_options_set_int", _i32, _p, _s, _i64)
 declare("polca_options_set_double", _i32, _p, _s, _f64)
 declare("polca_options_set_string", _i32, _p, _s, _s)
+declare("polca_options_unset", _i32, _p, _s)
 declare("polca_context_create", _i32, _p, ctypes.POINTER(_p))
 declare("polca_context_destroy", None, _p)
 declare("polca_context_backend", _i32, _p, ctypes.POINTER(_s))
@@ -23,26 +24,32 @@ _PROGRESS_FN = ctypes.CFUNCTYPE(_i32, _p, _s, _i64, _i64, _f64)
 
 
 class Handle:
-    """Base of every wrapped handle: closes exactly once, on close(), on
-    leaving a `with` block, or when garbage-collected. Children keep their
-    context alive, so handles may be closed or collected in any order."""
+    """Base of every wrapped handle.
 
-    _destroy = None
+    close() (or leaving a `with` block, or garbage collection) gives up this
+    object's hold on the C handle. The C handle is destroyed at once unless
+    something still needs it: handles made from a context keep the context
+    alive, and array views of a handle's memory (Trajectories.view) keep that
+    handle alive; it is then destroyed right after the last of them goes. So
+    handles may be closed or collected in any order. Using a closed object
+    raises ValueError."""
 
-    def __init__(self, ptr, parent=None):
-        self._ptr = ptr
-        self._parent = parent
+    def __init__(self, native):
+        self._native = native
 
     @property
     def ptr(self):
-        if not self._ptr:
+        n = self._native
+        if n is None or not n.ptr:
             raise ValueError(f"{type(self).__name__} is closed")
-        return self._ptr
+        return n.ptr
+
+    @property
+    def closed(self):
+        return self._native is None or not self._native.ptr
 
     def close(self):
-        if self._ptr:
-            type(self)._destroy(self._ptr)
-            self._ptr = None
+        self._native = None
 
     def __enter__(self):
         return self
@@ -50,24 +57,26 @@ class Handle:
     def __exit__(self, *exc):
         self.close()
 
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
+    def __repr__(self):
+        return f"<polca.{type(self).__name__}{' closed' if self.closed else ''}>"
+
+
+def new_handle(create_name, args, destroy, parent=None):
+    """Calls a C constructor whose last argument is the out-pointer and wraps
+    the result in a Native owned by `parent` (a Native, or None)."""
+    out = _p()
+    call(create_name, *args, ctypes.byref(out))
+    return Native(out.value, destroy, parent)
 
 
 class Options(Handle):
     """Named, typed settings; built from keyword arguments:
-    Options(backend="cpu", threads=2). ints, floats and strs map to the C
-    setters; None values are skipped."""
-
-    _destroy = staticmethod(lib.polca_options_destroy)
+    Options(backend="cpu", threads=2). ints (and bools), floats and strs map
+    to the C setters; None values are skipped. The call that consumes an
+    Options checks the names (PolcaError status -8 for an unknown one)."""
 
     def __init__(self, **values):
-        ptr = _p()
-        call("polca_options_create", ctypes.byref(ptr))
-        super().__init__(ptr)
+        super().__init__(new_handle("polca_options_create", (), lib.polca_options_destroy))
         for name, value in values.items():
             self.set(name, value)
 
@@ -75,7 +84,7 @@ class Options(Handle):
         key = name.encode()
         if value is None:
             return
-        if isinstance(value, bool) or isinstance(value, int):
+        if isinstance(value, (bool, int)):
             call("polca_options_set_int", self.ptr, key, int(value))
         elif isinstance(value, float):
             call("polca_options_set_double", self.ptr, key, value)
@@ -84,28 +93,32 @@ class Options(Handle):
         else:
             raise TypeError(f"option {name!r}: {type(value).__name__} is not int, float or str")
 
+    def unset(self, name):
+        call("polca_options_unset", self.ptr, name.encode())
+
 
 def options_ptr(options):
-    """None, an Options, or a dict -> (pointer, keep-alive object)."""
+    """None, an Options, or a dict -> (pointer or None, keep-alive object)."""
     if options is None:
         return None, None
     if isinstance(options, dict):
+        options = {k: v for k, v in options.items() if v is not None}
+        if not options:
+            return None, None
         options = Options(**options)
     return options.ptr, options
 
 
 class Context(Handle):
     """The backend that computes ("auto", "cpu", "cuda") and the host's
-    callbacks. Context(backend="cpu", threads=2)."""
-
-    _destroy = staticmethod(lib.polca_context_destroy)
+    callbacks: Context(backend="cpu", threads=2) (options of
+    polca_context_create). One context and its handles are used by one
+    thread at a time."""
 
     def __init__(self, **options):
-        ptr = _p()
-        opts = Options(**options) if options else None
-        call("polca_context_create", opts.ptr if opts else None, ctypes.byref(ptr))
-        super().__init__(ptr)
-        self._log_cb = self._progress_cb = None
+        ptr, keep = options_ptr(options)
+        super().__init__(new_handle("polca_context_create", (ptr,), lib.polca_context_destroy))
+        del keep
 
     @property
     def backend(self):
@@ -120,19 +133,37 @@ class Context(Handle):
         return out.value.decode()
 
     def set_log(self, fn, min_level=LOG_INFO):
-        """fn(level, message) or None."""
-        self._log_cb = _LOG_FN(lambda user, level, msg: fn(level, msg.decode())) if fn else None
-        call("polca_context_set_log", self.ptr,
-             ctypes.cast(self._log_cb, _p) if fn else None, None, min_level)
+        """fn(level, message) receives the library's log lines, or None to
+        turn logging off. An exception in fn is reported as a warning."""
+        def bridge(user, level, msg):
+            try:
+                fn(level, msg.decode("utf-8", "replace"))
+            except BaseException as e:  # noqa: B036 - must not cross into C
+                stash(e)
+        cb = _LOG_FN(bridge) if fn else None
+        call("polca_context_set_log", self.ptr, ctypes.cast(cb, _p) if cb else None, None,
+             min_level)
+        self._native.keep["log"] = cb
 
     def set_progress(self, fn):
-        """fn(stage, done, total, value) -> truthy to cancel, or None."""
+        """fn(stage, done, total, value) is called during long calls (value is
+        None when the stage has no figure); return True to cancel the call
+        (it then raises PolcaError with status -15). An exception in fn
+        cancels the call too and becomes the PolcaError's __cause__. None
+        turns progress reports off."""
         def bridge(user, stage, done, total, value):
             try:
                 return 1 if fn(stage.decode(), done, total,
                                None if math.isnan(value) else value) else 0
-            except Exception:
-                return 1  # an exception in the callback cancels the call
-        self._progress_cb = _PROGRESS_FN(bridge) if fn else None
-        call("polca_context_set_progress", self.ptr,
-             ctypes.cast(self._progress_cb, _p) if fn else None, None)
+            except BaseException as e:  # noqa: B036
+                stash(e)
+                return 1
+        cb = _PROGRESS_FN(bridge) if fn else None
+        call("polca_context_set_progress", self.ptr, ctypes.cast(cb, _p) if cb else None, None)
+        self._native.keep["progress"] = cb
+
+    # Handles made from this context hold its Native.
+    @property
+    def native(self):
+        self.ptr  # raises when closed
+        return self._native

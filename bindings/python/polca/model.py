@@ -1,0 +1,500 @@
+"""Samples and models (polca/model.h)."""
+import collections
+import ctypes
+import json
+import re
+import struct
+
+import numpy as np
+
+from ._arrays import as_c, c_view, f32, index_array, ptr
+from ._native import lib, declare, call, stash, Native, _i32, _i64, _u64, _f64, _p, _s
+from .core import Handle, new_handle, options_ptr
+
+_pp = ctypes.POINTER(_p)
+_ip = ctypes.POINTER(_i64)
+
+declare("polca_data_create_tokens", _i32, _p, _i64, _i64, _p, _p, _pp)
+declare("polca_data_create_features", _i32, _p, _i64, _i64, _p, _p, _pp)
+declare("polca_data_create_indices", _i32, _p, _i64, _i64, _p, _pp)
+declare("polca_data_destroy", None, _p)
+declare("polca_data_n_samples", _i32, _p, _ip)
+declare("polca_data_n_seq", _i32, _p, _ip)
+declare("polca_data_sample_at", _i32, _p, _i64, _ip, _ip)
+declare("polca_data_subset_sequences", _i32, _p, _i64, _p, _pp)
+declare("polca_data_subset_samples", _i32, _p, _i64, _p, _pp)
+
+declare("polca_model_create_transformer", _i32, _p, _p, _pp)
+declare("polca_model_create_mlp", _i32, _p, _p, _pp)
+declare("polca_model_create_host", _i32, _p, _i64, _i64, _p, _pp)
+declare("polca_model_destroy", None, _p)
+declare("polca_model_kind", _i32, _p, ctypes.POINTER(_s))
+declare("polca_model_n_params", _i32, _p, _ip)
+declare("polca_model_n_tensors", _i32, _p, _ip)
+declare("polca_model_tensor_info", _i32, _p, _i64, ctypes.POINTER(_s),
+        ctypes.POINTER(_i32), _p, _ip)
+declare("polca_model_find_tensor", _i32, _p, _s, _ip)
+declare("polca_model_init", _i32, _p, _u64, _p)
+declare("polca_model_load_safetensors", _i32, _p, _s, _p)
+declare("polca_model_save_safetensors", _i32, _p, _s, _p)
+declare("polca_model_losses", _i32, _p, _p, _p, _p)
+declare("polca_model_grad", _i32, _p, _p, _p, ctypes.POINTER(_f64), _p)
+declare("polca_model_hvp", _i32, _p, _p, _p, _p, _p)
+declare("polca_model_dirderivs", _i32, _p, _p, _p, _i64, _p, _p, _p, _p)
+for _name in ("loss", "grad", "hvp", "dirderiv", "second_dirderiv"):
+    declare(f"polca_model_set_{_name}_callback", _i32, _p, _p, _p)
+
+MAX_DIMS = 4
+
+_LOSS_FN = ctypes.CFUNCTYPE(_i32, _p, _p, _i64, _p, _p)
+_GRAD_FN = ctypes.CFUNCTYPE(_i32, _p, _p, _i64, _p, _p, _p)
+_HVP_FN = ctypes.CFUNCTYPE(_i32, _p, _p, _i64, _p, _p, _p)
+_DIRDERIV_FN = ctypes.CFUNCTYPE(_i32, _p, _p, _i64, _p, _i64, _p, _p)
+
+
+def _out_i64(fn_name, *args):
+    out = _i64()
+    call(fn_name, *args, ctypes.byref(out))
+    return out.value
+
+
+# ==== Data ===================================================================
+
+class Data(Handle):
+    """The samples a model is evaluated on (copied from host arrays).
+    Make one with Data.tokens (transformer), Data.features (MLP) or
+    Data.indices (host model)."""
+
+    def __init__(self, native):
+        super().__init__(native)
+
+    @classmethod
+    def _make(cls, ctx, name, *args):
+        return cls(new_handle(name, (ctx.ptr,) + args, lib.polca_data_destroy, ctx.native))
+
+    @classmethod
+    def tokens(cls, ctx, tokens, mask=None):
+        """tokens [n_seq][n_ctx] integer token ids; mask [n_seq][n_ctx] (bool
+        or integers, nonzero = position scored, its target the next token) or
+        None (every position but the last). Samples are the scored positions
+        in row-major order."""
+        t = np.asarray(tokens)
+        if t.dtype.kind not in "iu":
+            raise TypeError(f"tokens: expected integers, got {t.dtype}")
+        if t.ndim != 2:
+            raise ValueError(f"tokens: expected [n_seq][n_ctx], got shape {t.shape}")
+        if t.size and (t.max() > np.iinfo(np.int32).max or t.min() < np.iinfo(np.int32).min):
+            raise ValueError("tokens: a token id does not fit in int32")
+        t = as_c(t, np.int32, "tokens")
+        m = None
+        if mask is not None:
+            m = np.asarray(mask)
+            if m.shape != t.shape:
+                raise ValueError(f"mask: shape {m.shape} differs from the tokens' {t.shape}")
+            m = as_c(m != 0, np.uint8, "mask")
+        return cls._make(ctx, "polca_data_create_tokens", t.shape[0], t.shape[1], ptr(t), ptr(m))
+
+    @classmethod
+    def features(cls, ctx, features, labels):
+        """features [n][n_features] floats, labels [n] class indices."""
+        x = f32(features, "features", ndim=2)
+        y = np.asarray(labels)
+        if y.dtype.kind not in "iu":
+            raise TypeError(f"labels: expected integers, got {y.dtype}")
+        y = as_c(y, np.int32, "labels", ndim=1, shape=(x.shape[0],))
+        return cls._make(ctx, "polca_data_create_features", x.shape[0], x.shape[1], ptr(x),
+                         ptr(y))
+
+    @classmethod
+    def indices(cls, ctx, n_total, indices=None):
+        """Sample numbers into a host model's sample set of n_total samples;
+        None = all of them in order."""
+        if indices is None:
+            return cls._make(ctx, "polca_data_create_indices", n_total, n_total, None)
+        i = index_array(indices, "indices")
+        return cls._make(ctx, "polca_data_create_indices", n_total, i.shape[0], ptr(i))
+
+    @property
+    def n_samples(self):
+        return _out_i64("polca_data_n_samples", self.ptr)
+
+    def __len__(self):
+        return self.n_samples
+
+    @property
+    def n_seq(self):
+        return _out_i64("polca_data_n_seq", self.ptr)
+
+    def sample_at(self, sample):
+        """(sequence, position) of sample `sample`."""
+        seq, pos = _i64(), _i64()
+        call("polca_data_sample_at", self.ptr, sample, ctypes.byref(seq), ctypes.byref(pos))
+        return seq.value, pos.value
+
+    def subset_sequences(self, seq):
+        """A new Data of the sequences seq (any order, repeats allowed)."""
+        s = index_array(seq, "seq")
+        return Data(new_handle("polca_data_subset_sequences", (self.ptr, s.shape[0], ptr(s)),
+                               lib.polca_data_destroy, self._native.parent))
+
+    def subset_samples(self, samples):
+        """A new Data of the given samples (strictly increasing)."""
+        s = index_array(samples, "samples")
+        return Data(new_handle("polca_data_subset_samples", (self.ptr, s.shape[0], ptr(s)),
+                               lib.polca_data_destroy, self._native.parent))
+
+
+# ==== Models =================================================================
+
+TensorInfo = collections.namedtuple("TensorInfo", "name shape offset size")
+Dirderivs = collections.namedtuple("Dirderivs", "g c losses")
+
+TRANSFORMER_KEYS = ("n_layers", "d_model", "n_heads", "d_head", "d_mlp", "d_vocab", "n_ctx",
+                    "act_fn")
+
+
+def transformer_config(cfg):
+    """The built-in transformer's options from a TransformerLens
+    HookedTransformerConfig (or a dict of its fields): n_layers, d_model,
+    n_heads, d_head, d_mlp, d_vocab, n_ctx, act_fn. Raises ValueError for
+    settings the built-in model does not implement (normalization other than
+    "LN", positional embeddings other than "standard", a separate output
+    vocabulary, no attention scaling, LayerNorm eps other than 1e-5)."""
+    get = (lambda k, d=None: cfg.get(k, d)) if isinstance(cfg, dict) else \
+        (lambda k, d=None: getattr(cfg, k, d))
+    checks = [("normalization_type", "LN", lambda v: v in (None, "LN")),
+              ("positional_embedding_type", "standard", lambda v: v in (None, "standard")),
+              ("use_attn_scale", True, lambda v: v in (None, True)),
+              ("eps", 1e-5, lambda v: v is None or abs(v - 1e-5) <= 1e-12),
+              ("final_rms", False, lambda v: not v),
+              ("gated_mlp", False, lambda v: not v),
+              ("parallel_attn_mlp", False, lambda v: not v)]
+    for key, want, ok in checks:
+        if not ok(get(key)):
+            raise ValueError(f"{key} = {get(key)!r}: the built-in transformer implements "
+                             f"only {want!r}")
+    d_vocab = get("d_vocab")
+    d_out = get("d_vocab_out")
+    if d_out not in (None, -1, d_vocab):
+        raise ValueError(f"d_vocab_out = {d_out} differs from d_vocab = {d_vocab}: "
+                         "not implemented by the built-in transformer")
+    out = {k: get(k) for k in TRANSFORMER_KEYS if get(k) is not None}
+    if get("attn_only"):
+        out["d_mlp"] = 0
+    return out
+
+
+def read_safetensors_header(path):
+    """(tensors, metadata) of a safetensors file: tensors maps each name to
+    {"dtype", "shape", "data_offsets"}; metadata is the "__metadata__" dict
+    (or {})."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) != 8:
+            raise ValueError(f"{path}: not a safetensors file (too short)")
+        (n,) = struct.unpack("<Q", head)
+        if n > 100 << 20:
+            raise ValueError(f"{path}: not a safetensors file (header of {n} bytes)")
+        text = f.read(n)
+    try:
+        header = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"{path}: not a safetensors file ({e})") from None
+    meta = header.pop("__metadata__", None) or {}
+    return header, meta
+
+
+def transformer_config_from_safetensors(path, act_fn=None):
+    """The built-in transformer's options inferred from the tensor shapes of
+    a TransformerLens state_dict saved as safetensors. act_fn is not visible
+    in the shapes: pass it, or store it in the file's metadata ("act_fn")."""
+    tensors, meta = read_safetensors_header(path)
+
+    def shape(name):
+        if name not in tensors:
+            raise ValueError(f"{path}: no tensor {name!r} (not a TransformerLens state_dict?)")
+        return tensors[name]["shape"]
+
+    d_vocab, d_model = shape("embed.W_E")
+    n_ctx = shape("pos_embed.W_pos")[0]
+    layers = {int(m.group(1)) for k in tensors for m in [re.match(r"blocks\.(\d+)\.", k)] if m}
+    if not layers:
+        raise ValueError(f"{path}: no blocks.<l>.* tensors")
+    n_heads, _, d_head = shape("blocks.0.attn.W_Q")
+    d_mlp = tensors["blocks.0.mlp.W_in"]["shape"][1] if "blocks.0.mlp.W_in" in tensors else 0
+    act = act_fn or meta.get("act_fn")
+    if act is None:
+        raise ValueError(f"{path}: act_fn cannot be inferred from the tensors; pass act_fn= "
+                         "('gelu', 'gelu_new' or 'relu')")
+    return dict(n_layers=max(layers) + 1, d_model=d_model, n_heads=n_heads, d_head=d_head,
+                d_mlp=d_mlp, d_vocab=d_vocab, n_ctx=n_ctx, act_fn=act)
+
+
+class Model(Handle):
+    """A model: the built-in transformer (Model.transformer), the built-in
+    MLP (Model.mlp), or a host model made of Python functions (Model.host).
+    Parameters are flat float32 vectors theta[n_params]."""
+
+    @classmethod
+    def _make(cls, ctx, name, *args):
+        return cls(new_handle(name, (ctx.ptr,) + args, lib.polca_model_destroy, ctx.native))
+
+    @classmethod
+    def transformer(cls, ctx, config=None, **options):
+        """Built-in HookedTransformer-compatible transformer. Options (or a
+        config dict, e.g. from transformer_config): n_layers, d_model,
+        n_heads, d_vocab, n_ctx (required), d_head, d_mlp, act_fn."""
+        opts = dict(config or {})
+        opts.update(options)
+        p, keep = options_ptr(opts)
+        return cls._make(ctx, "polca_model_create_transformer", p)
+
+    @classmethod
+    def transformer_from_safetensors(cls, ctx, path, act_fn=None, **overrides):
+        """(model, theta): a built-in transformer shaped after the tensors of
+        a TransformerLens state_dict in a safetensors file, and its
+        parameters read from it."""
+        cfg = transformer_config_from_safetensors(path, act_fn)
+        cfg.update(overrides)
+        model = cls.transformer(ctx, cfg)
+        return model, model.load_safetensors(path)
+
+    @classmethod
+    def mlp(cls, ctx, n_features, n_classes, hidden=(), activation=None):
+        """Built-in MLP softmax classifier (double precision on the host).
+        hidden: widths of the hidden layers; activation "tanh" (default),
+        "relu" or "gelu"."""
+        hid = hidden if isinstance(hidden, str) else ",".join(str(int(h)) for h in hidden)
+        p, keep = options_ptr(dict(n_features=n_features, n_classes=n_classes, hidden=hid,
+                                   activation=activation))
+        return cls._make(ctx, "polca_model_create_mlp", p)
+
+    @classmethod
+    def host(cls, ctx, n_params, n_samples, loss, grad, hvp=None, dirderiv=None,
+             second_dirderiv=None, fd_step=None, fd_step2=None):
+        """A model computed by Python functions over a sample set of n_samples
+        samples (evaluate it on Data.indices). theta and the other arrays the
+        functions receive are read-only views valid only during the call
+        (copy what you keep); samples is an int64 array of sample numbers.
+          loss(theta, samples)                 -> [n] per-sample losses
+          grad(theta, samples)                 -> (mean loss, gradient [P])
+          hvp(theta, samples, v)               -> H v [P] (Hessian of the mean)
+          dirderiv(theta, samples, dirs[k,P])  -> g [k, n]
+          second_dirderiv(theta, samples, dirs) -> c [k, n]
+        Missing derivative functions are replaced by libpolca's central
+        differences (fd_step, fd_step2: see polca/model.h). An exception in a
+        function fails the libpolca call with a PolcaError whose __cause__ it
+        is."""
+        p, keep = options_ptr(dict(fd_step=fd_step, fd_step2=fd_step2))
+        m = cls._make(ctx, "polca_model_create_host", n_params, n_samples, p)
+        m.set_callbacks(loss=loss, grad=grad, hvp=hvp, dirderiv=dirderiv,
+                        second_dirderiv=second_dirderiv)
+        return m
+
+    def set_callbacks(self, **fns):
+        """Sets (or, with None, unsets) host-model functions by name: loss,
+        grad, hvp, dirderiv, second_dirderiv (see Model.host)."""
+        makers = {"loss": _loss_bridge, "grad": _grad_bridge, "hvp": _hvp_bridge,
+                  "dirderiv": _dirderiv_bridge, "second_dirderiv": _dirderiv_bridge}
+        for name, fn in fns.items():
+            if name not in makers:
+                raise TypeError(f"unknown host-model callback {name!r}")
+            cb = makers[name](fn, self) if fn is not None else None
+            call(f"polca_model_set_{name}_callback", self.ptr,
+                 ctypes.cast(cb, _p) if cb else None, None)
+            self._native.keep[name] = cb
+
+    # ---- layout ----
+    @property
+    def kind(self):
+        out = _s()
+        call("polca_model_kind", self.ptr, ctypes.byref(out))
+        return out.value.decode()
+
+    @property
+    def n_params(self):
+        p = self.ptr  # raises when closed
+        n = self._native.keep.get("n_params")
+        if n is None:
+            n = self._native.keep["n_params"] = _out_i64("polca_model_n_params", p)
+        return n
+
+    @property
+    def n_tensors(self):
+        return _out_i64("polca_model_n_tensors", self.ptr)
+
+    def tensor_info(self, index):
+        name, ndim, off = _s(), _i32(), _i64()
+        shape = (_i64 * MAX_DIMS)()
+        call("polca_model_tensor_info", self.ptr, index, ctypes.byref(name), ctypes.byref(ndim),
+             ctypes.addressof(shape), ctypes.byref(off))
+        shp = tuple(shape[:ndim.value])
+        return TensorInfo(name.value.decode(), shp, off.value, int(np.prod(shp, dtype=np.int64)))
+
+    @property
+    def tensors(self):
+        """[TensorInfo(name, shape, offset, size)] in offset order."""
+        return [self.tensor_info(i) for i in range(self.n_tensors)]
+
+    def find_tensor(self, name):
+        return _out_i64("polca_model_find_tensor", self.ptr, name.encode())
+
+    def unflatten(self, theta):
+        """{name: view of theta reshaped to the tensor's shape}."""
+        theta = np.asarray(theta)
+        return {t.name: theta[t.offset:t.offset + t.size].reshape(t.shape) for t in self.tensors}
+
+    def flatten(self, tensors):
+        """theta[P] float32 from {name: array} holding every tensor."""
+        theta = np.empty(self.n_params, dtype=np.float32)
+        for t in self.tensors:
+            if t.name not in tensors:
+                raise KeyError(f"tensor {t.name!r} missing")
+            a = np.asarray(tensors[t.name], dtype=np.float32)
+            if a.shape != t.shape:
+                raise ValueError(f"tensor {t.name!r}: shape {a.shape}, expected {t.shape}")
+            theta[t.offset:t.offset + t.size] = a.ravel()
+        return theta
+
+    # ---- parameters ----
+    def _theta(self, theta, name="theta"):
+        return f32(theta, name, ndim=1, shape=(self.n_params,))
+
+    def init(self, seed=0):
+        """Seeded initialization (TransformerLens's scheme for the
+        transformer, PyTorch's nn.Linear for the MLP) -> theta[P]."""
+        theta = np.empty(self.n_params, dtype=np.float32)
+        call("polca_model_init", self.ptr, seed, ptr(theta))
+        return theta
+
+    def load_safetensors(self, path):
+        """theta[P] read from a safetensors file (tensors by name)."""
+        theta = np.empty(self.n_params, dtype=np.float32)
+        call("polca_model_load_safetensors", self.ptr, str(path).encode(), ptr(theta))
+        return theta
+
+    def save_safetensors(self, path, theta):
+        t = self._theta(theta)
+        call("polca_model_save_safetensors", self.ptr, str(path).encode(), ptr(t))
+
+    # ---- the five quantities ----
+    def losses(self, data, theta):
+        """Per-sample losses [N]."""
+        t = self._theta(theta)
+        out = np.empty(data.n_samples, dtype=np.float32)
+        call("polca_model_losses", self.ptr, data.ptr, ptr(t), ptr(out))
+        return out
+
+    def grad(self, data, theta):
+        """(mean loss, gradient [P])."""
+        t = self._theta(theta)
+        mean = _f64()
+        g = np.empty(self.n_params, dtype=np.float32)
+        call("polca_model_grad", self.ptr, data.ptr, ptr(t), ctypes.byref(mean), ptr(g))
+        return mean.value, g
+
+    def hvp(self, data, theta, v):
+        """H v [P], H the Hessian of the mean loss."""
+        t = self._theta(theta)
+        vv = self._theta(v, "v")
+        out = np.empty(self.n_params, dtype=np.float32)
+        call("polca_model_hvp", self.ptr, data.ptr, ptr(t), ptr(vv), ptr(out))
+        return out
+
+    def dirderivs(self, data, theta, dirs, second=True, losses=False):
+        """Directional derivatives of every sample's loss along each row of
+        dirs [k][P] (or one direction [P]): Dirderivs(g [k][N], c [k][N] or
+        None when second=False, losses [N] or None)."""
+        t = self._theta(theta)
+        d = f32(dirs, "dirs")
+        if d.ndim == 1:
+            d = d[None, :]
+        if d.ndim != 2 or d.shape[1] != self.n_params:
+            raise ValueError(f"dirs: expected [k][{self.n_params}], got shape {np.shape(dirs)}")
+        n = data.n_samples
+        g = np.empty((d.shape[0], n), dtype=np.float32)
+        c = np.empty_like(g) if second else None
+        lo = np.empty(n, dtype=np.float32) if losses else None
+        call("polca_model_dirderivs", self.ptr, data.ptr, ptr(t), d.shape[0], ptr(d), ptr(lo),
+             ptr(g), ptr(c))
+        return Dirderivs(g, c, lo)
+
+
+# ---- host-model trampolines ---------------------------------------------------
+# Each returns 0, or 1 after stashing the exception (the libpolca call then
+# fails with POLCA_ERR_BACKEND and check() raises from the exception). The
+# model is referenced weakly through its n_params only (no cycle).
+
+def _result(value, shape, name):
+    a = np.asarray(value, dtype=np.float32)
+    if a.shape != shape:
+        if a.size == int(np.prod(shape)) and a.ndim <= len(shape):
+            a = a.reshape(shape)
+        else:
+            raise ValueError(f"host model {name}: returned shape {a.shape}, expected {shape}")
+    return a
+
+
+def _loss_bridge(fn, model):
+    P = model.n_params
+
+    def bridge(user, theta, n, samples, out):
+        try:
+            th = c_view(theta, P, ctypes.c_float)
+            s = c_view(samples, n, ctypes.c_int64)
+            c_view(out, n, ctypes.c_float, writable=True)[:] = _result(fn(th, s), (n,), "loss")
+            return 0
+        except BaseException as e:  # noqa: B036 - must not cross into C
+            stash(e)
+            return 1
+    return _LOSS_FN(bridge)
+
+
+def _grad_bridge(fn, model):
+    P = model.n_params
+
+    def bridge(user, theta, n, samples, mean_out, grad_out):
+        try:
+            th = c_view(theta, P, ctypes.c_float)
+            s = c_view(samples, n, ctypes.c_int64)
+            mean, g = fn(th, s)
+            c_view(grad_out, P, ctypes.c_float, writable=True)[:] = _result(g, (P,), "grad")
+            ctypes.c_double.from_address(mean_out).value = float(mean)
+            return 0
+        except BaseException as e:  # noqa: B036
+            stash(e)
+            return 1
+    return _GRAD_FN(bridge)
+
+
+def _hvp_bridge(fn, model):
+    P = model.n_params
+
+    def bridge(user, theta, n, samples, v, out):
+        try:
+            th = c_view(theta, P, ctypes.c_float)
+            s = c_view(samples, n, ctypes.c_int64)
+            vv = c_view(v, P, ctypes.c_float)
+            c_view(out, P, ctypes.c_float, writable=True)[:] = _result(fn(th, s, vv), (P,), "hvp")
+            return 0
+        except BaseException as e:  # noqa: B036
+            stash(e)
+            return 1
+    return _HVP_FN(bridge)
+
+
+def _dirderiv_bridge(fn, model):
+    P = model.n_params
+
+    def bridge(user, theta, n, samples, k, dirs, out):
+        try:
+            th = c_view(theta, P, ctypes.c_float)
+            s = c_view(samples, n, ctypes.c_int64)
+            d = c_view(dirs, k * P, ctypes.c_float, shape=(k, P))
+            c_view(out, k * n, ctypes.c_float, shape=(k, n), writable=True)[:] = \
+                _result(fn(th, s, d), (k, n), "dirderiv")
+            return 0
+        except BaseException as e:  # noqa: B036
+            stash(e)
+            return 1
+    return _DIRDERIV_FN(bridge)
