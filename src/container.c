@@ -789,6 +789,7 @@ int32_t polca__ct_append(polca__container *c, uint32_t kind, int64_t step, uint3
     if ((st = reserve(&c->enc, &c->enc_cap, block_bytes, "an encode buffer"))) return st;
     if ((st = reserve(&c->out_a, &c->out_a_cap, REC_LEN + bound, "a compressed record"))) return st;
     unsigned mode = cands[0];
+    size_t done = 0; /* bytes of the finished record in out_a, 0 = not yet */
     if (nc > 1 && n_elems > 0) {
         /* Trials: every block when the record is small or cfg->full_trials,
          * else up to 4 blocks spread evenly. */
@@ -800,19 +801,33 @@ int32_t polca__ct_append(polca__container *c, uint32_t kind, int64_t step, uint3
             for (size_t k = 0; k < 4; k++) sample[k] = (uint64_t)k * (n_blocks - 1) / 3;
             ns = 4;
         }
+        /* With every block in the trial, the best trial is the record:
+         * keep it (in out_a, the other buffer takes the next trial). */
+        int whole = ns == n_blocks;
+        if (whole && (st = reserve(&c->out_b, &c->out_b_cap, REC_LEN + bound, "a compressed record"))) return st;
         size_t best = SIZE_MAX;
         for (unsigned k = 0; k < nc; k++) {
-            size_t z = compress_with(c, c->out_a + REC_LEN, bound, data, ref, n_elems, s, cands[k], B,
-                                     ns == n_blocks ? NULL : sample, ns);
+            unsigned char *dst = whole && best != SIZE_MAX ? c->out_b : c->out_a;
+            size_t z = compress_with(c, dst + REC_LEN, bound, data, ref, n_elems, s, cands[k], B,
+                                     whole ? NULL : sample, ns);
             if (!z) return POLCA_ERR_INTERNAL;
             if (z < best) {
                 best = z;
                 mode = cands[k];
+                if (dst == c->out_b) { /* swap: out_a holds the best */
+                    unsigned char *t = c->out_a;
+                    size_t tc = c->out_a_cap;
+                    c->out_a = c->out_b;
+                    c->out_a_cap = c->out_b_cap;
+                    c->out_b = t;
+                    c->out_b_cap = tc;
+                }
             }
         }
+        if (whole) done = best;
     }
-    size_t z = 0;
-    if (n_elems) {
+    size_t z = done;
+    if (n_elems && !done) {
         z = compress_with(c, c->out_a + REC_LEN, bound, data, mode & (POLCA__PRE_XOR | POLCA__PRE_SUB) ? ref : NULL,
                           n_elems, s, mode, B, NULL, (size_t)n_blocks);
         if (!z) return POLCA_ERR_INTERNAL;
