@@ -68,7 +68,8 @@ int main(int argc, char **argv) {
     }
     size_t bytes = (size_t)P * sizeof(float);
     double raw = (double)T * (double)bytes;
-    printf("series %s: %ld checkpoints x %ld parameters (%.1f MB raw float32)\n", argv[1], T, P, raw / 1e6);
+    printf("series %s: %ld checkpoints x %ld parameters (%.1f MB raw float32)\n", argv[1], T, P,
+           raw / 1e6);
 
     float *v = malloc(bytes), *got = malloc(bytes);
     size_t cap = ZSTD_compressBound(bytes);
@@ -77,7 +78,8 @@ int main(int argc, char **argv) {
     ZSTD_DCtx *dc = ZSTD_createDCtx();
     polca_context *ctx = NULL;
     polca_options *o = NULL;
-    if (polca_options_create(&o) || polca_options_set_string(o, "backend", "cpu") || polca_context_create(o, &ctx))
+    if (polca_options_create(&o) || polca_options_set_string(o, "backend", "cpu") ||
+        polca_context_create(o, &ctx))
         die("context");
     polca_options_destroy(o);
     polca__layout l;
@@ -143,15 +145,16 @@ int main(int argc, char **argv) {
     polca__container *c = NULL;
     int modes[8] = {0};
     if (!polca__ct_open(path, 0, 0, NULL, &c)) {
-        for (int64_t i = 0; i < polca__ct_count(c); i++) modes[polca__ct_record_at(c, i)->precond & 7]++;
+        for (int64_t i = 0; i < polca__ct_count(c); i++)
+            modes[polca__ct_record_at(c, i)->precond & 7]++;
         polca__ct_close(c);
     }
 
     printf("\n%-34s %10s %10s %12s %12s\n", "", "MB", "raw/size", "decode MB/s", "encode MB/s");
-    printf("%-34s %10.1f %10.3f %12.0f %12.0f\n", "plain zstd -3, per checkpoint", plain_bytes / 1e6,
-           raw / plain_bytes, raw / plain_dec / 1e6, raw / plain_enc / 1e6);
-    printf("%-34s %10.1f %10.3f %12.0f %12.0f\n", "libpolca series file (defaults)", ours_bytes / 1e6,
-           raw / ours_bytes, raw / ours_dec / 1e6, raw / append_time / 1e6);
+    printf("%-34s %10.1f %10.3f %12.0f %12.0f\n", "plain zstd -3, per checkpoint",
+           plain_bytes / 1e6, raw / plain_bytes, raw / plain_dec / 1e6, raw / plain_enc / 1e6);
+    printf("%-34s %10.1f %10.3f %12.0f %12.0f\n", "libpolca series file (defaults)",
+           ours_bytes / 1e6, raw / ours_bytes, raw / ours_dec / 1e6, raw / append_time / 1e6);
     printf("\nours vs plain zstd -3: %.2fx smaller (target >= 1.5x); decode %.0f MB/s on one core "
            "(target >= 500)\n",
            plain_bytes / ours_bytes, raw / ours_dec / 1e6);

@@ -91,8 +91,8 @@ static void child_append(const char *path, int wfd, int create, int sync) {
  * adds at least one checkpoint however slow the machine). Returns the steps
  * it reported (count in *n_reported, last in *last), or -1 if it failed by
  * itself. */
-static int run_child(const char *path, int create, int sync, int wait_first, long delay_us, int64_t *last,
-                     int *n_reported) {
+static int run_child(const char *path, int create, int sync, int wait_first, long delay_us,
+                     int64_t *last, int *n_reported) {
     int fds[2];
     if (pipe(fds)) return -1;
     pid_t pid = fork();
@@ -153,7 +153,9 @@ static int64_t verify(polca_context *ctx, const char *path, int64_t from) {
         int64_t step = -1;
         polca_checkpoints_step(s, i, &step);
         theta_at(10 * i, want);
-        if (step != 10 * i || polca_checkpoints_read(s, i, got, P) || memcmp(got, want, P * sizeof *got)) bad = i;
+        if (step != 10 * i || polca_checkpoints_read(s, i, got, P) ||
+            memcmp(got, want, P * sizeof *got))
+            bad = i;
     }
     free(got);
     free(want);
@@ -196,8 +198,9 @@ TEST(kill_during_appends) {
         int64_t n = verify(ctx, path, 0);
         CHECK(n >= 0);
         if (n_rep) {
-            if (n * 10 - 10 < rep_last) FAILF("round %d: reported step %lld missing (%lld in file)", round,
-                                               (long long)rep_last, (long long)n);
+            if (n * 10 - 10 < rep_last)
+                FAILF("round %d: reported step %lld missing (%lld in file)", round,
+                      (long long)rep_last, (long long)n);
             last = rep_last;
         }
         CHECK(n >= committed);

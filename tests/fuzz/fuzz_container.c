@@ -26,7 +26,8 @@
 static void reseal(uint8_t *b, size_t n) {
     if (n < 96) return;
     polca__st32(b + 28, polca__crc32c(0, b, 28));
-    for (int k = 0; k < 2; k++) polca__st32(b + 32 + 32 * k + 28, polca__crc32c(0, b + 32 + 32 * k, 28));
+    for (int k = 0; k < 2; k++)
+        polca__st32(b + 32 + 32 * k + 28, polca__crc32c(0, b + 32 + 32 * k, 28));
     uint64_t H = polca__ld64(b + 16);
     if (H < 100 || H > n) return;
     polca__st32(b + H - 4, polca__crc32c(0, b + 96, (size_t)(H - 100)));

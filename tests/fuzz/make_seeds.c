@@ -18,10 +18,12 @@
 #define DIR "tests/fuzz/corpus/container/"
 
 static void vec(float *v, int n, int t) {
-    for (int i = 0; i < n; i++) v[i] = (float)((i * 37) % 101) * 0.01f - 0.5f + 0.001f * (float)(t * (i % 5));
+    for (int i = 0; i < n; i++)
+        v[i] = (float)((i * 37) % 101) * 0.01f - 0.5f + 0.001f * (float)(t * (i % 5));
 }
 
-static int make(const char *name, int mode, unsigned pre, int block_log2, int n, int T, int with_layout) {
+static int make(const char *name, int mode, unsigned pre, int block_log2, int n, int T,
+                int with_layout) {
     polca__layout l;
     polca__layout_init(&l);
     int64_t s1[2] = {2, 3}, s2[1] = {n - 6};
@@ -37,10 +39,13 @@ static int make(const char *name, int mode, unsigned pre, int block_log2, int n,
     polca__ct_field f = {POLCA__FIELD_USER, 8, &k};
     polca__container *c = NULL;
     static float v[8192];
-    if (polca__ct_create(name, POLCA__FILE_CHECKPOINTS, with_layout ? &l : NULL, &f, 1, mode, &cfg, &c)) return 1;
+    if (polca__ct_create(name, POLCA__FILE_CHECKPOINTS, with_layout ? &l : NULL, &f, 1, mode, &cfg,
+                         &c))
+        return 1;
     for (int t = 0; t < T; t++) {
         vec(v, n, t);
-        if (polca__ct_append(c, POLCA__REC_CHECKPOINT, 10 * t, POLCA__DT_F32, v, (uint64_t)n, 1)) return 1;
+        if (polca__ct_append(c, POLCA__REC_CHECKPOINT, 10 * t, POLCA__DT_F32, v, (uint64_t)n, 1))
+            return 1;
     }
     if (!with_layout) {
         int32_t lab[9] = {0, 1, 1, -1, 2, 2, 2, 0, 1};
@@ -62,7 +67,8 @@ int main(void) {
     bad |= make(DIR "append_commits.pct", POLCA__CT_APPEND, 0, 12, 40, 3, 1);
     bad |= make(DIR "arrays_no_layout.pct", POLCA__CT_WHOLE, 0, 12, 16, 1, 0);
     bad |= make(DIR "multiblock.pct", POLCA__CT_WHOLE, 0, 12, 5000, 2, 1);
-    bad |= make(DIR "xor.pct", POLCA__CT_WHOLE, POLCA__CT_PRE_FORCED | POLCA__PRE_XOR, 12, 32, 3, 1);
+    bad |=
+        make(DIR "xor.pct", POLCA__CT_WHOLE, POLCA__CT_PRE_FORCED | POLCA__PRE_XOR, 12, 32, 3, 1);
     bad |= make(DIR "diff_shuffle.pct", POLCA__CT_WHOLE,
                 POLCA__CT_PRE_FORCED | POLCA__PRE_SUB | POLCA__PRE_SHUFFLE, 12, 32, 3, 1);
     bad |= make(DIR "none.pct", POLCA__CT_WHOLE, POLCA__CT_PRE_FORCED, 12, 20, 2, 1);
