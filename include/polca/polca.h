@@ -8,5 +8,6 @@
 #define POLCA_POLCA_H
 
 #include "polca/core.h"
+#include "polca/cluster.h"
 
 #endif /* POLCA_POLCA_H */

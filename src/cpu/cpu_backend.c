@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../internal.h"
+#include "distance.h"
 
 /* OpenBLAS extensions (declared here so any cblas.h will do). */
 void openblas_set_num_threads(int num_threads);
@@ -174,4 +175,5 @@ const polca_backend polca__cpu_backend = {
     .scal = cpu_scal,
     .gemm = cpu_gemm,
     .orthonormalize = cpu_orthonormalize,
+    .distance_pairs = polca__cpu_distance_pairs,
 };
