@@ -121,6 +121,9 @@ static inline double polca__hdb_upper(const polca__hdb_bounds *b, double proj2, 
 /* ---- Selection of the k-th smallest (hdbscan_select_k.c) ----
  * Returns the k-th smallest (k >= 1) of v[0..n-1], reordering v. */
 POLCA_INTERNAL double polca__hdb_kth_smallest(double *v, int64_t n, int64_t k);
+/* The same without touching v, faster when k << n; buf: [n] scratch. */
+POLCA_INTERNAL double polca__hdb_kth_smallest_sampled(const double *v, int64_t n, int64_t k,
+                                                      double *buf);
 
 /* ---- Parallel for (hdbscan_parallel.c) ----
  * Calls fn(arg, thread, begin, end) on `threads` contiguous slices of

@@ -1,13 +1,8 @@
-/* src/hdbscan_select_k.c - the k-th smallest value of an array (quickselect
- * with three-way partitioning, so runs of equal values - duplicate points -
- * cost no more than distinct ones). */
+/* src/hdbscan_select_k.c - the k-th smallest value of an array: Hoare
+ * partitioning around a median-of-three value (Wirth's selection), which
+ * stops on equal keys and so stays linear on runs of equal values (duplicate
+ * points). */
 #include "hdbscan.h"
-
-static inline void swap(double *v, int64_t a, int64_t b) {
-    double t = v[a];
-    v[a] = v[b];
-    v[b] = t;
-}
 
 static inline double median3(double a, double b, double c) {
     if (a < b) return b < c ? b : (a < c ? c : a);
@@ -16,29 +11,52 @@ static inline double median3(double a, double b, double c) {
 
 double polca__hdb_kth_smallest(double *v, int64_t n, int64_t k) {
     int64_t lo = 0, hi = n - 1, want = k - 1; /* 0-based rank */
-    uint64_t s = 0x2545F4914F6CDD1Dull ^ (uint64_t)n;
     while (lo < hi) {
-        /* Pivot: median of three entries at pseudo-random places. */
-        int64_t span = hi - lo + 1;
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        double pivot = median3(v[lo + (int64_t)(s % (uint64_t)span)], v[lo + span / 2],
-                               v[lo + (int64_t)((s >> 32) % (uint64_t)span)]);
-        /* [lo, lt) < pivot, [lt, i) == pivot, (gt, hi] > pivot */
-        int64_t lt = lo, i = lo, gt = hi;
-        while (i <= gt) {
-            if (v[i] < pivot)
-                swap(v, lt++, i++);
-            else if (v[i] > pivot)
-                swap(v, i, gt--);
-            else
+        double pivot = median3(v[lo], v[want], v[hi]);
+        int64_t i = lo, j = hi;
+        do {
+            while (v[i] < pivot) i++;
+            while (pivot < v[j]) j--;
+            if (i <= j) {
+                double t = v[i];
+                v[i] = v[j];
+                v[j] = t;
                 i++;
-        }
-        if (want < lt)
-            hi = lt - 1;
-        else if (want > gt)
-            lo = gt + 1;
-        else
-            return pivot;
+                j--;
+            }
+        } while (i <= j);
+        if (j < want) lo = i;
+        if (want < i) hi = j;
     }
     return v[want];
+}
+
+/* Sampled threshold + branchless compaction: cheap for k << n. The sample's
+ * quantile a little above k/n is a threshold most likely exceeded by just
+ * over k values; those are copied out (without a branch per value) and the
+ * exact k-th is selected among them. When fewer than k pass (unlucky
+ * sample), every value is copied. */
+#define SAMPLE 256
+double polca__hdb_kth_smallest_sampled(const double *v, int64_t n, int64_t k, double *buf) {
+    double thr = INFINITY;
+    if (n > 4 * SAMPLE) {
+        double sample[SAMPLE];
+        uint64_t s = 0x9E3779B97F4A7C15ull ^ (uint64_t)n * 31u ^ (uint64_t)k;
+        for (int i = 0; i < SAMPLE; i++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            sample[i] = v[s % (uint64_t)n];
+        }
+        int64_t rank = (int64_t)((double)SAMPLE * (double)k / (double)n * 1.25) + 8;
+        if (rank < SAMPLE) thr = polca__hdb_kth_smallest(sample, SAMPLE, rank + 1);
+    }
+    int64_t c = 0;
+    for (int64_t j = 0; j < n; j++) {
+        buf[c] = v[j];
+        c += v[j] <= thr;
+    }
+    if (c < k) {
+        for (int64_t j = 0; j < n; j++) buf[j] = v[j];
+        c = n;
+    }
+    return polca__hdb_kth_smallest(buf, c, k);
 }
