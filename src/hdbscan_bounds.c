@@ -171,8 +171,11 @@ void polca__hdb_bounds_free(polca__hdb_bounds *b) {
     memset(b, 0, sizeof *b);
 }
 
-__attribute__((target_clones("avx2", "default"))) void
-polca__hdb_bounds_proj4(const polca__hdb_bounds *b, int64_t i, int64_t j0, double *out4) {
+/* The two projection loops, compiled twice (AVX2 and baseline) and chosen
+ * at run time; GCC's target_clones would export its resolvers. */
+static inline __attribute__((always_inline)) void proj4_body(const polca__hdb_bounds *b,
+                                                             int64_t i, int64_t j0,
+                                                             double *out4) {
     v4d acc = {0, 0, 0, 0};
     for (int64_t c = 0; c < b->q; c++) {
         const double *row = b->pt + c * b->n_pad;
@@ -184,8 +187,8 @@ polca__hdb_bounds_proj4(const polca__hdb_bounds *b, int64_t i, int64_t j0, doubl
     memcpy(out4, &acc, sizeof acc);
 }
 
-__attribute__((target_clones("avx2", "default"))) void
-polca__hdb_bounds_proj_row(const polca__hdb_bounds *b, int64_t i, double *out) {
+static inline __attribute__((always_inline)) void proj_row_body(const polca__hdb_bounds *b,
+                                                                int64_t i, double *out) {
     const int64_t n_pad = b->n_pad;
     memset(out, 0, (size_t)n_pad * sizeof *out);
     for (int64_t c = 0; c < b->q; c++) {
@@ -200,4 +203,41 @@ polca__hdb_bounds_proj_row(const polca__hdb_bounds *b, int64_t i, double *out) {
             memcpy(out + j, &o, sizeof o);
         }
     }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2"))) static void proj4_avx2(const polca__hdb_bounds *b, int64_t i,
+                                                       int64_t j0, double *out4) {
+    proj4_body(b, i, j0, out4);
+}
+__attribute__((target("avx2"))) static void proj_row_avx2(const polca__hdb_bounds *b, int64_t i,
+                                                          double *out) {
+    proj_row_body(b, i, out);
+}
+static int has_avx2(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") ? 1 : 0;
+    }
+    return cached;
+}
+#else
+static int has_avx2(void) { return 0; }
+#define proj4_avx2 proj4_body
+#define proj_row_avx2 proj_row_body
+#endif
+
+void polca__hdb_bounds_proj4(const polca__hdb_bounds *b, int64_t i, int64_t j0, double *out4) {
+    if (has_avx2())
+        proj4_avx2(b, i, j0, out4);
+    else
+        proj4_body(b, i, j0, out4);
+}
+
+void polca__hdb_bounds_proj_row(const polca__hdb_bounds *b, int64_t i, double *out) {
+    if (has_avx2())
+        proj_row_avx2(b, i, out);
+    else
+        proj_row_body(b, i, out);
 }
