@@ -86,11 +86,12 @@ static int32_t read_settings(const polca_options *o, const char *fn, settings *s
     return POLCA_OK;
 }
 
-static int32_t check_finite(const char *fn, const char *arg, const float *v, int64_t a,
-                            int64_t b, int64_t c) {
+/* First NaN/Inf of v, named as a 3-D ([a][b][c]) or 2-D ([b][c]) index. */
+static int32_t check_finite(const char *fn, const char *arg, const float *v, int three_d,
+                            int64_t a, int64_t b, int64_t c) {
     for (int64_t i = 0; i < a * b * c; i++)
         if (!isfinite(v[i])) {
-            if (a > 1)
+            if (three_d)
                 return polca__fail(POLCA_ERR_NOT_FINITE, "%s: %s[%lld][%lld][%lld] is not finite",
                                    fn, arg, (long long)(i / (b * c)), (long long)(i / c % b),
                                    (long long)(i % c));
@@ -304,8 +305,8 @@ int32_t polca_clustering_create(polca_context *ctx, int64_t k, int64_t n, int64_
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
                            "%s: argument 'exact_loss' is NULL and option 'plateau' is not set",
                            fn);
-    st = check_finite(fn, "trajectories", traj, k, n, t);
-    if (!st && exact) st = check_finite(fn, "exact_loss", exact, 1, n, t1);
+    st = check_finite(fn, "trajectories", traj, 1, k, n, t);
+    if (!st && exact) st = check_finite(fn, "exact_loss", exact, 0, 1, n, t1);
     if (st) return st;
 
     polca_clustering *c = polca__calloc(1, sizeof *c, "polca_clustering");

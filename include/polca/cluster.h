@@ -53,8 +53,13 @@ extern "C" {
  * them. Duplicate points (more than min_samples identical points) give
  * infinite densities: labels and probabilities stay the package's; where the
  * package's outlier score is NaN (inf/inf) we return its limit, 1.
- * Cost: O(n^2) time in the worst case but with few exact distances on
- * low-dimensional structure (trajectories); O(n d + n) memory.
+ * Cost: O(n^2) cheap 16-dimensional bound evaluations plus exact
+ * d-dimensional distances for the pairs the bounds cannot decide (a few
+ * percent on trajectories, up to all pairs on structureless data), spread
+ * over the context's threads; memory O(16 n) plus candidate lists of at most
+ * 2M entries: no n x n matrix (docs/clustering.md). Progress stages
+ * "hdbscan core distances" and "hdbscan spanning tree"; the progress
+ * callback can cancel (POLCA_ERR_CANCELLED).
  */
 POLCA_API int32_t polca_hdbscan(polca_context *ctx, int64_t n, int64_t d, const float *x,
                                 const polca_options *options, int32_t *labels,
