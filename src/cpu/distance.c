@@ -9,8 +9,9 @@
  * reorders near-equal mutual-reachability values and changes minimum
  * spanning trees. The core (src/hdbscan_*.c) therefore prunes pairs with
  * cheap, rigorous bounds and asks this kernel only for the distances whose
- * exact value matters; measured on POLCA-like trajectories (n = 5000,
- * d = 500, min_samples 333) that is about 7% of all pairs.
+ * exact value matters; measured on POLCA-like trajectories (d = 500,
+ * min_samples 333): 1.4% of ordered pairs for the core distances and 2.4% of
+ * pairs for the spanning tree at n = 5000 (2.1% and 1.0% at n = 20000).
  *
  * Bit parity: each distance is one sum in the order k = 0, 1, ..., d-1 of
  * t*t with t = (double)a[k] - (double)b[k]; the Makefile's -ffp-contract=off
