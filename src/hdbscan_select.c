@@ -47,6 +47,7 @@ static void deselect_below(const info *in, uint8_t *sel, int64_t *stack, int64_t
 
 /* The package's _traverse_upwards_fast. */
 static int64_t climb(const info *in, const polca__hdb_params *p, int64_t c) {
+    if (c == 0) return 0; /* the root has no ancestor (never a candidate here) */
     for (;;) {
         int64_t par = in->parent[c];
         if (par == 0) return p->allow_single_cluster ? 0 : c;
