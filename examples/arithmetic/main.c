@@ -50,6 +50,8 @@ void experiment_config_paper(experiment_config *c) {
 static int usage(const char *argv0) {
     fprintf(stderr,
             "usage: %s [--scale default|paper] [--steps N] [--seed S] [--out DIR]\n"
+            "          [--polca-every N] [--basis-every N] [--k K] [--val N]\n"
+            "          [--curvature exact|secant]\n"
             "  the paper's arithmetic experiment; results in DIR (default out/arithmetic)\n",
             argv0);
     return 2;
@@ -71,7 +73,16 @@ static int parse_args(int argc, char **argv, experiment_config *c) {
             }
         } else if (!strcmp(a, "--steps")) {
             c->steps = atoi(v);
-            if (c->steps < 2 * c->basis_every) return usage(argv[0]);
+        } else if (!strcmp(a, "--polca-every")) {
+            c->polca_every = atoi(v);
+        } else if (!strcmp(a, "--basis-every")) {
+            c->basis_every = atoi(v);
+        } else if (!strcmp(a, "--k")) {
+            c->k_per_basis = atoi(v);
+        } else if (!strcmp(a, "--val")) {
+            c->n_val = atoi(v);
+        } else if (!strcmp(a, "--curvature")) {
+            c->curvature = v;
         } else if (!strcmp(a, "--seed")) {
             c->seed = strtoull(v, NULL, 10);
         } else if (!strcmp(a, "--out")) {
@@ -106,6 +117,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "arithmetic: cannot create %s: %s\n", cfg.out_dir, report_error());
         return 1;
     }
+    if (cfg.steps < 2 * cfg.basis_every || cfg.polca_every < 1 || cfg.basis_every < 1 ||
+        cfg.basis_every % cfg.polca_every || cfg.k_per_basis < 1 || cfg.n_val < 10)
+        return usage(argv[0]);
     polca_context *ctx = NULL;
     if (failed(polca_context_create(NULL, &ctx), "context")) return 1;
     const char *device = NULL;
