@@ -17,8 +17,9 @@
  *
  * Conventions. A chunk holds B whole sequences, R = B * n_ctx rows; row
  * r = b * n_ctx + t. Activations are row-major [R][width]. Heads are
- * concatenated along a row: q, k, v and z are [R][H*E] with head h in columns
- * h*E .. h*E+E-1; attention probabilities are [B][H][T][T] (zero above the
+ * concatenated along a row: z is [R][H*E] with head h in columns
+ * h*E .. h*E+E-1; q, k, v are the three column blocks of one [R][3*H*E]
+ * buffer (made by one GEMM), head h at the same place within each block; attention probabilities are [B][H][T][T] (zero above the
  * diagonal). Notation in comments: x' (first-order tangent, "t1") and x''
  * (second-order, "t2") are the first and second derivatives of x(theta + s d)
  * in s at s = 0; dx is the adjoint (gradient of the mean loss w.r.t. x), dx'
@@ -56,6 +57,11 @@
 typedef struct tf_block_view {
     float *ln1_w, *ln1_b, *W_Q, *W_K, *W_V, *W_O, *b_Q, *b_K, *b_V, *b_O;
     float *ln2_w, *ln2_b, *W_in, *b_in, *W_out, *b_out; /* NULL when d_mlp = 0 */
+    /* [D][3HE]: W_Q, W_K, W_V side by side, column m*HE + h*E + e = W_m[h][:][e],
+     * so one GEMM makes q, k and v of all heads (with b_Q|b_K|b_V, contiguous
+     * in the layout, as its [3HE] bias). A packed copy (polca__tf_qkv_*), or
+     * NULL. */
+    float *Wqkv;
 } tf_block_view;
 
 typedef struct tf_view {
@@ -69,11 +75,20 @@ typedef struct tf_view {
 POLCA_INTERNAL void polca__tf_view(const polca__tf_config *cfg, const float *base, tf_block_view *blocks,
                     tf_view *out);
 
+/* Packed QKV copies for a view: allocates n_layers * D * 3HE floats and
+ * points each block's Wqkv into them; returns the allocation (free() it) or
+ * NULL (out of memory, reported). */
+POLCA_INTERNAL float *polca__tf_qkv_alloc(const polca__tf_config *cfg, tf_view *v);
+/* Wqkv <- W_Q, W_K, W_V of each block. */
+POLCA_INTERNAL void polca__tf_qkv_pack(const polca__tf_config *cfg, tf_view *v);
+/* W_Q, W_K, W_V += Wqkv of each block (gradients accumulated packed). */
+POLCA_INTERNAL void polca__tf_qkv_unpack_add(const polca__tf_config *cfg, tf_view *v);
+
 /* ---- stored activations of one chunk ---- */
 
 typedef struct tf_block_acts {
     float *n1, *s1, *a1; /* LN1: normalized [R][D], per-row scalar [R], output [R][D] */
-    float *q, *k, *v;    /* [R][HE] */
+    float *q, *k, *v;    /* column blocks of one [R][3HE] buffer (row stride 3HE) */
     float *P;            /* [B][H][T][T] */
     float *z;            /* [R][HE] attention values before W_O */
     float *n2, *s2, *a2; /* LN2 (absent when d_mlp = 0) */

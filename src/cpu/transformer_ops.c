@@ -282,19 +282,22 @@ TF_INLINE void axpyf(float a, const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-/* Pointers to row i of head h of sequence b in a [R][HE] buffer. */
-#define HROW(buf, b, i, h) ((buf) + ((b) * T + (i)) * HE + (h) * E)
+/* Row i of head h of sequence b: q, k, v (their tangents and adjoints) are
+ * column blocks of one [R][3HE] buffer (row stride LQ = 3HE); z and its
+ * tangents and adjoints are [R][HE]. */
+#define HROW(buf, b, i, h) ((buf) + ((b) * T + (i)) * LQ + (h) * E)
+#define ZROW(buf, b, i, h) ((buf) + ((b) * T + (i)) * HE + (h) * E)
 #define PROW(buf, b, h, i) ((buf) + (((b) * H + (h)) * T + (i)) * T)
 
 TF_CLONES void polca__tf_attn_fwd(const polca__tf_config *cfg, int64_t B, const float *q,
                                      const float *k, const float *v, float *P, float *z) {
-    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E;
+    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E, LQ = 3 * HE;
     const float scale = (float)(1.0 / sqrt((double)E));
     for (int64_t b = 0; b < B; b++)
         for (int64_t h = 0; h < H; h++)
             for (int64_t i = 0; i < T; i++) {
                 const float *qi = HROW(q, b, i, h);
-                float *p = PROW(P, b, h, i), *zi = HROW(z, b, i, h);
+                float *p = PROW(P, b, h, i), *zi = ZROW(z, b, i, h);
                 float m = -INFINITY;
                 for (int64_t j = 0; j <= i; j++) {
                     p[j] = scale * dotf(qi, HROW(k, b, j, h), E);
@@ -326,7 +329,7 @@ TF_CLONES void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const 
                                      const float *q1, const float *k1, const float *v1,
                                      float *P1, float *z1, const float *q2, const float *k2,
                                      const float *v2, float *z2, float *tmp) {
-    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E;
+    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E, LQ = 3 * HE;
     const float scale = (float)(1.0 / sqrt((double)E));
     float *S1 = tmp, *S2 = tmp + T;
     for (int64_t b = 0; b < B; b++)
@@ -334,7 +337,7 @@ TF_CLONES void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const 
             for (int64_t i = 0; i < T; i++) {
                 const float *qi = HROW(q, b, i, h), *q1i = HROW(q1, b, i, h);
                 const float *p = PROW(P, b, h, i);
-                float *p1 = PROW(P1, b, h, i), *z1i = HROW(z1, b, i, h);
+                float *p1 = PROW(P1, b, h, i), *z1i = ZROW(z1, b, i, h);
                 float mu1 = 0.0f;
                 for (int64_t j = 0; j <= i; j++) {
                     S1[j] = scale * (dotf(q1i, HROW(k, b, j, h), E) + dotf(qi, HROW(k1, b, j, h), E));
@@ -349,7 +352,7 @@ TF_CLONES void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const 
                 }
                 if (!q2) continue;
                 const float *q2i = HROW(q2, b, i, h);
-                float *z2i = HROW(z2, b, i, h);
+                float *z2i = ZROW(z2, b, i, h);
                 float mu2 = 0.0f;
                 for (int64_t j = 0; j <= i; j++) {
                     S2[j] = scale * (dotf(q2i, HROW(k, b, j, h), E) +
@@ -381,7 +384,7 @@ TF_CLONES void polca__tf_attn_bwd(const polca__tf_config *cfg, int64_t B, const 
                                      const float *q1, const float *k1, const float *v1,
                                      const float *P1, const float *dz1, float *dq1, float *dk1,
                                      float *dv1, float *tmp) {
-    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E;
+    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E, LQ = 3 * HE;
     const float scale = (float)(1.0 / sqrt((double)E));
     float *dP = tmp, *dS = tmp + T, *dP1 = tmp + 2 * T, *dS1 = tmp + 3 * T;
     const size_t row_bytes = (size_t)E * sizeof(float);
@@ -396,7 +399,7 @@ TF_CLONES void polca__tf_attn_bwd(const polca__tf_config *cfg, int64_t B, const 
                 }
             }
             for (int64_t i = 0; i < T; i++) {
-                const float *p = PROW(P, b, h, i), *dzi = HROW(dz, b, i, h), *qi = HROW(q, b, i, h);
+                const float *p = PROW(P, b, h, i), *dzi = ZROW(dz, b, i, h), *qi = HROW(q, b, i, h);
                 float *dqi = HROW(dq, b, i, h);
                 float gamma = 0.0f;
                 for (int64_t j = 0; j <= i; j++) {
@@ -411,7 +414,7 @@ TF_CLONES void polca__tf_attn_bwd(const polca__tf_config *cfg, int64_t B, const 
                     axpyf(scale * dS[j], qi, HROW(dk, b, j, h), E);
                 }
                 if (!dz1) continue;
-                const float *p1 = PROW(P1, b, h, i), *dz1i = HROW(dz1, b, i, h);
+                const float *p1 = PROW(P1, b, h, i), *dz1i = ZROW(dz1, b, i, h);
                 const float *q1i = HROW(q1, b, i, h);
                 float *dq1i = HROW(dq1, b, i, h);
                 float gamma1 = 0.0f;
@@ -436,6 +439,7 @@ TF_CLONES void polca__tf_attn_bwd(const polca__tf_config *cfg, int64_t B, const 
 }
 
 #undef HROW
+#undef ZROW
 #undef PROW
 
 /* ---- cross-entropy of the next token ---- */
