@@ -38,7 +38,9 @@
  * cost model vectorizes only loops of known trip count, and a per-function
  * optimize attribute would stop the small helpers from being inlined.
  * TF_CLONES compiles a function for AVX-512, AVX2 and the baseline, picked
- * at load time (the library itself stays baseline x86-64). */
+ * at load time (the library itself stays baseline x86-64). Only static
+ * functions are cloned: GCC gives the ifunc resolver of an extern one default
+ * visibility, which the version script's polca_* would then export. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define TF_VECTORIZE_FILE                                                      \
     _Pragma("GCC optimize(\"tree-vectorize\", \"vect-cost-model=dynamic\")")

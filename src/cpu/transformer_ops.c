@@ -68,7 +68,7 @@ TF_INLINE float tf_erf(float x) {
 
 #define TF_LN_EPS 1e-5
 
-TF_CLONES void polca__tf_ln_fwd(int64_t R, int64_t D, const float *x, const float *w,
+static TF_CLONES void ln_fwd_impl(int64_t R, int64_t D, const float *x, const float *w,
                                    const float *b, float *n, float *s, float *y) {
     for (int64_t r = 0; r < R; r++) {
         const float *xr = x + r * D;
@@ -89,6 +89,11 @@ TF_CLONES void polca__tf_ln_fwd(int64_t R, int64_t D, const float *x, const floa
     }
 }
 
+void polca__tf_ln_fwd(int64_t R, int64_t D, const float *x, const float *w,
+                                   const float *b, float *n, float *s, float *y) {
+    ln_fwd_impl(R, D, x, w, b, n, s, y);
+}
+
 /*
  * n = (x - mean x) s with s = 1/sqrt(var + eps). With c1 = x' - mean x' and
  * alpha = mean(n c1):
@@ -96,7 +101,7 @@ TF_CLONES void polca__tf_ln_fwd(int64_t R, int64_t D, const float *x, const floa
  *   n'' = s (c2 - n alpha') - 2 s alpha n',  alpha' = mean(n' c1) + mean(n c2)
  *   y'  = n' w + n w' + b',   y'' = n'' w + 2 n' w'
  */
-TF_CLONES void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const float *s,
+static TF_CLONES void ln_tan_impl(int64_t R, int64_t D, const float *n, const float *s,
                                    const float *w, const float *x1, const float *w1,
                                    const float *b1, const float *x2, float *n1, float *alpha,
                                    float *y1, float *y2) {
@@ -131,6 +136,13 @@ TF_CLONES void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const floa
     }
 }
 
+void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const float *s,
+                                   const float *w, const float *x1, const float *w1,
+                                   const float *b1, const float *x2, float *n1, float *alpha,
+                                   float *y1, float *y2) {
+    ln_tan_impl(R, D, n, s, w, x1, w1, b1, x2, n1, alpha, y1, y2);
+}
+
 /*
  * Reverse: dn = dy w, u = dn - mean(dn) - n beta with beta = mean(dn n),
  * dx = s u; dw += dy n, db += dy.
@@ -138,7 +150,7 @@ TF_CLONES void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const floa
  * u' = dn' - mean(dn') - n' beta - n beta', and since s' = -s^2 alpha,
  * dx' = -s alpha dx + s u'; dw' += dy' n + dy n', db' += dy'.
  */
-TF_CLONES void polca__tf_ln_bwd(int64_t R, int64_t D, const float *n, const float *s,
+static TF_CLONES void ln_bwd_impl(int64_t R, int64_t D, const float *n, const float *s,
                                    const float *w, const float *dy, float *dx, float *dw,
                                    float *db, const float *n1, const float *alpha,
                                    const float *w1, const float *dy1, float *dx1, float *dw1,
@@ -184,6 +196,14 @@ TF_CLONES void polca__tf_ln_bwd(int64_t R, int64_t D, const float *n, const floa
         if (db1)
             for (int64_t j = 0; j < D; j++) db1[j] += dy1r[j];
     }
+}
+
+void polca__tf_ln_bwd(int64_t R, int64_t D, const float *n, const float *s,
+                                   const float *w, const float *dy, float *dx, float *dw,
+                                   float *db, const float *n1, const float *alpha,
+                                   const float *w1, const float *dy1, float *dx1, float *dw1,
+                                   float *db1, float *tmp) {
+    ln_bwd_impl(R, D, n, s, w, dy, dx, dw, db, n1, alpha, w1, dy1, dx1, dw1, db1, tmp);
 }
 
 /* ---- activation functions: f, f', f'' ---- */
@@ -248,11 +268,15 @@ TF_INLINE void relu(float x, float *f, float *d1, float *d2) {
         }                                                                      \
     } while (0)
 
-TF_CLONES void polca__tf_act_fwd(int act, int64_t n, const float *pre, float *post) {
+static TF_CLONES void act_fwd_impl(int act, int64_t n, const float *pre, float *post) {
     ACT_LOOP(act, n, pre, (void)d1; (void)d2; post[i] = f);
 }
 
-TF_CLONES void polca__tf_act_tan(int act, int64_t n, const float *pre, const float *pre1,
+void polca__tf_act_fwd(int act, int64_t n, const float *pre, float *post) {
+    act_fwd_impl(act, n, pre, post);
+}
+
+static TF_CLONES void act_tan_impl(int act, int64_t n, const float *pre, const float *pre1,
                                     const float *pre2, float *post1, float *post2) {
     if (pre2)
         ACT_LOOP(act, n, pre, (void)f; post1[i] = d1 * pre1[i];
@@ -261,13 +285,23 @@ TF_CLONES void polca__tf_act_tan(int act, int64_t n, const float *pre, const flo
         ACT_LOOP(act, n, pre, (void)f; (void)d2; post1[i] = d1 * pre1[i]);
 }
 
-TF_CLONES void polca__tf_act_bwd(int act, int64_t n, const float *pre, float *d,
+void polca__tf_act_tan(int act, int64_t n, const float *pre, const float *pre1,
+                                    const float *pre2, float *post1, float *post2) {
+    act_tan_impl(act, n, pre, pre1, pre2, post1, post2);
+}
+
+static TF_CLONES void act_bwd_impl(int act, int64_t n, const float *pre, float *d,
                                     const float *pre1, float *d1out) {
     if (pre1)
         ACT_LOOP(act, n, pre, (void)f; d1out[i] = d1out[i] * d1 + d[i] * d2 * pre1[i];
                  d[i] = d[i] * d1);
     else
         ACT_LOOP(act, n, pre, (void)f; (void)d2; d[i] = d[i] * d1);
+}
+
+void polca__tf_act_bwd(int act, int64_t n, const float *pre, float *d,
+                                    const float *pre1, float *d1out) {
+    act_bwd_impl(act, n, pre, d, pre1, d1out);
 }
 
 /* ---- causal attention ---- */
@@ -289,7 +323,7 @@ TF_INLINE void axpyf(float a, const float *x, float *y, int64_t n) {
 #define ZROW(buf, b, i, h) ((buf) + ((b) * T + (i)) * HE + (h) * E)
 #define PROW(buf, b, h, i) ((buf) + (((b) * H + (h)) * T + (i)) * T)
 
-TF_CLONES void polca__tf_attn_fwd(const polca__tf_config *cfg, int64_t B, const float *q,
+static TF_CLONES void attn_fwd_impl(const polca__tf_config *cfg, int64_t B, const float *q,
                                      const float *k, const float *v, float *P, float *z) {
     const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E, LQ = 3 * HE;
     const float scale = (float)(1.0 / sqrt((double)E));
@@ -316,6 +350,11 @@ TF_CLONES void polca__tf_attn_fwd(const polca__tf_config *cfg, int64_t B, const 
             }
 }
 
+void polca__tf_attn_fwd(const polca__tf_config *cfg, int64_t B, const float *q,
+                                     const float *k, const float *v, float *P, float *z) {
+    attn_fwd_impl(cfg, B, q, k, v, P, z);
+}
+
 /*
  * S = scale q k^T, P = softmax(S) row-wise, z = P v. Per row i:
  *   S'  = scale (q'_i k_j + q_i k'_j),  mu' = sum_j P S',  P' = P (S' - mu')
@@ -324,7 +363,7 @@ TF_CLONES void polca__tf_attn_fwd(const polca__tf_config *cfg, int64_t B, const 
  *   mu'' = sum_j (P' S' + P S''),  P'' = P' (S' - mu') + P (S'' - mu'')
  *   z'' = P'' v + 2 P' v' + P v''
  */
-TF_CLONES void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const float *q,
+static TF_CLONES void attn_tan_impl(const polca__tf_config *cfg, int64_t B, const float *q,
                                      const float *k, const float *v, const float *P,
                                      const float *q1, const float *k1, const float *v1,
                                      float *P1, float *z1, const float *q2, const float *k2,
@@ -370,6 +409,14 @@ TF_CLONES void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const 
             }
 }
 
+void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const float *q,
+                                     const float *k, const float *v, const float *P,
+                                     const float *q1, const float *k1, const float *v1,
+                                     float *P1, float *z1, const float *q2, const float *k2,
+                                     const float *v2, float *z2, float *tmp) {
+    attn_tan_impl(cfg, B, q, k, v, P, q1, k1, v1, P1, z1, q2, k2, v2, z2, tmp);
+}
+
 /*
  * Reverse, per row i: dP_j = dz_i v_j, dv_j += P_ij dz_i,
  * gamma = sum_j P_ij dP_j, dS_j = P_ij (dP_j - gamma),
@@ -378,7 +425,7 @@ TF_CLONES void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const 
  * gamma' = sum_j (P' dP + P dP'), dS'_j = P' (dP - gamma) + P (dP' - gamma'),
  * dq'_i = scale sum_j (dS' k + dS k'), dk'_j += scale (dS'_j q_i + dS_j q'_i).
  */
-TF_CLONES void polca__tf_attn_bwd(const polca__tf_config *cfg, int64_t B, const float *q,
+static TF_CLONES void attn_bwd_impl(const polca__tf_config *cfg, int64_t B, const float *q,
                                      const float *k, const float *v, const float *P,
                                      const float *dz, float *dq, float *dk, float *dv,
                                      const float *q1, const float *k1, const float *v1,
@@ -436,6 +483,15 @@ TF_CLONES void polca__tf_attn_bwd(const polca__tf_config *cfg, int64_t B, const 
                 }
             }
         }
+}
+
+void polca__tf_attn_bwd(const polca__tf_config *cfg, int64_t B, const float *q,
+                                     const float *k, const float *v, const float *P,
+                                     const float *dz, float *dq, float *dk, float *dv,
+                                     const float *q1, const float *k1, const float *v1,
+                                     const float *P1, const float *dz1, float *dq1, float *dk1,
+                                     float *dv1, float *tmp) {
+    attn_bwd_impl(cfg, B, q, k, v, P, dz, dq, dk, dv, q1, k1, v1, P1, dz1, dq1, dk1, dv1, tmp);
 }
 
 #undef HROW
