@@ -48,8 +48,9 @@ int64_t polca__tf_backward_scratch_per_seq(const polca__tf_config *cfg, int tang
     const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head, T = cfg->n_ctx;
     const int64_t wide = max3(cfg->d_vocab, cfg->d_mlp, HE);
     /* dx, dln [D]; dlogits / dpost / dz [wide]; dq, dk, dv [HE]; per row,
-     * once or twice (tangent); + tmp 4T + 2D once (counted per sequence). */
-    return (tangent ? 2 : 1) * T * (2 * D + wide + 3 * HE + 4 * 16) + 4 * T + 2 * D + 64;
+     * once or twice (tangent); + the op scratch once (counted per sequence). */
+    return (tangent ? 2 : 1) * T * (2 * D + wide + 3 * HE + 4 * 16) +
+           polca__tf_op_scratch_floats(cfg) + 64;
 }
 
 /* Adjoint buffers of a chunk: one set for dx, another for dx'. */
@@ -85,7 +86,7 @@ void polca__tf_backward_chunk(const polca__tf_config *cfg, const tf_view *th, co
     adj d, d1 = {0};
     carve_adj(cfg, R, &cur, &d);
     if (tan) carve_adj(cfg, R, &cur, &d1);
-    float *tmp = take(&cur, 4 * T + 2 * D);
+    float *tmp = take(&cur, polca__tf_op_scratch_floats(cfg));
     const tf_block_view nob = {0};
 
     memset(d.dx, 0, (size_t)(R * D) * sizeof(float));
@@ -168,14 +169,18 @@ static int32_t reverse(const polca__tf_config *cfg, const float *theta, int64_t 
     polca__tf_offsets_of(cfg, &o);
     const int64_t P = o.n_params, N = polca__tf_count_samples(cfg, n_seq, mask);
     const int tan = v != NULL;
-    /* + residual x and its tangent [T][D] each, attention scratch 2T */
-    const int64_t scratch_per_seq = polca__tf_backward_scratch_per_seq(cfg, tan) + 2 * T * D + 2 * T + 32;
+    /* + residual x and its tangent [T][D] each, the tangent pass's op scratch */
+    const int64_t op_scratch = polca__tf_op_scratch_floats(cfg);
+    const int64_t scratch_per_seq =
+        polca__tf_backward_scratch_per_seq(cfg, tan) + 2 * T * D + op_scratch + 32;
     const int64_t chunk = polca__tf_chunk_seqs(cfg, n_seq, tan ? 2 : 1, scratch_per_seq);
     tf_block_view *blocks = polca__calloc(4 * (size_t)cfg->n_layers, sizeof *blocks, "transformer view");
     float *scratch = NULL, *acc = NULL, *pk[3] = {NULL, NULL, NULL};
     tf_acts a = {0}, t1 = {0};
     tf_view th, dvv, out;
     int32_t st = blocks ? POLCA_OK : POLCA_ERR_OUT_OF_MEMORY;
+    tf_pool *pool = NULL;
+    if (!st) st = polca__tf_pool_open(cfg, &pool);
     if (!st) st = polca__tf_acts_alloc(cfg, chunk, &a);
     if (!st && tan) st = polca__tf_acts_alloc(cfg, chunk, &t1);
     if (!st && !(scratch = polca__alloc((size_t)(chunk * scratch_per_seq) * sizeof *scratch,
@@ -203,7 +208,7 @@ static int32_t reverse(const polca__tf_config *cfg, const float *theta, int64_t 
             const tf_batch bt = {B, B * T, tokens + s0 * T, mask + s0 * T,
                                  N > 0 ? (float)(1.0 / (double)N) : 0.0f};
             float *x = scratch, *x1 = x + B * T * D, *tmp = x1 + B * T * D;
-            float *rest = tmp + 2 * T + 32;
+            float *rest = tmp + op_scratch + 32;
             polca__tf_forward_chunk(cfg, &th, &bt, &a, x, NULL, &loss_sum);
             if (tan) polca__tf_tangent_chunk(cfg, &th, &dvv, &bt, &a, &t1, NULL, x1, NULL, tmp, NULL, NULL);
             polca__tf_backward_chunk(cfg, &th, tan ? &dvv : NULL, &bt, &a, tan ? &t1 : NULL,
@@ -213,6 +218,7 @@ static int32_t reverse(const polca__tf_config *cfg, const float *theta, int64_t 
         if (mean_loss) *mean_loss = N > 0 ? loss_sum / (double)N : 0.0;
         memcpy(tan ? hv_out : grad_out, acc, (size_t)P * sizeof *acc);
     }
+    polca__tf_pool_close(pool);
     free(acc);
     free(scratch);
     for (int i = 0; i < 3; i++) free(pk[i]);

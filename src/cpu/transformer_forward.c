@@ -69,6 +69,8 @@ int32_t polca__cpu_tf_losses(void *state, const struct polca__tf_config *cfg, co
         polca__tf_view(cfg, theta, blocks, &th);
         if (!(packed = polca__tf_qkv_alloc(cfg, &th))) st = POLCA_ERR_OUT_OF_MEMORY;
     }
+    tf_pool *pool = NULL;
+    if (!st) st = polca__tf_pool_open(cfg, &pool);
     if (!st) st = polca__tf_acts_alloc(cfg, chunk, &a);
     if (!st && !(x = polca__alloc((size_t)(chunk * T * D) * sizeof *x, "transformer residual")))
         st = POLCA_ERR_OUT_OF_MEMORY;
@@ -81,6 +83,7 @@ int32_t polca__cpu_tf_losses(void *state, const struct polca__tf_config *cfg, co
             done += polca__tf_forward_chunk(cfg, &th, &bt, &a, x, losses + done, NULL);
         }
     }
+    polca__tf_pool_close(pool);
     free(x);
     free(packed);
     polca__tf_acts_free(&a);

@@ -89,11 +89,6 @@ static TF_CLONES void ln_fwd_impl(int64_t R, int64_t D, const float *x, const fl
     }
 }
 
-void polca__tf_ln_fwd(int64_t R, int64_t D, const float *x, const float *w,
-                                   const float *b, float *n, float *s, float *y) {
-    ln_fwd_impl(R, D, x, w, b, n, s, y);
-}
-
 /*
  * n = (x - mean x) s with s = 1/sqrt(var + eps). With c1 = x' - mean x' and
  * alpha = mean(n c1):
@@ -134,13 +129,6 @@ static TF_CLONES void ln_tan_impl(int64_t R, int64_t D, const float *n, const fl
             y2r[j] = n2 * w[j] + 2.0f * n1r[j] * w1[j];
         }
     }
-}
-
-void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const float *s,
-                                   const float *w, const float *x1, const float *w1,
-                                   const float *b1, const float *x2, float *n1, float *alpha,
-                                   float *y1, float *y2) {
-    ln_tan_impl(R, D, n, s, w, x1, w1, b1, x2, n1, alpha, y1, y2);
 }
 
 /*
@@ -196,14 +184,6 @@ static TF_CLONES void ln_bwd_impl(int64_t R, int64_t D, const float *n, const fl
         if (db1)
             for (int64_t j = 0; j < D; j++) db1[j] += dy1r[j];
     }
-}
-
-void polca__tf_ln_bwd(int64_t R, int64_t D, const float *n, const float *s,
-                                   const float *w, const float *dy, float *dx, float *dw,
-                                   float *db, const float *n1, const float *alpha,
-                                   const float *w1, const float *dy1, float *dx1, float *dw1,
-                                   float *db1, float *tmp) {
-    ln_bwd_impl(R, D, n, s, w, dy, dx, dw, db, n1, alpha, w1, dy1, dx1, dw1, db1, tmp);
 }
 
 /* ---- activation functions: f, f', f'' ---- */
@@ -272,10 +252,6 @@ static TF_CLONES void act_fwd_impl(int act, int64_t n, const float *pre, float *
     ACT_LOOP(act, n, pre, (void)d1; (void)d2; post[i] = f);
 }
 
-void polca__tf_act_fwd(int act, int64_t n, const float *pre, float *post) {
-    act_fwd_impl(act, n, pre, post);
-}
-
 static TF_CLONES void act_tan_impl(int act, int64_t n, const float *pre, const float *pre1,
                                     const float *pre2, float *post1, float *post2) {
     if (pre2)
@@ -285,11 +261,6 @@ static TF_CLONES void act_tan_impl(int act, int64_t n, const float *pre, const f
         ACT_LOOP(act, n, pre, (void)f; (void)d2; post1[i] = d1 * pre1[i]);
 }
 
-void polca__tf_act_tan(int act, int64_t n, const float *pre, const float *pre1,
-                                    const float *pre2, float *post1, float *post2) {
-    act_tan_impl(act, n, pre, pre1, pre2, post1, post2);
-}
-
 static TF_CLONES void act_bwd_impl(int act, int64_t n, const float *pre, float *d,
                                     const float *pre1, float *d1out) {
     if (pre1)
@@ -297,11 +268,6 @@ static TF_CLONES void act_bwd_impl(int act, int64_t n, const float *pre, float *
                  d[i] = d[i] * d1);
     else
         ACT_LOOP(act, n, pre, (void)f; (void)d2; d[i] = d[i] * d1);
-}
-
-void polca__tf_act_bwd(int act, int64_t n, const float *pre, float *d,
-                                    const float *pre1, float *d1out) {
-    act_bwd_impl(act, n, pre, d, pre1, d1out);
 }
 
 /* ---- causal attention ---- */
@@ -348,11 +314,6 @@ static TF_CLONES void attn_fwd_impl(const polca__tf_config *cfg, int64_t B, cons
                 memset(zi, 0, (size_t)E * sizeof *zi);
                 for (int64_t j = 0; j <= i; j++) axpyf(p[j], HROW(v, b, j, h), zi, E);
             }
-}
-
-void polca__tf_attn_fwd(const polca__tf_config *cfg, int64_t B, const float *q,
-                                     const float *k, const float *v, float *P, float *z) {
-    attn_fwd_impl(cfg, B, q, k, v, P, z);
 }
 
 /*
@@ -407,14 +368,6 @@ static TF_CLONES void attn_tan_impl(const polca__tf_config *cfg, int64_t B, cons
                     axpyf(p[j], HROW(v2, b, j, h), z2i, E);
                 }
             }
-}
-
-void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const float *q,
-                                     const float *k, const float *v, const float *P,
-                                     const float *q1, const float *k1, const float *v1,
-                                     float *P1, float *z1, const float *q2, const float *k2,
-                                     const float *v2, float *z2, float *tmp) {
-    attn_tan_impl(cfg, B, q, k, v, P, q1, k1, v1, P1, z1, q2, k2, v2, z2, tmp);
 }
 
 /*
@@ -483,15 +436,6 @@ static TF_CLONES void attn_bwd_impl(const polca__tf_config *cfg, int64_t B, cons
                 }
             }
         }
-}
-
-void polca__tf_attn_bwd(const polca__tf_config *cfg, int64_t B, const float *q,
-                                     const float *k, const float *v, const float *P,
-                                     const float *dz, float *dq, float *dk, float *dv,
-                                     const float *q1, const float *k1, const float *v1,
-                                     const float *P1, const float *dz1, float *dq1, float *dk1,
-                                     float *dv1, float *tmp) {
-    attn_bwd_impl(cfg, B, q, k, v, P, dz, dq, dk, dv, q1, k1, v1, P1, dz1, dq1, dk1, dv1, tmp);
 }
 
 #undef HROW
@@ -570,4 +514,214 @@ void polca__tf_ce_bwd(const polca__tf_config *cfg, const tf_batch *bt, const flo
         for (int64_t j = 0; j < V; j++) mu += (double)pr[j] * z1r[j];
         for (int64_t j = 0; j < V; j++) dz1r[j] = w * pr[j] * (z1r[j] - (float)mu);
     }
+}
+
+/* ---- parallel dispatch: each op split by rows, elements or sequences among
+ * the workers of the kernel's pool (transformer_par.c) ---- */
+
+#define OFF(p, k) ((p) ? (p) + (k) : NULL)
+
+/* Per-worker scratch: [4D] private accumulators of LayerNorm weight and
+ * bias gradients (and tangents), then [max(4T, 2D)] op temporaries. */
+int64_t polca__tf_op_scratch_floats(const polca__tf_config *cfg) {
+    return 4 * (int64_t)cfg->n_ctx + 6 * (int64_t)cfg->d_model + 16;
+}
+
+typedef struct ln_fwd_args {
+    int64_t D;
+    const float *x, *w, *b;
+    float *n, *s, *y;
+} ln_fwd_args;
+
+static void ln_fwd_part(void *p, int64_t r0, int64_t r1, float *scratch) {
+    const ln_fwd_args *a = p;
+    const int64_t D = a->D;
+    (void)scratch;
+    ln_fwd_impl(r1 - r0, D, a->x + r0 * D, a->w, a->b, a->n + r0 * D, a->s + r0, a->y + r0 * D);
+}
+
+void polca__tf_ln_fwd(int64_t R, int64_t D, const float *x, const float *w, const float *b,
+                      float *n, float *s, float *y) {
+    ln_fwd_args a = {D, x, w, b, n, s, y};
+    polca__tf_parallel(R, 16, ln_fwd_part, &a, NULL);
+}
+
+typedef struct ln_tan_args {
+    int64_t D;
+    const float *n, *s, *w, *x1, *w1, *b1, *x2;
+    float *n1, *alpha, *y1, *y2;
+} ln_tan_args;
+
+static void ln_tan_part(void *p, int64_t r0, int64_t r1, float *scratch) {
+    const ln_tan_args *a = p;
+    const int64_t o = r0 * a->D;
+    (void)scratch;
+    ln_tan_impl(r1 - r0, a->D, a->n + o, a->s + r0, a->w, a->x1 + o, a->w1, a->b1, OFF(a->x2, o),
+                a->n1 + o, a->alpha + r0, a->y1 + o, OFF(a->y2, o));
+}
+
+void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const float *s, const float *w,
+                      const float *x1, const float *w1, const float *b1, const float *x2,
+                      float *n1, float *alpha, float *y1, float *y2) {
+    ln_tan_args a = {D, n, s, w, x1, w1, b1, x2, n1, alpha, y1, y2};
+    polca__tf_parallel(R, 16, ln_tan_part, &a, NULL);
+}
+
+typedef struct ln_bwd_args {
+    int64_t D;
+    const float *n, *s, *w, *dy;
+    float *dx;
+    int want_w, want_b, want_w1, want_b1;
+    const float *n1, *alpha, *w1, *dy1;
+    float *dx1;
+} ln_bwd_args;
+
+static void ln_bwd_part(void *p, int64_t r0, int64_t r1, float *scratch) {
+    const ln_bwd_args *a = p;
+    const int64_t D = a->D, o = r0 * D;
+    float *acc = scratch; /* this worker's dw | db | dw1 | db1 */
+    ln_bwd_impl(r1 - r0, D, a->n + o, a->s + r0, a->w, a->dy + o, a->dx + o,
+                a->want_w ? acc : NULL, a->want_b ? acc + D : NULL, OFF(a->n1, o),
+                OFF(a->alpha, r0), a->w1, OFF(a->dy1, o), OFF(a->dx1, o),
+                a->want_w1 ? acc + 2 * D : NULL, a->want_b1 ? acc + 3 * D : NULL, scratch + 4 * D);
+}
+
+void polca__tf_ln_bwd(int64_t R, int64_t D, const float *n, const float *s, const float *w,
+                      const float *dy, float *dx, float *dw, float *db, const float *n1,
+                      const float *alpha, const float *w1, const float *dy1, float *dx1,
+                      float *dw1, float *db1, float *tmp) {
+    /* dw, db (and their tangents) sum over rows: each worker accumulates its
+     * rows privately, then the sums are added here in worker order. */
+    const ln_bwd_args a = {D,  n,  s,  w,  dy, dx, dw != NULL, db != NULL,
+                           dw1 != NULL && dy1 != NULL, db1 != NULL && dy1 != NULL,
+                           n1, alpha, w1, dy1, dx1};
+    const int W = polca__tf_parallel_workers();
+    for (int k = 0; k < W; k++) {
+        float *sc = polca__tf_worker_scratch(k);
+        memset(sc ? sc : tmp, 0, (size_t)(4 * D) * sizeof(float));
+    }
+    polca__tf_parallel(R, 16, ln_bwd_part, (void *)&a, tmp);
+    float *outs[4] = {dw, db, a.want_w1 ? dw1 : NULL, a.want_b1 ? db1 : NULL};
+    for (int k = 0; k < W; k++) {
+        const float *sc = polca__tf_worker_scratch(k);
+        const float *acc = sc ? sc : tmp;
+        for (int m = 0; m < 4; m++)
+            if (outs[m])
+                for (int64_t j = 0; j < D; j++) outs[m][j] += acc[m * D + j];
+    }
+}
+
+typedef struct act_args {
+    int act;
+    const float *pre, *pre1, *pre2;
+    float *post, *post1, *post2, *d, *d1;
+} act_args;
+
+static void act_fwd_part(void *p, int64_t i0, int64_t i1, float *scratch) {
+    const act_args *a = p;
+    (void)scratch;
+    act_fwd_impl(a->act, i1 - i0, a->pre + i0, a->post + i0);
+}
+
+static void act_tan_part(void *p, int64_t i0, int64_t i1, float *scratch) {
+    const act_args *a = p;
+    (void)scratch;
+    act_tan_impl(a->act, i1 - i0, a->pre + i0, a->pre1 + i0, OFF(a->pre2, i0), a->post1 + i0,
+                 OFF(a->post2, i0));
+}
+
+static void act_bwd_part(void *p, int64_t i0, int64_t i1, float *scratch) {
+    const act_args *a = p;
+    (void)scratch;
+    act_bwd_impl(a->act, i1 - i0, a->pre + i0, a->d + i0, OFF(a->pre1, i0), OFF(a->d1, i0));
+}
+
+#define ACT_GRAIN 4096
+
+void polca__tf_act_fwd(int act, int64_t n, const float *pre, float *post) {
+    act_args a = {act, pre, NULL, NULL, post, NULL, NULL, NULL, NULL};
+    polca__tf_parallel(n, ACT_GRAIN, act_fwd_part, &a, NULL);
+}
+
+void polca__tf_act_tan(int act, int64_t n, const float *pre, const float *pre1, const float *pre2,
+                       float *post1, float *post2) {
+    act_args a = {act, pre, pre1, pre2, NULL, post1, post2, NULL, NULL};
+    polca__tf_parallel(n, ACT_GRAIN, act_tan_part, &a, NULL);
+}
+
+void polca__tf_act_bwd(int act, int64_t n, const float *pre, float *d, const float *pre1,
+                       float *d1out) {
+    act_args a = {act, pre, pre1, NULL, NULL, NULL, NULL, d, d1out};
+    polca__tf_parallel(n, ACT_GRAIN, act_bwd_part, &a, NULL);
+}
+
+/* Attention is split by sequences: offsets of sequence b0 in each buffer. */
+typedef struct attn_args {
+    const polca__tf_config *cfg;
+    const float *q, *k, *v, *P, *q1, *k1, *v1, *q2, *k2, *v2, *P1, *dz, *dz1;
+    float *Pout, *z, *P1out, *z1, *z2, *dq, *dk, *dv, *dq1, *dk1, *dv1;
+} attn_args;
+
+typedef struct attn_off {
+    int64_t qkv, z, P;
+} attn_off;
+
+static attn_off attn_offsets(const polca__tf_config *cfg, int64_t b0) {
+    const int64_t T = cfg->n_ctx, HE = (int64_t)cfg->n_heads * cfg->d_head;
+    attn_off o = {b0 * T * 3 * HE, b0 * T * HE, b0 * cfg->n_heads * T * T};
+    return o;
+}
+
+static void attn_fwd_part(void *p, int64_t b0, int64_t b1, float *scratch) {
+    const attn_args *a = p;
+    const attn_off o = attn_offsets(a->cfg, b0);
+    (void)scratch;
+    attn_fwd_impl(a->cfg, b1 - b0, a->q + o.qkv, a->k + o.qkv, a->v + o.qkv, a->Pout + o.P,
+                  a->z + o.z);
+}
+
+static void attn_tan_part(void *p, int64_t b0, int64_t b1, float *scratch) {
+    const attn_args *a = p;
+    const attn_off o = attn_offsets(a->cfg, b0);
+    attn_tan_impl(a->cfg, b1 - b0, a->q + o.qkv, a->k + o.qkv, a->v + o.qkv, a->P + o.P,
+                  a->q1 + o.qkv, a->k1 + o.qkv, a->v1 + o.qkv, a->P1out + o.P, a->z1 + o.z,
+                  OFF(a->q2, o.qkv), OFF(a->k2, o.qkv), OFF(a->v2, o.qkv), OFF(a->z2, o.z),
+                  scratch);
+}
+
+static void attn_bwd_part(void *p, int64_t b0, int64_t b1, float *scratch) {
+    const attn_args *a = p;
+    const attn_off o = attn_offsets(a->cfg, b0);
+    attn_bwd_impl(a->cfg, b1 - b0, a->q + o.qkv, a->k + o.qkv, a->v + o.qkv, a->P + o.P,
+                  a->dz + o.z, a->dq + o.qkv, a->dk + o.qkv, a->dv + o.qkv, OFF(a->q1, o.qkv),
+                  OFF(a->k1, o.qkv), OFF(a->v1, o.qkv), OFF(a->P1, o.P), OFF(a->dz1, o.z),
+                  OFF(a->dq1, o.qkv), OFF(a->dk1, o.qkv), OFF(a->dv1, o.qkv), scratch);
+}
+
+void polca__tf_attn_fwd(const polca__tf_config *cfg, int64_t B, const float *q, const float *k,
+                        const float *v, float *P, float *z) {
+    attn_args a = {0};
+    a.cfg = cfg, a.q = q, a.k = k, a.v = v, a.Pout = P, a.z = z;
+    polca__tf_parallel(B, 2, attn_fwd_part, &a, NULL);
+}
+
+void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const float *q, const float *k,
+                        const float *v, const float *P, const float *q1, const float *k1,
+                        const float *v1, float *P1, float *z1, const float *q2, const float *k2,
+                        const float *v2, float *z2, float *tmp) {
+    attn_args a = {0};
+    a.cfg = cfg, a.q = q, a.k = k, a.v = v, a.P = P, a.q1 = q1, a.k1 = k1, a.v1 = v1;
+    a.P1out = P1, a.z1 = z1, a.q2 = q2, a.k2 = k2, a.v2 = v2, a.z2 = z2;
+    polca__tf_parallel(B, 2, attn_tan_part, &a, tmp);
+}
+
+void polca__tf_attn_bwd(const polca__tf_config *cfg, int64_t B, const float *q, const float *k,
+                        const float *v, const float *P, const float *dz, float *dq, float *dk,
+                        float *dv, const float *q1, const float *k1, const float *v1,
+                        const float *P1, const float *dz1, float *dq1, float *dk1, float *dv1,
+                        float *tmp) {
+    attn_args a = {0};
+    a.cfg = cfg, a.q = q, a.k = k, a.v = v, a.P = P, a.dz = dz, a.dq = dq, a.dk = dk, a.dv = dv;
+    a.q1 = q1, a.k1 = k1, a.v1 = v1, a.P1 = P1, a.dz1 = dz1, a.dq1 = dq1, a.dk1 = dk1, a.dv1 = dv1;
+    polca__tf_parallel(B, 2, attn_bwd_part, &a, tmp);
 }

@@ -106,10 +106,13 @@ int32_t polca__cpu_tf_dirderivs(void *state, const struct polca__tf_config *cfg,
         if (!(packed = polca__tf_qkv_alloc(cfg, &th)) || !(dpacked = polca__tf_qkv_alloc(cfg, &dv)))
             st = POLCA_ERR_OUT_OF_MEMORY;
     }
+    tf_pool *pool = NULL;
+    if (!st) st = polca__tf_pool_open(cfg, &pool);
     if (!st) st = polca__tf_acts_alloc(cfg, chunk, &a);
     if (!st) st = polca__tf_acts_alloc(cfg, chunk, &t1);
     if (!st && c) st = polca__tf_acts_alloc(cfg, chunk, &t2);
-    if (!st && !(x = polca__alloc((size_t)(3 * chunk * T * D + 2 * T) * sizeof *x,
+    if (!st && !(x = polca__alloc((size_t)(3 * chunk * T * D + polca__tf_op_scratch_floats(cfg)) *
+                                      sizeof *x,
                                   "transformer residuals")))
         st = POLCA_ERR_OUT_OF_MEMORY;
     if (!st) {
@@ -132,6 +135,7 @@ int32_t polca__cpu_tf_dirderivs(void *state, const struct polca__tf_config *cfg,
             done += n;
         }
     }
+    polca__tf_pool_close(pool);
     free(x);
     free(packed);
     free(dpacked);
