@@ -68,19 +68,60 @@ TF_INLINE float tf_erf(float x) {
 
 #define TF_LN_EPS 1e-5
 
+/* Row statistics in double with 8 partial sums (fixed order; vectorizes
+ * without reassociation flags). */
+TF_INLINE double fold8(const double *acc) {
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/* sum_j (x[j] - shift) */
+TF_INLINE double sum_d(const float *x, float shift, int64_t n) {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) acc[l] += (double)(x[i + l] - shift);
+    double s = fold8(acc);
+    for (; i < n; i++) s += (double)(x[i] - shift);
+    return s;
+}
+
+/* sum_j (x[j] - shift)^2, the differences taken in float as n uses them */
+TF_INLINE double sqdev_d(const float *x, float shift, int64_t n) {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) {
+            const double d = (double)(x[i + l] - shift);
+            acc[l] += d * d;
+        }
+    double s = fold8(acc);
+    for (; i < n; i++) {
+        const double d = (double)(x[i] - shift);
+        s += d * d;
+    }
+    return s;
+}
+
+/* sum_j a[j] (b[j] - shift) */
+TF_INLINE double dot_d(const float *a, const float *b, float shift, int64_t n) {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) acc[l] += (double)a[i + l] * (double)(b[i + l] - shift);
+    double s = fold8(acc);
+    for (; i < n; i++) s += (double)a[i] * (double)(b[i] - shift);
+    return s;
+}
+
 static TF_CLONES void ln_fwd_impl(int64_t R, int64_t D, const float *x, const float *w,
                                    const float *b, float *n, float *s, float *y) {
     for (int64_t r = 0; r < R; r++) {
         const float *xr = x + r * D;
         float *nr = n + r * D, *yr = y + r * D;
-        double sum = 0.0, sq = 0.0;
-        for (int64_t j = 0; j < D; j++) sum += xr[j];
-        const double mean = sum / (double)D;
-        for (int64_t j = 0; j < D; j++) {
-            double c = xr[j] - mean;
-            sq += c * c;
-        }
-        const float sr = (float)(1.0 / sqrt(sq / (double)D + TF_LN_EPS)), mf = (float)mean;
+        /* two passes: the mean, then the squares of the centered values n
+         * is made of */
+        const float mf = (float)(sum_d(xr, 0.0f, D) / (double)D);
+        const float sr = (float)(1.0 / sqrt(sqdev_d(xr, mf, D) / (double)D + TF_LN_EPS));
         s[r] = sr;
         for (int64_t j = 0; j < D; j++) {
             nr[j] = (xr[j] - mf) * sr;
@@ -105,11 +146,8 @@ static TF_CLONES void ln_tan_impl(int64_t R, int64_t D, const float *n, const fl
         const float *nr = n + r * D, *x1r = x1 + r * D;
         float *n1r = n1 + r * D, *y1r = y1 + r * D;
         const float sr = s[r];
-        double m1 = 0.0, a = 0.0;
-        for (int64_t j = 0; j < D; j++) m1 += x1r[j];
-        const float m1f = (float)(m1 * inv_d);
-        for (int64_t j = 0; j < D; j++) a += (double)nr[j] * (double)(x1r[j] - m1f);
-        const float af = (float)(a * inv_d);
+        const float m1f = (float)(sum_d(x1r, 0.0f, D) * inv_d);
+        const float af = (float)(dot_d(nr, x1r, m1f, D) * inv_d);
         alpha[r] = af;
         for (int64_t j = 0; j < D; j++) {
             n1r[j] = sr * ((x1r[j] - m1f) - nr[j] * af);
@@ -118,12 +156,8 @@ static TF_CLONES void ln_tan_impl(int64_t R, int64_t D, const float *n, const fl
         if (!x2) continue;
         const float *x2r = x2 + r * D;
         float *y2r = y2 + r * D;
-        double m2 = 0.0, a2 = 0.0;
-        for (int64_t j = 0; j < D; j++) m2 += x2r[j];
-        const float m2f = (float)(m2 * inv_d);
-        for (int64_t j = 0; j < D; j++)
-            a2 += (double)n1r[j] * (double)(x1r[j] - m1f) + (double)nr[j] * (double)(x2r[j] - m2f);
-        const float a2f = (float)(a2 * inv_d);
+        const float m2f = (float)(sum_d(x2r, 0.0f, D) * inv_d);
+        const float a2f = (float)((dot_d(n1r, x1r, m1f, D) + dot_d(nr, x2r, m2f, D)) * inv_d);
         for (int64_t j = 0; j < D; j++) {
             float n2 = sr * ((x2r[j] - m2f) - nr[j] * a2f) - 2.0f * sr * af * n1r[j];
             y2r[j] = n2 * w[j] + 2.0f * n1r[j] * w1[j];
@@ -149,13 +183,9 @@ static TF_CLONES void ln_bwd_impl(int64_t R, int64_t D, const float *n, const fl
         const float *nr = n + r * D, *dyr = dy + r * D;
         float *dxr = dx + r * D;
         const float sr = s[r];
-        double mdn = 0.0, beta = 0.0;
-        for (int64_t j = 0; j < D; j++) {
-            dn[j] = dyr[j] * w[j];
-            mdn += dn[j];
-            beta += (double)dn[j] * (double)nr[j];
-        }
-        const float mdnf = (float)(mdn * inv_d), betaf = (float)(beta * inv_d);
+        for (int64_t j = 0; j < D; j++) dn[j] = dyr[j] * w[j];
+        const float mdnf = (float)(sum_d(dn, 0.0f, D) * inv_d),
+                    betaf = (float)(dot_d(dn, nr, 0.0f, D) * inv_d);
         if (dw)
             for (int64_t j = 0; j < D; j++) dw[j] += dyr[j] * nr[j];
         if (db)
@@ -166,13 +196,9 @@ static TF_CLONES void ln_bwd_impl(int64_t R, int64_t D, const float *n, const fl
         }
         const float *n1r = n1 + r * D, *dy1r = dy1 + r * D;
         float *dx1r = dx1 + r * D;
-        double mdn1 = 0.0, beta1 = 0.0;
-        for (int64_t j = 0; j < D; j++) {
-            dn1[j] = dy1r[j] * w[j] + dyr[j] * w1[j];
-            mdn1 += dn1[j];
-            beta1 += (double)dn1[j] * (double)nr[j] + (double)dn[j] * (double)n1r[j];
-        }
-        const float mdn1f = (float)(mdn1 * inv_d), beta1f = (float)(beta1 * inv_d);
+        for (int64_t j = 0; j < D; j++) dn1[j] = dy1r[j] * w[j] + dyr[j] * w1[j];
+        const float mdn1f = (float)(sum_d(dn1, 0.0f, D) * inv_d),
+                    beta1f = (float)((dot_d(dn1, nr, 0.0f, D) + dot_d(dn, n1r, 0.0f, D)) * inv_d);
         const float sa = sr * alpha[r];
         for (int64_t j = 0; j < D; j++) {
             float dxj = sr * (dn[j] - mdnf - nr[j] * betaf);
@@ -272,10 +298,37 @@ static TF_CLONES void act_bwd_impl(int act, int64_t n, const float *pre, float *
 
 /* ---- causal attention ---- */
 
+/* Dot product with 8 partial sums (a fixed order, so results do not depend
+ * on the vector width), which vectorizes without reassociation flags. */
 TF_INLINE float dotf(const float *a, const float *b, int64_t n) {
-    float s = 0.0f;
-    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) acc[l] += a[i + l] * b[i + l];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) s += a[i] * b[i];
     return s;
+}
+
+/* out[e] (+)= sum_{j < n} p[j] rows[j * ld + e], e < E, accumulated in
+ * registers 16 columns at a time (accumulate = 0 overwrites out). */
+TF_INLINE void weighted_rows(const float *p, int64_t n, const float *rows, int64_t ld, int64_t E,
+                             int accumulate, float *out) {
+    int64_t e0 = 0;
+    for (; e0 + 16 <= E; e0 += 16) {
+        float acc[16];
+        for (int l = 0; l < 16; l++) acc[l] = accumulate ? out[e0 + l] : 0.0f;
+        for (int64_t j = 0; j < n; j++) {
+            const float pj = p[j], *r = rows + j * ld + e0;
+            for (int l = 0; l < 16; l++) acc[l] += pj * r[l];
+        }
+        for (int l = 0; l < 16; l++) out[e0 + l] = acc[l];
+    }
+    for (; e0 < E; e0++) {
+        float acc = accumulate ? out[e0] : 0.0f;
+        for (int64_t j = 0; j < n; j++) acc += p[j] * rows[j * ld + e0];
+        out[e0] = acc;
+    }
 }
 
 TF_INLINE void axpyf(float a, const float *x, float *y, int64_t n) {
@@ -293,27 +346,32 @@ static TF_CLONES void attn_fwd_impl(const polca__tf_config *cfg, int64_t B, cons
                                      const float *k, const float *v, float *P, float *z) {
     const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E, LQ = 3 * HE;
     const float scale = (float)(1.0 / sqrt((double)E));
+    /* Per (sequence, head): the [T][T] block of P holds the shifted scores,
+     * then one exponential pass over the whole block (T*T values: long
+     * enough to vectorize, unlike a row of T), then normalization. */
     for (int64_t b = 0; b < B; b++)
-        for (int64_t h = 0; h < H; h++)
+        for (int64_t h = 0; h < H; h++) {
+            float *blk = PROW(P, b, h, 0);
             for (int64_t i = 0; i < T; i++) {
                 const float *qi = HROW(q, b, i, h);
-                float *p = PROW(P, b, h, i), *zi = ZROW(z, b, i, h);
-                float m = -INFINITY;
+                float *p = blk + i * T, m = -INFINITY;
                 for (int64_t j = 0; j <= i; j++) {
                     p[j] = scale * dotf(qi, HROW(k, b, j, h), E);
                     m = p[j] > m ? p[j] : m;
                 }
-                float sum = 0.0f;
-                for (int64_t j = 0; j <= i; j++) {
-                    p[j] = tf_exp(p[j] - m);
-                    sum += p[j];
-                }
+                for (int64_t j = 0; j <= i; j++) p[j] -= m;
+                for (int64_t j = i + 1; j < T; j++) p[j] = 0.0f; /* masked: zeroed below */
+            }
+            for (int64_t x = 0; x < T * T; x++) blk[x] = tf_exp(blk[x]);
+            for (int64_t i = 0; i < T; i++) {
+                float *p = blk + i * T, *zi = ZROW(z, b, i, h), sum = 0.0f;
+                for (int64_t j = 0; j <= i; j++) sum += p[j];
                 const float inv = 1.0f / sum;
                 for (int64_t j = 0; j <= i; j++) p[j] *= inv;
                 for (int64_t j = i + 1; j < T; j++) p[j] = 0.0f;
-                memset(zi, 0, (size_t)E * sizeof *zi);
-                for (int64_t j = 0; j <= i; j++) axpyf(p[j], HROW(v, b, j, h), zi, E);
+                weighted_rows(p, i + 1, HROW(v, b, 0, h), LQ, E, 0, zi);
             }
+        }
 }
 
 /*
@@ -345,11 +403,8 @@ static TF_CLONES void attn_tan_impl(const polca__tf_config *cfg, int64_t B, cons
                 }
                 for (int64_t j = 0; j <= i; j++) p1[j] = p[j] * (S1[j] - mu1);
                 for (int64_t j = i + 1; j < T; j++) p1[j] = 0.0f;
-                memset(z1i, 0, (size_t)E * sizeof *z1i);
-                for (int64_t j = 0; j <= i; j++) {
-                    axpyf(p1[j], HROW(v, b, j, h), z1i, E);
-                    axpyf(p[j], HROW(v1, b, j, h), z1i, E);
-                }
+                weighted_rows(p1, i + 1, HROW(v, b, 0, h), LQ, E, 0, z1i);
+                weighted_rows(p, i + 1, HROW(v1, b, 0, h), LQ, E, 1, z1i);
                 if (!q2) continue;
                 const float *q2i = HROW(q2, b, i, h);
                 float *z2i = ZROW(z2, b, i, h);
@@ -360,13 +415,14 @@ static TF_CLONES void attn_tan_impl(const polca__tf_config *cfg, int64_t B, cons
                                      dotf(qi, HROW(k2, b, j, h), E));
                     mu2 += p1[j] * S1[j] + p[j] * S2[j];
                 }
-                memset(z2i, 0, (size_t)E * sizeof *z2i);
+                /* S2 becomes P'' in place; S1 becomes 2 P' */
                 for (int64_t j = 0; j <= i; j++) {
-                    float p2 = p1[j] * (S1[j] - mu1) + p[j] * (S2[j] - mu2);
-                    axpyf(p2, HROW(v, b, j, h), z2i, E);
-                    axpyf(2.0f * p1[j], HROW(v1, b, j, h), z2i, E);
-                    axpyf(p[j], HROW(v2, b, j, h), z2i, E);
+                    S2[j] = p1[j] * (S1[j] - mu1) + p[j] * (S2[j] - mu2);
+                    S1[j] = 2.0f * p1[j];
                 }
+                weighted_rows(S2, i + 1, HROW(v, b, 0, h), LQ, E, 0, z2i);
+                weighted_rows(S1, i + 1, HROW(v1, b, 0, h), LQ, E, 1, z2i);
+                weighted_rows(p, i + 1, HROW(v2, b, 0, h), LQ, E, 1, z2i);
             }
 }
 
