@@ -51,7 +51,7 @@ static int usage(const char *argv0) {
     fprintf(stderr,
             "usage: %s [--scale default|paper] [--steps N] [--seed S] [--out DIR]\n"
             "          [--polca-every N] [--basis-every N] [--k K] [--val N]\n"
-            "          [--curvature exact|secant]\n"
+            "          [--curvature exact|secant] [--lr LR]\n"
             "  the paper's arithmetic experiment; results in DIR (default out/arithmetic)\n",
             argv0);
     return 2;
@@ -81,6 +81,8 @@ static int parse_args(int argc, char **argv, experiment_config *c) {
             c->k_per_basis = atoi(v);
         } else if (!strcmp(a, "--val")) {
             c->n_val = atoi(v);
+        } else if (!strcmp(a, "--lr")) {
+            c->lr = atof(v);
         } else if (!strcmp(a, "--curvature")) {
             c->curvature = v;
         } else if (!strcmp(a, "--seed")) {
