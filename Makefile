@@ -217,3 +217,18 @@ clean:
 	rm -rf $(BUILD) build-asan $(LIBOUT)
 
 -include $(LIB_OBJ:.o=.d)
+
+# ---- Fuzzing (clang + libFuzzer): each tests/fuzz/fuzz_*.c harness for
+# FUZZ_SECONDS, growing a corpus in $(BUILD)/fuzz/corpus-<name> from the
+# committed seeds; crashing inputs are saved in $(BUILD)/fuzz/.
+FUZZ_SECONDS ?= 300
+.PHONY: fuzz
+fuzz:
+	sh tests/fuzz/build.sh $(BUILD)/fuzz libfuzzer
+	@for h in $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)); do \
+		mkdir -p $(BUILD)/fuzz/corpus-$$h; \
+		echo "== fuzz_$$h for $(FUZZ_SECONDS) s"; \
+		$(BUILD)/fuzz/fuzz_$$h -max_total_time=$(FUZZ_SECONDS) -malloc_limit_mb=256 \
+			-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ \
+			$(BUILD)/fuzz/corpus-$$h tests/fuzz/corpus/$$h || exit 1; \
+	done

@@ -9,12 +9,13 @@ DIR holds theta.f32 [P], v.f32 [P], dirs.f32 [K, P] and tokens.i32
 (forward + backward of the mean loss), hvp (double backward of the mean
 loss), gc (for each of the K directions one nested forward-mode jvp, which
 gives g as its primal output and c as its tangent). float32, 2 threads.
+Uses no numpy (a pip-installed numpy 2 breaks Debian torch's numpy bridge).
 """
 import math
+import statistics
 import sys
 import time
 
-import numpy as np
 import torch
 
 try:
@@ -40,7 +41,7 @@ SHAPES = shapes()
 def unflatten(theta):
     out, at = [], 0
     for s in SHAPES:
-        n = int(np.prod(s))
+        n = math.prod(s)
         out.append(theta[at:at + n].view(s))
         at += n
     return out
@@ -89,15 +90,19 @@ def timed(fn, runs):
         t0 = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(ts))
+    return 1e3 * statistics.median(ts)
 
 
 def main():
     d, act_name, K = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    theta = torch.from_numpy(np.fromfile(f"{d}/theta.f32", dtype=np.float32))
-    v = torch.from_numpy(np.fromfile(f"{d}/v.f32", dtype=np.float32))
-    dirs = torch.from_numpy(np.fromfile(f"{d}/dirs.f32", dtype=np.float32).reshape(K, -1))
-    tokens = torch.from_numpy(np.fromfile(f"{d}/tokens.i32", dtype=np.int32).reshape(S, T)).long()
+    def load(name, dtype):
+        with open(f"{d}/{name}", "rb") as fh:
+            return torch.frombuffer(bytearray(fh.read()), dtype=dtype)
+
+    theta = load("theta.f32", torch.float32)
+    v = load("v.f32", torch.float32)
+    dirs = load("dirs.f32", torch.float32).reshape(K, -1)
+    tokens = load("tokens.i32", torch.int32).reshape(S, T).long()
     f = make_loss(act_name, tokens)
 
     def forward():

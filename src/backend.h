@@ -132,6 +132,20 @@ typedef struct polca_backend {
 
     /* Eigensolver and clustering kernels are appended below by later steps;
      * check POLCA_BACKEND_HAS before calling one. */
+
+    /* ---- Exact Euclidean distances of index pairs (HDBSCAN) ----
+     * out[p] = sqrt(sum_k (x[a][k] - x[b][k])^2), a = pair_a[p], b = pair_b[p],
+     * for p < n_pairs; x is [rows][ldx] float32 and the first d columns count.
+     * Each distance is ONE sequential double sum over k = 0, 1, ..., d-1 of
+     * ((double)x[a][k] - (double)x[b][k])^2, no fused multiply-add, then a
+     * correctly rounded sqrt: bit for bit what the hdbscan package's Prim path
+     * computes, so near-equal distances order the same way. Work is spread
+     * across pairs, never within one sum. Runs of consecutive pairs with the
+     * same pair_a are the fast case. pair_a, pair_b: [n_pairs] int64 row
+     * indices; out: [n_pairs] double; all device memory. */
+    int32_t (*distance_pairs)(void *state, int64_t d, const float *x, int64_t ldx,
+                              int64_t n_pairs, const int64_t *pair_a,
+                              const int64_t *pair_b, double *out);
 } polca_backend;
 
 /* Nonzero when table `be` was built with entry `field` and fills it in. */

@@ -27,25 +27,31 @@ struct polca_checkpoints {
 
 /* ---- options ---- */
 
-#define WRITE_OPTIONS                                                                    \
-    {"zstd_level", POLCA_OPT_INT}, {"max_chain", POLCA_OPT_INT},                          \
-        {"precondition", POLCA_OPT_STRING}, {"full_trials", POLCA_OPT_INT}
+#define WRITE_OPTIONS                                                                              \
+    {"zstd_level", POLCA_OPT_INT}, {"max_chain", POLCA_OPT_INT},                                   \
+        {"precondition", POLCA_OPT_STRING}, {                                                      \
+        "full_trials", POLCA_OPT_INT                                                               \
+    }
 
 static const polca__option_spec open_spec[] = {
     WRITE_OPTIONS, {"sync", POLCA_OPT_INT}, {"writable", POLCA_OPT_INT}, {NULL, 0}};
 static const polca__option_spec create_spec[] = {
     WRITE_OPTIONS, {"sync", POLCA_OPT_INT}, {"overwrite", POLCA_OPT_INT}, {NULL, 0}};
-static const polca__option_spec import_spec[] = {
-    WRITE_OPTIONS,           {"sync", POLCA_OPT_INT},      {"overwrite", POLCA_OPT_INT},
-    {"writable", POLCA_OPT_INT}, {"step_key", POLCA_OPT_STRING}, {NULL, 0}};
+static const polca__option_spec import_spec[] = {WRITE_OPTIONS,
+                                                 {"sync", POLCA_OPT_INT},
+                                                 {"overwrite", POLCA_OPT_INT},
+                                                 {"writable", POLCA_OPT_INT},
+                                                 {"step_key", POLCA_OPT_STRING},
+                                                 {NULL, 0}};
 static const polca__option_spec save_spec[] = {WRITE_OPTIONS, {NULL, 0}};
 
 static int32_t int_option(const polca_options *o, const char *name, int64_t dflt, int64_t lo,
                           int64_t hi, const char *fn, int32_t *out) {
     int64_t v = polca__options_int(o, name, dflt);
     if (v < lo || v > hi)
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: option '%s' is %lld, must be in %lld..%lld",
-                           fn, name, (long long)v, (long long)lo, (long long)hi);
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: option '%s' is %lld, must be in %lld..%lld", fn, name, (long long)v,
+                           (long long)lo, (long long)hi);
     *out = (int32_t)v;
     return POLCA_OK;
 }
@@ -74,10 +80,11 @@ static int32_t config_from(const polca_options *o, const char *fn, polca__ct_con
         size_t k = 0;
         while (k < sizeof pre / sizeof *pre && strcmp(p, pre[k].name) != 0) k++;
         if (k == sizeof pre / sizeof *pre)
-            return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
-                               "%s: option 'precondition' is '%s'; expected auto, none, shuffle, xor, "
-                               "xor_shuffle, diff or diff_shuffle",
-                               fn, p);
+            return polca__fail(
+                POLCA_ERR_INVALID_ARGUMENT,
+                "%s: option 'precondition' is '%s'; expected auto, none, shuffle, xor, "
+                "xor_shuffle, diff or diff_shuffle",
+                fn, p);
         cfg->precond = POLCA__CT_PRE_FORCED | pre[k].mode;
     }
     return POLCA_OK;
@@ -147,7 +154,8 @@ static int32_t check_series_file(polca__container *ct, const polca__layout *l) {
 static int32_t adopt_file(polca_checkpoints *s, polca__container *ct) {
     const polca__layout *l = polca__ct_layout(ct);
     if (!l || l->n_params <= 0)
-        return polca__fail(POLCA_ERR_CORRUPT, "%s: byte 96: a checkpoint series file without a parameter layout",
+        return polca__fail(POLCA_ERR_CORRUPT,
+                           "%s: byte 96: a checkpoint series file without a parameter layout",
                            polca__ct_path(ct));
     int32_t st = check_series_file(ct, l);
     if (!st) st = polca__layout_copy(&s->layout, l);
@@ -189,23 +197,27 @@ int32_t polca__checkpoints_create(polca_context *ctx, const polca__layout *layou
     int32_t st = check_ctx(ctx, fn);
     if (st) return st;
     if (!layout || layout->n_params <= 0)
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'layout' is NULL or empty", fn);
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'layout' is NULL or empty",
+                           fn);
     if (!out) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'out' is NULL", fn);
-    if (path && !path[0]) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'path' is empty", fn);
+    if (path && !path[0])
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'path' is empty", fn);
     if ((st = polca__options_check(options, create_spec, fn))) return st;
     polca__ct_config cfg;
     int32_t overwrite = 0;
     if ((st = config_from(options, fn, &cfg))) return st;
     if ((st = int_option(options, "overwrite", 0, 0, 1, fn, &overwrite))) return st;
     if (path && !overwrite && access(path, F_OK) == 0)
-        return polca__fail(POLCA_ERR_IO, "%s: '%s' exists (open it with polca_checkpoints_open, or set "
-                                         "option 'overwrite' to replace it)",
+        return polca__fail(POLCA_ERR_IO,
+                           "%s: '%s' exists (open it with polca_checkpoints_open, or set "
+                           "option 'overwrite' to replace it)",
                            fn, path);
     polca_checkpoints *s = series_new(ctx);
     if (!s) return POLCA_ERR_OUT_OF_MEMORY;
     st = polca__layout_copy(&s->layout, layout);
     if (!st && path)
-        st = polca__ct_create(path, POLCA__FILE_CHECKPOINTS, layout, NULL, 0, POLCA__CT_APPEND, &cfg, &s->ct);
+        st = polca__ct_create(path, POLCA__FILE_CHECKPOINTS, layout, NULL, 0, POLCA__CT_APPEND,
+                              &cfg, &s->ct);
     if (st) {
         polca_checkpoints_destroy(s);
         return st;
@@ -221,7 +233,8 @@ int32_t polca_checkpoints_count(const polca_checkpoints *s, int64_t *out) {
     polca__clear_error();
     int32_t st = check_series(s, fn);
     if (st) return st;
-    if (!out) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'out_count' is NULL", fn);
+    if (!out)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'out_count' is NULL", fn);
     *out = series_count(s);
     return POLCA_OK;
 }
@@ -231,7 +244,8 @@ int32_t polca_checkpoints_n_params(const polca_checkpoints *s, int64_t *out) {
     polca__clear_error();
     int32_t st = check_series(s, fn);
     if (st) return st;
-    if (!out) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'out_n_params' is NULL", fn);
+    if (!out)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'out_n_params' is NULL", fn);
     *out = s->layout.n_params;
     return POLCA_OK;
 }
@@ -258,8 +272,9 @@ int32_t polca_checkpoints_path(const polca_checkpoints *s, const char **out) {
 
 static int32_t check_index(const polca_checkpoints *s, int64_t index, const char *fn) {
     if (index < 0 || index >= series_count(s))
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'index' is %lld; the series has %lld checkpoints",
-                           fn, (long long)index, (long long)series_count(s));
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: argument 'index' is %lld; the series has %lld checkpoints", fn,
+                           (long long)index, (long long)series_count(s));
     return POLCA_OK;
 }
 
@@ -280,9 +295,11 @@ int32_t polca_checkpoints_steps(const polca_checkpoints *s, int64_t *out, int64_
     int32_t st = check_series(s, fn);
     if (st) return st;
     if (count != series_count(s))
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'count' is %lld; the series has %lld checkpoints",
-                           fn, (long long)count, (long long)series_count(s));
-    if (!out && count) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'out_steps' is NULL", fn);
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: argument 'count' is %lld; the series has %lld checkpoints", fn,
+                           (long long)count, (long long)series_count(s));
+    if (!out && count)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'out_steps' is NULL", fn);
     for (int64_t i = 0; i < count; i++) out[i] = series_step(s, i);
     return POLCA_OK;
 }
@@ -292,12 +309,15 @@ int32_t polca_checkpoints_find_step(const polca_checkpoints *s, int64_t step, in
     polca__clear_error();
     int32_t st = check_series(s, fn);
     if (st) return st;
-    if (!out) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'out_index' is NULL", fn);
+    if (!out)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'out_index' is NULL", fn);
     int64_t lo = 0, hi = series_count(s); /* steps strictly increase */
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
-        if (series_step(s, mid) < step) lo = mid + 1;
-        else hi = mid;
+        if (series_step(s, mid) < step)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     *out = lo < series_count(s) && series_step(s, lo) == step ? lo : -1;
     return POLCA_OK;
@@ -317,10 +337,12 @@ int32_t polca_checkpoints_read(polca_checkpoints *s, int64_t index, float *out, 
     int32_t st = check_series(s, fn);
     if (st) return st;
     if ((st = check_index(s, index, fn))) return st;
-    if (!out) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'out_theta' is NULL", fn);
+    if (!out)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'out_theta' is NULL", fn);
     if (n_params != s->layout.n_params)
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'n_params' is %lld; the series has %lld",
-                           fn, (long long)n_params, (long long)s->layout.n_params);
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: argument 'n_params' is %lld; the series has %lld", fn,
+                           (long long)n_params, (long long)s->layout.n_params);
     st = read_into(s, index, out);
     if (st) polca__wrap(st, "%s: checkpoint %lld", fn, (long long)index);
     return st;
@@ -331,19 +353,23 @@ static const polca__tensor_info *tensor_of(const polca__layout *l, int64_t k) {
     int64_t lo = 0, hi = l->n_tensors - 1;
     while (lo < hi) {
         int64_t mid = lo + (hi - lo + 1) / 2;
-        if (l->tensors[mid].offset <= k) lo = mid;
-        else hi = mid - 1;
+        if (l->tensors[mid].offset <= k)
+            lo = mid;
+        else
+            hi = mid - 1;
     }
     return &l->tensors[lo];
 }
 
-static int32_t check_finite(const polca__layout *l, const float *theta, const char *fn, const char *what) {
+static int32_t check_finite(const polca__layout *l, const float *theta, const char *fn,
+                            const char *what) {
     int64_t n = l->n_params;
     for (int64_t i = 0; i < n; i++) {
         if (!isfinite(theta[i])) {
             const polca__tensor_info *t = tensor_of(l, i);
-            return polca__fail(POLCA_ERR_NOT_FINITE, "%s: %s holds %s at element %lld (tensor '%s', element %lld)",
-                               fn, what, isnan(theta[i]) ? "NaN" : "an infinity", (long long)i, t->name,
+            return polca__fail(POLCA_ERR_NOT_FINITE,
+                               "%s: %s holds %s at element %lld (tensor '%s', element %lld)", fn,
+                               what, isnan(theta[i]) ? "NaN" : "an infinity", (long long)i, t->name,
                                (long long)(i - t->offset));
         }
     }
@@ -353,19 +379,24 @@ static int32_t check_finite(const polca__layout *l, const float *theta, const ch
 static int32_t append_checked(polca_checkpoints *s, int64_t step, const float *theta) {
     int64_t n = series_count(s);
     if (n > 0 && step <= series_step(s, n - 1))
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
-                           "polca_checkpoints_append: argument 'step' is %lld, not after the last step %lld",
-                           (long long)step, (long long)series_step(s, n - 1));
+        return polca__fail(
+            POLCA_ERR_INVALID_ARGUMENT,
+            "polca_checkpoints_append: argument 'step' is %lld, not after the last step %lld",
+            (long long)step, (long long)series_step(s, n - 1));
     if (s->ct)
         return polca__ct_append(s->ct, POLCA__REC_CHECKPOINT, step, POLCA__DT_F32, theta,
                                 (uint64_t)s->layout.n_params, 1);
     if (s->n == s->cap) {
         int64_t nc = s->cap ? s->cap * 2 : 16;
         float **v = realloc(s->vecs, (size_t)nc * sizeof *v);
-        if (!v) return polca__fail(POLCA_ERR_OUT_OF_MEMORY, "out of memory growing a checkpoint series");
+        if (!v)
+            return polca__fail(POLCA_ERR_OUT_OF_MEMORY,
+                               "out of memory growing a checkpoint series");
         s->vecs = v;
         int64_t *st = realloc(s->steps, (size_t)nc * sizeof *st);
-        if (!st) return polca__fail(POLCA_ERR_OUT_OF_MEMORY, "out of memory growing a checkpoint series");
+        if (!st)
+            return polca__fail(POLCA_ERR_OUT_OF_MEMORY,
+                               "out of memory growing a checkpoint series");
         s->steps = st;
         s->cap = nc;
     }
@@ -378,15 +409,17 @@ static int32_t append_checked(polca_checkpoints *s, int64_t step, const float *t
     return POLCA_OK;
 }
 
-int32_t polca_checkpoints_append(polca_checkpoints *s, int64_t step, const float *theta, int64_t n_params) {
+int32_t polca_checkpoints_append(polca_checkpoints *s, int64_t step, const float *theta,
+                                 int64_t n_params) {
     static const char fn[] = "polca_checkpoints_append";
     polca__clear_error();
     int32_t st = check_series(s, fn);
     if (st) return st;
     if (!theta) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'theta' is NULL", fn);
     if (n_params != s->layout.n_params)
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'n_params' is %lld; the series has %lld",
-                           fn, (long long)n_params, (long long)s->layout.n_params);
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: argument 'n_params' is %lld; the series has %lld", fn,
+                           (long long)n_params, (long long)s->layout.n_params);
     if ((st = check_finite(&s->layout, theta, fn, "argument 'theta'"))) return st;
     st = append_checked(s, step, theta);
     if (st && s->ct) polca__wrap(st, "%s", fn);
@@ -395,12 +428,14 @@ int32_t polca_checkpoints_append(polca_checkpoints *s, int64_t step, const float
 
 /* ---- save and export ---- */
 
-int32_t polca_checkpoints_save(polca_checkpoints *s, const char *path, const polca_options *options) {
+int32_t polca_checkpoints_save(polca_checkpoints *s, const char *path,
+                               const polca_options *options) {
     static const char fn[] = "polca_checkpoints_save";
     polca__clear_error();
     int32_t st = check_series(s, fn);
     if (st) return st;
-    if (!path || !path[0]) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'path' is NULL or empty", fn);
+    if (!path || !path[0])
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'path' is NULL or empty", fn);
     if ((st = polca__options_check(options, save_spec, fn))) return st;
     polca__ct_config cfg;
     if ((st = config_from(options, fn, &cfg))) return st;
@@ -410,7 +445,8 @@ int32_t polca_checkpoints_save(polca_checkpoints *s, const char *path, const pol
         buf = polca__calloc((size_t)s->layout.n_params, sizeof(float), "a checkpoint buffer");
         if (!buf) return POLCA_ERR_OUT_OF_MEMORY;
     }
-    st = polca__ct_create(path, POLCA__FILE_CHECKPOINTS, &s->layout, NULL, 0, POLCA__CT_WHOLE, &cfg, &ct);
+    st = polca__ct_create(path, POLCA__FILE_CHECKPOINTS, &s->layout, NULL, 0, POLCA__CT_WHOLE, &cfg,
+                          &ct);
     for (int64_t i = 0; !st && i < series_count(s); i++) {
         const float *v = s->ct ? buf : s->vecs[i];
         if (s->ct) st = read_into(s, i, buf);
@@ -431,7 +467,8 @@ int32_t polca_checkpoints_export_npy(polca_checkpoints *s, int64_t index, const 
     int32_t st = check_series(s, fn);
     if (st) return st;
     if ((st = check_index(s, index, fn))) return st;
-    if (!path || !path[0]) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'path' is NULL or empty", fn);
+    if (!path || !path[0])
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'path' is NULL or empty", fn);
     int64_t P = s->layout.n_params;
     const float *v;
     float *buf = NULL;
@@ -489,8 +526,9 @@ static int32_t file_step(const char *path, const char *key, int64_t *out, const 
     if (v) {
         int ok = parse_int64(v, out);
         if (!ok)
-            st = polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: %s: metadata '%s' is '%.40s', not an integer step",
-                             fn, path, key, v);
+            st = polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                             "%s: %s: metadata '%s' is '%.40s', not an integer step", fn, path, key,
+                             v);
         polca__st_close(f);
         return st;
     }
@@ -500,9 +538,10 @@ static int32_t file_step(const char *path, const char *key, int64_t *out, const 
     const char *d = base;
     while (*d && (*d < '0' || *d > '9')) d++;
     if (!*d)
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
-                           "%s: %s: no metadata '%s' and no number in the file name to take the step from", fn,
-                           path, key);
+        return polca__fail(
+            POLCA_ERR_INVALID_ARGUMENT,
+            "%s: %s: no metadata '%s' and no number in the file name to take the step from", fn,
+            path, key);
     char digits[32];
     size_t n = 0;
     while (d[n] >= '0' && d[n] <= '9' && n < sizeof digits - 1) {
@@ -511,13 +550,14 @@ static int32_t file_step(const char *path, const char *key, int64_t *out, const 
     }
     digits[n] = 0;
     if ((d[n] >= '0' && d[n] <= '9') || !parse_int64(digits, out))
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: %s: the number in the file name is too large for a step",
-                           fn, path);
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: %s: the number in the file name is too large for a step", fn, path);
     return POLCA_OK;
 }
 
 /* Reads every layout tensor of one file into theta[P]. */
-static int32_t read_st_file(const polca__layout *l, const char *path, float *theta, const char *fn) {
+static int32_t read_st_file(const polca__layout *l, const char *path, float *theta,
+                            const char *fn) {
     polca__st_file *f = NULL;
     int32_t st = polca__st_open(path, &f);
     if (st) return polca__wrap(st, "%s", fn);
@@ -525,7 +565,8 @@ static int32_t read_st_file(const polca__layout *l, const char *path, float *the
         const polca__tensor_info *t = &l->tensors[i];
         int64_t k = polca__st_find(f, t->name);
         if (k < 0) {
-            st = polca__fail(POLCA_ERR_LAYOUT_MISMATCH, "%s: %s has no tensor '%s'", fn, path, t->name);
+            st = polca__fail(POLCA_ERR_LAYOUT_MISMATCH, "%s: %s has no tensor '%s'", fn, path,
+                             t->name);
             break;
         }
         const polca__st_tensor *ti = polca__st_tensor_at(f, k);
@@ -534,11 +575,14 @@ static int32_t read_st_file(const polca__layout *l, const char *path, float *the
         if (!same) {
             char want[96] = "", got[160] = "";
             for (int d = 0; d < t->ndim; d++)
-                snprintf(want + strlen(want), sizeof want - strlen(want), d ? ", %lld" : "%lld", (long long)t->shape[d]);
+                snprintf(want + strlen(want), sizeof want - strlen(want), d ? ", %lld" : "%lld",
+                         (long long)t->shape[d]);
             for (int d = 0; d < ti->ndim; d++)
-                snprintf(got + strlen(got), sizeof got - strlen(got), d ? ", %lld" : "%lld", (long long)ti->shape[d]);
-            st = polca__fail(POLCA_ERR_LAYOUT_MISMATCH, "%s: %s: tensor '%s' has shape [%s], the layout wants [%s]", fn,
-                             path, t->name, got, want);
+                snprintf(got + strlen(got), sizeof got - strlen(got), d ? ", %lld" : "%lld",
+                         (long long)ti->shape[d]);
+            st = polca__fail(POLCA_ERR_LAYOUT_MISMATCH,
+                             "%s: %s: tensor '%s' has shape [%s], the layout wants [%s]", fn, path,
+                             t->name, got, want);
             break;
         }
         st = polca__st_read_f32(f, k, theta + t->offset, t->count);
@@ -548,21 +592,27 @@ static int32_t read_st_file(const polca__layout *l, const char *path, float *the
     return st;
 }
 
-int32_t polca__checkpoints_import_safetensors(polca_context *ctx, const polca__layout *layout, int64_t n_files,
-                                              const char *const *files, const char *path,
-                                              const polca_options *options, polca_checkpoints **out) {
+int32_t polca__checkpoints_import_safetensors(polca_context *ctx, const polca__layout *layout,
+                                              int64_t n_files, const char *const *files,
+                                              const char *path, const polca_options *options,
+                                              polca_checkpoints **out) {
     static const char fn[] = "polca__checkpoints_import_safetensors";
     polca__clear_error();
     int32_t st = check_ctx(ctx, fn);
     if (st) return st;
     if (!layout || layout->n_params <= 0)
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'layout' is NULL or empty", fn);
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'layout' is NULL or empty",
+                           fn);
     if (n_files < 0 || (n_files > 0 && !files))
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'files' is NULL or 'n_files' negative", fn);
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: argument 'files' is NULL or 'n_files' negative", fn);
     for (int64_t i = 0; i < n_files; i++)
-        if (!files[i]) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: files[%lld] is NULL", fn, (long long)i);
+        if (!files[i])
+            return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: files[%lld] is NULL", fn,
+                               (long long)i);
     if (!out) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'out' is NULL", fn);
-    if (path && !path[0]) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'path' is empty", fn);
+    if (path && !path[0])
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'path' is empty", fn);
     if ((st = polca__options_check(options, import_spec, fn))) return st;
     polca__ct_config cfg;
     int32_t overwrite = 0, writable = 0;
@@ -571,10 +621,12 @@ int32_t polca__checkpoints_import_safetensors(polca_context *ctx, const polca__l
     if ((st = int_option(options, "writable", 0, 0, 1, fn, &writable))) return st;
     const char *key = polca__options_string(options, "step_key", "step");
     if (path && !overwrite && access(path, F_OK) == 0)
-        return polca__fail(POLCA_ERR_IO, "%s: '%s' exists (set option 'overwrite' to replace it)", fn, path);
+        return polca__fail(POLCA_ERR_IO, "%s: '%s' exists (set option 'overwrite' to replace it)",
+                           fn, path);
 
     /* Steps first (headers only), then the data in step order. */
-    step_file *order = polca__calloc((size_t)(n_files ? n_files : 1), sizeof *order, "an import order");
+    step_file *order =
+        polca__calloc((size_t)(n_files ? n_files : 1), sizeof *order, "an import order");
     float *theta = polca__calloc((size_t)layout->n_params, sizeof(float), "a checkpoint buffer");
     polca_checkpoints *s = series_new(ctx);
     if (!order || !theta || !s) {
@@ -591,10 +643,12 @@ int32_t polca__checkpoints_import_safetensors(polca_context *ctx, const polca__l
     for (int64_t i = 1; i < n_files && !st; i++)
         if (order[i].step == order[i - 1].step)
             st = polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: %s and %s both hold step %lld", fn,
-                             files[order[i - 1].file], files[order[i].file], (long long)order[i].step);
+                             files[order[i - 1].file], files[order[i].file],
+                             (long long)order[i].step);
     if (!st) st = polca__layout_copy(&s->layout, layout);
     if (!st && path)
-        st = polca__ct_create(path, POLCA__FILE_CHECKPOINTS, layout, NULL, 0, POLCA__CT_WHOLE, &cfg, &s->ct);
+        st = polca__ct_create(path, POLCA__FILE_CHECKPOINTS, layout, NULL, 0, POLCA__CT_WHOLE, &cfg,
+                              &s->ct);
     for (int64_t i = 0; i < n_files && !st; i++) {
         const char *file = files[order[i].file];
         st = read_st_file(layout, file, theta, fn);

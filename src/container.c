@@ -39,10 +39,10 @@ static const unsigned char MAGIC[8] = {0x89, 'P', 'O', 'L', 'C', 'A', '\r', '\n'
 #define BLOCK_LOG2_MAX 24
 
 struct polca__container {
-    polca__src src;      /* reads; src.fd is also the write fd */
-    polca__atomic tmp;   /* POLCA__CT_WHOLE while unfinished */
-    int mode;            /* -1 read-only, POLCA__CT_WHOLE, POLCA__CT_APPEND */
-    int broken;          /* an append failed after touching the commit slots */
+    polca__src src;    /* reads; src.fd is also the write fd */
+    polca__atomic tmp; /* POLCA__CT_WHOLE while unfinished */
+    int mode;          /* -1 read-only, POLCA__CT_WHOLE, POLCA__CT_APPEND */
+    int broken;        /* an append failed after touching the commit slots */
     uint32_t kind;
     uint64_t header_len;
     unsigned char *fields; /* [96, H) as read/written */
@@ -93,8 +93,8 @@ static int32_t corrupt(const polca__container *c, uint64_t off, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return polca__fail(POLCA_ERR_CORRUPT, "%s: byte %llu: %s", c->src.name,
-                       (unsigned long long)off, what);
+    return polca__fail(POLCA_ERR_CORRUPT, "%s: byte %llu: %s", c->src.name, (unsigned long long)off,
+                       what);
 }
 
 /* Grows a scratch buffer to at least n bytes (contents not kept). */
@@ -110,8 +110,7 @@ static int32_t reserve(unsigned char **buf, size_t *cap, size_t n, const char *w
 
 /* ---- header ---- */
 
-static void put_field(unsigned char *p, size_t *pos, uint32_t tag, const void *data,
-                      uint64_t len) {
+static void put_field(unsigned char *p, size_t *pos, uint32_t tag, const void *data, uint64_t len) {
     polca__st32(p + *pos, tag);
     polca__st32(p + *pos + 4, 0);
     polca__st64(p + *pos + 8, len);
@@ -211,18 +210,24 @@ static int32_t parse_layout(polca__container *c, const unsigned char *p, uint64_
     if (len < 16) return corrupt(c, at, "layout field of %llu bytes", (unsigned long long)len);
     uint64_t nt = polca__ld64(p), np = polca__ld64(p + 8);
     /* each tensor takes at least 4 + 1 + 4 + 8 bytes */
-    if (nt > (len - 16) / 17) return corrupt(c, at, "layout claims %llu tensors", (unsigned long long)nt);
+    if (nt > (len - 16) / 17)
+        return corrupt(c, at, "layout claims %llu tensors", (unsigned long long)nt);
     uint64_t pos = 16;
     for (uint64_t i = 0; i < nt; i++) {
         char name[POLCA_LAYOUT_NAME_MAX + 1];
         int64_t shape[POLCA_LAYOUT_MAX_DIMS];
-        if (len - pos < 4) return corrupt(c, at + pos, "layout field ends inside tensor %llu", (unsigned long long)i);
+        if (len - pos < 4)
+            return corrupt(c, at + pos, "layout field ends inside tensor %llu",
+                           (unsigned long long)i);
         uint32_t nl = polca__ld32(p + pos);
         if (nl == 0 || nl > POLCA_LAYOUT_NAME_MAX || len - pos - 4 < (uint64_t)nl + 4)
-            return corrupt(c, at + pos, "layout tensor %llu: bad name length %u", (unsigned long long)i, nl);
+            return corrupt(c, at + pos, "layout tensor %llu: bad name length %u",
+                           (unsigned long long)i, nl);
         memcpy(name, p + pos + 4, nl);
         name[nl] = 0;
-        if (strlen(name) != nl) return corrupt(c, at + pos, "layout tensor %llu: NUL in its name", (unsigned long long)i);
+        if (strlen(name) != nl)
+            return corrupt(c, at + pos, "layout tensor %llu: NUL in its name",
+                           (unsigned long long)i);
         pos += 4 + nl;
         uint32_t nd = polca__ld32(p + pos);
         pos += 4;
@@ -232,12 +237,15 @@ static int32_t parse_layout(polca__container *c, const unsigned char *p, uint64_
         int64_t off = (int64_t)polca__ld64(p + pos);
         pos += 8;
         if (polca__layout_add(&c->layout, name, (int32_t)nd, shape) != POLCA_OK)
-            return corrupt(c, at, "layout tensor %llu: %s", (unsigned long long)i, polca_last_error());
+            return corrupt(c, at, "layout tensor %llu: %s", (unsigned long long)i,
+                           polca_last_error());
         if (c->layout.tensors[i].offset != off)
             return corrupt(c, at + pos - 8, "layout tensor '%s': offset %lld, expected %lld", name,
                            (long long)off, (long long)c->layout.tensors[i].offset);
     }
-    if (pos != len) return corrupt(c, at + pos, "layout field has %llu trailing bytes", (unsigned long long)(len - pos));
+    if (pos != len)
+        return corrupt(c, at + pos, "layout field has %llu trailing bytes",
+                       (unsigned long long)(len - pos));
     if ((uint64_t)c->layout.n_params != np)
         return corrupt(c, at + 8, "layout: %llu parameters stored, the tensors add up to %lld",
                        (unsigned long long)np, (long long)c->layout.n_params);
@@ -257,7 +265,9 @@ static int32_t parse_fields(polca__container *c) {
             if (len != 0 || pos + 16 != end) return corrupt(c, pos, "bad header field terminator");
             break;
         }
-        if (len > end - pos - 16) return corrupt(c, pos, "header field %#x of %llu bytes does not fit", tag, (unsigned long long)len);
+        if (len > end - pos - 16)
+            return corrupt(c, pos, "header field %#x of %llu bytes does not fit", tag,
+                           (unsigned long long)len);
         const unsigned char *v = f + pos - FIELDS_OFF + 16;
         if (tag == POLCA__FIELD_LAYOUT) {
             if (have_layout) return corrupt(c, pos, "two layout fields");
@@ -280,10 +290,12 @@ static int32_t parse_fields(polca__container *c) {
         if (adv > end - pos) return corrupt(c, pos, "header field padding does not fit");
         pos += adv;
     }
-    if (have_layout != have_hash) return corrupt(c, FIELDS_OFF, "layout and layout hash must come together");
+    if (have_layout != have_hash)
+        return corrupt(c, FIELDS_OFF, "layout and layout hash must come together");
     if (have_layout && (hash != polca__layout_hash(&c->layout)))
         return corrupt(c, FIELDS_OFF, "layout hash %016llx does not match the layout (%016llx)",
-                       (unsigned long long)hash, (unsigned long long)polca__layout_hash(&c->layout));
+                       (unsigned long long)hash,
+                       (unsigned long long)polca__layout_hash(&c->layout));
     c->has_layout = have_layout;
     return POLCA_OK;
 }
@@ -324,14 +336,17 @@ static int32_t push_record(polca__container *c, const polca__ct_record *r) {
 static int32_t read_record_header(polca__container *c, uint64_t pos, uint64_t limit,
                                   polca__ct_record *r) {
     unsigned char h[REC_MAX_LEN];
-    if (limit - pos < REC_LEN) return corrupt(c, pos, "record header cut short by the committed end");
+    if (limit - pos < REC_LEN)
+        return corrupt(c, pos, "record header cut short by the committed end");
     int32_t st = polca__src_read(&c->src, pos, h, REC_LEN, "a record header");
     if (st) return st;
-    if (polca__ld32(h) != REC_MAGIC) return corrupt(c, pos, "no record header here (bad record magic)");
+    if (polca__ld32(h) != REC_MAGIC)
+        return corrupt(c, pos, "no record header here (bad record magic)");
     uint32_t R = polca__ld16(h + 4);
     if (R < REC_LEN || R % 8 || R > REC_MAX_LEN || limit - pos < R)
         return corrupt(c, pos + 4, "bad record header length %u", R);
-    if (R > REC_LEN && (st = polca__src_read(&c->src, pos + REC_LEN, h + REC_LEN, R - REC_LEN, "a record header")))
+    if (R > REC_LEN &&
+        (st = polca__src_read(&c->src, pos + REC_LEN, h + REC_LEN, R - REC_LEN, "a record header")))
         return st;
     if (polca__ld32(h + R - 4) != polca__crc32c(0, h, R - 4))
         return corrupt(c, pos, "record header checksum mismatch");
@@ -350,24 +365,29 @@ static int32_t read_record_header(polca__container *c, uint64_t pos, uint64_t li
     r->payload_crc = polca__ld32(h + 48);
     size_t s = polca__ct_dtype_size(r->dtype);
     if (!s) return corrupt(c, pos + 6, "unknown element type %u", r->dtype);
-    if (!polca__pre_valid(r->precond)) return corrupt(c, pos + 7, "unknown preconditioning %#x", r->precond);
+    if (!polca__pre_valid(r->precond))
+        return corrupt(c, pos + 7, "unknown preconditioning %#x", r->precond);
     if (codec != CODEC_ZSTD) return corrupt(c, pos + 13, "unknown codec %u", codec);
     if (r->block_log2 < BLOCK_LOG2_MIN || r->block_log2 > BLOCK_LOG2_MAX)
         return corrupt(c, pos + 12, "block size 2^%u out of range", r->block_log2);
-    if (r->n_elems > (uint64_t)INT64_MAX / 8) return corrupt(c, pos + 24, "element count %llu too large", (unsigned long long)r->n_elems);
+    if (r->n_elems > (uint64_t)INT64_MAX / 8)
+        return corrupt(c, pos + 24, "element count %llu too large", (unsigned long long)r->n_elems);
     if (r->payload_len > limit - pos - R)
-        return corrupt(c, pos + 32, "payload of %llu bytes runs past the committed end at byte %llu",
+        return corrupt(c, pos + 32,
+                       "payload of %llu bytes runs past the committed end at byte %llu",
                        (unsigned long long)r->payload_len, (unsigned long long)limit);
     if ((r->n_elems == 0) != (r->payload_len == 0))
-        return corrupt(c, pos + 24, "payload size %llu for %llu elements", (unsigned long long)r->payload_len,
-                       (unsigned long long)r->n_elems);
+        return corrupt(c, pos + 24, "payload size %llu for %llu elements",
+                       (unsigned long long)r->payload_len, (unsigned long long)r->n_elems);
     int delta = (r->precond & (POLCA__PRE_XOR | POLCA__PRE_SUB)) != 0;
     if (r->ref < -1 || r->ref >= c->n || delta != (r->ref >= 0))
-        return corrupt(c, pos + 40, "bad reference record %lld for record %lld", (long long)r->ref, (long long)c->n);
+        return corrupt(c, pos + 40, "bad reference record %lld for record %lld", (long long)r->ref,
+                       (long long)c->n);
     if (r->ref >= 0) {
         const polca__ct_record *b = &c->recs[r->ref];
         if (b->dtype != r->dtype || b->n_elems != r->n_elems || b->kind != r->kind)
-            return corrupt(c, pos + 40, "reference record %lld has another kind, type or size", (long long)r->ref);
+            return corrupt(c, pos + 40, "reference record %lld has another kind, type or size",
+                           (long long)r->ref);
         r->chain = (uint8_t)(b->chain < 255 ? b->chain + 1 : 255);
     }
     return POLCA_OK;
@@ -380,31 +400,38 @@ static int32_t load(polca__container *c, uint32_t expect_kind) {
     int32_t st = polca__src_read(&c->src, 0, h, got, "the file header");
     if (st) return st;
     if (got < 8 || memcmp(h, MAGIC, 8) != 0)
-        return corrupt(c, 0, got < 8 ? "file too short for a libpolca container"
-                                     : "not a libpolca container (bad magic)");
+        return corrupt(c, 0,
+                       got < 8 ? "file too short for a libpolca container"
+                               : "not a libpolca container (bad magic)");
     if (got < 12) return corrupt(c, 8, "file too short for a libpolca container");
     uint32_t version = polca__ld32(h + 8);
     if (version != POLCA__CT_VERSION)
-        return polca__fail(POLCA_ERR_VERSION,
-                           "%s: byte 8: container format version %u; this libpolca reads version %d",
-                           c->src.name, version, POLCA__CT_VERSION);
+        return polca__fail(
+            POLCA_ERR_VERSION,
+            "%s: byte 8: container format version %u; this libpolca reads version %d", c->src.name,
+            version, POLCA__CT_VERSION);
     if (got < FIELDS_OFF) return corrupt(c, got, "file too short for a libpolca container header");
-    if (polca__ld32(h + 28) != polca__crc32c(0, h, 28)) return corrupt(c, 0, "file header checksum mismatch");
+    if (polca__ld32(h + 28) != polca__crc32c(0, h, 28))
+        return corrupt(c, 0, "file header checksum mismatch");
     c->kind = polca__ld32(h + 12);
     uint64_t H = polca__ld64(h + 16);
     if (H % 8 || H < FIELDS_OFF + 24 || H > POLCA__CT_MAX_HEADER)
         return corrupt(c, 16, "header length %llu out of range", (unsigned long long)H);
     if (H > size)
-        return corrupt(c, 16, "header length %llu exceeds the file size %llu", (unsigned long long)H, (unsigned long long)size);
+        return corrupt(c, 16, "header length %llu exceeds the file size %llu",
+                       (unsigned long long)H, (unsigned long long)size);
     if (expect_kind && c->kind != expect_kind)
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: a container of kind %u, expected kind %u",
-                           c->src.name, c->kind, expect_kind);
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: a container of kind %u, expected kind %u", c->src.name, c->kind,
+                           expect_kind);
     c->header_len = H;
     c->fields = polca__alloc((size_t)(H - FIELDS_OFF), "container header fields");
     if (!c->fields) return POLCA_ERR_OUT_OF_MEMORY;
-    if ((st = polca__src_read(&c->src, FIELDS_OFF, c->fields, (size_t)(H - FIELDS_OFF), "the header fields")))
+    if ((st = polca__src_read(&c->src, FIELDS_OFF, c->fields, (size_t)(H - FIELDS_OFF),
+                              "the header fields")))
         return st;
-    if (polca__ld32(c->fields + H - 4 - FIELDS_OFF) != polca__crc32c(0, c->fields, (size_t)(H - 4 - FIELDS_OFF)))
+    if (polca__ld32(c->fields + H - 4 - FIELDS_OFF) !=
+        polca__crc32c(0, c->fields, (size_t)(H - 4 - FIELDS_OFF)))
         return corrupt(c, H - 4, "header fields checksum mismatch");
     if ((st = parse_fields(c))) return st;
     /* commit slots: the valid one with the higher sequence */
@@ -420,26 +447,30 @@ static int32_t load(polca__container *c, uint32_t expect_kind) {
         }
     }
     if (!best_seq) return corrupt(c, SLOT_OFF, "neither commit slot is valid");
-    if (end < H) return corrupt(c, SLOT_OFF, "committed end %llu lies inside the header", (unsigned long long)end);
+    if (end < H)
+        return corrupt(c, SLOT_OFF, "committed end %llu lies inside the header",
+                       (unsigned long long)end);
     if (end > size)
-        return corrupt(c, size, "file truncated: %llu bytes committed, %llu present", (unsigned long long)end,
-                       (unsigned long long)size);
+        return corrupt(c, size, "file truncated: %llu bytes committed, %llu present",
+                       (unsigned long long)end, (unsigned long long)size);
     if (count > (end - H) / REC_LEN)
-        return corrupt(c, SLOT_OFF, "%llu records cannot fit in %llu bytes", (unsigned long long)count,
-                       (unsigned long long)(end - H));
+        return corrupt(c, SLOT_OFF, "%llu records cannot fit in %llu bytes",
+                       (unsigned long long)count, (unsigned long long)(end - H));
     c->seq = best_seq;
     c->end = end;
     uint64_t pos = H;
     while (pos < end) {
         polca__ct_record r;
         if ((uint64_t)c->n == count)
-            return corrupt(c, pos, "data after the %llu committed records", (unsigned long long)count);
+            return corrupt(c, pos, "data after the %llu committed records",
+                           (unsigned long long)count);
         if ((st = read_record_header(c, pos, end, &r))) return st;
         if ((st = push_record(c, &r))) return st;
         pos += r.header_len + r.payload_len;
     }
     if ((uint64_t)c->n != count)
-        return corrupt(c, end, "%lld records found, %llu committed", (long long)c->n, (unsigned long long)count);
+        return corrupt(c, end, "%lld records found, %llu committed", (long long)c->n,
+                       (unsigned long long)count);
     return POLCA_OK;
 }
 
@@ -457,14 +488,18 @@ static polca__container *new_container(void) {
 
 static int32_t check_config(const polca__ct_config *cfg) {
     if (cfg->level < 1 || cfg->level > 19)
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "zstd level %d out of range 1..19", (int)cfg->level);
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "zstd level %d out of range 1..19",
+                           (int)cfg->level);
     if (cfg->max_chain < 0 || cfg->max_chain > 255)
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "max_chain %d out of range 0..255", (int)cfg->max_chain);
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "max_chain %d out of range 0..255",
+                           (int)cfg->max_chain);
     if (cfg->block_log2 < 12 || cfg->block_log2 > 22)
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "block_log2 %d out of range 12..22", (int)cfg->block_log2);
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "block_log2 %d out of range 12..22",
+                           (int)cfg->block_log2);
     if (cfg->precond && (!(cfg->precond & POLCA__CT_PRE_FORCED) ||
                          !polca__pre_valid(cfg->precond & ~POLCA__CT_PRE_FORCED)))
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "bad preconditioning choice %#x", (unsigned)cfg->precond);
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "bad preconditioning choice %#x",
+                           (unsigned)cfg->precond);
     return POLCA_OK;
 }
 
@@ -483,7 +518,8 @@ int32_t polca__ct_open(const char *path, uint32_t expect_kind, int32_t writable,
         c->mode = POLCA__CT_APPEND;
         /* Drop what a killed writer left past the committed end. */
         if (c->src.size > c->end && ftruncate(c->src.fd, (off_t)c->end) != 0)
-            st = polca__fail(POLCA_ERR_IO, "%s: cannot drop an interrupted append: %s", path, strerror(errno));
+            st = polca__fail(POLCA_ERR_IO, "%s: cannot drop an interrupted append: %s", path,
+                             strerror(errno));
         c->src.size = c->end;
     }
     if (st) {
@@ -518,8 +554,8 @@ int32_t polca__ct_create(const char *path, uint32_t file_kind, const polca__layo
     for (int64_t i = 0; i < n_fields; i++)
         if (fields[i].tag < POLCA__FIELD_USER || fields[i].len > POLCA__CT_MAX_FIELD_LEN ||
             (fields[i].len && !fields[i].data))
-            return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: field %lld: bad tag %#x or length", fn,
-                               (long long)i, fields[i].tag);
+            return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: field %lld: bad tag %#x or length",
+                               fn, (long long)i, fields[i].tag);
     if (cfg && check_config(cfg)) return POLCA_ERR_INVALID_ARGUMENT;
     polca__container *c = new_container();
     if (!c) return POLCA_ERR_OUT_OF_MEMORY;
@@ -535,8 +571,10 @@ int32_t polca__ct_create(const char *path, uint32_t file_kind, const polca__layo
     }
     if (!st) {
         c->fields = polca__alloc((size_t)(c->header_len - FIELDS_OFF), "container header fields");
-        if (!c->fields) st = POLCA_ERR_OUT_OF_MEMORY;
-        else memcpy(c->fields, h + FIELDS_OFF, (size_t)(c->header_len - FIELDS_OFF));
+        if (!c->fields)
+            st = POLCA_ERR_OUT_OF_MEMORY;
+        else
+            memcpy(c->fields, h + FIELDS_OFF, (size_t)(c->header_len - FIELDS_OFF));
     }
     if (!st) st = polca__atomic_begin(&c->tmp, path);
     if (!st) st = polca__write_at(c->tmp.fd, 0, h, (size_t)c->header_len, c->tmp.tmp);
@@ -573,9 +611,12 @@ int32_t polca__ct_finish(polca__container *c) {
     make_slot(slot, 1, c->end, (uint64_t)c->n);
     int32_t st = polca__write_at(c->tmp.fd, SLOT_OFF, slot, SLOT_LEN, c->tmp.tmp);
     int fd = st ? -1 : dup(c->tmp.fd);
-    if (!st && fd < 0) st = polca__fail(POLCA_ERR_IO, "%s: dup failed: %s", c->tmp.path, strerror(errno));
-    if (!st) st = polca__atomic_commit(&c->tmp);
-    else polca__atomic_abort(&c->tmp);
+    if (!st && fd < 0)
+        st = polca__fail(POLCA_ERR_IO, "%s: dup failed: %s", c->tmp.path, strerror(errno));
+    if (!st)
+        st = polca__atomic_commit(&c->tmp);
+    else
+        polca__atomic_abort(&c->tmp);
     if (st) {
         if (fd >= 0) close(fd);
         c->src.fd = -1;
@@ -621,7 +662,8 @@ const polca__ct_record *polca__ct_record_at(const polca__container *c, int64_t i
 
 /* Decodes record i's payload into dst, against ref (dst may equal ref;
  * ref unused for standalone records). */
-static int32_t decode_one(polca__container *c, int64_t i, unsigned char *dst, const unsigned char *ref) {
+static int32_t decode_one(polca__container *c, int64_t i, unsigned char *dst,
+                          const unsigned char *ref) {
     const polca__ct_record *r = &c->recs[i];
     size_t s = polca__ct_dtype_size(r->dtype);
     uint64_t n = r->n_elems;
@@ -629,7 +671,8 @@ static int32_t decode_one(polca__container *c, int64_t i, unsigned char *dst, co
     uint64_t at = r->offset + r->header_len;
     int32_t st = reserve(&c->payload, &c->payload_cap, (size_t)r->payload_len, "a record payload");
     if (st) return st;
-    if ((st = polca__src_read(&c->src, at, c->payload, (size_t)r->payload_len, "a record payload"))) return st;
+    if ((st = polca__src_read(&c->src, at, c->payload, (size_t)r->payload_len, "a record payload")))
+        return st;
     if (polca__crc32c(0, c->payload, (size_t)r->payload_len) != r->payload_crc)
         return corrupt(c, at, "record %lld: payload checksum mismatch", (long long)i);
     uint64_t B = (uint64_t)1 << r->block_log2;
@@ -645,24 +688,33 @@ static int32_t decode_one(polca__container *c, int64_t i, unsigned char *dst, co
         uint64_t frame_at = at + (uint64_t)(p - c->payload);
         if (left < 6 || polca__ld32(p) != ZSTD_MAGIC)
             return corrupt(c, frame_at, "record %lld: expected a zstd frame", (long long)i);
-        if (!(p[4] & 0x04)) return corrupt(c, frame_at, "record %lld: zstd frame without content checksum", (long long)i);
+        if (!(p[4] & 0x04))
+            return corrupt(c, frame_at, "record %lld: zstd frame without content checksum",
+                           (long long)i);
         size_t fsize = ZSTD_findFrameCompressedSize(p, left);
         if (ZSTD_isError(fsize))
-            return corrupt(c, frame_at, "record %lld: bad zstd frame (%s)", (long long)i, ZSTD_getErrorName(fsize));
+            return corrupt(c, frame_at, "record %lld: bad zstd frame (%s)", (long long)i,
+                           ZSTD_getErrorName(fsize));
         unsigned long long content = ZSTD_getFrameContentSize(p, fsize);
         if (content != bytes)
-            return corrupt(c, frame_at, "record %lld: zstd frame holds %lld bytes, expected %zu", (long long)i,
-                           content == ZSTD_CONTENTSIZE_UNKNOWN || content == ZSTD_CONTENTSIZE_ERROR ? -1LL : (long long)content,
+            return corrupt(c, frame_at, "record %lld: zstd frame holds %lld bytes, expected %zu",
+                           (long long)i,
+                           content == ZSTD_CONTENTSIZE_UNKNOWN || content == ZSTD_CONTENTSIZE_ERROR
+                               ? -1LL
+                               : (long long)content,
                            bytes);
         size_t got = ZSTD_decompressDCtx(c->dctx, c->scratch, bytes, p, fsize);
         if (ZSTD_isError(got) || got != bytes)
-            return corrupt(c, frame_at, "record %lld: zstd frame does not decode (%s)", (long long)i,
-                           ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short");
-        polca__pre_decode(dst + first * s, c->scratch, ref ? ref + first * s : NULL, (size_t)nb, s, r->precond);
+            return corrupt(c, frame_at, "record %lld: zstd frame does not decode (%s)",
+                           (long long)i, ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short");
+        polca__pre_decode(dst + first * s, c->scratch, ref ? ref + first * s : NULL, (size_t)nb, s,
+                          r->precond);
         p += fsize;
         left -= fsize;
     }
-    if (left) return corrupt(c, at + (uint64_t)(p - c->payload), "record %lld: %zu bytes after its last frame", (long long)i, left);
+    if (left)
+        return corrupt(c, at + (uint64_t)(p - c->payload),
+                       "record %lld: %zu bytes after its last frame", (long long)i, left);
     return POLCA_OK;
 }
 
@@ -677,12 +729,16 @@ static int32_t fill_cache(polca__container *c, const void *data, size_t bytes, i
 
 int32_t polca__ct_read(polca__container *c, int64_t i, void *dst, uint64_t n_elems) {
     if (!c || i < 0 || i >= c->n)
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "polca__ct_read: no record %lld", (long long)i);
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "polca__ct_read: no record %lld",
+                           (long long)i);
     const polca__ct_record *r = &c->recs[i];
     if (n_elems != r->n_elems)
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: record %lld has %llu elements, the caller expected %llu",
-                           c->src.name, (long long)i, (unsigned long long)r->n_elems, (unsigned long long)n_elems);
-    if (n_elems && !dst) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "polca__ct_read: 'dst' is NULL");
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: record %lld has %llu elements, the caller expected %llu",
+                           c->src.name, (long long)i, (unsigned long long)r->n_elems,
+                           (unsigned long long)n_elems);
+    if (n_elems && !dst)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "polca__ct_read: 'dst' is NULL");
     size_t bytes = (size_t)(n_elems * polca__ct_dtype_size(r->dtype));
     if (bytes == 0) return POLCA_OK;
     if (c->cache_idx == i) {
@@ -710,17 +766,20 @@ int32_t polca__ct_read(polca__container *c, int64_t i, void *dst, uint64_t n_ele
 /* Compresses data[n] (s-byte elements) with mode into out (room for the
  * sum of the per-block bounds); returns the compressed size or 0 with an
  * error recorded. Blocks [b0, b1) only (trials) unless b1 == 0. */
-static size_t compress_with(polca__container *c, unsigned char *out, size_t out_cap, const unsigned char *data,
-                            const unsigned char *ref, uint64_t n, size_t s, unsigned mode, uint64_t B,
-                            const uint64_t *blocks, size_t n_blocks) {
+static size_t compress_with(polca__container *c, unsigned char *out, size_t out_cap,
+                            const unsigned char *data, const unsigned char *ref, uint64_t n,
+                            size_t s, unsigned mode, uint64_t B, const uint64_t *blocks,
+                            size_t n_blocks) {
     size_t pos = 0;
     for (size_t bi = 0; bi < n_blocks; bi++) {
         uint64_t first = blocks ? blocks[bi] * B : bi * B;
         uint64_t nb = n - first < B ? n - first : B;
-        polca__pre_encode(c->enc, data + first * s, ref ? ref + first * s : NULL, (size_t)nb, s, mode);
+        polca__pre_encode(c->enc, data + first * s, ref ? ref + first * s : NULL, (size_t)nb, s,
+                          mode);
         size_t z = ZSTD_compress2(c->cctx, out + pos, out_cap - pos, c->enc, (size_t)(nb * s));
         if (ZSTD_isError(z)) {
-            polca__fail(POLCA_ERR_INTERNAL, "%s: zstd compression failed: %s", c->src.name, ZSTD_getErrorName(z));
+            polca__fail(POLCA_ERR_INTERNAL, "%s: zstd compression failed: %s", c->src.name,
+                        ZSTD_getErrorName(z));
             return 0;
         }
         pos += z;
@@ -728,13 +787,14 @@ static size_t compress_with(polca__container *c, unsigned char *out, size_t out_
     return pos;
 }
 
-int32_t polca__ct_append(polca__container *c, uint32_t kind, int64_t step, uint32_t dtype, const void *data,
-                         uint64_t n_elems, int32_t delta_ok) {
+int32_t polca__ct_append(polca__container *c, uint32_t kind, int64_t step, uint32_t dtype,
+                         const void *data, uint64_t n_elems, int32_t delta_ok) {
     static const char fn[] = "polca__ct_append";
     if (!c) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: NULL container", fn);
     if (c->mode < 0 || c->broken)
         return polca__fail(POLCA_ERR_STATE, "%s: %s", c->src.name,
-                           c->broken ? "an earlier write failed; reopen the file" : "opened read-only");
+                           c->broken ? "an earlier write failed; reopen the file"
+                                     : "opened read-only");
     size_t s = polca__ct_dtype_size(dtype);
     if (!s || (n_elems && !data) || n_elems > (uint64_t)SIZE_MAX / 16)
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: bad dtype, data or n_elems", fn);
@@ -747,7 +807,8 @@ int32_t polca__ct_append(polca__container *c, uint32_t kind, int64_t step, uint3
     int64_t ref_idx = -1;
     if (delta_ok && c->n > 0 && c->cfg.max_chain > 0 && n_elems > 0) {
         const polca__ct_record *p = &c->recs[c->n - 1];
-        if (p->kind == kind && p->dtype == dtype && p->n_elems == n_elems && p->chain < c->cfg.max_chain) {
+        if (p->kind == kind && p->dtype == dtype && p->n_elems == n_elems &&
+            p->chain < c->cfg.max_chain) {
             if (c->cache_idx != c->n - 1) {
                 /* decode into a temporary; polca__ct_read keeps it as the cache */
                 unsigned char *tmp = polca__alloc(bytes, "a reference record");
@@ -778,7 +839,8 @@ int32_t polca__ct_append(polca__container *c, uint32_t kind, int64_t step, uint3
     }
     if (!c->cctx) {
         c->cctx = ZSTD_createCCtx();
-        if (!c->cctx) return polca__fail(POLCA_ERR_OUT_OF_MEMORY, "out of memory creating a zstd encoder");
+        if (!c->cctx)
+            return polca__fail(POLCA_ERR_OUT_OF_MEMORY, "out of memory creating a zstd encoder");
     }
     ZSTD_CCtx_reset(c->cctx, ZSTD_reset_session_and_parameters);
     ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel, c->cfg.level);
@@ -789,6 +851,7 @@ int32_t polca__ct_append(polca__container *c, uint32_t kind, int64_t step, uint3
     if ((st = reserve(&c->enc, &c->enc_cap, block_bytes, "an encode buffer"))) return st;
     if ((st = reserve(&c->out_a, &c->out_a_cap, REC_LEN + bound, "a compressed record"))) return st;
     unsigned mode = cands[0];
+    size_t done = 0; /* bytes of the finished record in out_a, 0 = not yet */
     if (nc > 1 && n_elems > 0) {
         /* Trials: every block when the record is small or cfg->full_trials,
          * else up to 4 blocks spread evenly. */
@@ -800,21 +863,38 @@ int32_t polca__ct_append(polca__container *c, uint32_t kind, int64_t step, uint3
             for (size_t k = 0; k < 4; k++) sample[k] = (uint64_t)k * (n_blocks - 1) / 3;
             ns = 4;
         }
+        /* With every block in the trial, the best trial is the record:
+         * keep it (in out_a, the other buffer takes the next trial). */
+        int whole = ns == n_blocks;
+        if (whole &&
+            (st = reserve(&c->out_b, &c->out_b_cap, REC_LEN + bound, "a compressed record")))
+            return st;
         size_t best = SIZE_MAX;
         for (unsigned k = 0; k < nc; k++) {
-            size_t z = compress_with(c, c->out_a + REC_LEN, bound, data, ref, n_elems, s, cands[k], B,
-                                     ns == n_blocks ? NULL : sample, ns);
+            unsigned char *dst = whole && best != SIZE_MAX ? c->out_b : c->out_a;
+            size_t z = compress_with(c, dst + REC_LEN, bound, data, ref, n_elems, s, cands[k], B,
+                                     whole ? NULL : sample, ns);
             if (!z) return POLCA_ERR_INTERNAL;
             if (z < best) {
                 best = z;
                 mode = cands[k];
+                if (dst == c->out_b) { /* swap: out_a holds the best */
+                    unsigned char *t = c->out_a;
+                    size_t tc = c->out_a_cap;
+                    c->out_a = c->out_b;
+                    c->out_a_cap = c->out_b_cap;
+                    c->out_b = t;
+                    c->out_b_cap = tc;
+                }
             }
         }
+        if (whole) done = best;
     }
-    size_t z = 0;
-    if (n_elems) {
-        z = compress_with(c, c->out_a + REC_LEN, bound, data, mode & (POLCA__PRE_XOR | POLCA__PRE_SUB) ? ref : NULL,
-                          n_elems, s, mode, B, NULL, (size_t)n_blocks);
+    size_t z = done;
+    if (n_elems && !done) {
+        z = compress_with(c, c->out_a + REC_LEN, bound, data,
+                          mode & (POLCA__PRE_XOR | POLCA__PRE_SUB) ? ref : NULL, n_elems, s, mode,
+                          B, NULL, (size_t)n_blocks);
         if (!z) return POLCA_ERR_INTERNAL;
     }
     if (!(mode & (POLCA__PRE_XOR | POLCA__PRE_SUB))) ref_idx = -1;

@@ -31,7 +31,7 @@
  *                     end are ignored by readers and overwritten by the next
  *                     append.
  *
- * Memory: a reader holds the header, an index of 40-byte entries per record,
+ * Memory: a reader holds the header, an index of 56-byte entries per record,
  * and at most a few arrays of one record's size; never the whole file.
  * Sizes read from a file are checked against the file size before any
  * allocation; arrays of a record's size are allocated only when the caller
@@ -79,7 +79,7 @@
 #define POLCA__CT_WHOLE 0
 #define POLCA__CT_APPEND 1
 
-#define POLCA__CT_MAX_HEADER (64u << 20) /* bytes; larger headers are corrupt */
+#define POLCA__CT_MAX_HEADER (64u << 20)    /* bytes; larger headers are corrupt */
 #define POLCA__CT_MAX_FIELD_LEN (16u << 20) /* bytes of one caller field */
 
 typedef struct polca__ct_field {
@@ -90,17 +90,17 @@ typedef struct polca__ct_field {
 
 /* Writer settings (polca__ct_config_default gives the defaults). */
 typedef struct polca__ct_config {
-    int32_t level;      /* zstd level, 1..19; default 3 */
-    int32_t max_chain;  /* longest run of delta records, 0 = never delta; default 32 */
-    uint32_t precond;   /* 0 = try every candidate and keep the smallest (default);
-                           else POLCA__PRE_* bits + POLCA__CT_PRE_FORCED: always
-                           that mode (where a delta is impossible, its shuffle bit
-                           alone) */
-    int32_t sync;       /* 1 (default): fsync as described above; 0: skip fsync
-                           (still safe against a killed process, not against a
-                           power cut) */
-    int32_t block_log2; /* elements per compressed block = 2^block_log2, 12..22;
-                           default 18 */
+    int32_t level;       /* zstd level, 1..19; default 3 */
+    int32_t max_chain;   /* longest run of delta records, 0 = never delta; default 32 */
+    uint32_t precond;    /* 0 = try every candidate and keep the smallest (default);
+                            else POLCA__PRE_* bits + POLCA__CT_PRE_FORCED: always
+                            that mode (where a delta is impossible, its shuffle bit
+                            alone) */
+    int32_t sync;        /* 1 (default): fsync as described above; 0: skip fsync
+                            (still safe against a killed process, not against a
+                            power cut) */
+    int32_t block_log2;  /* elements per compressed block = 2^block_log2, 12..22;
+                            default 18 */
     int32_t full_trials; /* 0 (default): candidates are compared on at most 4
                             blocks spread over the record (all blocks when it
                             has at most 4); 1: on the whole record */
@@ -116,14 +116,14 @@ typedef struct polca__ct_record {
     uint64_t payload_len; /* compressed bytes after the record header */
     uint64_t n_elems;
     int64_t step;
-    int64_t ref;          /* index of the reference record, or -1 */
+    int64_t ref; /* index of the reference record, or -1 */
     uint32_t kind;
     uint32_t payload_crc;
-    uint16_t header_len;  /* bytes of the record header */
+    uint16_t header_len; /* bytes of the record header */
     uint8_t dtype;
-    uint8_t precond;      /* POLCA__PRE_* bits */
+    uint8_t precond; /* POLCA__PRE_* bits */
     uint8_t block_log2;
-    uint8_t chain;        /* delta records since the last standalone one (writer) */
+    uint8_t chain; /* delta records since the last standalone one (writer) */
 } polca__ct_record;
 
 typedef struct polca__container polca__container;
@@ -135,9 +135,8 @@ POLCA_INTERNAL size_t polca__ct_dtype_size(uint32_t dtype);
  * are the file kind's own header fields (tags >= POLCA__FIELD_USER). cfg NULL
  * = defaults. The handle is ready for polca__ct_append. */
 POLCA_INTERNAL int32_t polca__ct_create(const char *path, uint32_t file_kind,
-                                        const polca__layout *layout,
-                                        const polca__ct_field *fields, int64_t n_fields,
-                                        int32_t mode, const polca__ct_config *cfg,
+                                        const polca__layout *layout, const polca__ct_field *fields,
+                                        int64_t n_fields, int32_t mode, const polca__ct_config *cfg,
                                         polca__container **out);
 
 /* Opens an existing container. expect_kind 0 accepts any file kind, else a
@@ -165,11 +164,10 @@ POLCA_INTERNAL uint32_t polca__ct_file_kind(const polca__container *c);
 /* NULL when the file has no layout. */
 POLCA_INTERNAL const polca__layout *polca__ct_layout(const polca__container *c);
 /* A header field: 1 and (*data, *len) when present (valid while c lives), else 0. */
-POLCA_INTERNAL int polca__ct_field_get(const polca__container *c, uint32_t tag,
-                                       const void **data, uint64_t *len);
+POLCA_INTERNAL int polca__ct_field_get(const polca__container *c, uint32_t tag, const void **data,
+                                       uint64_t *len);
 POLCA_INTERNAL int64_t polca__ct_count(const polca__container *c);
-POLCA_INTERNAL const polca__ct_record *polca__ct_record_at(const polca__container *c,
-                                                           int64_t i);
+POLCA_INTERNAL const polca__ct_record *polca__ct_record_at(const polca__container *c, int64_t i);
 
 /* Appends one record: data[n_elems] of dtype. delta_ok: the record may be
  * stored as a delta against the record before it (when that one has the same
@@ -186,7 +184,6 @@ POLCA_INTERNAL int32_t polca__ct_append(polca__container *c, uint32_t kind, int6
  * the payload CRC, the zstd content checksums and every size; failures are
  * POLCA_ERR_CORRUPT with the file name and byte offset. On failure dst's
  * contents are unspecified. */
-POLCA_INTERNAL int32_t polca__ct_read(polca__container *c, int64_t i, void *dst,
-                                      uint64_t n_elems);
+POLCA_INTERNAL int32_t polca__ct_read(polca__container *c, int64_t i, void *dst, uint64_t n_elems);
 
 #endif /* POLCA_CONTAINER_H */

@@ -26,8 +26,8 @@ uint32_t polca__crc32c_sw(uint32_t crc, const void *data, size_t n) {
     while (n >= 8) {
         uint64_t v = polca__ld64(p) ^ crc;
         crc = table[7][v & 0xff] ^ table[6][(v >> 8) & 0xff] ^ table[5][(v >> 16) & 0xff] ^
-              table[4][(v >> 24) & 0xff] ^ table[3][(v >> 32) & 0xff] ^
-              table[2][(v >> 40) & 0xff] ^ table[1][(v >> 48) & 0xff] ^ table[0][v >> 56];
+              table[4][(v >> 24) & 0xff] ^ table[3][(v >> 32) & 0xff] ^ table[2][(v >> 40) & 0xff] ^
+              table[1][(v >> 48) & 0xff] ^ table[0][v >> 56];
         p += 8;
         n -= 8;
     }
@@ -36,8 +36,7 @@ uint32_t polca__crc32c_sw(uint32_t crc, const void *data, size_t n) {
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const void *data,
-                                                          size_t n) {
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const void *data, size_t n) {
     const unsigned char *p = data;
     uint64_t c = ~crc;
     while (n >= 8) {

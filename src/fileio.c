@@ -21,8 +21,7 @@ static int32_t src_open_flags(polca__src *s, const char *path, int flags) {
     memset(s, 0, sizeof *s);
     s->fd = -1;
     int fd = open(path, flags | O_CLOEXEC);
-    if (fd < 0)
-        return polca__fail(POLCA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fd < 0) return polca__fail(POLCA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         int e = errno;
@@ -69,8 +68,7 @@ void polca__src_close(polca__src *s) {
     s->fd = -1;
 }
 
-int32_t polca__src_read(const polca__src *s, uint64_t off, void *buf, size_t n,
-                        const char *what) {
+int32_t polca__src_read(const polca__src *s, uint64_t off, void *buf, size_t n, const char *what) {
     if (off > s->size || n > s->size - off)
         return polca__fail(POLCA_ERR_CORRUPT,
                            "%s: byte %llu: %s needs %llu bytes but the file ends at byte %llu",
@@ -91,8 +89,8 @@ int32_t polca__src_read(const polca__src *s, uint64_t off, void *buf, size_t n,
                                (unsigned long long)(off + done), what, strerror(errno));
         if (r == 0)
             return polca__fail(POLCA_ERR_IO,
-                               "%s: byte %llu: reading %s: the file shrank while open",
-                               s->name, (unsigned long long)(off + done), what);
+                               "%s: byte %llu: reading %s: the file shrank while open", s->name,
+                               (unsigned long long)(off + done), what);
         done += (size_t)r;
     }
     return POLCA_OK;
@@ -139,8 +137,8 @@ int32_t polca__fsync_parent(const char *path) {
     if (!dir) return POLCA_ERR_OUT_OF_MEMORY;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
-        int32_t st = polca__fail(POLCA_ERR_IO, "%s: cannot open its directory '%s': %s", path,
-                                 dir, strerror(errno));
+        int32_t st = polca__fail(POLCA_ERR_IO, "%s: cannot open its directory '%s': %s", path, dir,
+                                 strerror(errno));
         free(dir);
         return st;
     }

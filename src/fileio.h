@@ -40,8 +40,8 @@ POLCA_INTERNAL void polca__src_close(polca__src *s);
  * "<name>: byte <off>: <what> needs <n> bytes but the file ends at <size>"
  * when [off, off+n) is not inside the source, POLCA_ERR_IO when the read
  * fails (or the file shrank since it was opened). */
-POLCA_INTERNAL int32_t polca__src_read(const polca__src *s, uint64_t off, void *buf,
-                                       size_t n, const char *what);
+POLCA_INTERNAL int32_t polca__src_read(const polca__src *s, uint64_t off, void *buf, size_t n,
+                                       const char *what);
 
 /* pwrite of all n bytes at off, retrying short writes and EINTR. */
 POLCA_INTERNAL int32_t polca__write_at(int fd, uint64_t off, const void *buf, size_t n,

@@ -9,9 +9,9 @@
 
 struct polca__npy_writer {
     polca__atomic a;
-    uint64_t pos;       /* next byte to write */
-    uint64_t left;      /* elements still expected */
-    size_t item;        /* bytes per element */
+    uint64_t pos;  /* next byte to write */
+    uint64_t left; /* elements still expected */
+    size_t item;   /* bytes per element */
 };
 
 static size_t item_size(const char *dtype) {
@@ -37,14 +37,18 @@ int32_t polca__npy_begin(const char *path, const char *dtype, int32_t ndim, cons
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: %s: bad ndim %d", fn, path, (int)ndim);
     /* header: {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } */
     char dict[64 + 24 * POLCA__NPY_MAX_DIMS];
-    int len = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (", dtype);
+    int len =
+        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (", dtype);
     uint64_t count = 1;
     for (int d = 0; d < ndim; d++) {
         if (shape[d] < 0 || (shape[d] && count > (UINT64_MAX / 16) / (uint64_t)shape[d]))
-            return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: %s: bad dimension %d (%lld)", fn, path, d,
-                               (long long)shape[d]);
+            return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: %s: bad dimension %d (%lld)", fn,
+                               path, d, (long long)shape[d]);
         count *= (uint64_t)shape[d];
-        len += snprintf(dict + len, sizeof dict - (size_t)len, ndim == 1 ? "%lld," : d ? ", %lld" : "%lld",
+        len += snprintf(dict + len, sizeof dict - (size_t)len,
+                        ndim == 1 ? "%lld,"
+                        : d       ? ", %lld"
+                                  : "%lld",
                         (long long)shape[d]);
     }
     len += snprintf(dict + len, sizeof dict - (size_t)len, "), }");

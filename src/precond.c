@@ -49,9 +49,9 @@ static uint64_t undelta_s(uint64_t e, uint64_t r, size_t s, unsigned mode) {
 static void encode_generic(unsigned char *dst, const unsigned char *src, const unsigned char *ref,
                            size_t n, size_t s, unsigned mode) {
     for (size_t i = 0; i < n; i++) {
-        uint64_t e = delta_s(load_s(src + i * s, s),
-                             (mode & (POLCA__PRE_XOR | POLCA__PRE_SUB)) ? load_s(ref + i * s, s) : 0,
-                             s, mode);
+        uint64_t e = delta_s(
+            load_s(src + i * s, s),
+            (mode & (POLCA__PRE_XOR | POLCA__PRE_SUB)) ? load_s(ref + i * s, s) : 0, s, mode);
         if (mode & POLCA__PRE_SHUFFLE)
             for (size_t b = 0; b < s; b++) dst[b * n + i] = (unsigned char)(e >> (8 * b));
         else
@@ -129,7 +129,8 @@ static void decode4(unsigned char *dst, const unsigned char *restrict src, const
         }
         for (int k = 0; k < 4; k++) {
             if (xor_) {
-                v[k] = _mm_xor_si128(v[k], _mm_loadu_si128((const __m128i *)(ref + 4 * i + 16 * k)));
+                v[k] =
+                    _mm_xor_si128(v[k], _mm_loadu_si128((const __m128i *)(ref + 4 * i + 16 * k)));
             } else if (sub) {
                 __m128i d = _mm_xor_si128(_mm_srli_epi32(v[k], 1),
                                           _mm_sub_epi32(zero, _mm_and_si128(v[k], one)));

@@ -34,7 +34,7 @@ struct polca__st_file {
     int64_t n, cap;
     struct meta_pair {
         const char *key, *val;
-    } *meta;
+    } * meta;
     int64_t n_meta, meta_cap;
 };
 
@@ -46,11 +46,10 @@ typedef struct dtype_info {
 } dtype_info;
 
 static const dtype_info dtypes[] = {
-    {"BOOL", 8},     {"U8", 8},       {"I8", 8},       {"F8_E5M2", 8}, {"F8_E4M3", 8},
-    {"F8_E8M0", 8},  {"I16", 16},     {"U16", 16},     {"F16", 16},    {"BF16", 16},
-    {"I32", 32},     {"U32", 32},     {"F32", 32},     {"I64", 64},    {"U64", 64},
-    {"F64", 64},     {"C64", 64},     {"F4", 4},       {"F6_E2M3", 6}, {"F6_E3M2", 6},
-    {NULL, 0},
+    {"BOOL", 8},    {"U8", 8},      {"I8", 8},   {"F8_E5M2", 8}, {"F8_E4M3", 8}, {"F8_E8M0", 8},
+    {"I16", 16},    {"U16", 16},    {"F16", 16}, {"BF16", 16},   {"I32", 32},    {"U32", 32},
+    {"F32", 32},    {"I64", 64},    {"U64", 64}, {"F64", 64},    {"C64", 64},    {"F4", 4},
+    {"F6_E2M3", 6}, {"F6_E3M2", 6}, {NULL, 0},
 };
 
 static int dtype_bits(const char *name) {
@@ -67,8 +66,8 @@ typedef struct jp {
 } jp;
 
 static int32_t jp_fail(const jp *j, const char *what) {
-    return polca__fail(POLCA_ERR_CORRUPT, "%s: byte %llu: safetensors header: %s",
-                       j->f->src.name, (unsigned long long)(8 + (j->p - j->start)), what);
+    return polca__fail(POLCA_ERR_CORRUPT, "%s: byte %llu: safetensors header: %s", j->f->src.name,
+                       (unsigned long long)(8 + (j->p - j->start)), what);
 }
 
 static void jp_ws(jp *j) {
@@ -379,8 +378,10 @@ static int32_t parse_entry(jp *j, polca__st_tensor *t) {
             const unsigned char *key_at = j->p;
             if ((st = jp_string(j, 0, &key))) return st;
             if ((st = jp_expect(j, ':', "expected ':'"))) return st;
-            int which = !strcmp(key, "dtype") ? 1 : !strcmp(key, "shape") ? 2
-                      : !strcmp(key, "data_offsets") ? 3 : 0;
+            int which = !strcmp(key, "dtype")          ? 1
+                        : !strcmp(key, "shape")        ? 2
+                        : !strcmp(key, "data_offsets") ? 3
+                                                       : 0;
             if ((which == 1 && have_dtype) || (which == 2 && have_shape) ||
                 (which == 3 && have_offsets)) {
                 j->p = key_at;
@@ -414,8 +415,8 @@ static int32_t parse_entry(jp *j, polca__st_tensor *t) {
                                                "%s: byte %llu: tensor '%s' has more than %d "
                                                "dimensions",
                                                j->f->src.name,
-                                               (unsigned long long)(8 + (j->p - j->start)),
-                                               t->name, POLCA__ST_MAX_DIMS);
+                                               (unsigned long long)(8 + (j->p - j->start)), t->name,
+                                               POLCA__ST_MAX_DIMS);
                         if ((st = jp_uint(j, &d))) return st;
                         t->shape[t->ndim++] = (int64_t)d;
                         jp_ws(j);
@@ -453,16 +454,20 @@ static int32_t parse_entry(jp *j, polca__st_tensor *t) {
         j->p = entry_at;
         return polca__fail(POLCA_ERR_CORRUPT,
                            "%s: byte %llu: safetensors header: tensor '%s' lacks \"%s\"",
-                           j->f->src.name, (unsigned long long)(8 + (entry_at - j->start)),
-                           t->name, !have_dtype ? "dtype" : !have_shape ? "shape" : "data_offsets");
+                           j->f->src.name, (unsigned long long)(8 + (entry_at - j->start)), t->name,
+                           !have_dtype   ? "dtype"
+                           : !have_shape ? "shape"
+                                         : "data_offsets");
     }
     /* Bounds and sizes. */
     const char *why = NULL;
     uint64_t count = 1;
     for (int d = 0; d < t->ndim; d++) {
         uint64_t dim = (uint64_t)t->shape[d];
-        if (dim && count > (uint64_t)INT64_MAX / dim) why = "element count overflows";
-        else count *= dim;
+        if (dim && count > (uint64_t)INT64_MAX / dim)
+            why = "element count overflows";
+        else
+            count *= dim;
     }
     int bits = dtype_bits(t->dtype);
     if (!why && begin > end) why = "data_offsets begin after they end";
@@ -475,8 +480,8 @@ static int32_t parse_entry(jp *j, polca__st_tensor *t) {
     }
     if (why) {
         return polca__fail(POLCA_ERR_CORRUPT, "%s: byte %llu: safetensors header: tensor '%s': %s",
-                           j->f->src.name, (unsigned long long)(8 + (entry_at - j->start)),
-                           t->name, why);
+                           j->f->src.name, (unsigned long long)(8 + (entry_at - j->start)), t->name,
+                           why);
     }
     t->data_offset = j->f->data_start + begin;
     t->nbytes = end - begin;
@@ -597,8 +602,7 @@ int32_t polca__st_open(const char *path, polca__st_file **out) {
     return st_finish_open(f, polca__src_open(&f->src, path), out);
 }
 
-int32_t polca__st_open_mem(const void *data, size_t size, const char *name,
-                           polca__st_file **out) {
+int32_t polca__st_open_mem(const void *data, size_t size, const char *name, polca__st_file **out) {
     if ((!data && size) || !out)
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "polca__st_open_mem: NULL argument");
     polca__st_file *f = polca__calloc(1, sizeof *f, "a safetensors file");
@@ -678,8 +682,9 @@ int32_t polca__st_read_f32(polca__st_file *f, int64_t i, float *dst, int64_t cou
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "polca__st_read_f32: 'dst' is NULL");
     if (!strcmp(t->dtype, "F32"))
         return polca__src_read(&f->src, t->data_offset, dst, t->nbytes, t->name);
-    size_t item = !strcmp(t->dtype, "F64") ? 8
-                : (!strcmp(t->dtype, "F16") || !strcmp(t->dtype, "BF16")) ? 2 : 0;
+    size_t item = !strcmp(t->dtype, "F64")                                  ? 8
+                  : (!strcmp(t->dtype, "F16") || !strcmp(t->dtype, "BF16")) ? 2
+                                                                            : 0;
     if (!item)
         return polca__fail(POLCA_ERR_UNSUPPORTED,
                            "%s: tensor '%s' has dtype %s; only F32, F16, BF16 and F64 convert "
@@ -689,8 +694,8 @@ int32_t polca__st_read_f32(polca__st_file *f, int64_t i, float *dst, int64_t cou
     unsigned char buf[CHUNK * 8];
     for (int64_t done = 0; done < count;) {
         size_t n = (size_t)(count - done < CHUNK ? count - done : CHUNK);
-        int32_t st = polca__src_read(&f->src, t->data_offset + (uint64_t)done * item, buf,
-                                     n * item, t->name);
+        int32_t st = polca__src_read(&f->src, t->data_offset + (uint64_t)done * item, buf, n * item,
+                                     t->name);
         if (st) return st;
         convert(t->dtype, buf, dst + done, n);
         done += (int64_t)n;
@@ -778,8 +783,8 @@ int32_t polca__st_write_f32(const char *path, int64_t n_tensors,
                                "%s: metadata entry %lld is NULL or not UTF-8", fn, (long long)i);
         for (int64_t k = 0; k < i; k++)
             if (!strcmp(meta_keys[k], meta_keys[i]))
-                return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: metadata key '%s' twice",
-                                   fn, meta_keys[i]);
+                return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: metadata key '%s' twice", fn,
+                                   meta_keys[i]);
     }
     for (int64_t i = 0; i < n_tensors; i++) {
         const polca__st_out_tensor *t = &tensors[i];
@@ -794,8 +799,8 @@ int32_t polca__st_write_f32(const char *path, int64_t n_tensors,
         for (int d = 0; d < t->ndim; d++) {
             if (t->shape[d] < 0 ||
                 (t->shape[d] && count > (uint64_t)(INT64_MAX / 4) / (uint64_t)t->shape[d]))
-                return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
-                                   "%s: tensor '%s': bad dimension %d", fn, t->name, d);
+                return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: tensor '%s': bad dimension %d",
+                                   fn, t->name, d);
             count *= (uint64_t)t->shape[d];
         }
         if (count > 0 && !t->data)
@@ -803,8 +808,8 @@ int32_t polca__st_write_f32(const char *path, int64_t n_tensors,
                                t->name);
         for (int64_t k = 0; k < i; k++)
             if (!strcmp(tensors[k].name, t->name))
-                return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: tensor '%s' appears twice",
-                                   fn, t->name);
+                return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: tensor '%s' appears twice", fn,
+                                   t->name);
     }
 
     sbuf b = {0};

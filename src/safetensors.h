@@ -18,8 +18,8 @@
 #define POLCA__ST_MAX_HEADER 100000000 /* bytes: the format's own limit */
 
 typedef struct polca__st_tensor {
-    const char *name;  /* valid while the file is open */
-    char dtype[8];     /* "F32", "F16", "BF16", "F64", "I64", ... */
+    const char *name; /* valid while the file is open */
+    char dtype[8];    /* "F32", "F16", "BF16", "F64", "I64", ... */
     int32_t ndim;
     int64_t shape[POLCA__ST_MAX_DIMS];
     uint64_t data_offset; /* absolute byte offset in the file */
@@ -51,8 +51,7 @@ POLCA_INTERNAL const polca__st_tensor *polca__st_tensor_at(const polca__st_file 
 POLCA_INTERNAL int64_t polca__st_find(const polca__st_file *f, const char *name);
 /* Reads tensor i converted to float32 (from F32, F16, BF16 or F64) into
  * dst[count]; count must equal the tensor's element count. */
-POLCA_INTERNAL int32_t polca__st_read_f32(polca__st_file *f, int64_t i, float *dst,
-                                          int64_t count);
+POLCA_INTERNAL int32_t polca__st_read_f32(polca__st_file *f, int64_t i, float *dst, int64_t count);
 /* A string value of the "__metadata__" object, or NULL. */
 POLCA_INTERNAL const char *polca__st_metadata(const polca__st_file *f, const char *key);
 

@@ -22,6 +22,9 @@ tests/fixtures/transformer/<name>/:
   dirs.npy float32 [K, P]; g.npy, c.npy float64 [K, N]: first and second
               derivatives of each sample's loss along each direction
               (forward mode: functorch.jvp, and jvp of jvp)
+
+numpy only writes the files: arrays cross between numpy and torch as Python
+lists, so a pip-installed numpy 2 next to Debian's torch does not matter.
 """
 import math
 import os
@@ -57,7 +60,7 @@ def param_shapes(c):
 def unflatten(theta, shapes):
     p, at = {}, 0
     for name, shape in shapes:
-        n = int(np.prod(shape))
+        n = math.prod(shape)
         p[name] = theta[at:at + n].reshape(shape)
         at += n
     return p
@@ -112,13 +115,13 @@ def per_sample_losses(theta, c, shapes, tokens, mask):
 def generate(name, c, seed, S, K, outdir):
     rng = np.random.default_rng(seed)
     shapes = param_shapes(c)
-    P = sum(int(np.prod(s)) for _, s in shapes)
+    P = sum(math.prod(s) for _, s in shapes)
     # Random parameters around TransformerLens's init, LN weights/biases and
     # biases not at 1/0 so every term is exercised.
     std = 0.8 / math.sqrt(c["d_model"])
     parts = []
     for nm, shape in shapes:
-        n = int(np.prod(shape))
+        n = math.prod(shape)
         if nm.endswith(".w") and "ln" in nm:
             parts.append(1.0 + 0.2 * rng.standard_normal(n))
         elif "W_" in nm:
@@ -134,9 +137,9 @@ def generate(name, c, seed, S, K, outdir):
     v32 = rng.standard_normal(P).astype(np.float32)
     dirs32 = rng.standard_normal((K, P)).astype(np.float32)
 
-    theta = torch.tensor(theta32, dtype=torch.float64)
-    tok = torch.tensor(tokens, dtype=torch.long)
-    msk = torch.tensor(mask.astype(bool))
+    theta = torch.tensor(theta32.tolist(), dtype=torch.float64)
+    tok = torch.tensor(tokens.tolist(), dtype=torch.long)
+    msk = torch.tensor(mask.astype(bool).tolist())
     f = lambda th: per_sample_losses(th, c, shapes, tok, msk)
 
     with torch.no_grad():
@@ -145,15 +148,15 @@ def generate(name, c, seed, S, K, outdir):
     th = theta.clone().requires_grad_(True)
     mean = f(th).mean()
     (grad,) = torch.autograd.grad(mean, th, create_graph=True)
-    vt = torch.tensor(v32, dtype=torch.float64)
+    vt = torch.tensor(v32.tolist(), dtype=torch.float64)
     (hvp,) = torch.autograd.grad(grad @ vt, th)
     g, cc = [], []
     for k in range(K):
-        d = torch.tensor(dirs32[k], dtype=torch.float64)
+        d = torch.tensor(dirs32[k].tolist(), dtype=torch.float64)
         _, gk = jvp(f, (theta,), (d,))
         _, ck = jvp(lambda t: jvp(f, (t,), (d,))[1], (theta,), (d,))
-        g.append(gk.detach().numpy())
-        cc.append(ck.detach().numpy())
+        g.append(gk.detach().tolist())
+        cc.append(ck.detach().tolist())
 
     os.makedirs(outdir, exist_ok=True)
     cfg = np.array([c["n_layers"], c["d_model"], c["n_heads"], c["d_head"], c["d_mlp"], V, T,
@@ -165,15 +168,15 @@ def generate(name, c, seed, S, K, outdir):
     np.save(os.path.join(outdir, "theta.npy"), theta32)
     np.save(os.path.join(outdir, "tokens.npy"), tokens)
     np.save(os.path.join(outdir, "mask.npy"), mask)
-    np.save(os.path.join(outdir, "logits.npy"), logits.numpy())
-    np.save(os.path.join(outdir, "losses.npy"), losses.numpy())
+    np.save(os.path.join(outdir, "logits.npy"), np.array(logits.tolist(), dtype=np.float64))
+    np.save(os.path.join(outdir, "losses.npy"), np.array(losses.tolist(), dtype=np.float64))
     np.save(os.path.join(outdir, "mean_loss.npy"), np.array([mean.item()]))
-    np.save(os.path.join(outdir, "grad.npy"), grad.detach().numpy())
+    np.save(os.path.join(outdir, "grad.npy"), np.array(grad.detach().tolist(), dtype=np.float64))
     np.save(os.path.join(outdir, "v.npy"), v32)
-    np.save(os.path.join(outdir, "hvp.npy"), hvp.numpy())
+    np.save(os.path.join(outdir, "hvp.npy"), np.array(hvp.tolist(), dtype=np.float64))
     np.save(os.path.join(outdir, "dirs.npy"), dirs32)
-    np.save(os.path.join(outdir, "g.npy"), np.stack(g))
-    np.save(os.path.join(outdir, "c.npy"), np.stack(cc))
+    np.save(os.path.join(outdir, "g.npy"), np.array(g, dtype=np.float64))
+    np.save(os.path.join(outdir, "c.npy"), np.array(cc, dtype=np.float64))
     print(f"{name}: P={P} N={losses.numel()} mean loss {mean.item():.6f}")
 
 

@@ -50,7 +50,8 @@ static void test_layout(polca__layout *l) {
 #define P (42 + 6 + 66)
 
 static void make_theta(float *v, int t) {
-    for (int i = 0; i < P; i++) v[i] = sinf(0.37f * (float)i) * 0.1f + 1e-4f * (float)t * cosf((float)i);
+    for (int i = 0; i < P; i++)
+        v[i] = sinf(0.37f * (float)i) * 0.1f + 1e-4f * (float)t * cosf((float)i);
     v[5] = -0.0f;
     v[6] = 1.4e-45f; /* smallest subnormal */
     v[7] = -3.4028235e38f;
@@ -186,6 +187,9 @@ TEST(file_series_append_reopen) {
     /* reopen for appending */
     CHECK_OK(polca_options_set_int(o, "writable", 1));
     CHECK_OK(polca_checkpoints_open(ctx, p, o, &s));
+    polca_checkpoints *second = NULL;
+    CHECK_STATUS(polca_checkpoints_open(ctx, p, o, &second), POLCA_ERR_STATE); /* one writer */
+    CHECK_ERROR_MENTIONS("another writer");
     for (int t = 25; t < 40; t++) {
         steps[t] = 20 * t;
         make_theta(v, t);
@@ -211,7 +215,8 @@ TEST(file_series_append_reopen) {
 }
 
 TEST(every_precondition_option_round_trips) {
-    static const char *const names[] = {"auto", "none", "shuffle", "xor", "xor_shuffle", "diff", "diff_shuffle"};
+    static const char *const names[] = {"auto",        "none", "shuffle",     "xor",
+                                        "xor_shuffle", "diff", "diff_shuffle"};
     polca_context *ctx = cpu_context();
     CHECK(ctx);
     polca__layout l;
@@ -257,9 +262,11 @@ TEST(bad_input) {
     /* constructors */
     CHECK_STATUS(polca__checkpoints_create(NULL, &l, NULL, NULL, &out), POLCA_ERR_INVALID_ARGUMENT);
     CHECK_ERROR_MENTIONS("'ctx'");
-    CHECK_STATUS(polca__checkpoints_create(ctx, NULL, NULL, NULL, &out), POLCA_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(polca__checkpoints_create(ctx, NULL, NULL, NULL, &out),
+                 POLCA_ERR_INVALID_ARGUMENT);
     CHECK_ERROR_MENTIONS("'layout'");
-    CHECK_STATUS(polca__checkpoints_create(ctx, &empty, NULL, NULL, &out), POLCA_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(polca__checkpoints_create(ctx, &empty, NULL, NULL, &out),
+                 POLCA_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(polca__checkpoints_create(ctx, &l, NULL, NULL, NULL), POLCA_ERR_INVALID_ARGUMENT);
     CHECK_ERROR_MENTIONS("'out'");
     CHECK_STATUS(polca__checkpoints_create(ctx, &l, "", NULL, &out), POLCA_ERR_INVALID_ARGUMENT);
@@ -288,17 +295,20 @@ TEST(bad_input) {
     CHECK(out == sentinel);
     /* open */
     CHECK_STATUS(polca_checkpoints_open(NULL, "x", NULL, &out), POLCA_ERR_INVALID_ARGUMENT);
-    CHECK_STATUS(polca_checkpoints_open((polca_context *)(void *)o, "x", NULL, &out), POLCA_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(polca_checkpoints_open((polca_context *)(void *)o, "x", NULL, &out),
+                 POLCA_ERR_INVALID_ARGUMENT);
     CHECK_ERROR_MENTIONS("not a live polca_context");
     CHECK_STATUS(polca_checkpoints_open(ctx, NULL, NULL, &out), POLCA_ERR_INVALID_ARGUMENT);
     CHECK_ERROR_MENTIONS("'path'");
     CHECK_STATUS(polca_checkpoints_open(ctx, tpath("none.pcs"), NULL, &out), POLCA_ERR_IO);
     CHECK_ERROR_MENTIONS("none.pcs");
-    CHECK_STATUS(polca_checkpoints_open(ctx, "tests/fixtures/safetensors/basic.safetensors", NULL, &out),
-                 POLCA_ERR_CORRUPT);
+    CHECK_STATUS(
+        polca_checkpoints_open(ctx, "tests/fixtures/safetensors/basic.safetensors", NULL, &out),
+        POLCA_ERR_CORRUPT);
     CHECK_ERROR_MENTIONS("basic.safetensors: byte 0");
     CHECK_OK(polca_options_set_int(o, "writable", 2));
-    CHECK_STATUS(polca_checkpoints_open(ctx, tpath("none.pcs"), o, &out), POLCA_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(polca_checkpoints_open(ctx, tpath("none.pcs"), o, &out),
+                 POLCA_ERR_INVALID_ARGUMENT);
     CHECK_ERROR_MENTIONS("writable");
     CHECK(out == sentinel);
     polca_options_destroy(o);
@@ -307,7 +317,8 @@ TEST(bad_input) {
     /* append */
     CHECK_STATUS(polca_checkpoints_append(NULL, 0, v, P), POLCA_ERR_INVALID_ARGUMENT);
     CHECK_ERROR_MENTIONS("'series'");
-    CHECK_STATUS(polca_checkpoints_append((polca_checkpoints *)(void *)ctx, 0, v, P), POLCA_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(polca_checkpoints_append((polca_checkpoints *)(void *)ctx, 0, v, P),
+                 POLCA_ERR_INVALID_ARGUMENT);
     CHECK_ERROR_MENTIONS("not a live polca_checkpoints");
     CHECK_STATUS(polca_checkpoints_append(s, 0, NULL, P), POLCA_ERR_INVALID_ARGUMENT);
     CHECK_ERROR_MENTIONS("'theta'");
@@ -335,7 +346,8 @@ TEST(bad_input) {
     CHECK_STATUS(polca_checkpoints_count(s, NULL), POLCA_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(polca_checkpoints_count(NULL, &x), POLCA_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(polca_checkpoints_n_params(s, NULL), POLCA_ERR_INVALID_ARGUMENT);
-    CHECK_STATUS(polca_checkpoints_n_params((const polca_checkpoints *)(void *)ctx, &x), POLCA_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(polca_checkpoints_n_params((const polca_checkpoints *)(void *)ctx, &x),
+                 POLCA_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(polca_checkpoints_layout_hash(s, NULL), POLCA_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(polca_checkpoints_layout_hash(NULL, &h), POLCA_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(polca_checkpoints_path(s, NULL), POLCA_ERR_INVALID_ARGUMENT);
@@ -414,14 +426,15 @@ TEST(corrupt_series_files) {
 
 /* ---- safetensors import ---- */
 
-static void write_st(const char *path, int t, const char *step_meta, int drop_tensor, int bad_shape) {
+static void write_st(const char *path, int t, const char *step_meta, int drop_tensor,
+                     int bad_shape) {
     float v[P];
     make_theta(v, t);
     int64_t a[2] = {7, 6}, b[1] = {6}, c[2] = {6, 11}, cbad[2] = {11, 6}, extra_shape[1] = {3};
     float extra[3] = {1, 2, 3};
     polca__st_out_tensor ts[4] = {
         {"unembed.W_U", 2, bad_shape ? cbad : c, v + 48}, /* any order in the file */
-        {"IGNORE.buffer", 1, extra_shape, extra},        /* not in the layout: ignored */
+        {"IGNORE.buffer", 1, extra_shape, extra},         /* not in the layout: ignored */
         {"embed.W_E", 2, a, v},
         {"blocks.0.ln1.w", 1, b, v + 42},
     };
@@ -439,8 +452,8 @@ TEST(import_safetensors) {
     write_st(tpath("aa_100.safetensors"), 3, "60", 0, 0);
     write_st(tpath("ckpt_020.safetensors"), 1, NULL, 0, 0);
     write_st(tpath("ckpt_7.safetensors"), 0, NULL, 0, 0);
-    const char *files[4] = {tpath("zz_900.safetensors"), tpath("aa_100.safetensors"), tpath("ckpt_020.safetensors"),
-                            tpath("ckpt_7.safetensors")};
+    const char *files[4] = {tpath("zz_900.safetensors"), tpath("aa_100.safetensors"),
+                            tpath("ckpt_020.safetensors"), tpath("ckpt_7.safetensors")};
     int64_t steps[4] = {7, 20, 40, 60};
     polca_checkpoints *s = NULL;
     CHECK_OK(polca__checkpoints_import_safetensors(ctx, &l, 4, files, NULL, NULL, &s));
@@ -484,7 +497,8 @@ TEST(import_safetensors) {
     CHECK_ERROR_MENTIONS("nostep.safetensors");
     write_st(tpath("badmeta_5.safetensors"), 0, "12x", 0, 0);
     const char *bm[1] = {tpath("badmeta_5.safetensors")};
-    CHECK_STATUS(polca__checkpoints_import_safetensors(ctx, &l, 1, bm, NULL, NULL, &out), POLCA_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(polca__checkpoints_import_safetensors(ctx, &l, 1, bm, NULL, NULL, &out),
+                 POLCA_ERR_INVALID_ARGUMENT);
     CHECK_ERROR_MENTIONS("12x");
     write_st(tpath("missing_1.safetensors"), 0, NULL, 1, 0);
     const char *mi[2] = {files[0], tpath("missing_1.safetensors")};
@@ -494,12 +508,15 @@ TEST(import_safetensors) {
     CHECK_ERROR_MENTIONS("blocks.0.ln1.w");
     write_st(tpath("shape_1.safetensors"), 0, NULL, 0, 1);
     const char *sh[1] = {tpath("shape_1.safetensors")};
-    CHECK_STATUS(polca__checkpoints_import_safetensors(ctx, &l, 1, sh, NULL, NULL, &out), POLCA_ERR_LAYOUT_MISMATCH);
+    CHECK_STATUS(polca__checkpoints_import_safetensors(ctx, &l, 1, sh, NULL, NULL, &out),
+                 POLCA_ERR_LAYOUT_MISMATCH);
     CHECK_ERROR_MENTIONS("[11, 6]");
     CHECK(access(tpath("f.pcs"), F_OK) != 0);
     const char *nf[1] = {tpath("nofile_3.safetensors")};
-    CHECK_STATUS(polca__checkpoints_import_safetensors(ctx, &l, 1, nf, NULL, NULL, &out), POLCA_ERR_IO);
-    CHECK_STATUS(polca__checkpoints_import_safetensors(ctx, &l, 1, NULL, NULL, NULL, &out), POLCA_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(polca__checkpoints_import_safetensors(ctx, &l, 1, nf, NULL, NULL, &out),
+                 POLCA_ERR_IO);
+    CHECK_STATUS(polca__checkpoints_import_safetensors(ctx, &l, 1, NULL, NULL, NULL, &out),
+                 POLCA_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(polca__checkpoints_import_safetensors(ctx, &l, -1, files, NULL, NULL, &out),
                  POLCA_ERR_INVALID_ARGUMENT);
     CHECK(out == NULL);
@@ -541,7 +558,8 @@ TEST(import_reference_fixture) {
     int64_t d[1] = {46};
     CHECK_OK(polca__layout_add(&l, "d", 1, d));
     const char *f2[1] = {"tests/fixtures/safetensors/dtypes.safetensors"};
-    CHECK_STATUS(polca__checkpoints_import_safetensors(ctx, &l, 1, f2, NULL, NULL, &s), POLCA_ERR_NOT_FINITE);
+    CHECK_STATUS(polca__checkpoints_import_safetensors(ctx, &l, 1, f2, NULL, NULL, &s),
+                 POLCA_ERR_NOT_FINITE);
     CHECK_ERROR_MENTIONS("dtypes.safetensors");
     CHECK_ERROR_MENTIONS("tensor 'd'");
     polca__layout_free(&l);

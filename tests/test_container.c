@@ -82,13 +82,14 @@ TEST(crc32c_check_values) {
         for (size_t n = 0; n < 1090; n += 7) {
             uint32_t a = polca__crc32c(0, buf + off, n), b = polca__crc32c_sw(0, buf + off, n);
             EXPECT(a == b);
-            EXPECT(polca__crc32c(polca__crc32c(0, buf + off, n / 3), buf + off + n / 3, n - n / 3) == a);
+            EXPECT(polca__crc32c(polca__crc32c(0, buf + off, n / 3), buf + off + n / 3,
+                                 n - n / 3) == a);
         }
 }
 
 /* Naive reference: the definition in precond.h, one byte at a time. */
-static void ref_encode(unsigned char *dst, const unsigned char *x, const unsigned char *r, size_t n, size_t s,
-                       unsigned mode) {
+static void ref_encode(unsigned char *dst, const unsigned char *x, const unsigned char *r, size_t n,
+                       size_t s, unsigned mode) {
     unsigned char *e = malloc(n * s + 1);
     for (size_t i = 0; i < n; i++) {
         uint64_t xv = 0, rv = 0;
@@ -123,8 +124,8 @@ TEST(precondition_matches_reference_and_inverts) {
             for (size_t mi = 0; mi < 6; mi++) {
                 size_t s = sizes[si], n = counts[ci], bytes = n * s + 1;
                 unsigned mode = modes[mi];
-                unsigned char *x = malloc(bytes), *r = malloc(bytes), *e = malloc(bytes), *e2 = malloc(bytes),
-                              *y = malloc(bytes);
+                unsigned char *x = malloc(bytes), *r = malloc(bytes), *e = malloc(bytes),
+                              *e2 = malloc(bytes), *y = malloc(bytes);
                 for (size_t i = 0; i < bytes; i++) {
                     x[i] = (unsigned char)rnd();
                     /* references close to x in value, sometimes equal, sometimes far */
@@ -132,13 +133,16 @@ TEST(precondition_matches_reference_and_inverts) {
                 }
                 polca__pre_encode(e, x, r, n, s, mode);
                 ref_encode(e2, x, (mode & 6) ? r : NULL, n, s, mode);
-                if (n && memcmp(e, e2, n * s) != 0) FAILF("encode differs: s=%zu n=%zu mode=%u", s, n, mode);
+                if (n && memcmp(e, e2, n * s) != 0)
+                    FAILF("encode differs: s=%zu n=%zu mode=%u", s, n, mode);
                 polca__pre_decode(y, e, r, n, s, mode);
-                if (n && memcmp(x, y, n * s) != 0) FAILF("decode differs: s=%zu n=%zu mode=%u", s, n, mode);
+                if (n && memcmp(x, y, n * s) != 0)
+                    FAILF("decode differs: s=%zu n=%zu mode=%u", s, n, mode);
                 /* in place: dst is the reference */
                 memcpy(y, r, n * s);
                 polca__pre_decode(y, e, y, n, s, mode);
-                if (n && memcmp(x, y, n * s) != 0) FAILF("in-place decode differs: s=%zu n=%zu mode=%u", s, n, mode);
+                if (n && memcmp(x, y, n * s) != 0)
+                    FAILF("in-place decode differs: s=%zu n=%zu mode=%u", s, n, mode);
                 free(x), free(r), free(e), free(e2), free(y);
             }
     CHECK(polca__pre_valid(0) && polca__pre_valid(7 & ~6) && polca__pre_valid(5));
@@ -213,9 +217,11 @@ TEST(whole_file_round_trip) {
     CHECK(polca__ct_layout(c)->hash == l.hash);
     const void *fd;
     uint64_t fl;
-    CHECK(polca__ct_field_get(c, POLCA__FIELD_USER + 1, &fd, &fl) && fl == 5 && !memcmp(fd, "hello", 5));
+    CHECK(polca__ct_field_get(c, POLCA__FIELD_USER + 1, &fd, &fl) && fl == 5 &&
+          !memcmp(fd, "hello", 5));
     CHECK(polca__ct_field_get(c, POLCA__FIELD_USER, &fd, &fl) && fl == 4 && polca__ld32(fd) == 7);
-    CHECK(polca__ct_field_get(c, POLCA__FIELD_CREATOR, &fd, &fl) && fl > 9 && !memcmp(fd, "libpolca ", 9));
+    CHECK(polca__ct_field_get(c, POLCA__FIELD_CREATOR, &fd, &fl) && fl > 9 &&
+          !memcmp(fd, "libpolca ", 9));
     CHECK(!polca__ct_field_get(c, 0x999, &fd, &fl));
     /* random order, then sequential; chains never longer than max_chain */
     static const int order[] = {7, 0, 11, 3, 3, 10, 1, 2, 4, 5, 6, 8, 9};
@@ -228,7 +234,7 @@ TEST(whole_file_round_trip) {
         CHECK(r->step == 100 * t && r->kind == POLCA__REC_ARRAY && r->chain <= 3);
         CHECK((r->ref >= 0) == ((r->precond & (POLCA__PRE_XOR | POLCA__PRE_SUB)) != 0));
     }
-    CHECK(polca__ct_record_at(c, 2)->ref == 1); /* deltas were chosen for drifting data */
+    CHECK(polca__ct_record_at(c, 2)->ref == 1);  /* deltas were chosen for drifting data */
     CHECK(polca__ct_record_at(c, 4)->ref == -1); /* chain limit 3 */
     int32_t lab2[37];
     CHECK_OK(polca__ct_read(c, T, lab2, 37));
@@ -241,7 +247,8 @@ TEST(whole_file_round_trip) {
     CHECK_STATUS(polca__ct_read(c, 0, got, N - 1), POLCA_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(polca__ct_append(c, 1, 0, POLCA__DT_F32, got, N, 1), POLCA_ERR_STATE);
     polca__ct_close(c);
-    CHECK_STATUS(polca__ct_open(p, POLCA__FILE_CHECKPOINTS, 0, NULL, &c), POLCA_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(polca__ct_open(p, POLCA__FILE_CHECKPOINTS, 0, NULL, &c),
+                 POLCA_ERR_INVALID_ARGUMENT);
     CHECK_ERROR_MENTIONS("kind");
     polca__layout_free(&l);
 }
@@ -255,19 +262,23 @@ TEST(every_forced_mode_round_trips) {
         for (int chain = 0; chain <= 2; chain++) {
             polca__ct_config cfg = cfg_with(chain, POLCA__CT_PRE_FORCED | modes[m], 12);
             polca__container *c = NULL;
-            CHECK_OK(polca__ct_create(tpath("modes.pct"), POLCA__FILE_CHECKPOINTS, NULL, NULL, 0, POLCA__CT_APPEND,
-                                      &cfg, &c));
-            for (int t = 0; t < T; t++) CHECK_OK(polca__ct_append(c, 1, t, POLCA__DT_F32, v[t], N, 1));
+            CHECK_OK(polca__ct_create(tpath("modes.pct"), POLCA__FILE_CHECKPOINTS, NULL, NULL, 0,
+                                      POLCA__CT_APPEND, &cfg, &c));
+            for (int t = 0; t < T; t++)
+                CHECK_OK(polca__ct_append(c, 1, t, POLCA__DT_F32, v[t], N, 1));
             polca__ct_close(c);
             CHECK_OK(polca__ct_open(tpath("modes.pct"), 0, 0, NULL, &c));
             float got[N];
             for (int t = T - 1; t >= 0; t--) {
                 CHECK_OK(polca__ct_read(c, t, got, N));
-                if (memcmp(got, v[t], sizeof got)) FAILF("mode %u chain %d record %d differs", modes[m], chain, t);
+                if (memcmp(got, v[t], sizeof got))
+                    FAILF("mode %u chain %d record %d differs", modes[m], chain, t);
                 const polca__ct_record *r = polca__ct_record_at(c, t);
                 unsigned want = modes[m];
                 if (t == 0 || chain == 0 || (t % (chain + 1)) == 0) want &= POLCA__PRE_SHUFFLE;
-                if (r->precond != want) FAILF("mode %u chain %d record %d stored as %u", modes[m], chain, t, r->precond);
+                if (r->precond != want)
+                    FAILF("mode %u chain %d record %d stored as %u", modes[m], chain, t,
+                          r->precond);
             }
             polca__ct_close(c);
         }
@@ -309,7 +320,8 @@ TEST(torn_append_is_ignored_then_overwritten) {
     const char *p = tpath("torn.pct");
     polca__ct_config cfg = cfg_with(32, 0, 12);
     polca__container *c = NULL;
-    CHECK_OK(polca__ct_create(p, POLCA__FILE_CHECKPOINTS, NULL, NULL, 0, POLCA__CT_APPEND, &cfg, &c));
+    CHECK_OK(
+        polca__ct_create(p, POLCA__FILE_CHECKPOINTS, NULL, NULL, 0, POLCA__CT_APPEND, &cfg, &c));
     float v[3][50];
     for (int t = 0; t < 3; t++) fill_vec(v[t], 50, t);
     CHECK_OK(polca__ct_append(c, 1, 0, POLCA__DT_F32, v[0], 50, 1));
@@ -343,8 +355,8 @@ TEST(torn_append_is_ignored_then_overwritten) {
 
 /* Opens image b[n] and reads every record; returns the status and sets
  * *exact when every record read back equals the originals. */
-static int32_t open_and_read_all(const unsigned char *b, size_t n, const char *name, float (*v)[64], int T,
-                                 int64_t *count, int *exact) {
+static int32_t open_and_read_all(const unsigned char *b, size_t n, const char *name, float (*v)[64],
+                                 int T, int64_t *count, int *exact) {
     polca__container *c = NULL;
     *exact = 0;
     *count = -1;
@@ -388,8 +400,8 @@ TEST(every_truncation_and_byte_flip) {
         const char *p = tpath(variant ? "flip_append.pct" : "flip_whole.pct");
         polca__ct_config cfg = cfg_with(2, 0, 12);
         polca__container *c = NULL;
-        CHECK_OK(polca__ct_create(p, POLCA__FILE_CHECKPOINTS, &l, NULL, 0, variant ? POLCA__CT_APPEND : POLCA__CT_WHOLE,
-                                  &cfg, &c));
+        CHECK_OK(polca__ct_create(p, POLCA__FILE_CHECKPOINTS, &l, NULL, 0,
+                                  variant ? POLCA__CT_APPEND : POLCA__CT_WHOLE, &cfg, &c));
         for (int t = 0; t < 4; t++) CHECK_OK(polca__ct_append(c, 1, t, POLCA__DT_F32, v[t], 64, 1));
         CHECK_OK(polca__ct_finish(c));
         polca__ct_close(c);
@@ -404,7 +416,8 @@ TEST(every_truncation_and_byte_flip) {
             memcpy(b, orig, cut);
             int32_t st = open_and_read_all(b, cut, "cut.pct", v, 4, &count, &exact);
             if (st != POLCA_ERR_CORRUPT || !error_names_file_and_offset("cut.pct")) {
-                FAILF("variant %d truncated at %zu: status %d (%s)", variant, cut, (int)st, polca_last_error());
+                FAILF("variant %d truncated at %zu: status %d (%s)", variant, cut, (int)st,
+                      polca_last_error());
                 break;
             }
         }
@@ -423,8 +436,9 @@ TEST(every_truncation_and_byte_flip) {
                     good = (st == POLCA_ERR_CORRUPT || st == POLCA_ERR_VERSION) &&
                            error_names_file_and_offset("flip.pct");
                 if (!good) {
-                    FAILF("variant %d flip %#x at byte %zu: status %d, %lld records, exact %d (%s)", variant,
-                          pats[k], pos, (int)st, (long long)count, exact, polca_last_error());
+                    FAILF("variant %d flip %#x at byte %zu: status %d, %lld records, exact %d (%s)",
+                          variant, pats[k], pos, (int)st, (long long)count, exact,
+                          polca_last_error());
                     failures++;
                 }
             }
@@ -464,7 +478,8 @@ TEST(versions_fields_and_oversize_headers) {
     memcpy(b, orig, n);
     uint64_t H = polca__ld64(b + 16);
     size_t pos = 96;
-    while (polca__ld32(b + pos) != POLCA__FIELD_USER + 7) pos += 16 + ((polca__ld64(b + pos + 8) + 7) / 8) * 8;
+    while (polca__ld32(b + pos) != POLCA__FIELD_USER + 7)
+        pos += 16 + ((polca__ld64(b + pos + 8) + 7) / 8) * 8;
     polca__st32(b + pos, 0x4242);
     reseal(b);
     CHECK_OK(polca__ct_open_mem(b, n, "opt.pct", 0, &c));
@@ -481,7 +496,8 @@ TEST(versions_fields_and_oversize_headers) {
         polca__st32(b + 28, polca__crc32c(0, b, 28));
         int32_t st = polca__ct_open_mem(b, n, "big.pct", 0, &c);
         if (st != POLCA_ERR_CORRUPT || !strstr(polca_last_error(), "big.pct: byte 16"))
-            FAILF("header length %llu: status %d (%s)", (unsigned long long)lens[k], (int)st, polca_last_error());
+            FAILF("header length %llu: status %d (%s)", (unsigned long long)lens[k], (int)st,
+                  polca_last_error());
     }
     /* a field claiming more bytes than the header has */
     memcpy(b, orig, n);
@@ -502,16 +518,22 @@ TEST(versions_fields_and_oversize_headers) {
 TEST(create_bad_arguments) {
     polca__container *c = NULL;
     polca__ct_config cfg = cfg_with(2, 0, 12);
-    CHECK_STATUS(polca__ct_create(NULL, 1, NULL, NULL, 0, POLCA__CT_WHOLE, NULL, &c), POLCA_ERR_INVALID_ARGUMENT);
-    CHECK_STATUS(polca__ct_create(tpath("x"), 1, NULL, NULL, 0, 7, NULL, &c), POLCA_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(polca__ct_create(NULL, 1, NULL, NULL, 0, POLCA__CT_WHOLE, NULL, &c),
+                 POLCA_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(polca__ct_create(tpath("x"), 1, NULL, NULL, 0, 7, NULL, &c),
+                 POLCA_ERR_INVALID_ARGUMENT);
     polca__ct_field low = {5, 0, NULL};
-    CHECK_STATUS(polca__ct_create(tpath("x"), 1, NULL, &low, 1, POLCA__CT_WHOLE, NULL, &c), POLCA_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(polca__ct_create(tpath("x"), 1, NULL, &low, 1, POLCA__CT_WHOLE, NULL, &c),
+                 POLCA_ERR_INVALID_ARGUMENT);
     cfg.level = 99;
-    CHECK_STATUS(polca__ct_create(tpath("x"), 1, NULL, NULL, 0, POLCA__CT_WHOLE, &cfg, &c), POLCA_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(polca__ct_create(tpath("x"), 1, NULL, NULL, 0, POLCA__CT_WHOLE, &cfg, &c),
+                 POLCA_ERR_INVALID_ARGUMENT);
     cfg = cfg_with(2, POLCA__CT_PRE_FORCED | 6, 12);
-    CHECK_STATUS(polca__ct_create(tpath("x"), 1, NULL, NULL, 0, POLCA__CT_WHOLE, &cfg, &c), POLCA_ERR_INVALID_ARGUMENT);
-    CHECK_STATUS(polca__ct_create("/nonexistent-dir/x.pct", 1, NULL, NULL, 0, POLCA__CT_WHOLE, NULL, &c),
-                 POLCA_ERR_IO);
+    CHECK_STATUS(polca__ct_create(tpath("x"), 1, NULL, NULL, 0, POLCA__CT_WHOLE, &cfg, &c),
+                 POLCA_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(
+        polca__ct_create("/nonexistent-dir/x.pct", 1, NULL, NULL, 0, POLCA__CT_WHOLE, NULL, &c),
+        POLCA_ERR_IO);
     CHECK(access(tpath("x"), F_OK) != 0);
     /* an unfinished whole file leaves nothing behind */
     CHECK_OK(polca__ct_create(tpath("x"), 1, NULL, NULL, 0, POLCA__CT_WHOLE, NULL, &c));

@@ -104,8 +104,7 @@ TEST(converts_f16_bf16_f64) {
 TEST(missing_file_is_io_error) {
     polca__st_file *f = (polca__st_file *)(void *)&f;
     polca__st_file *const sentinel = f;
-    CHECK_STATUS(polca__st_open("tests/fixtures/safetensors/none.safetensors", &f),
-                 POLCA_ERR_IO);
+    CHECK_STATUS(polca__st_open("tests/fixtures/safetensors/none.safetensors", &f), POLCA_ERR_IO);
     CHECK_ERROR_MENTIONS("none.safetensors");
     CHECK(f == sentinel);
     CHECK_STATUS(polca__st_open("tests/fixtures", &f), POLCA_ERR_IO);
@@ -153,16 +152,16 @@ TEST(hostile_headers) {
         {"{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", 8,
          POLCA_ERR_CORRUPT, "duplicate key"},
         {"{\"x\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", 8, POLCA_ERR_CORRUPT, "shape"},
-        {"{\"x\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8,
-         POLCA_ERR_CORRUPT, "non-negative integer"},
-        {"{\"x\":{\"dtype\":\"F32\",\"shape\":[2.0],\"data_offsets\":[0,8]}}", 8,
-         POLCA_ERR_CORRUPT, "fraction"},
-        {"{\"x\":{\"dtype\":\"F32\",\"shape\":[02],\"data_offsets\":[0,8]}}", 8,
-         POLCA_ERR_CORRUPT, "leading zero"},
+        {"{\"x\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8, POLCA_ERR_CORRUPT,
+         "non-negative integer"},
+        {"{\"x\":{\"dtype\":\"F32\",\"shape\":[2.0],\"data_offsets\":[0,8]}}", 8, POLCA_ERR_CORRUPT,
+         "fraction"},
+        {"{\"x\":{\"dtype\":\"F32\",\"shape\":[02],\"data_offsets\":[0,8]}}", 8, POLCA_ERR_CORRUPT,
+         "leading zero"},
         {"{\"x\":{\"dtype\":\"F32\",\"shape\":[99999999999999999999],\"data_offsets\":[0,8]}}", 8,
          POLCA_ERR_CORRUPT, "too large"},
-        {"{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}",
-         8, POLCA_ERR_CORRUPT, "overflows"},
+        {"{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", 8,
+         POLCA_ERR_CORRUPT, "overflows"},
         {"{\"x\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", 4,
          POLCA_ERR_UNSUPPORTED, "dimensions"},
         {"{\"x\":{\"dtype\":\"FLOAT_WIDE_32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
@@ -278,8 +277,7 @@ TEST(every_truncation_and_byte_flip) {
             } else if (st != POLCA_ERR_CORRUPT && st != POLCA_ERR_UNSUPPORTED) {
                 FAILF("flip at %zu: status %d (%s)", pos, (int)st, polca_last_error());
             } else if (!strstr(polca_last_error(), "flip.st: byte ")) {
-                FAILF("flip at %zu: message without file and offset: %s", pos,
-                      polca_last_error());
+                FAILF("flip at %zu: message without file and offset: %s", pos, polca_last_error());
             }
         }
     }

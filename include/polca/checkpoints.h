@@ -99,8 +99,7 @@ POLCA_API int32_t polca_checkpoints_import_safetensors(polca_context *ctx,
  * out: receives the series; untouched on failure.
  */
 POLCA_API int32_t polca_checkpoints_open(polca_context *ctx, const char *path,
-                                         const polca_options *options,
-                                         polca_checkpoints **out);
+                                         const polca_options *options, polca_checkpoints **out);
 
 /* Closes the series (a file-backed one is already durable). NULL: no-op. */
 POLCA_API void polca_checkpoints_destroy(polca_checkpoints *series);
@@ -117,8 +116,7 @@ POLCA_API int32_t polca_checkpoints_append(polca_checkpoints *series, int64_t st
                                            const float *theta, int64_t n_params);
 
 /* out_count: number of checkpoints. */
-POLCA_API int32_t polca_checkpoints_count(const polca_checkpoints *series,
-                                          int64_t *out_count);
+POLCA_API int32_t polca_checkpoints_count(const polca_checkpoints *series, int64_t *out_count);
 /* out_n_params: P, the length of every parameter vector in the series. */
 POLCA_API int32_t polca_checkpoints_n_params(const polca_checkpoints *series,
                                              int64_t *out_n_params);
@@ -128,20 +126,19 @@ POLCA_API int32_t polca_checkpoints_layout_hash(const polca_checkpoints *series,
                                                 uint64_t *out_hash);
 /* out_path: the file of a file-backed series (valid while the series lives),
  * NULL for an in-memory series. */
-POLCA_API int32_t polca_checkpoints_path(const polca_checkpoints *series,
-                                         const char **out_path);
+POLCA_API int32_t polca_checkpoints_path(const polca_checkpoints *series, const char **out_path);
 
 /* out_step: the training step of checkpoint index (0 <= index < count). */
 POLCA_API int32_t polca_checkpoints_step(const polca_checkpoints *series, int64_t index,
                                          int64_t *out_step);
 /* out_steps: [count] caller-owned, receives every step in order; count must
  * equal polca_checkpoints_count. */
-POLCA_API int32_t polca_checkpoints_steps(const polca_checkpoints *series,
-                                          int64_t *out_steps, int64_t count);
+POLCA_API int32_t polca_checkpoints_steps(const polca_checkpoints *series, int64_t *out_steps,
+                                          int64_t count);
 /* out_index: the index of the checkpoint at training step `step`, or -1 when
  * the series has none at that step (status POLCA_OK). O(log count). */
-POLCA_API int32_t polca_checkpoints_find_step(const polca_checkpoints *series,
-                                              int64_t step, int64_t *out_index);
+POLCA_API int32_t polca_checkpoints_find_step(const polca_checkpoints *series, int64_t step,
+                                              int64_t *out_index);
 
 /*
  * Reads checkpoint index (0 <= index < count) into out_theta: out: [n_params]
@@ -152,8 +149,8 @@ POLCA_API int32_t polca_checkpoints_find_step(const polca_checkpoints *series,
  * POLCA_ERR_CORRUPT with the file name and byte offset; on any failure
  * out_theta's contents are unspecified.
  */
-POLCA_API int32_t polca_checkpoints_read(polca_checkpoints *series, int64_t index,
-                                         float *out_theta, int64_t n_params);
+POLCA_API int32_t polca_checkpoints_read(polca_checkpoints *series, int64_t index, float *out_theta,
+                                         int64_t n_params);
 
 /*
  * Writes the whole series to a new file at path (replacing any file there)

@@ -13,5 +13,6 @@
 #include "polca/basis.h"
 #include "polca/checkpoints.h"
 #include "polca/trajectories.h"
+#include "polca/cluster.h"
 
 #endif /* POLCA_POLCA_H */

@@ -10,6 +10,7 @@
 
 #include "../internal.h"
 #include "transformer_cpu.h"
+#include "distance.h"
 
 /* OpenBLAS extensions (declared here so any cblas.h will do). */
 void openblas_set_num_threads(int num_threads);
@@ -179,4 +180,5 @@ const polca_backend polca__cpu_backend = {
     .tf_grad = polca__cpu_tf_grad,
     .tf_hvp = polca__cpu_tf_hvp,
     .tf_dirderivs = polca__cpu_tf_dirderivs,
+    .distance_pairs = polca__cpu_distance_pairs,
 };

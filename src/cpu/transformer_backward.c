@@ -48,8 +48,9 @@ int64_t polca__tf_backward_scratch_per_seq(const polca__tf_config *cfg, int tang
     const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head, T = cfg->n_ctx;
     const int64_t wide = max3(cfg->d_vocab, cfg->d_mlp, HE);
     /* dx, dln [D]; dlogits / dpost / dz [wide]; dq, dk, dv [HE]; per row,
-     * once or twice (tangent); + tmp 4T + 2D once (counted per sequence). */
-    return (tangent ? 2 : 1) * T * (2 * D + wide + 3 * HE + 4 * 16) + 4 * T + 2 * D + 64;
+     * once or twice (tangent); + the op scratch once (counted per sequence). */
+    return (tangent ? 2 : 1) * T * (2 * D + wide + 3 * HE + 4 * 16) +
+           polca__tf_op_scratch_floats(cfg) + 64;
 }
 
 /* Adjoint buffers of a chunk: one set for dx, another for dx'. */
@@ -68,9 +69,9 @@ static void carve_adj(const polca__tf_config *cfg, int64_t R, float **cur, adj *
     d->dx = take(cur, R * D);
     d->dln = take(cur, R * D);
     d->wide = take(cur, R * max3(cfg->d_vocab, cfg->d_mlp, HE));
-    d->dq = take(cur, R * HE);
-    d->dk = take(cur, R * HE);
-    d->dv = take(cur, R * HE);
+    d->dq = take(cur, R * 3 * HE); /* dq | dk | dv: [R][3HE] like q | k | v */
+    d->dk = d->dq + HE;
+    d->dv = d->dq + 2 * HE;
 }
 
 #define OPT(p, field) ((p) ? (p)->field : NULL)
@@ -78,14 +79,14 @@ static void carve_adj(const polca__tf_config *cfg, int64_t R, float **cur, adj *
 void polca__tf_backward_chunk(const polca__tf_config *cfg, const tf_view *th, const tf_view *dv,
                               const tf_batch *bt, const tf_acts *a, const tf_acts *t1,
                               const tf_view *grad, const tf_view *hv, float *scratch) {
-    const int64_t D = cfg->d_model, H = cfg->n_heads, E = cfg->d_head, HE = H * E,
-                  M = cfg->d_mlp, V = cfg->d_vocab, T = cfg->n_ctx, R = bt->R;
+    const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head, M = cfg->d_mlp,
+                  V = cfg->d_vocab, T = cfg->n_ctx, R = bt->R;
     const int tan = t1 != NULL;
     float *cur = scratch;
     adj d, d1 = {0};
     carve_adj(cfg, R, &cur, &d);
     if (tan) carve_adj(cfg, R, &cur, &d1);
-    float *tmp = take(&cur, 4 * T + 2 * D);
+    float *tmp = take(&cur, polca__tf_op_scratch_floats(cfg));
     const tf_block_view nob = {0};
 
     memset(d.dx, 0, (size_t)(R * D) * sizeof(float));
@@ -129,25 +130,11 @@ void polca__tf_backward_chunk(const polca__tf_config *cfg, const tf_view *th, co
         polca__tf_attn_bwd(cfg, bt->B, s->q, s->k, s->v, s->P, d.wide, d.dq, d.dk, d.dv,
                            OPT(u, q), OPT(u, k), OPT(u, v), OPT(u, P), tan ? d1.wide : NULL,
                            d1.dq, d1.dk, d1.dv, tmp);
-        /* q_h = a1 W_Q[h] + b_Q[h] (K, V likewise): dln = sum of 3H GEMMs */
-        for (int64_t h = 0; h < H; h++) {
-            const int64_t wo = h * D * E, bo = h * E;
-            const float *Ws[3] = {w->W_Q, w->W_K, w->W_V};
-            const float *Vs[3] = {vb->W_Q, vb->W_K, vb->W_V};
-            float *gWs[3] = {gb->W_Q, gb->W_K, gb->W_V}, *gbs[3] = {gb->b_Q, gb->b_K, gb->b_V};
-            float *hWs[3] = {hb->W_Q, hb->W_K, hb->W_V}, *hbs[3] = {hb->b_Q, hb->b_K, hb->b_V};
-            float *dys[3] = {d.dq, d.dk, d.dv}, *dy1s[3] = {d1.dq, d1.dk, d1.dv};
-            for (int m = 0; m < 3; m++) {
-                const float beta = (h == 0 && m == 0) ? 0.0f : 1.0f;
-                linear_bwd(R, D, E, (tf_mat){s->a1, D}, (tf_mat){OPT(u, a1), D},
-                           (tf_mat){(float *)Ws[m] + wo, E},
-                           (tf_mat){Vs[m] ? (float *)Vs[m] + wo : NULL, E},
-                           (tf_mat){dys[m] + bo, HE}, (tf_mat){tan ? dy1s[m] + bo : NULL, HE},
-                           beta, (tf_mat){d.dln, D}, (tf_mat){d1.dln, D},
-                           gWs[m] ? gWs[m] + wo : NULL, gbs[m] ? gbs[m] + bo : NULL,
-                           hWs[m] ? hWs[m] + wo : NULL, hbs[m] ? hbs[m] + bo : NULL);
-            }
-        }
+        /* q | k | v = a1 Wqkv + b_Q | b_K | b_V (packed, one GEMM per term) */
+        linear_bwd(R, D, 3 * HE, (tf_mat){s->a1, D}, (tf_mat){OPT(u, a1), D},
+                   (tf_mat){w->Wqkv, 3 * HE}, (tf_mat){vb->Wqkv, 3 * HE}, (tf_mat){d.dq, 3 * HE},
+                   (tf_mat){tan ? d1.dq : NULL, 3 * HE}, 0.0f, (tf_mat){d.dln, D},
+                   (tf_mat){d1.dln, D}, gb->Wqkv, gb->b_Q, hb->Wqkv, hb->b_Q);
         polca__tf_ln_bwd(R, D, s->n1, s->s1, w->ln1_w, d.dln, d.dx, gb->ln1_w, gb->ln1_b,
                          OPT(u, n1), OPT(u, s1), vb->ln1_w, tan ? d1.dln : NULL, d1.dx, hb->ln1_w,
                          hb->ln1_b, tmp);
@@ -182,13 +169,18 @@ static int32_t reverse(const polca__tf_config *cfg, const float *theta, int64_t 
     polca__tf_offsets_of(cfg, &o);
     const int64_t P = o.n_params, N = polca__tf_count_samples(cfg, n_seq, mask);
     const int tan = v != NULL;
-    /* + residual x and its tangent [T][D] each, attention scratch 2T */
-    const int64_t scratch_per_seq = polca__tf_backward_scratch_per_seq(cfg, tan) + 2 * T * D + 2 * T + 32;
+    /* + residual x and its tangent [T][D] each, the tangent pass's op scratch */
+    const int64_t op_scratch = polca__tf_op_scratch_floats(cfg);
+    const int64_t scratch_per_seq =
+        polca__tf_backward_scratch_per_seq(cfg, tan) + 2 * T * D + op_scratch + 32;
     const int64_t chunk = polca__tf_chunk_seqs(cfg, n_seq, tan ? 2 : 1, scratch_per_seq);
     tf_block_view *blocks = polca__calloc(4 * (size_t)cfg->n_layers, sizeof *blocks, "transformer view");
-    float *scratch = NULL, *acc = NULL;
+    float *scratch = NULL, *acc = NULL, *pk[3] = {NULL, NULL, NULL};
     tf_acts a = {0}, t1 = {0};
+    tf_view th, dvv, out;
     int32_t st = blocks ? POLCA_OK : POLCA_ERR_OUT_OF_MEMORY;
+    tf_pool *pool = NULL;
+    if (!st) st = polca__tf_pool_open(cfg, &pool);
     if (!st) st = polca__tf_acts_alloc(cfg, chunk, &a);
     if (!st && tan) st = polca__tf_acts_alloc(cfg, chunk, &t1);
     if (!st && !(scratch = polca__alloc((size_t)(chunk * scratch_per_seq) * sizeof *scratch,
@@ -198,27 +190,38 @@ static int32_t reverse(const polca__tf_config *cfg, const float *theta, int64_t 
     if (!st && !(acc = polca__calloc((size_t)P, sizeof *acc, "transformer gradient")))
         st = POLCA_ERR_OUT_OF_MEMORY;
     if (!st) {
-        tf_view th, dvv, out;
+        /* packed QKV weights of theta and v, and the packed QKV accumulator */
         polca__tf_view(cfg, theta, blocks, &th);
         polca__tf_view(cfg, v, blocks + cfg->n_layers, &dvv);
         polca__tf_view(cfg, acc, blocks + 2 * cfg->n_layers, &out);
+        if (!(pk[0] = polca__tf_qkv_alloc(cfg, &th)) || (tan && !(pk[1] = polca__tf_qkv_alloc(cfg, &dvv))) ||
+            !(pk[2] = polca__tf_qkv_alloc(cfg, &out)))
+            st = POLCA_ERR_OUT_OF_MEMORY;
+    }
+    if (!st) {
+        polca__tf_qkv_pack(cfg, &th);
+        if (tan) polca__tf_qkv_pack(cfg, &dvv);
+        polca__tf_qkv_pack(cfg, &out); /* zeros: acc is zeroed */
         double loss_sum = 0.0;
         for (int64_t s0 = 0; s0 < n_seq; s0 += chunk) {
             const int64_t B = n_seq - s0 < chunk ? n_seq - s0 : chunk;
             const tf_batch bt = {B, B * T, tokens + s0 * T, mask + s0 * T,
                                  N > 0 ? (float)(1.0 / (double)N) : 0.0f};
             float *x = scratch, *x1 = x + B * T * D, *tmp = x1 + B * T * D;
-            float *rest = tmp + 2 * T + 32;
+            float *rest = tmp + op_scratch + 32;
             polca__tf_forward_chunk(cfg, &th, &bt, &a, x, NULL, &loss_sum);
             if (tan) polca__tf_tangent_chunk(cfg, &th, &dvv, &bt, &a, &t1, NULL, x1, NULL, tmp, NULL, NULL);
             polca__tf_backward_chunk(cfg, &th, tan ? &dvv : NULL, &bt, &a, tan ? &t1 : NULL,
                                      tan ? NULL : &out, tan ? &out : NULL, rest);
         }
+        polca__tf_qkv_unpack_add(cfg, &out);
         if (mean_loss) *mean_loss = N > 0 ? loss_sum / (double)N : 0.0;
         memcpy(tan ? hv_out : grad_out, acc, (size_t)P * sizeof *acc);
     }
+    polca__tf_pool_close(pool);
     free(acc);
     free(scratch);
+    for (int i = 0; i < 3; i++) free(pk[i]);
     polca__tf_acts_free(&a);
     polca__tf_acts_free(&t1);
     free(blocks);

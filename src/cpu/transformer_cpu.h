@@ -17,8 +17,9 @@
  *
  * Conventions. A chunk holds B whole sequences, R = B * n_ctx rows; row
  * r = b * n_ctx + t. Activations are row-major [R][width]. Heads are
- * concatenated along a row: q, k, v and z are [R][H*E] with head h in columns
- * h*E .. h*E+E-1; attention probabilities are [B][H][T][T] (zero above the
+ * concatenated along a row: z is [R][H*E] with head h in columns
+ * h*E .. h*E+E-1; q, k, v are the three column blocks of one [R][3*H*E]
+ * buffer (made by one GEMM), head h at the same place within each block; attention probabilities are [B][H][T][T] (zero above the
  * diagonal). Notation in comments: x' (first-order tangent, "t1") and x''
  * (second-order, "t2") are the first and second derivatives of x(theta + s d)
  * in s at s = 0; dx is the adjoint (gradient of the mean loss w.r.t. x), dx'
@@ -37,7 +38,9 @@
  * cost model vectorizes only loops of known trip count, and a per-function
  * optimize attribute would stop the small helpers from being inlined.
  * TF_CLONES compiles a function for AVX-512, AVX2 and the baseline, picked
- * at load time (the library itself stays baseline x86-64). */
+ * at load time (the library itself stays baseline x86-64). Only static
+ * functions are cloned: GCC gives the ifunc resolver of an extern one default
+ * visibility, which the version script's polca_* would then export. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define TF_VECTORIZE_FILE                                                      \
     _Pragma("GCC optimize(\"tree-vectorize\", \"vect-cost-model=dynamic\")")
@@ -49,13 +52,20 @@
 
 /* Upper bound on the bytes of stored activations per chunk (all activation
  * sets of a kernel together); a chunk is never smaller than one sequence. */
+#ifndef TF_CHUNK_BYTES
 #define TF_CHUNK_BYTES ((size_t)48 << 20)
+#endif
 
 /* ---- parameter views: pointers to each tensor of a flat [P] vector ---- */
 
 typedef struct tf_block_view {
     float *ln1_w, *ln1_b, *W_Q, *W_K, *W_V, *W_O, *b_Q, *b_K, *b_V, *b_O;
     float *ln2_w, *ln2_b, *W_in, *b_in, *W_out, *b_out; /* NULL when d_mlp = 0 */
+    /* [D][3HE]: W_Q, W_K, W_V side by side, column m*HE + h*E + e = W_m[h][:][e],
+     * so one GEMM makes q, k and v of all heads (with b_Q|b_K|b_V, contiguous
+     * in the layout, as its [3HE] bias). A packed copy (polca__tf_qkv_*), or
+     * NULL. */
+    float *Wqkv;
 } tf_block_view;
 
 typedef struct tf_view {
@@ -69,11 +79,43 @@ typedef struct tf_view {
 POLCA_INTERNAL void polca__tf_view(const polca__tf_config *cfg, const float *base, tf_block_view *blocks,
                     tf_view *out);
 
+/* Packed QKV copies for a view: allocates n_layers * D * 3HE floats and
+ * points each block's Wqkv into them; returns the allocation (free() it) or
+ * NULL (out of memory, reported). */
+POLCA_INTERNAL float *polca__tf_qkv_alloc(const polca__tf_config *cfg, tf_view *v);
+/* Wqkv <- W_Q, W_K, W_V of each block. */
+POLCA_INTERNAL void polca__tf_qkv_pack(const polca__tf_config *cfg, tf_view *v);
+/* W_Q, W_K, W_V += Wqkv of each block (gradients accumulated packed). */
+POLCA_INTERNAL void polca__tf_qkv_unpack_add(const polca__tf_config *cfg, tf_view *v);
+
+/* ---- threads for the elementwise ops (transformer_par.c) ---- */
+
+typedef struct tf_pool tf_pool;
+/* Work on items [i0, i1) with a private scratch of
+ * polca__tf_op_scratch_floats floats. */
+typedef void (*tf_pool_fn)(void *arg, int64_t i0, int64_t i1, float *scratch);
+
+/* Scratch floats one op needs per worker (and what the tmp arguments of the
+ * ops below must hold). */
+POLCA_INTERNAL int64_t polca__tf_op_scratch_floats(const polca__tf_config *cfg);
+/* Opens a pool of as many workers as OpenBLAS has threads and makes it the
+ * calling thread's current pool; close it before the kernel returns. */
+POLCA_INTERNAL int32_t polca__tf_pool_open(const polca__tf_config *cfg, tf_pool **out);
+POLCA_INTERNAL void polca__tf_pool_close(tf_pool *p); /* NULL is a no-op */
+/* Runs fn over [0, n) split among the current pool's workers (serially, with
+ * serial_scratch, when there is no pool or n < 2 * min_per_worker). */
+POLCA_INTERNAL void polca__tf_parallel(int64_t n, int64_t min_per_worker, tf_pool_fn fn, void *arg,
+                                       float *serial_scratch);
+/* Workers of the current pool (1 without one) and worker w's scratch (NULL
+ * without a pool). */
+POLCA_INTERNAL int polca__tf_parallel_workers(void);
+POLCA_INTERNAL float *polca__tf_worker_scratch(int w);
+
 /* ---- stored activations of one chunk ---- */
 
 typedef struct tf_block_acts {
     float *n1, *s1, *a1; /* LN1: normalized [R][D], per-row scalar [R], output [R][D] */
-    float *q, *k, *v;    /* [R][HE] */
+    float *q, *k, *v;    /* column blocks of one [R][3HE] buffer (row stride 3HE) */
     float *P;            /* [B][H][T][T] */
     float *z;            /* [R][HE] attention values before W_O */
     float *n2, *s2, *a2; /* LN2 (absent when d_mlp = 0) */
@@ -136,7 +178,8 @@ POLCA_INTERNAL int64_t polca__tf_forward_chunk(const polca__tf_config *cfg, cons
  * in `a`: first-order tangents into t1, and, when t2 != NULL, second-order
  * ones into t2. Writes g[scored row] = l' (g may be NULL: not computed)
  * and, when c != NULL, c = l''.
- * x1, x2: [R][D] scratch (x2 may be NULL when t2 is); tmp: 2 * n_ctx floats. */
+ * x1, x2: [R][D] scratch (x2 may be NULL when t2 is); tmp:
+ * polca__tf_op_scratch_floats floats. */
 POLCA_INTERNAL void polca__tf_tangent_chunk(const polca__tf_config *cfg, const tf_view *th, const tf_view *dv,
                              const tf_batch *bt, const tf_acts *a, tf_acts *t1, tf_acts *t2,
                              float *x1, float *x2, float *tmp, float *g, float *c);
@@ -149,7 +192,7 @@ POLCA_INTERNAL int64_t polca__tf_backward_scratch_per_seq(const polca__tf_config
 /* Adds the gradient of the chunk's share of the mean loss to grad (a view;
  * its pointers may be NULL to skip) and, when t1 != NULL, the tangent of that
  * gradient along dv (t1 holds the tangent activations) to hv. scratch:
- * polca__tf_backward_scratch_per_seq * B floats. */
+ * polca__tf_backward_scratch_per_seq * B floats (includes the op scratch). */
 POLCA_INTERNAL void polca__tf_backward_chunk(const polca__tf_config *cfg, const tf_view *th, const tf_view *dv,
                               const tf_batch *bt, const tf_acts *a, const tf_acts *t1,
                               const tf_view *grad, const tf_view *hv, float *scratch);
@@ -184,13 +227,14 @@ POLCA_INTERNAL void polca__tf_ln_fwd(int64_t R, int64_t D, const float *x, const
                       float *n, float *s, float *y);
 /* Tangents: inputs x1 (and x2 for second order, may be NULL), parameter
  * tangents w1, b1; primal n, s. Outputs n1, alpha [R], y1, and when x2:
- * y2 (n2 is not kept). */
+ * y2 (n2 is not kept). The ops below split their rows (elements,
+ * sequences) among the current pool's workers; tmp arguments hold
+ * polca__tf_op_scratch_floats floats (used when there is no pool). */
 POLCA_INTERNAL void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const float *s, const float *w,
                       const float *x1, const float *w1, const float *b1, const float *x2,
                       float *n1, float *alpha, float *y1, float *y2);
 /* Reverse: dy -> dx (accumulated into dx), dw, db (+=, may be NULL).
- * With tangent (dy1 != NULL): also dx1 (+=), dw1, db1 (+=, may be NULL).
- * tmp: 2*D floats. */
+ * With tangent (dy1 != NULL): also dx1 (+=), dw1, db1 (+=, may be NULL). */
 POLCA_INTERNAL void polca__tf_ln_bwd(int64_t R, int64_t D, const float *n, const float *s, const float *w,
                       const float *dy, float *dx, float *dw, float *db, const float *n1,
                       const float *alpha, const float *w1, const float *dy1, float *dx1,
@@ -209,13 +253,13 @@ POLCA_INTERNAL void polca__tf_act_bwd(int act, int64_t n, const float *pre, floa
 /* Causal attention of one chunk, all heads: P = softmax(q k^T * scale), z = P v. */
 POLCA_INTERNAL void polca__tf_attn_fwd(const polca__tf_config *cfg, int64_t B, const float *q, const float *k,
                         const float *v, float *P, float *z);
-/* Tangents (order 2 when q2 != NULL; then P2, z2 written). tmp: 2*T floats. */
+/* Tangents (order 2 when q2 != NULL; then z2 written; P'' is not kept). */
 POLCA_INTERNAL void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const float *q, const float *k,
                         const float *v, const float *P, const float *q1, const float *k1,
                         const float *v1, float *P1, float *z1, const float *q2, const float *k2,
                         const float *v2, float *z2, float *tmp);
 /* Reverse: dz -> dq, dk, dv (overwritten). With tangent (dz1 != NULL):
- * dq1, dk1, dv1 too. tmp: 4*T floats. */
+ * dq1, dk1, dv1 too. */
 POLCA_INTERNAL void polca__tf_attn_bwd(const polca__tf_config *cfg, int64_t B, const float *q, const float *k,
                         const float *v, const float *P, const float *dz, float *dq, float *dk,
                         float *dv, const float *q1, const float *k1, const float *v1,

@@ -25,8 +25,8 @@ static void linear(int64_t R, int64_t k, int64_t n, tf_mat x, tf_mat W, const fl
 
 int64_t polca__tf_forward_chunk(const polca__tf_config *cfg, const tf_view *th, const tf_batch *bt,
                                 tf_acts *a, float *x, float *losses, double *loss_sum) {
-    const int64_t D = cfg->d_model, H = cfg->n_heads, E = cfg->d_head, HE = H * E,
-                  M = cfg->d_mlp, V = cfg->d_vocab, T = cfg->n_ctx, R = bt->R;
+    const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head, M = cfg->d_mlp,
+                  V = cfg->d_vocab, T = cfg->n_ctx, R = bt->R;
     /* residual stream x [R][D] = W_E[token] + W_pos[position] */
     for (int64_t r = 0; r < R; r++) {
         const float *e = th->W_E + (int64_t)bt->tokens[r] * D, *p = th->W_pos + (r % T) * D;
@@ -37,15 +37,9 @@ int64_t polca__tf_forward_chunk(const polca__tf_config *cfg, const tf_view *th, 
         const tf_block_view *w = &th->blocks[l];
         tf_block_acts *s = &a->blocks[l];
         polca__tf_ln_fwd(R, D, x, w->ln1_w, w->ln1_b, s->n1, s->s1, s->a1);
-        for (int64_t h = 0; h < H; h++) {
-            const tf_mat in = {s->a1, D};
-            linear(R, D, E, in, (tf_mat){w->W_Q + h * D * E, E}, w->b_Q + h * E, 0,
-                   (tf_mat){s->q + h * E, HE});
-            linear(R, D, E, in, (tf_mat){w->W_K + h * D * E, E}, w->b_K + h * E, 0,
-                   (tf_mat){s->k + h * E, HE});
-            linear(R, D, E, in, (tf_mat){w->W_V + h * D * E, E}, w->b_V + h * E, 0,
-                   (tf_mat){s->v + h * E, HE});
-        }
+        /* q | k | v of all heads: one GEMM, bias b_Q | b_K | b_V */
+        linear(R, D, 3 * HE, (tf_mat){s->a1, D}, (tf_mat){w->Wqkv, 3 * HE}, w->b_Q, 0,
+               (tf_mat){s->q, 3 * HE});
         polca__tf_attn_fwd(cfg, bt->B, s->q, s->k, s->v, s->P, s->z);
         /* W_O [H][E][D] is one [HE][D] matrix: all heads in one GEMM */
         linear(R, HE, D, (tf_mat){s->z, HE}, (tf_mat){w->W_O, D}, w->b_O, 1, (tf_mat){x, D});
@@ -67,15 +61,21 @@ int32_t polca__cpu_tf_losses(void *state, const struct polca__tf_config *cfg, co
     const int64_t T = cfg->n_ctx, D = cfg->d_model;
     const int64_t chunk = polca__tf_chunk_seqs(cfg, n_seq, 1, T * D);
     tf_block_view *blocks = polca__calloc((size_t)cfg->n_layers, sizeof *blocks, "transformer view");
-    float *x = NULL;
+    float *x = NULL, *packed = NULL;
     tf_acts a = {0};
+    tf_view th;
     int32_t st = blocks ? POLCA_OK : POLCA_ERR_OUT_OF_MEMORY;
+    if (!st) {
+        polca__tf_view(cfg, theta, blocks, &th);
+        if (!(packed = polca__tf_qkv_alloc(cfg, &th))) st = POLCA_ERR_OUT_OF_MEMORY;
+    }
+    tf_pool *pool = NULL;
+    if (!st) st = polca__tf_pool_open(cfg, &pool);
     if (!st) st = polca__tf_acts_alloc(cfg, chunk, &a);
     if (!st && !(x = polca__alloc((size_t)(chunk * T * D) * sizeof *x, "transformer residual")))
         st = POLCA_ERR_OUT_OF_MEMORY;
     if (!st) {
-        tf_view th;
-        polca__tf_view(cfg, theta, blocks, &th);
+        polca__tf_qkv_pack(cfg, &th);
         int64_t done = 0;
         for (int64_t s0 = 0; s0 < n_seq; s0 += chunk) {
             const int64_t B = n_seq - s0 < chunk ? n_seq - s0 : chunk;
@@ -83,7 +83,9 @@ int32_t polca__cpu_tf_losses(void *state, const struct polca__tf_config *cfg, co
             done += polca__tf_forward_chunk(cfg, &th, &bt, &a, x, losses + done, NULL);
         }
     }
+    polca__tf_pool_close(pool);
     free(x);
+    free(packed);
     polca__tf_acts_free(&a);
     free(blocks);
     return st;

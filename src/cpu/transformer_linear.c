@@ -31,7 +31,7 @@ void polca__tf_gemm_tn(int64_t R, int64_t k, int64_t n, tf_mat x, tf_mat dy, flo
                 (int)x.ld, dy.p, (int)dy.ld, 1.0f, G.p, (int)G.ld);
 }
 
-TF_CLONES void polca__tf_add_bias(int64_t R, int64_t n, const float *b, tf_mat y) {
+static TF_CLONES void add_bias_impl(int64_t R, int64_t n, const float *b, tf_mat y) {
     if (!b) return;
     for (int64_t r = 0; r < R; r++) {
         float *row = y.p + r * y.ld;
@@ -39,7 +39,11 @@ TF_CLONES void polca__tf_add_bias(int64_t R, int64_t n, const float *b, tf_mat y
     }
 }
 
-TF_CLONES void polca__tf_col_sums(int64_t R, int64_t n, tf_mat dy, float *g) {
+void polca__tf_add_bias(int64_t R, int64_t n, const float *b, tf_mat y) {
+    add_bias_impl(R, n, b, y);
+}
+
+static TF_CLONES void col_sums_impl(int64_t R, int64_t n, tf_mat dy, float *g) {
     if (!g) return;
     /* Row sums of a chunk in float (R is at most a few thousand rows), added
      * once to g. */
@@ -53,4 +57,8 @@ TF_CLONES void polca__tf_col_sums(int64_t R, int64_t n, tf_mat dy, float *g) {
         }
         for (int64_t j = 0; j < w; j++) g[j0 + j] += acc[j];
     }
+}
+
+void polca__tf_col_sums(int64_t R, int64_t n, tf_mat dy, float *g) {
+    col_sums_impl(R, n, dy, g);
 }

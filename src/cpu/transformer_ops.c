@@ -68,19 +68,60 @@ TF_INLINE float tf_erf(float x) {
 
 #define TF_LN_EPS 1e-5
 
-TF_CLONES void polca__tf_ln_fwd(int64_t R, int64_t D, const float *x, const float *w,
+/* Row statistics in double with 8 partial sums (fixed order; vectorizes
+ * without reassociation flags). */
+TF_INLINE double fold8(const double *acc) {
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/* sum_j (x[j] - shift) */
+TF_INLINE double sum_d(const float *x, float shift, int64_t n) {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) acc[l] += (double)(x[i + l] - shift);
+    double s = fold8(acc);
+    for (; i < n; i++) s += (double)(x[i] - shift);
+    return s;
+}
+
+/* sum_j (x[j] - shift)^2, the differences taken in float as n uses them */
+TF_INLINE double sqdev_d(const float *x, float shift, int64_t n) {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) {
+            const double d = (double)(x[i + l] - shift);
+            acc[l] += d * d;
+        }
+    double s = fold8(acc);
+    for (; i < n; i++) {
+        const double d = (double)(x[i] - shift);
+        s += d * d;
+    }
+    return s;
+}
+
+/* sum_j a[j] (b[j] - shift) */
+TF_INLINE double dot_d(const float *a, const float *b, float shift, int64_t n) {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) acc[l] += (double)a[i + l] * (double)(b[i + l] - shift);
+    double s = fold8(acc);
+    for (; i < n; i++) s += (double)a[i] * (double)(b[i] - shift);
+    return s;
+}
+
+static TF_CLONES void ln_fwd_impl(int64_t R, int64_t D, const float *x, const float *w,
                                    const float *b, float *n, float *s, float *y) {
     for (int64_t r = 0; r < R; r++) {
         const float *xr = x + r * D;
         float *nr = n + r * D, *yr = y + r * D;
-        double sum = 0.0, sq = 0.0;
-        for (int64_t j = 0; j < D; j++) sum += xr[j];
-        const double mean = sum / (double)D;
-        for (int64_t j = 0; j < D; j++) {
-            double c = xr[j] - mean;
-            sq += c * c;
-        }
-        const float sr = (float)(1.0 / sqrt(sq / (double)D + TF_LN_EPS)), mf = (float)mean;
+        /* two passes: the mean, then the squares of the centered values n
+         * is made of */
+        const float mf = (float)(sum_d(xr, 0.0f, D) / (double)D);
+        const float sr = (float)(1.0 / sqrt(sqdev_d(xr, mf, D) / (double)D + TF_LN_EPS));
         s[r] = sr;
         for (int64_t j = 0; j < D; j++) {
             nr[j] = (xr[j] - mf) * sr;
@@ -96,7 +137,7 @@ TF_CLONES void polca__tf_ln_fwd(int64_t R, int64_t D, const float *x, const floa
  *   n'' = s (c2 - n alpha') - 2 s alpha n',  alpha' = mean(n' c1) + mean(n c2)
  *   y'  = n' w + n w' + b',   y'' = n'' w + 2 n' w'
  */
-TF_CLONES void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const float *s,
+static TF_CLONES void ln_tan_impl(int64_t R, int64_t D, const float *n, const float *s,
                                    const float *w, const float *x1, const float *w1,
                                    const float *b1, const float *x2, float *n1, float *alpha,
                                    float *y1, float *y2) {
@@ -105,11 +146,8 @@ TF_CLONES void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const floa
         const float *nr = n + r * D, *x1r = x1 + r * D;
         float *n1r = n1 + r * D, *y1r = y1 + r * D;
         const float sr = s[r];
-        double m1 = 0.0, a = 0.0;
-        for (int64_t j = 0; j < D; j++) m1 += x1r[j];
-        const float m1f = (float)(m1 * inv_d);
-        for (int64_t j = 0; j < D; j++) a += (double)nr[j] * (double)(x1r[j] - m1f);
-        const float af = (float)(a * inv_d);
+        const float m1f = (float)(sum_d(x1r, 0.0f, D) * inv_d);
+        const float af = (float)(dot_d(nr, x1r, m1f, D) * inv_d);
         alpha[r] = af;
         for (int64_t j = 0; j < D; j++) {
             n1r[j] = sr * ((x1r[j] - m1f) - nr[j] * af);
@@ -118,12 +156,8 @@ TF_CLONES void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const floa
         if (!x2) continue;
         const float *x2r = x2 + r * D;
         float *y2r = y2 + r * D;
-        double m2 = 0.0, a2 = 0.0;
-        for (int64_t j = 0; j < D; j++) m2 += x2r[j];
-        const float m2f = (float)(m2 * inv_d);
-        for (int64_t j = 0; j < D; j++)
-            a2 += (double)n1r[j] * (double)(x1r[j] - m1f) + (double)nr[j] * (double)(x2r[j] - m2f);
-        const float a2f = (float)(a2 * inv_d);
+        const float m2f = (float)(sum_d(x2r, 0.0f, D) * inv_d);
+        const float a2f = (float)((dot_d(n1r, x1r, m1f, D) + dot_d(nr, x2r, m2f, D)) * inv_d);
         for (int64_t j = 0; j < D; j++) {
             float n2 = sr * ((x2r[j] - m2f) - nr[j] * a2f) - 2.0f * sr * af * n1r[j];
             y2r[j] = n2 * w[j] + 2.0f * n1r[j] * w1[j];
@@ -138,7 +172,7 @@ TF_CLONES void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const floa
  * u' = dn' - mean(dn') - n' beta - n beta', and since s' = -s^2 alpha,
  * dx' = -s alpha dx + s u'; dw' += dy' n + dy n', db' += dy'.
  */
-TF_CLONES void polca__tf_ln_bwd(int64_t R, int64_t D, const float *n, const float *s,
+static TF_CLONES void ln_bwd_impl(int64_t R, int64_t D, const float *n, const float *s,
                                    const float *w, const float *dy, float *dx, float *dw,
                                    float *db, const float *n1, const float *alpha,
                                    const float *w1, const float *dy1, float *dx1, float *dw1,
@@ -149,13 +183,9 @@ TF_CLONES void polca__tf_ln_bwd(int64_t R, int64_t D, const float *n, const floa
         const float *nr = n + r * D, *dyr = dy + r * D;
         float *dxr = dx + r * D;
         const float sr = s[r];
-        double mdn = 0.0, beta = 0.0;
-        for (int64_t j = 0; j < D; j++) {
-            dn[j] = dyr[j] * w[j];
-            mdn += dn[j];
-            beta += (double)dn[j] * (double)nr[j];
-        }
-        const float mdnf = (float)(mdn * inv_d), betaf = (float)(beta * inv_d);
+        for (int64_t j = 0; j < D; j++) dn[j] = dyr[j] * w[j];
+        const float mdnf = (float)(sum_d(dn, 0.0f, D) * inv_d),
+                    betaf = (float)(dot_d(dn, nr, 0.0f, D) * inv_d);
         if (dw)
             for (int64_t j = 0; j < D; j++) dw[j] += dyr[j] * nr[j];
         if (db)
@@ -166,13 +196,9 @@ TF_CLONES void polca__tf_ln_bwd(int64_t R, int64_t D, const float *n, const floa
         }
         const float *n1r = n1 + r * D, *dy1r = dy1 + r * D;
         float *dx1r = dx1 + r * D;
-        double mdn1 = 0.0, beta1 = 0.0;
-        for (int64_t j = 0; j < D; j++) {
-            dn1[j] = dy1r[j] * w[j] + dyr[j] * w1[j];
-            mdn1 += dn1[j];
-            beta1 += (double)dn1[j] * (double)nr[j] + (double)dn[j] * (double)n1r[j];
-        }
-        const float mdn1f = (float)(mdn1 * inv_d), beta1f = (float)(beta1 * inv_d);
+        for (int64_t j = 0; j < D; j++) dn1[j] = dy1r[j] * w[j] + dyr[j] * w1[j];
+        const float mdn1f = (float)(sum_d(dn1, 0.0f, D) * inv_d),
+                    beta1f = (float)((dot_d(dn1, nr, 0.0f, D) + dot_d(dn, n1r, 0.0f, D)) * inv_d);
         const float sa = sr * alpha[r];
         for (int64_t j = 0; j < D; j++) {
             float dxj = sr * (dn[j] - mdnf - nr[j] * betaf);
@@ -248,11 +274,11 @@ TF_INLINE void relu(float x, float *f, float *d1, float *d2) {
         }                                                                      \
     } while (0)
 
-TF_CLONES void polca__tf_act_fwd(int act, int64_t n, const float *pre, float *post) {
+static TF_CLONES void act_fwd_impl(int act, int64_t n, const float *pre, float *post) {
     ACT_LOOP(act, n, pre, (void)d1; (void)d2; post[i] = f);
 }
 
-TF_CLONES void polca__tf_act_tan(int act, int64_t n, const float *pre, const float *pre1,
+static TF_CLONES void act_tan_impl(int act, int64_t n, const float *pre, const float *pre1,
                                     const float *pre2, float *post1, float *post2) {
     if (pre2)
         ACT_LOOP(act, n, pre, (void)f; post1[i] = d1 * pre1[i];
@@ -261,7 +287,7 @@ TF_CLONES void polca__tf_act_tan(int act, int64_t n, const float *pre, const flo
         ACT_LOOP(act, n, pre, (void)f; (void)d2; post1[i] = d1 * pre1[i]);
 }
 
-TF_CLONES void polca__tf_act_bwd(int act, int64_t n, const float *pre, float *d,
+static TF_CLONES void act_bwd_impl(int act, int64_t n, const float *pre, float *d,
                                     const float *pre1, float *d1out) {
     if (pre1)
         ACT_LOOP(act, n, pre, (void)f; d1out[i] = d1out[i] * d1 + d[i] * d2 * pre1[i];
@@ -272,45 +298,80 @@ TF_CLONES void polca__tf_act_bwd(int act, int64_t n, const float *pre, float *d,
 
 /* ---- causal attention ---- */
 
+/* Dot product with 8 partial sums (a fixed order, so results do not depend
+ * on the vector width), which vectorizes without reassociation flags. */
 TF_INLINE float dotf(const float *a, const float *b, int64_t n) {
-    float s = 0.0f;
-    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) acc[l] += a[i + l] * b[i + l];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) s += a[i] * b[i];
     return s;
+}
+
+/* out[e] (+)= sum_{j < n} p[j] rows[j * ld + e], e < E, accumulated in
+ * registers 16 columns at a time (accumulate = 0 overwrites out). */
+TF_INLINE void weighted_rows(const float *p, int64_t n, const float *rows, int64_t ld, int64_t E,
+                             int accumulate, float *out) {
+    int64_t e0 = 0;
+    for (; e0 + 16 <= E; e0 += 16) {
+        float acc[16];
+        for (int l = 0; l < 16; l++) acc[l] = accumulate ? out[e0 + l] : 0.0f;
+        for (int64_t j = 0; j < n; j++) {
+            const float pj = p[j], *r = rows + j * ld + e0;
+            for (int l = 0; l < 16; l++) acc[l] += pj * r[l];
+        }
+        for (int l = 0; l < 16; l++) out[e0 + l] = acc[l];
+    }
+    for (; e0 < E; e0++) {
+        float acc = accumulate ? out[e0] : 0.0f;
+        for (int64_t j = 0; j < n; j++) acc += p[j] * rows[j * ld + e0];
+        out[e0] = acc;
+    }
 }
 
 TF_INLINE void axpyf(float a, const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-/* Pointers to row i of head h of sequence b in a [R][HE] buffer. */
-#define HROW(buf, b, i, h) ((buf) + ((b) * T + (i)) * HE + (h) * E)
+/* Row i of head h of sequence b: q, k, v (their tangents and adjoints) are
+ * column blocks of one [R][3HE] buffer (row stride LQ = 3HE); z and its
+ * tangents and adjoints are [R][HE]. */
+#define HROW(buf, b, i, h) ((buf) + ((b) * T + (i)) * LQ + (h) * E)
+#define ZROW(buf, b, i, h) ((buf) + ((b) * T + (i)) * HE + (h) * E)
 #define PROW(buf, b, h, i) ((buf) + (((b) * H + (h)) * T + (i)) * T)
 
-TF_CLONES void polca__tf_attn_fwd(const polca__tf_config *cfg, int64_t B, const float *q,
+static TF_CLONES void attn_fwd_impl(const polca__tf_config *cfg, int64_t B, const float *q,
                                      const float *k, const float *v, float *P, float *z) {
-    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E;
+    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E, LQ = 3 * HE;
     const float scale = (float)(1.0 / sqrt((double)E));
+    /* Per (sequence, head): the [T][T] block of P holds the shifted scores,
+     * then one exponential pass over the whole block (T*T values: long
+     * enough to vectorize, unlike a row of T), then normalization. */
     for (int64_t b = 0; b < B; b++)
-        for (int64_t h = 0; h < H; h++)
+        for (int64_t h = 0; h < H; h++) {
+            float *blk = PROW(P, b, h, 0);
             for (int64_t i = 0; i < T; i++) {
                 const float *qi = HROW(q, b, i, h);
-                float *p = PROW(P, b, h, i), *zi = HROW(z, b, i, h);
-                float m = -INFINITY;
+                float *p = blk + i * T, m = -INFINITY;
                 for (int64_t j = 0; j <= i; j++) {
                     p[j] = scale * dotf(qi, HROW(k, b, j, h), E);
                     m = p[j] > m ? p[j] : m;
                 }
-                float sum = 0.0f;
-                for (int64_t j = 0; j <= i; j++) {
-                    p[j] = tf_exp(p[j] - m);
-                    sum += p[j];
-                }
+                for (int64_t j = 0; j <= i; j++) p[j] -= m;
+                for (int64_t j = i + 1; j < T; j++) p[j] = 0.0f; /* masked: zeroed below */
+            }
+            for (int64_t x = 0; x < T * T; x++) blk[x] = tf_exp(blk[x]);
+            for (int64_t i = 0; i < T; i++) {
+                float *p = blk + i * T, *zi = ZROW(z, b, i, h), sum = 0.0f;
+                for (int64_t j = 0; j <= i; j++) sum += p[j];
                 const float inv = 1.0f / sum;
                 for (int64_t j = 0; j <= i; j++) p[j] *= inv;
                 for (int64_t j = i + 1; j < T; j++) p[j] = 0.0f;
-                memset(zi, 0, (size_t)E * sizeof *zi);
-                for (int64_t j = 0; j <= i; j++) axpyf(p[j], HROW(v, b, j, h), zi, E);
+                weighted_rows(p, i + 1, HROW(v, b, 0, h), LQ, E, 0, zi);
             }
+        }
 }
 
 /*
@@ -321,12 +382,12 @@ TF_CLONES void polca__tf_attn_fwd(const polca__tf_config *cfg, int64_t B, const 
  *   mu'' = sum_j (P' S' + P S''),  P'' = P' (S' - mu') + P (S'' - mu'')
  *   z'' = P'' v + 2 P' v' + P v''
  */
-TF_CLONES void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const float *q,
+static TF_CLONES void attn_tan_impl(const polca__tf_config *cfg, int64_t B, const float *q,
                                      const float *k, const float *v, const float *P,
                                      const float *q1, const float *k1, const float *v1,
                                      float *P1, float *z1, const float *q2, const float *k2,
                                      const float *v2, float *z2, float *tmp) {
-    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E;
+    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E, LQ = 3 * HE;
     const float scale = (float)(1.0 / sqrt((double)E));
     float *S1 = tmp, *S2 = tmp + T;
     for (int64_t b = 0; b < B; b++)
@@ -334,7 +395,7 @@ TF_CLONES void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const 
             for (int64_t i = 0; i < T; i++) {
                 const float *qi = HROW(q, b, i, h), *q1i = HROW(q1, b, i, h);
                 const float *p = PROW(P, b, h, i);
-                float *p1 = PROW(P1, b, h, i), *z1i = HROW(z1, b, i, h);
+                float *p1 = PROW(P1, b, h, i), *z1i = ZROW(z1, b, i, h);
                 float mu1 = 0.0f;
                 for (int64_t j = 0; j <= i; j++) {
                     S1[j] = scale * (dotf(q1i, HROW(k, b, j, h), E) + dotf(qi, HROW(k1, b, j, h), E));
@@ -342,14 +403,11 @@ TF_CLONES void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const 
                 }
                 for (int64_t j = 0; j <= i; j++) p1[j] = p[j] * (S1[j] - mu1);
                 for (int64_t j = i + 1; j < T; j++) p1[j] = 0.0f;
-                memset(z1i, 0, (size_t)E * sizeof *z1i);
-                for (int64_t j = 0; j <= i; j++) {
-                    axpyf(p1[j], HROW(v, b, j, h), z1i, E);
-                    axpyf(p[j], HROW(v1, b, j, h), z1i, E);
-                }
+                weighted_rows(p1, i + 1, HROW(v, b, 0, h), LQ, E, 0, z1i);
+                weighted_rows(p, i + 1, HROW(v1, b, 0, h), LQ, E, 1, z1i);
                 if (!q2) continue;
                 const float *q2i = HROW(q2, b, i, h);
-                float *z2i = HROW(z2, b, i, h);
+                float *z2i = ZROW(z2, b, i, h);
                 float mu2 = 0.0f;
                 for (int64_t j = 0; j <= i; j++) {
                     S2[j] = scale * (dotf(q2i, HROW(k, b, j, h), E) +
@@ -357,13 +415,14 @@ TF_CLONES void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const 
                                      dotf(qi, HROW(k2, b, j, h), E));
                     mu2 += p1[j] * S1[j] + p[j] * S2[j];
                 }
-                memset(z2i, 0, (size_t)E * sizeof *z2i);
+                /* S2 becomes P'' in place; S1 becomes 2 P' */
                 for (int64_t j = 0; j <= i; j++) {
-                    float p2 = p1[j] * (S1[j] - mu1) + p[j] * (S2[j] - mu2);
-                    axpyf(p2, HROW(v, b, j, h), z2i, E);
-                    axpyf(2.0f * p1[j], HROW(v1, b, j, h), z2i, E);
-                    axpyf(p[j], HROW(v2, b, j, h), z2i, E);
+                    S2[j] = p1[j] * (S1[j] - mu1) + p[j] * (S2[j] - mu2);
+                    S1[j] = 2.0f * p1[j];
                 }
+                weighted_rows(S2, i + 1, HROW(v, b, 0, h), LQ, E, 0, z2i);
+                weighted_rows(S1, i + 1, HROW(v1, b, 0, h), LQ, E, 1, z2i);
+                weighted_rows(p, i + 1, HROW(v2, b, 0, h), LQ, E, 1, z2i);
             }
 }
 
@@ -375,13 +434,13 @@ TF_CLONES void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const 
  * gamma' = sum_j (P' dP + P dP'), dS'_j = P' (dP - gamma) + P (dP' - gamma'),
  * dq'_i = scale sum_j (dS' k + dS k'), dk'_j += scale (dS'_j q_i + dS_j q'_i).
  */
-TF_CLONES void polca__tf_attn_bwd(const polca__tf_config *cfg, int64_t B, const float *q,
+static TF_CLONES void attn_bwd_impl(const polca__tf_config *cfg, int64_t B, const float *q,
                                      const float *k, const float *v, const float *P,
                                      const float *dz, float *dq, float *dk, float *dv,
                                      const float *q1, const float *k1, const float *v1,
                                      const float *P1, const float *dz1, float *dq1, float *dk1,
                                      float *dv1, float *tmp) {
-    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E;
+    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E, LQ = 3 * HE;
     const float scale = (float)(1.0 / sqrt((double)E));
     float *dP = tmp, *dS = tmp + T, *dP1 = tmp + 2 * T, *dS1 = tmp + 3 * T;
     const size_t row_bytes = (size_t)E * sizeof(float);
@@ -396,7 +455,7 @@ TF_CLONES void polca__tf_attn_bwd(const polca__tf_config *cfg, int64_t B, const 
                 }
             }
             for (int64_t i = 0; i < T; i++) {
-                const float *p = PROW(P, b, h, i), *dzi = HROW(dz, b, i, h), *qi = HROW(q, b, i, h);
+                const float *p = PROW(P, b, h, i), *dzi = ZROW(dz, b, i, h), *qi = HROW(q, b, i, h);
                 float *dqi = HROW(dq, b, i, h);
                 float gamma = 0.0f;
                 for (int64_t j = 0; j <= i; j++) {
@@ -411,7 +470,7 @@ TF_CLONES void polca__tf_attn_bwd(const polca__tf_config *cfg, int64_t B, const 
                     axpyf(scale * dS[j], qi, HROW(dk, b, j, h), E);
                 }
                 if (!dz1) continue;
-                const float *p1 = PROW(P1, b, h, i), *dz1i = HROW(dz1, b, i, h);
+                const float *p1 = PROW(P1, b, h, i), *dz1i = ZROW(dz1, b, i, h);
                 const float *q1i = HROW(q1, b, i, h);
                 float *dq1i = HROW(dq1, b, i, h);
                 float gamma1 = 0.0f;
@@ -436,6 +495,7 @@ TF_CLONES void polca__tf_attn_bwd(const polca__tf_config *cfg, int64_t B, const 
 }
 
 #undef HROW
+#undef ZROW
 #undef PROW
 
 /* ---- cross-entropy of the next token ---- */
@@ -510,4 +570,214 @@ void polca__tf_ce_bwd(const polca__tf_config *cfg, const tf_batch *bt, const flo
         for (int64_t j = 0; j < V; j++) mu += (double)pr[j] * z1r[j];
         for (int64_t j = 0; j < V; j++) dz1r[j] = w * pr[j] * (z1r[j] - (float)mu);
     }
+}
+
+/* ---- parallel dispatch: each op split by rows, elements or sequences among
+ * the workers of the kernel's pool (transformer_par.c) ---- */
+
+#define OFF(p, k) ((p) ? (p) + (k) : NULL)
+
+/* Per-worker scratch: [4D] private accumulators of LayerNorm weight and
+ * bias gradients (and tangents), then [max(4T, 2D)] op temporaries. */
+int64_t polca__tf_op_scratch_floats(const polca__tf_config *cfg) {
+    return 4 * (int64_t)cfg->n_ctx + 6 * (int64_t)cfg->d_model + 16;
+}
+
+typedef struct ln_fwd_args {
+    int64_t D;
+    const float *x, *w, *b;
+    float *n, *s, *y;
+} ln_fwd_args;
+
+static void ln_fwd_part(void *p, int64_t r0, int64_t r1, float *scratch) {
+    const ln_fwd_args *a = p;
+    const int64_t D = a->D;
+    (void)scratch;
+    ln_fwd_impl(r1 - r0, D, a->x + r0 * D, a->w, a->b, a->n + r0 * D, a->s + r0, a->y + r0 * D);
+}
+
+void polca__tf_ln_fwd(int64_t R, int64_t D, const float *x, const float *w, const float *b,
+                      float *n, float *s, float *y) {
+    ln_fwd_args a = {D, x, w, b, n, s, y};
+    polca__tf_parallel(R, 16, ln_fwd_part, &a, NULL);
+}
+
+typedef struct ln_tan_args {
+    int64_t D;
+    const float *n, *s, *w, *x1, *w1, *b1, *x2;
+    float *n1, *alpha, *y1, *y2;
+} ln_tan_args;
+
+static void ln_tan_part(void *p, int64_t r0, int64_t r1, float *scratch) {
+    const ln_tan_args *a = p;
+    const int64_t o = r0 * a->D;
+    (void)scratch;
+    ln_tan_impl(r1 - r0, a->D, a->n + o, a->s + r0, a->w, a->x1 + o, a->w1, a->b1, OFF(a->x2, o),
+                a->n1 + o, a->alpha + r0, a->y1 + o, OFF(a->y2, o));
+}
+
+void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const float *s, const float *w,
+                      const float *x1, const float *w1, const float *b1, const float *x2,
+                      float *n1, float *alpha, float *y1, float *y2) {
+    ln_tan_args a = {D, n, s, w, x1, w1, b1, x2, n1, alpha, y1, y2};
+    polca__tf_parallel(R, 16, ln_tan_part, &a, NULL);
+}
+
+typedef struct ln_bwd_args {
+    int64_t D;
+    const float *n, *s, *w, *dy;
+    float *dx;
+    int want_w, want_b, want_w1, want_b1;
+    const float *n1, *alpha, *w1, *dy1;
+    float *dx1;
+} ln_bwd_args;
+
+static void ln_bwd_part(void *p, int64_t r0, int64_t r1, float *scratch) {
+    const ln_bwd_args *a = p;
+    const int64_t D = a->D, o = r0 * D;
+    float *acc = scratch; /* this worker's dw | db | dw1 | db1 */
+    ln_bwd_impl(r1 - r0, D, a->n + o, a->s + r0, a->w, a->dy + o, a->dx + o,
+                a->want_w ? acc : NULL, a->want_b ? acc + D : NULL, OFF(a->n1, o),
+                OFF(a->alpha, r0), a->w1, OFF(a->dy1, o), OFF(a->dx1, o),
+                a->want_w1 ? acc + 2 * D : NULL, a->want_b1 ? acc + 3 * D : NULL, scratch + 4 * D);
+}
+
+void polca__tf_ln_bwd(int64_t R, int64_t D, const float *n, const float *s, const float *w,
+                      const float *dy, float *dx, float *dw, float *db, const float *n1,
+                      const float *alpha, const float *w1, const float *dy1, float *dx1,
+                      float *dw1, float *db1, float *tmp) {
+    /* dw, db (and their tangents) sum over rows: each worker accumulates its
+     * rows privately, then the sums are added here in worker order. */
+    const ln_bwd_args a = {D,  n,  s,  w,  dy, dx, dw != NULL, db != NULL,
+                           dw1 != NULL && dy1 != NULL, db1 != NULL && dy1 != NULL,
+                           n1, alpha, w1, dy1, dx1};
+    const int W = polca__tf_parallel_workers();
+    for (int k = 0; k < W; k++) {
+        float *sc = polca__tf_worker_scratch(k);
+        memset(sc ? sc : tmp, 0, (size_t)(4 * D) * sizeof(float));
+    }
+    polca__tf_parallel(R, 16, ln_bwd_part, (void *)&a, tmp);
+    float *outs[4] = {dw, db, a.want_w1 ? dw1 : NULL, a.want_b1 ? db1 : NULL};
+    for (int k = 0; k < W; k++) {
+        const float *sc = polca__tf_worker_scratch(k);
+        const float *acc = sc ? sc : tmp;
+        for (int m = 0; m < 4; m++)
+            if (outs[m])
+                for (int64_t j = 0; j < D; j++) outs[m][j] += acc[m * D + j];
+    }
+}
+
+typedef struct act_args {
+    int act;
+    const float *pre, *pre1, *pre2;
+    float *post, *post1, *post2, *d, *d1;
+} act_args;
+
+static void act_fwd_part(void *p, int64_t i0, int64_t i1, float *scratch) {
+    const act_args *a = p;
+    (void)scratch;
+    act_fwd_impl(a->act, i1 - i0, a->pre + i0, a->post + i0);
+}
+
+static void act_tan_part(void *p, int64_t i0, int64_t i1, float *scratch) {
+    const act_args *a = p;
+    (void)scratch;
+    act_tan_impl(a->act, i1 - i0, a->pre + i0, a->pre1 + i0, OFF(a->pre2, i0), a->post1 + i0,
+                 OFF(a->post2, i0));
+}
+
+static void act_bwd_part(void *p, int64_t i0, int64_t i1, float *scratch) {
+    const act_args *a = p;
+    (void)scratch;
+    act_bwd_impl(a->act, i1 - i0, a->pre + i0, a->d + i0, OFF(a->pre1, i0), OFF(a->d1, i0));
+}
+
+#define ACT_GRAIN 4096
+
+void polca__tf_act_fwd(int act, int64_t n, const float *pre, float *post) {
+    act_args a = {act, pre, NULL, NULL, post, NULL, NULL, NULL, NULL};
+    polca__tf_parallel(n, ACT_GRAIN, act_fwd_part, &a, NULL);
+}
+
+void polca__tf_act_tan(int act, int64_t n, const float *pre, const float *pre1, const float *pre2,
+                       float *post1, float *post2) {
+    act_args a = {act, pre, pre1, pre2, NULL, post1, post2, NULL, NULL};
+    polca__tf_parallel(n, ACT_GRAIN, act_tan_part, &a, NULL);
+}
+
+void polca__tf_act_bwd(int act, int64_t n, const float *pre, float *d, const float *pre1,
+                       float *d1out) {
+    act_args a = {act, pre, pre1, NULL, NULL, NULL, NULL, d, d1out};
+    polca__tf_parallel(n, ACT_GRAIN, act_bwd_part, &a, NULL);
+}
+
+/* Attention is split by sequences: offsets of sequence b0 in each buffer. */
+typedef struct attn_args {
+    const polca__tf_config *cfg;
+    const float *q, *k, *v, *P, *q1, *k1, *v1, *q2, *k2, *v2, *P1, *dz, *dz1;
+    float *Pout, *z, *P1out, *z1, *z2, *dq, *dk, *dv, *dq1, *dk1, *dv1;
+} attn_args;
+
+typedef struct attn_off {
+    int64_t qkv, z, P;
+} attn_off;
+
+static attn_off attn_offsets(const polca__tf_config *cfg, int64_t b0) {
+    const int64_t T = cfg->n_ctx, HE = (int64_t)cfg->n_heads * cfg->d_head;
+    attn_off o = {b0 * T * 3 * HE, b0 * T * HE, b0 * cfg->n_heads * T * T};
+    return o;
+}
+
+static void attn_fwd_part(void *p, int64_t b0, int64_t b1, float *scratch) {
+    const attn_args *a = p;
+    const attn_off o = attn_offsets(a->cfg, b0);
+    (void)scratch;
+    attn_fwd_impl(a->cfg, b1 - b0, a->q + o.qkv, a->k + o.qkv, a->v + o.qkv, a->Pout + o.P,
+                  a->z + o.z);
+}
+
+static void attn_tan_part(void *p, int64_t b0, int64_t b1, float *scratch) {
+    const attn_args *a = p;
+    const attn_off o = attn_offsets(a->cfg, b0);
+    attn_tan_impl(a->cfg, b1 - b0, a->q + o.qkv, a->k + o.qkv, a->v + o.qkv, a->P + o.P,
+                  a->q1 + o.qkv, a->k1 + o.qkv, a->v1 + o.qkv, a->P1out + o.P, a->z1 + o.z,
+                  OFF(a->q2, o.qkv), OFF(a->k2, o.qkv), OFF(a->v2, o.qkv), OFF(a->z2, o.z),
+                  scratch);
+}
+
+static void attn_bwd_part(void *p, int64_t b0, int64_t b1, float *scratch) {
+    const attn_args *a = p;
+    const attn_off o = attn_offsets(a->cfg, b0);
+    attn_bwd_impl(a->cfg, b1 - b0, a->q + o.qkv, a->k + o.qkv, a->v + o.qkv, a->P + o.P,
+                  a->dz + o.z, a->dq + o.qkv, a->dk + o.qkv, a->dv + o.qkv, OFF(a->q1, o.qkv),
+                  OFF(a->k1, o.qkv), OFF(a->v1, o.qkv), OFF(a->P1, o.P), OFF(a->dz1, o.z),
+                  OFF(a->dq1, o.qkv), OFF(a->dk1, o.qkv), OFF(a->dv1, o.qkv), scratch);
+}
+
+void polca__tf_attn_fwd(const polca__tf_config *cfg, int64_t B, const float *q, const float *k,
+                        const float *v, float *P, float *z) {
+    attn_args a = {0};
+    a.cfg = cfg, a.q = q, a.k = k, a.v = v, a.Pout = P, a.z = z;
+    polca__tf_parallel(B, 2, attn_fwd_part, &a, NULL);
+}
+
+void polca__tf_attn_tan(const polca__tf_config *cfg, int64_t B, const float *q, const float *k,
+                        const float *v, const float *P, const float *q1, const float *k1,
+                        const float *v1, float *P1, float *z1, const float *q2, const float *k2,
+                        const float *v2, float *z2, float *tmp) {
+    attn_args a = {0};
+    a.cfg = cfg, a.q = q, a.k = k, a.v = v, a.P = P, a.q1 = q1, a.k1 = k1, a.v1 = v1;
+    a.P1out = P1, a.z1 = z1, a.q2 = q2, a.k2 = k2, a.v2 = v2, a.z2 = z2;
+    polca__tf_parallel(B, 2, attn_tan_part, &a, tmp);
+}
+
+void polca__tf_attn_bwd(const polca__tf_config *cfg, int64_t B, const float *q, const float *k,
+                        const float *v, const float *P, const float *dz, float *dq, float *dk,
+                        float *dv, const float *q1, const float *k1, const float *v1,
+                        const float *P1, const float *dz1, float *dq1, float *dk1, float *dv1,
+                        float *tmp) {
+    attn_args a = {0};
+    a.cfg = cfg, a.q = q, a.k = k, a.v = v, a.P = P, a.dz = dz, a.dq = dq, a.dk = dk, a.dv = dv;
+    a.q1 = q1, a.k1 = k1, a.v1 = v1, a.P1 = P1, a.dz1 = dz1, a.dq1 = dq1, a.dk1 = dk1, a.dv1 = dv1;
+    polca__tf_parallel(B, 2, attn_bwd_part, &a, tmp);
 }

@@ -30,23 +30,11 @@ static void linear_tan(int64_t R, int64_t k, int64_t n, tf_mat x, tf_mat x1, tf_
     polca__tf_gemm_nn(R, k, n, x1, W1, 1.0f, 2.0f, y2);
 }
 
-/* One of Q, K, V for all heads: W and W1 are [H][D][E], outputs [R][HE]. */
-static void heads_tan(int64_t R, int64_t D, int64_t H, int64_t E, const float *a, const float *a1,
-                      const float *a2, const float *W, const float *W1, const float *b1,
-                      float *y1, float *y2) {
-    const int64_t HE = H * E;
-    for (int64_t h = 0; h < H; h++)
-        linear_tan(R, D, E, (tf_mat){(float *)a, D}, (tf_mat){(float *)a1, D},
-                   (tf_mat){(float *)a2, D}, (tf_mat){(float *)W + h * D * E, E},
-                   (tf_mat){(float *)W1 + h * D * E, E}, b1 + h * E, 0, (tf_mat){y1 + h * E, HE},
-                   (tf_mat){y2 ? y2 + h * E : NULL, HE});
-}
-
 void polca__tf_tangent_chunk(const polca__tf_config *cfg, const tf_view *th, const tf_view *dv,
                              const tf_batch *bt, const tf_acts *a, tf_acts *t1, tf_acts *t2,
                              float *x1, float *x2, float *tmp, float *g, float *c) {
-    const int64_t D = cfg->d_model, H = cfg->n_heads, E = cfg->d_head, HE = H * E,
-                  M = cfg->d_mlp, V = cfg->d_vocab, T = cfg->n_ctx, R = bt->R;
+    const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head, M = cfg->d_mlp,
+                  V = cfg->d_vocab, T = cfg->n_ctx, R = bt->R;
     const int second = t2 != NULL;
     /* embedding tangents: x' = d_W_E[token] + d_W_pos[t]; x'' = 0 */
     for (int64_t r = 0; r < R; r++) {
@@ -61,10 +49,11 @@ void polca__tf_tangent_chunk(const polca__tf_config *cfg, const tf_view *th, con
         tf_block_acts *u = &t1->blocks[l], *uu = second ? &t2->blocks[l] : NULL;
         polca__tf_ln_tan(R, D, s->n1, s->s1, w->ln1_w, x1, d->ln1_w, d->ln1_b, second ? x2 : NULL,
                          u->n1, u->s1, u->a1, second ? uu->a1 : NULL);
-        const float *a2_ = second ? uu->a1 : NULL;
-        heads_tan(R, D, H, E, s->a1, u->a1, a2_, w->W_Q, d->W_Q, d->b_Q, u->q, second ? uu->q : NULL);
-        heads_tan(R, D, H, E, s->a1, u->a1, a2_, w->W_K, d->W_K, d->b_K, u->k, second ? uu->k : NULL);
-        heads_tan(R, D, H, E, s->a1, u->a1, a2_, w->W_V, d->W_V, d->b_V, u->v, second ? uu->v : NULL);
+        /* q | k | v of all heads with the packed weights: one GEMM per term */
+        linear_tan(R, D, 3 * HE, (tf_mat){s->a1, D}, (tf_mat){u->a1, D},
+                   (tf_mat){second ? uu->a1 : NULL, D}, (tf_mat){w->Wqkv, 3 * HE},
+                   (tf_mat){d->Wqkv, 3 * HE}, d->b_Q, 0, (tf_mat){u->q, 3 * HE},
+                   (tf_mat){second ? uu->q : NULL, 3 * HE});
         polca__tf_attn_tan(cfg, bt->B, s->q, s->k, s->v, s->P, u->q, u->k, u->v, u->P, u->z,
                            second ? uu->q : NULL, second ? uu->k : NULL, second ? uu->v : NULL,
                            second ? uu->z : NULL, tmp);
@@ -107,18 +96,27 @@ int32_t polca__cpu_tf_dirderivs(void *state, const struct polca__tf_config *cfg,
     const int sets = c ? 3 : 2;
     const int64_t chunk = polca__tf_chunk_seqs(cfg, n_seq, sets, 3 * T * D);
     tf_block_view *blocks = polca__calloc(2 * (size_t)cfg->n_layers, sizeof *blocks, "transformer view");
-    float *x = NULL;
+    float *x = NULL, *packed = NULL, *dpacked = NULL;
     tf_acts a = {0}, t1 = {0}, t2 = {0};
+    tf_view th, dv;
     int32_t st = blocks ? POLCA_OK : POLCA_ERR_OUT_OF_MEMORY;
+    if (!st) {
+        polca__tf_view(cfg, theta, blocks, &th);
+        polca__tf_view(cfg, dirs, blocks + cfg->n_layers, &dv);
+        if (!(packed = polca__tf_qkv_alloc(cfg, &th)) || !(dpacked = polca__tf_qkv_alloc(cfg, &dv)))
+            st = POLCA_ERR_OUT_OF_MEMORY;
+    }
+    tf_pool *pool = NULL;
+    if (!st) st = polca__tf_pool_open(cfg, &pool);
     if (!st) st = polca__tf_acts_alloc(cfg, chunk, &a);
     if (!st) st = polca__tf_acts_alloc(cfg, chunk, &t1);
     if (!st && c) st = polca__tf_acts_alloc(cfg, chunk, &t2);
-    if (!st && !(x = polca__alloc((size_t)(3 * chunk * T * D + 2 * T) * sizeof *x,
+    if (!st && !(x = polca__alloc((size_t)(3 * chunk * T * D + polca__tf_op_scratch_floats(cfg)) *
+                                      sizeof *x,
                                   "transformer residuals")))
         st = POLCA_ERR_OUT_OF_MEMORY;
     if (!st) {
-        tf_view th, dv;
-        polca__tf_view(cfg, theta, blocks, &th);
+        polca__tf_qkv_pack(cfg, &th);
         int64_t done = 0;
         for (int64_t s0 = 0; s0 < n_seq; s0 += chunk) {
             const int64_t B = n_seq - s0 < chunk ? n_seq - s0 : chunk;
@@ -128,13 +126,19 @@ int32_t polca__cpu_tf_dirderivs(void *state, const struct polca__tf_config *cfg,
                                                       losses ? losses + done : NULL, NULL);
             for (int64_t kk = 0; kk < k; kk++) {
                 polca__tf_view(cfg, dirs + kk * P, blocks + cfg->n_layers, &dv);
+                for (int32_t l = 0; l < cfg->n_layers; l++)
+                    dv.blocks[l].Wqkv = dpacked + l * (int64_t)D * 3 * cfg->n_heads * cfg->d_head;
+                polca__tf_qkv_pack(cfg, &dv);
                 polca__tf_tangent_chunk(cfg, &th, &dv, &bt, &a, &t1, c ? &t2 : NULL, x1, x2,
                                         tmp, g + kk * N + done, c ? c + kk * N + done : NULL);
             }
             done += n;
         }
     }
+    polca__tf_pool_close(pool);
     free(x);
+    free(packed);
+    free(dpacked);
     polca__tf_acts_free(&a);
     polca__tf_acts_free(&t1);
     polca__tf_acts_free(&t2);

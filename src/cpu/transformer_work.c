@@ -47,6 +47,7 @@ void polca__tf_view(const polca__tf_config *cfg, const float *base, tf_block_vie
         k->b_in = AT(b, o.b_in);
         k->W_out = AT(b, o.W_out);
         k->b_out = AT(b, o.b_out);
+        k->Wqkv = NULL;
     }
 #undef AT
 }
@@ -72,9 +73,9 @@ static void carve_acts(const polca__tf_config *cfg, int64_t B, carver *c, tf_act
         k->n1 = carve(c, R * D);
         k->s1 = carve(c, R);
         k->a1 = carve(c, R * D);
-        k->q = carve(c, R * HE);
-        k->k = carve(c, R * HE);
-        k->v = carve(c, R * HE);
+        k->q = carve(c, R * 3 * HE);
+        k->k = k->q ? k->q + HE : NULL;
+        k->v = k->q ? k->q + 2 * HE : NULL;
         k->P = carve(c, R * cfg->n_heads * T);
         k->z = carve(c, R * HE);
         if (M > 0) {
@@ -151,4 +152,40 @@ int64_t polca__tf_count_samples(const polca__tf_config *cfg, int64_t n_seq, cons
     for (int64_t s = 0; s < n_seq; s++)
         for (int64_t t = 0; t + 1 < T; t++) n += mask[s * T + t] != 0;
     return n;
+}
+
+float *polca__tf_qkv_alloc(const polca__tf_config *cfg, tf_view *v) {
+    const int64_t per = (int64_t)cfg->d_model * 3 * cfg->n_heads * cfg->d_head;
+    float *mem = polca__alloc((size_t)(per * cfg->n_layers) * sizeof *mem, "packed QKV weights");
+    if (!mem) return NULL;
+    for (int32_t l = 0; l < cfg->n_layers; l++) v->blocks[l].Wqkv = mem + l * per;
+    return mem;
+}
+
+void polca__tf_qkv_pack(const polca__tf_config *cfg, tf_view *v) {
+    const int64_t D = cfg->d_model, E = cfg->d_head, H = cfg->n_heads, HE = H * E;
+    for (int32_t l = 0; l < cfg->n_layers; l++) {
+        tf_block_view *b = &v->blocks[l];
+        const float *W[3] = {b->W_Q, b->W_K, b->W_V};
+        for (int m = 0; m < 3; m++)
+            for (int64_t h = 0; h < H; h++)
+                for (int64_t d = 0; d < D; d++)
+                    memcpy(b->Wqkv + d * 3 * HE + m * HE + h * E, W[m] + (h * D + d) * E,
+                           (size_t)E * sizeof(float));
+    }
+}
+
+void polca__tf_qkv_unpack_add(const polca__tf_config *cfg, tf_view *v) {
+    const int64_t D = cfg->d_model, E = cfg->d_head, H = cfg->n_heads, HE = H * E;
+    for (int32_t l = 0; l < cfg->n_layers; l++) {
+        tf_block_view *b = &v->blocks[l];
+        float *W[3] = {b->W_Q, b->W_K, b->W_V};
+        for (int m = 0; m < 3; m++)
+            for (int64_t h = 0; h < H; h++)
+                for (int64_t d = 0; d < D; d++) {
+                    const float *src = b->Wqkv + d * 3 * HE + m * HE + h * E;
+                    float *dst = W[m] + (h * D + d) * E;
+                    for (int64_t e = 0; e < E; e++) dst[e] += src[e];
+                }
+    }
 }

@@ -1,0 +1,269 @@
+/*
+ * examples/arithmetic/analysis.c - the paper's section 4 after training:
+ * Algorithm 1 on basis checkpoints, POLCA and the baselines on the
+ * validation tokens, HDBSCAN per direction, carry scores (Table 1).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis.h"
+
+static int set_int(polca_options *o, const char *k, int64_t v) {
+    return failed(polca_options_set_int(o, k, v), k);
+}
+
+/* Progress on stderr: one line per reported stage step, throttled. */
+static int32_t progress(void *user, const char *stage, int64_t done, int64_t total,
+                        double value) {
+    (void)user;
+    static double last;
+    double t = now_seconds();
+    if (strcmp(stage, "eigen") == 0) return 0; /* per product: too chatty */
+    if (t - last < 2.0 && done != total) return 0;
+    last = t;
+    if (isnan(value))
+        fprintf(stderr, "  %s %lld/%lld\n", stage, (long long)done, (long long)total);
+    else
+        fprintf(stderr, "  %s %lld/%lld  (%.3g)\n", stage, (long long)done, (long long)total,
+                value);
+    return 0;
+}
+
+static int build_basis(polca_context *ctx, polca_model *model, const experiment_config *cfg,
+                       const arith_data *data, const training_result *tr, analysis *an) {
+    /* Algorithm 1's sample set: fresh training sequences (paper: 1250). */
+    int32_t n = cfg->n_basis_seq;
+    int32_t *a = malloc(sizeof(int32_t) * n), *b = malloc(sizeof(int32_t) * n);
+    int32_t *tokens = malloc(sizeof(int32_t) * n * ARITH_N_CTX);
+    uint8_t *mask = malloc((size_t)n * ARITH_N_CTX);
+    arith_rng rng;
+    arith_rng_seed(&rng, cfg->seed, 2);
+    arith_data_draw_train(data, &rng, n, a, b);
+    arith_encode_batch(n, a, b, tokens);
+    arith_score_mask(n, mask);
+    polca_data *basis_data = NULL;
+    polca_options *o = NULL;
+    int rc = failed(polca_data_create_tokens(ctx, n, ARITH_N_CTX, tokens, mask, &basis_data),
+                    "basis data") ||
+             failed(polca_options_create(&o), "options") ||
+             failed(polca_options_set_double(o, "tol", cfg->eig_tol), "tol") ||
+             set_int(o, "max_products", cfg->eig_max_products) ||
+             set_int(o, "seed", (int64_t)cfg->seed);
+    if (!rc) {
+        int32_t st = polca_basis_create_hessian(ctx, model, basis_data, tr->basis_series, NULL, 0,
+                                                cfg->k_per_basis, o, &an->basis);
+        if (st == POLCA_ERR_NOT_CONVERGED)
+            fprintf(stderr, "  note: %s\n", polca_last_error()); /* best estimates kept */
+        else
+            rc = failed(st, "Hessian basis (Algorithm 1)");
+    }
+    if (!rc) rc = failed(polca_basis_count(an->basis, &an->k), "basis count");
+    if (!rc) {
+        int64_t p = 0;
+        rc = failed(polca_model_n_params(model, &p), "n_params") ||
+             failed(polca_basis_create_axis(ctx, p, tr->theta_final, an->k, NULL, &an->lca),
+                    "axis basis (per-sample LCA)");
+        an->k_lca = an->k;
+    }
+    polca_options_destroy(o);
+    polca_data_destroy(basis_data);
+    free(a), free(b), free(tokens), free(mask);
+    return rc;
+}
+
+/* Algorithm 1's filter: keep the directions whose mean projected loss does
+ * not rise over training (mean_i L_{i,k}(T) <= 0). */
+static int filter_directions(const polca_trajectories *t, int32_t kind, int64_t k, int64_t **kept,
+                             int64_t *n_kept) {
+    double *means = malloc(sizeof(double) * k);
+    *kept = malloc(sizeof(int64_t) * k);
+    *n_kept = 0;
+    int rc = failed(polca_trajectories_final_means(t, kind, means, k), "final means");
+    for (int64_t d = 0; !rc && d < k; d++)
+        if (means[d] <= 0.0) (*kept)[(*n_kept)++] = d;
+    free(means);
+    return rc;
+}
+
+/* Copies the chosen directions of a [K][N][T] view into a new array. */
+static float *gather(const float *view, int64_t n, int64_t t, const int64_t *dirs, int64_t count) {
+    float *out = malloc(sizeof(float) * (size_t)(count * n * t) + 1);
+    for (int64_t q = 0; out && q < count; q++)
+        memcpy(out + q * n * t, view + dirs[q] * n * t, sizeof(float) * n * t);
+    return out;
+}
+
+static int cluster_method(polca_context *ctx, const experiment_config *cfg, analysis *an,
+                          method_result *m, int32_t kind, const int64_t *dirs, int64_t count,
+                          const char *filter) {
+    const float *view, *exact;
+    int64_t k, n, t, k1, n1, t1;
+    if (failed(polca_trajectories_view(an->traj, kind, &view, &k, &n, &t), m->name) ||
+        failed(polca_trajectories_view(an->traj, POLCA_TRAJ_EXACT_LOSS, &exact, &k1, &n1, &t1),
+               "exact loss"))
+        return 1;
+    int64_t all = 0;
+    if (!dirs) dirs = &all, count = 1;
+    float *x = gather(view, n, t, dirs, count);
+    m->directions = malloc(sizeof(int64_t) * count);
+    memcpy(m->directions, dirs, sizeof(int64_t) * count);
+    m->k = count;
+    polca_options *o = NULL;
+    int rc = failed(polca_options_create(&o), "options") ||
+             set_int(o, "min_cluster_size", cfg->min_cluster_size) ||
+             set_int(o, "min_samples_divisor", cfg->min_samples_divisor) ||
+             failed(polca_options_set_string(o, "filter", filter), "filter");
+    if (!rc && kind == POLCA_TRAJ_LOSS_CHANGE)
+        rc = failed(polca_options_set_string(o, "onset_of", "cumsum"), "onset_of");
+    if (!rc)
+        rc = failed(polca_clustering_create(ctx, count, n, t, x, t1, exact, o, &m->clustering),
+                    m->name);
+    polca_options_destroy(o);
+    free(x);
+    return rc;
+}
+
+/* Table 1 for one method: the three clusters of highest carry
+ * homogeneity over all its directions, and the hidden-breakthrough share. */
+static int score_method(analysis *an, method_result *m) {
+    int64_t nc = 0, top[REPORT_MAX_BEST];
+    report_method *r = &m->row;
+    memset(r, 0, sizeof *r);
+    r->name = m->name, r->display = m->display;
+    if (failed(polca_clustering_shape(m->clustering, NULL, NULL, NULL, NULL, &nc), "shape"))
+        return 1;
+    r->n_clusters = (int32_t)nc;
+    double *h = malloc(sizeof(double) * (nc + 1)), *rec = malloc(sizeof(double) * (nc + 1)),
+           *f1 = malloc(sizeof(double) * (nc + 1));
+    int rc = failed(polca_clustering_score(m->clustering, an->carry_u8, h, rec, f1), "score") ||
+             failed(polca_clustering_best(m->clustering, an->carry_u8, NULL, REPORT_MAX_BEST, top),
+                    "best") ||
+             failed(polca_clustering_hidden_fraction(m->clustering, &r->hidden_fraction),
+                    "hidden fraction");
+    for (int q = 0; !rc && q < REPORT_MAX_BEST && top[q] >= 0; q++) {
+        int64_t dir = 0;
+        rc = failed(polca_clustering_cluster(m->clustering, top[q], &dir, NULL, NULL, NULL, NULL,
+                                             NULL),
+                    "cluster");
+        r->homogeneity[q] = h[top[q]], r->recall[q] = rec[top[q]], r->f1[q] = f1[top[q]];
+        int whole_loss = !strcmp(m->name, "exact_loss") || !strcmp(m->name, "loss_change");
+        r->direction[q] = whole_loss ? -1 : (int32_t)m->directions[dir];
+        r->n_best = q + 1;
+    }
+    free(h), free(rec), free(f1);
+    return rc;
+}
+
+int analyse(polca_context *ctx, polca_model *model, const experiment_config *cfg,
+            const arith_data *data, const int32_t *val_tokens, polca_data *val,
+            const training_result *tr, analysis *an) {
+    memset(an, 0, sizeof *an);
+    polca_context_set_progress(ctx, progress, NULL);
+    double t0 = now_seconds();
+    fprintf(stderr, "arithmetic: Hessian basis (Algorithm 1)\n");
+    if (build_basis(ctx, model, cfg, data, tr, an)) return 1;
+    an->seconds_basis = now_seconds() - t0;
+    for (int64_t d = 0; d < an->k; d++) {
+        double lam = NAN;
+        int64_t step = -1;
+        polca_basis_get_info(an->basis, d, NULL, &step, NULL, &lam, NULL, NULL);
+        fprintf(stderr, "  b%-2lld step %5lld  eigenvalue %.4g\n", (long long)d, (long long)step, lam);
+    }
+
+    t0 = now_seconds();
+    fprintf(stderr, "arithmetic: POLCA trajectories (%lld directions + %lld LCA)\n",
+            (long long)an->k, (long long)an->k_lca);
+    polca_options *o = NULL;
+    int rc = failed(polca_options_create(&o), "options") ||
+             failed(polca_options_set_string(o, "curvature", cfg->curvature), "curvature") ||
+             set_int(o, "fisher", 1) || set_int(o, "block", cfg->block) ||
+             failed(polca_trajectories_create(ctx, model, val, tr->polca_series, an->basis,
+                                              an->lca, o, &an->traj),
+                    "trajectories");
+    polca_options_destroy(o);
+    if (rc) return 1;
+    an->seconds_trajectories = now_seconds() - t0;
+    const int64_t *steps;
+    polca_trajectories_steps(an->traj, &steps, &an->t1);
+    polca_data_n_samples(val, &an->n);
+
+    /* labels of every validation token */
+    an->place = malloc(sizeof(int32_t) * an->n);
+    an->carry = malloc(sizeof(int32_t) * an->n);
+    an->tags = malloc(sizeof(int32_t) * an->n * ARITH_N_TAGS);
+    an->carry_u8 = malloc((size_t)an->n);
+    arith_labels(cfg->n_val, val_tokens, an->place, an->carry, an->tags);
+    for (int64_t i = 0; i < an->n; i++) an->carry_u8[i] = (uint8_t)an->carry[i];
+
+    if (filter_directions(an->traj, POLCA_TRAJ_POLCA, an->k, &an->kept, &an->n_kept) ||
+        filter_directions(an->traj, POLCA_TRAJ_LCA, an->k_lca, &an->kept_lca, &an->n_kept_lca))
+        return 1;
+    fprintf(stderr, "arithmetic: %lld of %lld directions kept (mean projected loss falls)\n",
+            (long long)an->n_kept, (long long)an->k);
+    if (an->n_kept == 0 || an->n_kept_lca == 0) {
+        fprintf(stderr, "arithmetic: no direction left to cluster\n");
+        return 1;
+    }
+
+    t0 = now_seconds();
+    static const struct {
+        const char *name, *display, *filter;
+        int32_t kind;
+    } spec[N_METHODS] = {
+        {"exact_loss", "Exact loss", "none", POLCA_TRAJ_EXACT_LOSS},
+        {"loss_change", "Change in exact loss", "none", POLCA_TRAJ_LOSS_CHANGE},
+        {"fisher", "Empirical Fisher", "none", POLCA_TRAJ_FISHER},
+        {"lca", "Per-sample LCA", "decrease", POLCA_TRAJ_LCA},
+        {"polca_first_order", "First-order POLCA", "decrease", POLCA_TRAJ_FIRST_ORDER},
+        {"polca", "POLCA", "decrease", POLCA_TRAJ_POLCA},
+    };
+    for (int i = 0; i < N_METHODS && !rc; i++) {
+        method_result *m = &an->methods[i];
+        m->name = spec[i].name, m->display = spec[i].display;
+        fprintf(stderr, "arithmetic: clustering %s\n", m->name);
+        int32_t kind = spec[i].kind;
+        const int64_t *dirs = kind == POLCA_TRAJ_LCA ? an->kept_lca
+                              : kind == POLCA_TRAJ_EXACT_LOSS || kind == POLCA_TRAJ_LOSS_CHANGE
+                                  ? NULL
+                                  : an->kept;
+        int64_t count = kind == POLCA_TRAJ_LCA ? an->n_kept_lca : dirs ? an->n_kept : 1;
+        rc = cluster_method(ctx, cfg, an, m, kind, dirs, count, spec[i].filter) ||
+             score_method(an, m);
+    }
+    an->seconds_clustering = now_seconds() - t0;
+    if (rc) return 1;
+
+    printf("\nTable 1 (carry label; best three clusters, best first)\n");
+    printf("%-22s %-22s %-22s %-22s %s\n", "method", "homogeneity", "recall", "F1",
+           "hidden (clusters)");
+    for (int i = 0; i < N_METHODS; i++) {
+        const report_method *r = &an->methods[i].row;
+        char h[3][64] = {"", "", ""};
+        for (int q = 0; q < r->n_best; q++) {
+            char buf[16];
+            snprintf(buf, sizeof buf, "%s%.3f", q ? " " : "", r->homogeneity[q]);
+            strcat(h[0], buf);
+            snprintf(buf, sizeof buf, "%s%.3f", q ? " " : "", r->recall[q]);
+            strcat(h[1], buf);
+            snprintf(buf, sizeof buf, "%s%.3f", q ? " " : "", r->f1[q]);
+            strcat(h[2], buf);
+        }
+        printf("%-22s %-22s %-22s %-22s %.3f (%d)\n", r->display, h[0], h[1], h[2],
+               r->hidden_fraction, r->n_clusters);
+    }
+    return 0;
+}
+
+void analysis_free(analysis *an) {
+    for (int i = 0; i < N_METHODS; i++) {
+        polca_clustering_destroy(an->methods[i].clustering);
+        free(an->methods[i].directions);
+    }
+    polca_trajectories_destroy(an->traj);
+    polca_basis_destroy(an->basis);
+    polca_basis_destroy(an->lca);
+    free(an->kept), free(an->kept_lca), free(an->place), free(an->carry), free(an->tags);
+    free(an->carry_u8);
+}

@@ -1,0 +1,68 @@
+/*
+ * examples/arithmetic/experiment.h - the arithmetic experiment's settings
+ * and the state passed between its stages (train.c, analysis.c, main.c).
+ * Uses libpolca's public API only.
+ */
+#ifndef ARITH_EXPERIMENT_H
+#define ARITH_EXPERIMENT_H
+
+#include <polca/polca.h>
+#include <stdint.h>
+
+#include "addition.h"
+
+typedef struct experiment_config {
+    const char *scale; /* "default" or "paper" */
+    const char *out_dir;
+    uint64_t seed;
+    /* model */
+    int32_t n_layers, d_model, n_heads, d_head, d_mlp;
+    const char *act_fn;
+    /* training (AdamW written in the example) */
+    int32_t steps, batch;
+    double lr, weight_decay, beta1, beta2, eps;
+    int32_t polca_every; /* POLCA checkpoint interval, steps */
+    int32_t basis_every; /* basis checkpoint interval, steps */
+    /* analysis */
+    int32_t n_val;         /* validation sequences (samples = 4 x this) */
+    int32_t n_basis_seq;   /* training sequences Algorithm 1 uses */
+    int32_t k_per_basis;   /* eigenvectors per basis checkpoint */
+    double eig_tol;
+    int32_t eig_max_products;
+    int32_t min_cluster_size;
+    int32_t min_samples_divisor;
+    const char *curvature; /* "exact" or "secant" */
+    int32_t block;         /* directions per pass */
+} experiment_config;
+
+void experiment_config_default(experiment_config *c);
+/* The paper's hyperparameters (Appendix D/E.1), for GPU machines. */
+void experiment_config_paper(experiment_config *c);
+
+typedef struct training_result {
+    polca_checkpoints *polca_series; /* POLCA checkpoints, every polca_every */
+    polca_checkpoints *basis_series; /* basis checkpoints, every basis_every */
+    float *theta_final;              /* [P] */
+    double val_token_accuracy;
+    double val_accuracy_by_place[4];
+    double final_train_loss;
+} training_result;
+
+/* Trains the model on fresh batches, appending checkpoints to files in
+ * cfg->out_dir as it goes. Returns 0 or prints why and returns 1. */
+int train(polca_context *ctx, polca_model *model, const experiment_config *cfg,
+          const arith_data *data, training_result *out);
+
+/* Token accuracy of theta on the validation data: for every scored
+ * position the argmax over the vocabulary (teacher forcing). */
+int token_accuracy(polca_context *ctx, polca_model *model, const int32_t *val_tokens,
+                   int32_t n_val, const float *theta, double *overall, double by_place[4]);
+
+/* Seconds on a monotonic clock. */
+double now_seconds(void);
+
+/* Prints "arithmetic: <what>: <status>: <message>" and returns 1 on a
+ * failed libpolca call, 0 on success. */
+int failed(int32_t status, const char *what);
+
+#endif

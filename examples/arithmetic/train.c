@@ -1,0 +1,148 @@
+/*
+ * examples/arithmetic/train.c - the host's own training loop: AdamW over
+ * libpolca's gradient of the built-in transformer, fresh batches of 3-digit
+ * additions, POLCA and basis checkpoints appended to files as it goes.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "experiment.h"
+
+double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int failed(int32_t status, const char *what) {
+    if (status == POLCA_OK) return 0;
+    fprintf(stderr, "arithmetic: %s: %s: %s\n", what, polca_status_string(status),
+            polca_last_error());
+    return 1;
+}
+
+/*
+ * Argmax under teacher forcing without a logits call: the loss of position q
+ * against candidate v is -log p(v | prefix), and putting v at position q + 1
+ * changes only later positions' inputs (causal attention). So for each
+ * candidate, one pass over copies of the data with every output token set
+ * to v, scoring one output position at a time, gives log p(v) there.
+ */
+int token_accuracy(polca_context *ctx, polca_model *model, const int32_t *val_tokens,
+                   int32_t n_val, const float *theta, double *overall, double by_place[4]) {
+    const int32_t n = n_val, len = ARITH_N_CTX;
+    int32_t *tokens = malloc(sizeof(int32_t) * n * len);
+    uint8_t *mask = calloc((size_t)n * len, 1);
+    float *loss = malloc(sizeof(float) * n);
+    float *best = malloc(sizeof(float) * n * ARITH_N_OUT);
+    int32_t *pred = malloc(sizeof(int32_t) * n * ARITH_N_OUT);
+    int rc = !tokens || !mask || !loss || !best || !pred;
+    for (int32_t i = 0; i < n * ARITH_N_OUT; i++) best[i] = INFINITY, pred[i] = -1;
+    for (int32_t q = 0; !rc && q < ARITH_N_OUT; q++) {
+        int32_t pos = ARITH_FIRST_SCORED + q; /* scored position, target at pos + 1 */
+        memset(mask, 0, (size_t)n * len);
+        for (int32_t s = 0; s < n; s++) mask[s * len + pos] = 1;
+        for (int32_t v = 0; !rc && v < ARITH_VOCAB; v++) {
+            memcpy(tokens, val_tokens, sizeof(int32_t) * n * len);
+            for (int32_t s = 0; s < n; s++) tokens[s * len + pos + 1] = v;
+            polca_data *d = NULL;
+            rc = failed(polca_data_create_tokens(ctx, n, len, tokens, mask, &d),
+                        "accuracy data") ||
+                 failed(polca_model_losses(model, d, theta, loss), "accuracy losses");
+            polca_data_destroy(d);
+            for (int32_t s = 0; !rc && s < n; s++)
+                if (loss[s] < best[s * ARITH_N_OUT + q])
+                    best[s * ARITH_N_OUT + q] = loss[s], pred[s * ARITH_N_OUT + q] = v;
+        }
+    }
+    if (!rc) {
+        /* arith_token_accuracy compares the predicted output tokens */
+        *overall = arith_token_accuracy(n, val_tokens, pred, by_place);
+    }
+    free(tokens), free(mask), free(loss), free(best), free(pred);
+    return rc;
+}
+
+typedef struct adamw {
+    float *m, *v;
+    int64_t t;
+} adamw;
+
+static void adamw_step(adamw *opt, const experiment_config *c, int64_t p, float *theta,
+                       const float *grad) {
+    opt->t++;
+    const double b1t = 1.0 - pow(c->beta1, (double)opt->t);
+    const double b2t = 1.0 - pow(c->beta2, (double)opt->t);
+    for (int64_t j = 0; j < p; j++) {
+        double g = grad[j];
+        opt->m[j] = (float)(c->beta1 * opt->m[j] + (1.0 - c->beta1) * g);
+        opt->v[j] = (float)(c->beta2 * opt->v[j] + (1.0 - c->beta2) * g * g);
+        double mhat = opt->m[j] / b1t, vhat = opt->v[j] / b2t;
+        /* decoupled weight decay (Loshchilov & Hutter), as torch.optim.AdamW */
+        theta[j] = (float)(theta[j] - c->lr * (mhat / (sqrt(vhat) + c->eps) + c->weight_decay * theta[j]));
+    }
+}
+
+int train(polca_context *ctx, polca_model *model, const experiment_config *cfg,
+          const arith_data *data, training_result *out) {
+    int64_t p = 0;
+    if (failed(polca_model_n_params(model, &p), "n_params")) return 1;
+    char path_polca[512], path_basis[512];
+    snprintf(path_polca, sizeof path_polca, "%s/polca_checkpoints.polca", cfg->out_dir);
+    snprintf(path_basis, sizeof path_basis, "%s/basis_checkpoints.polca", cfg->out_dir);
+    polca_options *o = NULL;
+    if (failed(polca_options_create(&o), "options") ||
+        failed(polca_options_set_int(o, "overwrite", 1), "options") ||
+        failed(polca_checkpoints_create(ctx, model, path_polca, o, &out->polca_series),
+               "creating the POLCA checkpoint file") ||
+        failed(polca_checkpoints_create(ctx, model, path_basis, o, &out->basis_series),
+               "creating the basis checkpoint file")) {
+        polca_options_destroy(o);
+        return 1;
+    }
+    polca_options_destroy(o);
+
+    float *theta = malloc(sizeof(float) * p), *grad = malloc(sizeof(float) * p);
+    adamw opt = {calloc(p, sizeof(float)), calloc(p, sizeof(float)), 0};
+    int32_t *a = malloc(sizeof(int32_t) * cfg->batch), *b = malloc(sizeof(int32_t) * cfg->batch);
+    int32_t *tokens = malloc(sizeof(int32_t) * cfg->batch * ARITH_N_CTX);
+    uint8_t *mask = malloc((size_t)cfg->batch * ARITH_N_CTX);
+    if (!theta || !grad || !opt.m || !opt.v || !a || !b || !tokens || !mask) {
+        fprintf(stderr, "arithmetic: out of memory\n");
+        return 1;
+    }
+    arith_score_mask(cfg->batch, mask);
+    arith_rng rng;
+    arith_rng_seed(&rng, cfg->seed, 1);
+    int rc = failed(polca_model_init(model, cfg->seed, theta), "init");
+    double loss = NAN, t0 = now_seconds(), smooth = NAN;
+    for (int32_t step = 0; !rc && step <= cfg->steps; step++) {
+        if (step % cfg->polca_every == 0)
+            rc = failed(polca_checkpoints_append(out->polca_series, step, theta, p),
+                        "appending a POLCA checkpoint");
+        if (!rc && step % cfg->basis_every == 0 && step > 0)
+            rc = failed(polca_checkpoints_append(out->basis_series, step, theta, p),
+                        "appending a basis checkpoint");
+        if (rc || step == cfg->steps) break;
+        arith_data_draw_train(data, &rng, cfg->batch, a, b);
+        arith_encode_batch(cfg->batch, a, b, tokens);
+        polca_data *batch = NULL;
+        rc = failed(polca_data_create_tokens(ctx, cfg->batch, ARITH_N_CTX, tokens, mask, &batch),
+                    "batch") ||
+             failed(polca_model_grad(model, batch, theta, &loss, grad), "gradient");
+        polca_data_destroy(batch);
+        if (rc) break;
+        adamw_step(&opt, cfg, p, theta, grad);
+        smooth = isnan(smooth) ? loss : 0.98 * smooth + 0.02 * loss;
+        if ((step + 1) % 250 == 0)
+            fprintf(stderr, "  train step %5d/%d  loss %.4f  (%.1f s)\n", step + 1, cfg->steps,
+                    smooth, now_seconds() - t0);
+    }
+    out->final_train_loss = smooth;
+    out->theta_final = theta;
+    free(grad), free(opt.m), free(opt.v), free(a), free(b), free(tokens), free(mask);
+    return rc;
+}
