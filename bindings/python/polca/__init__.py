@@ -19,6 +19,8 @@ from .eigen import eigen_solve, EigenResult
 from .basis import Basis, BasisInfo
 from .trajectories import (Trajectories, POLCA, FIRST_ORDER, FISHER, LCA, EXACT_LOSS,
                            LOSS_CHANGE)
+from .cluster import (hdbscan, HdbscanResult, Clustering, ClusterLabels, ClusterInfo,
+                      Scores)
 
 # Status codes (include/polca/core.h; values fixed forever).
 OK = 0
@@ -52,4 +54,5 @@ __all__ = ["Context", "Options", "Handle", "PolcaError", "status_string", "versi
            "transformer_config", "transformer_config_from_safetensors",
            "read_safetensors_header", "Checkpoints", "eigen_solve", "EigenResult", "Basis",
            "BasisInfo", "Trajectories", "POLCA", "FIRST_ORDER", "FISHER", "LCA", "EXACT_LOSS",
-           "LOSS_CHANGE"]
+           "LOSS_CHANGE", "hdbscan", "HdbscanResult", "Clustering", "ClusterLabels",
+           "ClusterInfo", "Scores"]

@@ -1,0 +1,209 @@
+"""HDBSCAN, clustering of trajectories, breakthroughs and scoring
+(polca/cluster.h)."""
+import collections
+import ctypes
+
+import numpy as np
+
+from ._arrays import f32, as_c, ptr
+from ._native import lib, declare, call, _i32, _i64, _f64, _p
+from .core import Handle, new_handle, options_ptr, Options
+
+_pp = ctypes.POINTER(_p)
+_ip = ctypes.POINTER(_i64)
+
+declare("polca_hdbscan", _i32, _p, _i64, _i64, _p, _p, _p, _p, _p, ctypes.POINTER(_i32))
+declare("polca_clustering_create", _i32, _p, _i64, _i64, _i64, _p, _i64, _p, _p, _pp)
+declare("polca_clustering_destroy", None, _p)
+declare("polca_clustering_shape", _i32, _p, _ip, _ip, _ip, _ip, _ip)
+declare("polca_clustering_labels", _i32, _p, _i64, _p, _p, _p, _p)
+declare("polca_clustering_cluster", _i32, _p, _i64, _ip, _ip, _ip, ctypes.POINTER(_f64),
+        ctypes.POINTER(_f64), ctypes.POINTER(_i32))
+declare("polca_clustering_members", _i32, _p, _i64, _p)
+declare("polca_clustering_mean", _i32, _p, _i64, _p)
+declare("polca_clustering_plateau", _i32, _p, ctypes.POINTER(_f64))
+declare("polca_clustering_hidden_fraction", _i32, _p, ctypes.POINTER(_f64))
+declare("polca_clustering_score", _i32, _p, _p, _p, _p, _p)
+declare("polca_clustering_best", _i32, _p, _p, _p, _i64, _p)
+declare("polca_clustering_autolabel", _i32, _p, _i64, _i64, _p, _p, _p, _p)
+
+HdbscanResult = collections.namedtuple("HdbscanResult",
+                                       "labels probabilities outlier_scores n_clusters")
+ClusterLabels = collections.namedtuple("ClusterLabels",
+                                       "labels probabilities outlier_scores onsets")
+ClusterInfo = collections.namedtuple("ClusterInfo",
+                                     "direction size medoid onset plateau hidden")
+Scores = collections.namedtuple("Scores", "homogeneity recall f1")
+
+
+def hdbscan(ctx, x, **options):
+    """HDBSCAN of the rows of x [n][d] (Euclidean), with the hdbscan
+    package's semantics and option names (min_cluster_size, min_samples,
+    alpha, cluster_selection_method, cluster_selection_epsilon,
+    cluster_selection_epsilon_max, allow_single_cluster, max_cluster_size).
+    Returns HdbscanResult(labels int32 [n] (-1 noise), probabilities [n],
+    outlier_scores [n], n_clusters)."""
+    a = f32(x, "x", ndim=2)
+    n = a.shape[0]
+    labels = np.empty(n, dtype=np.int32)
+    prob = np.empty(n, dtype=np.float32)
+    score = np.empty(n, dtype=np.float32)
+    nc = _i32()
+    p, keep = options_ptr(options)
+    call("polca_hdbscan", ctx.ptr, n, a.shape[1], ptr(a), p, ptr(labels), ptr(prob),
+         ptr(score), ctypes.byref(nc))
+    return HdbscanResult(labels, prob, score, nc.value)
+
+
+def _label_array(label, n):
+    lab = np.asarray(label)
+    if lab.dtype.kind not in "biu":
+        raise TypeError(f"label: expected bools or integers 0/1, got {lab.dtype}")
+    if lab.shape != (n,):
+        raise ValueError(f"label: expected [{n}], got shape {lab.shape}")
+    return as_c(lab, np.uint8, "label")
+
+
+class Clustering(Handle):
+    """Per-direction HDBSCAN of loss trajectories, with each cluster's
+    members, medoid, mean trajectory, breakthrough onset and
+    hidden-breakthrough flag (paper eq. 9 and 10)."""
+
+    @classmethod
+    def create(cls, ctx, trajectories, t1=None, exact_loss=None, **options):
+        """trajectories: [k][n][t] (or [n][t] for one direction), float;
+        t1: checkpoints (default t); exact_loss: [n][t1] (needed unless the
+        option plateau is given). Options: polca_clustering_create's
+        (min_cluster_size default 150, min_samples, min_samples_divisor,
+        filter "decrease" | "net_decrease" | "none", smoothing, onset_of,
+        plateau, plateau_epsilon, plateau_over, medoid, and HDBSCAN's)."""
+        x = f32(trajectories, "trajectories")
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim != 3:
+            raise ValueError(f"trajectories: expected [k][n][t], got shape {np.shape(trajectories)}")
+        k, n, t = x.shape
+        t1 = t if t1 is None else int(t1)
+        ex = None
+        if exact_loss is not None:
+            ex = f32(exact_loss, "exact_loss")
+            if ex.ndim == 3 and ex.shape[0] == 1:
+                ex = ex[0]
+            if ex.shape != (n, t1):
+                raise ValueError(f"exact_loss: expected [{n}][{t1}], got shape {ex.shape}")
+        p, keep = options_ptr(options)
+        return cls(new_handle("polca_clustering_create",
+                              (ctx.ptr, k, n, t, ptr(x), t1, ptr(ex), p),
+                              lib.polca_clustering_destroy, ctx.native))
+
+    @classmethod
+    def from_trajectories(cls, ctx, traj, kind="polca", **options):
+        """Clusters one output of a polca.Trajectories (its T1 and, when it
+        was computed, its exact loss for the plateau)."""
+        exact = traj.exact_loss[0] if "exact_loss" in traj.available else None
+        return cls.create(ctx, traj.view(kind), t1=len(traj.steps), exact_loss=exact, **options)
+
+    @property
+    def shape(self):
+        """(k, n, t, t1, n_clusters)."""
+        v = [_i64() for _ in range(5)]
+        call("polca_clustering_shape", self.ptr, *[ctypes.byref(x) for x in v])
+        return tuple(x.value for x in v)
+
+    @property
+    def n_clusters(self):
+        return self.shape[4]
+
+    def __len__(self):
+        return self.n_clusters
+
+    def labels(self, direction=0):
+        """ClusterLabels(labels int32 [n]: global cluster index, -1 noise,
+        -2 left out by the filter; probabilities [n]; outlier_scores [n];
+        onsets [n] float64, checkpoint indices) of one direction."""
+        n = self.shape[1]
+        lab = np.empty(n, dtype=np.int32)
+        prob = np.empty(n, dtype=np.float32)
+        score = np.empty(n, dtype=np.float32)
+        on = np.empty(n, dtype=np.float64)
+        call("polca_clustering_labels", self.ptr, direction, ptr(lab), ptr(prob), ptr(score),
+             ptr(on))
+        return ClusterLabels(lab, prob, score, on)
+
+    def cluster(self, c):
+        """ClusterInfo(direction, size, medoid, onset, plateau, hidden)."""
+        d, size, med = _i64(), _i64(), _i64()
+        on, pl = _f64(), _f64()
+        hid = _i32()
+        call("polca_clustering_cluster", self.ptr, c, ctypes.byref(d), ctypes.byref(size),
+             ctypes.byref(med), ctypes.byref(on), ctypes.byref(pl), ctypes.byref(hid))
+        return ClusterInfo(d.value, size.value, med.value, on.value, pl.value, bool(hid.value))
+
+    def clusters(self):
+        return [self.cluster(c) for c in range(self.n_clusters)]
+
+    def members(self, c):
+        """Sample indices of cluster c, ascending, int64."""
+        size = self.cluster(c).size
+        out = np.empty(size, dtype=np.int64)
+        call("polca_clustering_members", self.ptr, c, ptr(out))
+        return out
+
+    def mean(self, c):
+        """The members' mean trajectory, float32 [t]."""
+        out = np.empty(self.shape[2], dtype=np.float32)
+        call("polca_clustering_mean", self.ptr, c, ptr(out))
+        return out
+
+    @property
+    def plateau(self):
+        out = _f64()
+        call("polca_clustering_plateau", self.ptr, ctypes.byref(out))
+        return out.value
+
+    @property
+    def hidden_fraction(self):
+        out = _f64()
+        call("polca_clustering_hidden_fraction", self.ptr, ctypes.byref(out))
+        return out.value
+
+    def score(self, label):
+        """Scores(homogeneity, recall, f1), float64 [n_clusters] each, for a
+        binary label per sample (bool or 0/1 [n])."""
+        lab = _label_array(label, self.shape[1])
+        nc = self.n_clusters
+        h, r, f = (np.empty(nc, dtype=np.float64) for _ in range(3))
+        call("polca_clustering_score", self.ptr, ptr(lab), ptr(h), ptr(r), ptr(f))
+        return Scores(h, r, f)
+
+    def best(self, label, n_top=3):
+        """(best [k]: per direction the most homogeneous cluster or -1,
+        top [n_top]: the most homogeneous clusters overall, -1 padded)."""
+        k, n = self.shape[:2]
+        lab = _label_array(label, n)
+        best = np.empty(k, dtype=np.int64)
+        top = np.empty(max(n_top, 1), dtype=np.int64)
+        call("polca_clustering_best", self.ptr, ptr(lab), ptr(best), n_top, ptr(top))
+        return best, top[:n_top]
+
+    def autolabel(self, c, tags, coverage=None, max_values=None):
+        """Automatic label of cluster c from categorical tags [n][positions]
+        (int): for each tag position, the list of values covering at least
+        `coverage` of the members (default 0.7), or [] when more than
+        max_values (default 2) would be needed."""
+        t = np.asarray(tags)
+        if t.ndim == 1:
+            t = t[:, None]
+        if t.dtype.kind not in "iu":
+            raise TypeError(f"tags: expected integers, got {t.dtype}")
+        n = self.shape[1]
+        if t.ndim != 2 or t.shape[0] != n:
+            raise ValueError(f"tags: expected [{n}][positions], got shape {np.shape(tags)}")
+        t = as_c(t, np.int32, "tags")
+        mv = 2 if max_values is None else int(max_values)
+        values = np.full((t.shape[1], max(mv, 1)), -1, dtype=np.int32)
+        count = np.zeros(t.shape[1], dtype=np.int32)
+        opts = Options(coverage=coverage, max_values=max_values)
+        call("polca_clustering_autolabel", self.ptr, c, t.shape[1], ptr(t), opts.ptr,
+             ptr(values), ptr(count))
+        return [list(values[i, :count[i]]) for i in range(t.shape[1])]

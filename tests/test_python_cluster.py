@@ -1,0 +1,207 @@
+"""Python bindings of polca/cluster.h: HDBSCAN, clustering of trajectories,
+onsets, plateau, hidden breakthroughs, scoring and automatic labels.
+
+References: planted structure (blobs far apart; two groups of trajectories
+with drops at known checkpoints) and numpy re-implementations of the
+documented definitions (eq. 9 onsets, the plateau rule, medoid, mean,
+homogeneity/recall/F1). Where the hdbscan package is installed, labels
+must equal its labels."""
+from pyharness import Skip, test, run, skip_if_sanitized, expect_error, expect_raises
+
+skip_if_sanitized()
+
+import numpy as np  # noqa: E402
+import polca  # noqa: E402
+
+
+def blobs(seed=0):
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0, 0, 0], [10, 0, 0], [0, 10, 5]], float)
+    x = np.vstack([c + 0.5 * rng.standard_normal((30, 3)) for c in centres])
+    truth = np.repeat(np.arange(3), 30)
+    return x.astype(np.float32), truth
+
+
+@test
+def hdbscan_recovers_blobs():
+    ctx = polca.Context(backend="cpu")
+    x, truth = blobs()
+    r = polca.hdbscan(ctx, x, min_cluster_size=10)
+    assert r.n_clusters == 3, r.n_clusters
+    assert r.labels.shape == (90,) and r.labels.dtype == np.int32
+    for c in range(3):
+        members = truth[r.labels == c]
+        assert len(set(members)) == 1, f"cluster {c} mixes blobs {set(members)}"
+    for b in range(3):  # most of each blob is clustered
+        assert (r.labels[truth == b] >= 0).mean() > 0.8
+    assert ((r.probabilities >= 0) & (r.probabilities <= 1)).all()
+    assert (r.probabilities[r.labels < 0] == 0).all()
+    assert ((r.outlier_scores >= 0) & (r.outlier_scores <= 1)).all()
+    try:
+        import hdbscan as pkg
+    except ImportError:
+        pkg = None
+    if pkg is not None:
+        ref = pkg.HDBSCAN(min_cluster_size=10, algorithm="prims_kdtree").fit(x.astype(np.float64))
+        assert np.array_equal(ref.labels_, r.labels)
+    expect_error(polca.ERR_INVALID_ARGUMENT, polca.hdbscan, ctx, x, min_cluster_size=1,
+                 mentions="min_cluster_size")
+    expect_error(polca.ERR_UNKNOWN_OPTION, polca.hdbscan, ctx, x, min_cluster=5)
+    bad = x.copy()
+    bad[5, 1] = np.nan
+    expect_error(polca.ERR_NOT_FINITE, polca.hdbscan, ctx, bad)
+    expect_raises(ValueError, polca.hdbscan, ctx, x[0])
+
+
+# ---- planted trajectories ------------------------------------------------------
+N, T1 = 120, 12
+
+
+def planted(seed=1):
+    """Direction 0: group A (samples 0..59) drops by 1 at checkpoint 4,
+    group B (60..119) at checkpoint 9, plus noise. Direction 1: every
+    sample rises (left out by the default filter).
+    Exact loss: decays to its plateau by checkpoint 5."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(T1)
+    traj = np.zeros((2, N, T1))
+    onset_a, onset_b = 4, 9
+    traj[0, :60] = -(t >= onset_a).astype(float)
+    traj[0, 60:] = -(t >= onset_b).astype(float)
+    traj[0] += 0.01 * rng.standard_normal((N, T1))
+    traj[0, :, 0] = 0
+    traj[1] = 0.1 * t + 0.01 * rng.standard_normal((N, T1))
+    exact = 2.0 * np.exp(-1.2 * t)[None] + 0.3 + 0.001 * rng.standard_normal((N, T1))
+    group = np.repeat([0, 1], 60)
+    return traj.astype(np.float32), exact.astype(np.float32), group
+
+
+def onset_ref(f, t1):
+    """eq. 9 without smoothing: earliest argmax over 1..t-2 of
+    -(f[j+1] - 2 f[j] + f[j-1]), as a checkpoint index."""
+    f = np.asarray(f, np.float64)
+    t = len(f)
+    curv = -(f[2:] - 2 * f[1:-1] + f[:-2])
+    return float(np.argmax(curv) + 1 + (t1 - t))
+
+
+def plateau_ref(exact, eps=0.05):
+    m = np.asarray(exact, np.float64).mean(0)
+    D = abs(m[0] - m[-1])
+    ok = np.abs(m - m[-1]) <= eps * D
+    for u in range(len(m)):
+        if ok[u:].all():
+            return float(u)
+
+
+@test
+def clustering_matches_definitions():
+    ctx = polca.Context(backend="cpu")
+    traj, exact, group = planted()
+    cl = polca.Clustering.create(ctx, traj, exact_loss=exact, min_cluster_size=20)
+    k, n, t, t1, nc = cl.shape
+    assert (k, n, t, t1) == (2, N, T1, T1) and nc == len(cl) == 2
+    assert cl.plateau == plateau_ref(exact), (cl.plateau, plateau_ref(exact))
+    lab0, lab1 = cl.labels(0), cl.labels(1)
+    assert (lab1.labels == -2).all()  # rising: left out by the filter
+    infos = cl.clusters()
+    assert all(i.direction == 0 for i in infos)
+    onsets_ref = np.array([onset_ref(traj[0, i], T1) for i in range(N)])
+    kept = lab0.labels != -2
+    assert np.array_equal(lab0.onsets[kept], onsets_ref[kept])
+    hidden = []
+    for c, info in enumerate(infos):
+        m = cl.members(c)
+        assert np.array_equal(m, np.flatnonzero(lab0.labels == c))
+        assert len(set(group[m])) == 1 and info.size == len(m) >= 50
+        assert abs(info.onset - onsets_ref[m].mean()) < 1e-9
+        assert np.allclose(cl.mean(c), traj[0, m].astype(np.float64).mean(0), atol=1e-6)
+        d2 = ((traj[0, m][:, None, :].astype(np.float64) - traj[0, m][None]) ** 2).sum(-1).sum(1)
+        assert info.medoid == m[np.argmin(d2)]
+        assert info.plateau == cl.plateau and info.hidden == (info.onset > cl.plateau)
+        hidden.append(info.hidden)
+    assert sorted(hidden) == [False, True]  # the late drop is hidden
+    assert cl.hidden_fraction == 0.5
+
+    # scoring against "is in group B"
+    label = group == 1
+    sc = cl.score(label)
+    for c in range(nc):
+        m = cl.members(c)
+        clustered = np.flatnonzero(lab0.labels >= 0)
+        h = label[m].mean()
+        r = label[m].sum() / max(1, label[clustered].sum())
+        f = 0 if h + r == 0 else 2 * h * r / (h + r)
+        assert np.allclose([sc.homogeneity[c], sc.recall[c], sc.f1[c]], [h, r, f], atol=1e-12)
+    best, top = cl.best(label, n_top=3)
+    b_cluster = [c for c in range(nc) if group[cl.members(c)][0] == 1][0]
+    assert best[0] == b_cluster and best[1] == -1
+    assert top[0] == b_cluster and top[2] == -1
+    # automatic labels: the group tag names the cluster, a random tag does not
+    tags = np.stack([group, np.random.default_rng(0).integers(0, 5, N)], axis=1)
+    lab = cl.autolabel(b_cluster, tags)
+    assert lab[0] == [1] and lab[1] == []
+    assert cl.autolabel(b_cluster, tags, coverage=0.1, max_values=5)[1] != []
+
+
+@test
+def clustering_options_baselines_and_errors():
+    ctx = polca.Context(backend="cpu")
+    traj, exact, group = planted()
+    # a given plateau, no exact loss; one direction as [n][t]
+    cl = polca.Clustering.create(ctx, traj[0], plateau=6.0, min_cluster_size=20)
+    assert cl.plateau == 6.0 and cl.shape[0] == 1
+    # per-interval changes (t = t1 - 1) of the exact loss, filter "none"
+    change = np.diff(exact, axis=1)[None]
+    cl = polca.Clustering.create(ctx, change, t1=T1, exact_loss=exact, filter="none",
+                                 onset_of="cumsum", min_cluster_size=20)
+    assert cl.shape[:4] == (1, N, T1 - 1, T1)
+    assert (cl.labels(0).labels != -2).all()
+    # bad input
+    bad = traj.copy()
+    bad[0, 3, 4] = np.inf
+    expect_error(polca.ERR_NOT_FINITE, polca.Clustering.create, ctx, bad, exact_loss=exact)
+    expect_error(polca.ERR_INVALID_ARGUMENT, polca.Clustering.create, ctx, traj[:, :, :2],
+                 plateau=1.0, mentions="t")
+    expect_error(polca.ERR_UNKNOWN_OPTION, polca.Clustering.create, ctx, traj, exact_loss=exact,
+                 filtr="none", mentions="filtr")
+    expect_raises(ValueError, polca.Clustering.create, ctx, traj, exact_loss=exact[:, :5])
+    expect_raises(ValueError, polca.Clustering.create, ctx, np.zeros((2, 2, 2, 2)))
+    cl = polca.Clustering.create(ctx, traj, exact_loss=exact, min_cluster_size=20)
+    expect_error(polca.ERR_INVALID_ARGUMENT, cl.cluster, 2)
+    expect_error(polca.ERR_INVALID_ARGUMENT, cl.labels, 2)
+    expect_raises(ValueError, cl.score, np.zeros(N - 1, bool))
+    expect_raises(TypeError, cl.score, np.zeros(N))
+    expect_error(polca.ERR_INVALID_ARGUMENT, cl.score, np.full(N, 2, np.uint8))
+    expect_raises(ValueError, cl.autolabel, 0, np.zeros((N - 1, 2), int))
+
+
+@test
+def clustering_of_computed_trajectories():
+    """The pipeline end to end on the built-in MLP: trajectories -> clusters
+    (shapes and invariants only; the numbers are checked above)."""
+    ctx = polca.Context(backend="cpu")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int32)
+    model = polca.Model.mlp(ctx, 3, 2, hidden=(4,))
+    data = polca.Data.features(ctx, X, y)
+    theta = model.init(0)
+    s = polca.Checkpoints.create(ctx, model)
+    for step in range(8):
+        s.append(step, theta)
+        theta = theta - 0.5 * model.grad(data, theta)[1]
+    basis = polca.Basis.hessian(ctx, model, data, s, k=1, indices=[0, 3])
+    traj = polca.Trajectories.create(ctx, model, data, s, basis)
+    cl = polca.Clustering.from_trajectories(ctx, traj, min_cluster_size=10)
+    k, n, t, t1, nc = cl.shape
+    assert (k, n, t, t1) == (2, 200, 8, 8)
+    for d in range(k):
+        lab = cl.labels(d).labels
+        assert np.array_equal(lab == -2, traj.polca[d, :, -1] >= 0)
+    if nc:
+        assert 0 <= cl.hidden_fraction <= 1
+
+
+if __name__ == "__main__":
+    run()
