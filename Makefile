@@ -232,3 +232,27 @@ fuzz:
 			-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ \
 			$(BUILD)/fuzz/corpus-$$h tests/fuzz/corpus/$$h || exit 1; \
 	done
+
+# ---- The polca command-line tool (tools/polca/*.c; docs/cli.md): built as
+# $(BUILD)/bin/polca, linked against the shared library like any user
+# program (runpath: ../lib beside an installed copy, the build tree's
+# $(LIBOUT) beside this one); `make install` puts it in $(PREFIX)/bin.
+CLI_SRC := $(wildcard tools/polca/*.c)
+CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRC))
+CLI_BIN := $(BUILD)/bin/polca
+.PHONY: cli install-cli uninstall-cli
+cli: $(CLI_BIN)
+all: $(CLI_BIN)
+tests: $(CLI_BIN)
+$(CLI_BIN): $(CLI_OBJ) $(SO_DEV)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANITIZE) $(LDFLAGS) -o $@ $(CLI_OBJ) -L$(LIBOUT) -lpolca -lm \
+		-Wl,-rpath,'$$ORIGIN/../lib' -Wl,-rpath,'$$ORIGIN/../../$(LIBOUT)'
+install: install-cli
+install-cli: $(CLI_BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(CLI_BIN) $(DESTDIR)$(PREFIX)/bin/polca
+uninstall: uninstall-cli
+uninstall-cli:
+	rm -f $(DESTDIR)$(PREFIX)/bin/polca
+-include $(CLI_OBJ:.o=.d)

@@ -1,0 +1,125 @@
+/*
+ * tools/polca/cli.h - the `polca` command-line tool: shared pieces.
+ *
+ * The tool drives libpolca's public API only (it links libpolca.so like any
+ * user program). docs/cli.md is its manual. Every failure prints ONE line,
+ * "polca <command>: error: <what>", on stderr and exits with one of:
+ */
+#ifndef POLCA_CLI_H
+#define POLCA_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "polca/polca.h"
+
+#define CLI_OK 0          /* success                                           */
+#define CLI_USAGE 1       /* bad command line: unknown option, missing value   */
+#define CLI_INPUT 2       /* an input file is missing, unreadable, malformed,
+                             or does not fit the others (the message names it) */
+#define CLI_LIBRARY 3     /* libpolca failed for another reason: out of memory,
+                             backend unavailable or failing, internal error    */
+#define CLI_INTERRUPTED 130 /* interrupted (Ctrl-C) */
+
+/* ---- command-line options ---- */
+
+typedef struct cli_opt {
+    const char *name;    /* long name without "--" */
+    const char *metavar; /* NULL: a flag without value */
+    const char *help;
+} cli_opt;
+
+#define CLI_MAX_OPTS 48
+#define CLI_MAX_POS 4096
+
+typedef struct cli_args {
+    const char *command;            /* "basis", ... */
+    const cli_opt *opts;            /* the command's own options, {NULL} ended */
+    const char *value[CLI_MAX_OPTS]; /* by option index; flags get "" */
+    const char *pos[CLI_MAX_POS];   /* positional arguments */
+    int n_pos;
+} cli_args;
+
+/* Global state of one run (one command). */
+typedef struct cli {
+    const char *command;
+    int quiet;            /* --quiet: no progress, no summary lines */
+    int progress_tty;     /* progress bars drawn (stderr is a terminal) */
+    const char *backend;  /* --backend */
+    const char *threads;  /* --threads */
+    polca_context *ctx;   /* made on demand by cli_context */
+} cli;
+
+extern cli g_cli;
+
+/* Errors: print one line and return the exit code. */
+int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A failed libpolca call: prints polca_last_error() (fetch nothing else
+ * first) after an optional prefix, returns the exit code for the status. */
+int cli_lib(int32_t status, const char *prefix);
+/* The exit code a libpolca status maps to (CLI_INPUT or CLI_LIBRARY, or
+ * CLI_INTERRUPTED for a cancelled call after Ctrl-C). */
+int cli_status_code(int32_t status);
+/* A warning line (not an error): "polca <command>: warning: ...". */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An informational line on stdout unless --quiet. */
+void cli_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Parses argv (after the command name) against opts plus the common
+ * options (--backend, --threads, --quiet, --help). Returns CLI_OK, CLI_USAGE
+ * (message printed), or -1 when --help was given (usage printed). */
+int cli_parse(cli_args *a, const char *command, const cli_opt *opts, int argc, char **argv,
+              const char *synopsis, const char *description);
+/* The value of option `name` (NULL when not given); flags give "". */
+const char *cli_get(const cli_args *a, const char *name);
+int cli_flag(const cli_args *a, const char *name);
+/* Numeric option values; CLI_USAGE with a message when malformed or out of
+ * [lo, hi]; *out untouched when the option was not given. */
+int cli_get_int(const cli_args *a, const char *name, int64_t lo, int64_t hi, int64_t *out);
+int cli_get_double(const cli_args *a, const char *name, double lo, double hi, double *out);
+/* A required option: CLI_USAGE naming it when absent. */
+int cli_require(const cli_args *a, const char *name, const char **out);
+/* A list of non-negative indices "0,4,8", ranges "0:10" or "0:10:2"
+ * (end exclusive), mixed with commas; max_value bounds each (exclusive).
+ * *out malloc'd. */
+int cli_parse_index_list(const char *text, const char *what, int64_t max_value, int64_t **out,
+                         int64_t *n_out);
+
+/* The context (made once, from --backend/--threads, with the progress and
+ * Ctrl-C handling installed). NULL after printing the error; *code set. */
+polca_context *cli_context(int *code);
+/* Clears any progress bar line; call before printing results. */
+void cli_progress_done(void);
+/* Options handle helpers: create once, set, abort on failure. */
+int cli_opt_int(polca_options **o, const char *name, int64_t v);
+int cli_opt_double(polca_options **o, const char *name, double v);
+int cli_opt_string(polca_options **o, const char *name, const char *v);
+
+/* ---- inputs (inputs.c) ---- */
+
+/* A built-in transformer from a model config JSON (docs/cli.md). */
+int cli_load_model(const char *config_path, polca_model **out);
+/* Token data from tokens.npy [n_seq][n_ctx] (integers) and an optional
+ * mask.npy of the same shape (bool or integers; NULL = every position but
+ * the last). *n_seq_out and *n_ctx_out may be NULL. */
+int cli_load_tokens(const char *tokens_path, const char *mask_path, polca_data **out);
+/* A binary label per sample from labels.npy: [N] (bool / 0-1 integers), or
+ * [n_seq][n_ctx] per token position, taken at the scored positions of
+ * mask_path (required then) in row-major order. *out malloc'd [n]. */
+int cli_load_labels(const char *labels_path, const char *mask_path, int64_t n_samples,
+                    uint8_t **out);
+/* (sequence, position) of every sample from a mask .npy: *seq, *pos
+ * malloc'd [*n]. */
+int cli_load_positions(const char *mask_path, int64_t **seq, int64_t **pos, int64_t *n);
+
+/* ---- commands ---- */
+int cmd_info(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_basis(int argc, char **argv);
+int cmd_decompose(int argc, char **argv);
+int cmd_cluster(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+
+#endif /* POLCA_CLI_H */

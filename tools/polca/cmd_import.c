@@ -1,0 +1,64 @@
+/*
+ * tools/polca/cmd_import.c - `polca import`: safetensors checkpoints (one
+ * file per training step, TransformerLens state_dict names) into one
+ * compressed checkpoint series file (polca_checkpoints_import_safetensors).
+ */
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+static const cli_opt opts[] = {
+    {"config", "MODEL.json", "the model config (required; docs/cli.md)"},
+    {"out", "SERIES.polca", "the series file to write (required)"},
+    {"step-key", "KEY", "metadata key holding each file's step (default \"step\"; else the "
+                        "first digits of the file name)"},
+    {"overwrite", NULL, "replace an existing output file"},
+    {"zstd-level", "N", "compression level 1..19 (default 3)"},
+    {NULL, NULL, NULL},
+};
+
+int cmd_import(int argc, char **argv) {
+    cli_args a;
+    int rc = cli_parse(&a, "import", opts, argc, argv, "--config MODEL.json --out SERIES.polca FILE...",
+                       "Reads one safetensors file per checkpoint (a TransformerLens state_dict: "
+                       "buffers such as attn.mask\nare ignored), sorts them by training step and "
+                       "writes them as one losslessly compressed series.");
+    if (rc) return rc;
+    const char *config, *out;
+    int64_t level = 0;
+    if ((rc = cli_require(&a, "config", &config)) || (rc = cli_require(&a, "out", &out)) ||
+        (rc = cli_get_int(&a, "zstd-level", 1, 19, &level)))
+        return rc;
+    if (a.n_pos == 0) return cli_fail(CLI_USAGE, "no safetensors FILE given (see polca import --help)");
+    struct stat st;
+    if (!cli_flag(&a, "overwrite") && stat(out, &st) == 0)
+        return cli_fail(CLI_USAGE, "%s exists (--overwrite replaces it)", out);
+    polca_model *model = NULL;
+    if ((rc = cli_load_model(config, &model))) return rc;
+    polca_options *o = NULL;
+    polca_checkpoints *s = NULL;
+    rc = cli_opt_int(&o, "overwrite", 1);
+    if (!rc && cli_get(&a, "step-key")) rc = cli_opt_string(&o, "step_key", cli_get(&a, "step-key"));
+    if (!rc && level) rc = cli_opt_int(&o, "zstd_level", level);
+    if (!rc) {
+        int32_t status = polca_checkpoints_import_safetensors(g_cli.ctx, model, a.n_pos,
+                                                              (const char *const *)a.pos, out, o, &s);
+        if (status) rc = cli_lib(status, NULL);
+    }
+    if (!rc) {
+        int64_t count = 0, p = 0, first = 0, last = 0;
+        polca_checkpoints_count(s, &count);
+        polca_checkpoints_n_params(s, &p);
+        polca_checkpoints_step(s, 0, &first);
+        polca_checkpoints_step(s, count - 1, &last);
+        double ratio = stat(out, &st) == 0 ? 100.0 * (double)st.st_size / (4.0 * (double)p * (double)count)
+                                           : 0.0;
+        cli_say("%s: %lld checkpoints (steps %lld..%lld) of %lld parameters, %.1f%% of raw size",
+                out, (long long)count, (long long)first, (long long)last, (long long)p, ratio);
+    }
+    polca_checkpoints_destroy(s);
+    polca_options_destroy(o);
+    polca_model_destroy(model);
+    return rc;
+}

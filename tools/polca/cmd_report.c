@@ -1,0 +1,371 @@
+/*
+ * tools/polca/cmd_report.c - `polca report`: one self-contained HTML page
+ * (inline SVG and CSS, no script, no network) about a trajectories file:
+ * the exact loss and its plateau, every direction, the clusters of the top
+ * directions beside their exact loss (the paper's Figure 4), and, with a
+ * label, the scores of every kind of trajectory (Table 1).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clusters.h"
+#include "svg.h"
+
+static const cli_opt report_own[] = {
+    {"out", "REPORT.html", "the page to write (required)"},
+    {"labels", "LABELS.npy", "a binary label per sample: scores every kind of trajectory"},
+    {"mask", "MASK.npy", "the mask the samples came from (per-position labels; medoids)"},
+    {"basis", "BASIS.polca", "the basis the trajectories used: eigenvalues in the direction table"},
+    {"top", "N", "directions drawn with their clusters (default 4)"},
+    {"title", "TEXT", "page title"},
+    {NULL, NULL, NULL},
+};
+
+static const char css[] =
+    "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+    "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+    "text-align:right}th{background:#f4f4f4}td.l,th.l{text-align:left}.meta{color:#555}"
+    "figure{margin:1.5em 0}.pair{display:flex;gap:1em;flex-wrap:wrap}.pair svg{flex:1;min-width:420px}"
+    "svg{max-width:100%;height:auto}figure>svg{max-width:640px}figcaption{color:#555;font-size:0.9em}";
+
+typedef struct page {
+    FILE *f;
+    polca_trajectories *t;
+    const int64_t *steps;
+    int64_t t1, k, n;
+    double *x;           /* steps as doubles [t1] */
+    const float *polca;  /* [k][n][t1] */
+    const float *exact;  /* [n][t1] or NULL */
+    const uint8_t *label; /* [n] or NULL */
+} page;
+
+static void num(FILE *f, double x, const char *fmt) {
+    if (isfinite(x)) fprintf(f, fmt, x);
+    else fputs("&ndash;", f);
+}
+
+/* Mean exact loss over the samples with mask[i] == want (all when mask
+ * NULL) into out[t1]; returns the count. */
+static int64_t mean_exact(const page *p, const uint8_t *mask, int want, double *out) {
+    int64_t c = 0;
+    for (int64_t j = 0; j < p->t1; j++) out[j] = 0;
+    for (int64_t i = 0; i < p->n; i++) {
+        if (mask && mask[i] != want) continue;
+        c++;
+        for (int64_t j = 0; j < p->t1; j++) out[j] += p->exact[i * p->t1 + j];
+    }
+    for (int64_t j = 0; j < p->t1; j++) out[j] = c ? out[j] / (double)c : NAN;
+    return c;
+}
+
+static void exact_figure(const page *p, double tau_step) {
+    double *all = malloc(sizeof(double) * (size_t)p->t1 * 3);
+    if (!all) return;
+    svg_curve c[3];
+    int nc = 0;
+    mean_exact(p, NULL, 0, all);
+    c[nc++] = (svg_curve){"all samples", (int)p->t1, p->x, all, 7, 0};
+    if (p->label) {
+        if (mean_exact(p, p->label, 1, all + p->t1))
+            c[nc++] = (svg_curve){"labelled", (int)p->t1, p->x, all + p->t1, 0, 0};
+        if (mean_exact(p, p->label, 0, all + 2 * p->t1))
+            c[nc++] = (svg_curve){"not labelled", (int)p->t1, p->x, all + 2 * p->t1, 1, 0};
+    }
+    svg_marker m = {tau_step, "plateau", -1, 0};
+    fputs("<h2>Exact loss</h2>\n<figure>\n", p->f);
+    svg_panel(p->f, "Mean exact loss", "training step", "loss", c, nc, &m, 1);
+    fputs("<figcaption>Mean per-sample loss over training. The solid line marks where the mean "
+          "exact loss plateaus; a breakthrough whose onset comes later is hidden in it.</figcaption>"
+          "\n</figure>\n", p->f);
+    free(all);
+}
+
+static void direction_table(const page *p, polca_clustering *cl, polca_basis *basis) {
+    double *means = malloc(sizeof *means * (size_t)p->k);
+    uint8_t *mask = malloc((size_t)p->n);
+    int64_t nc = 0;
+    polca_clustering_shape(cl, NULL, NULL, NULL, NULL, &nc);
+    int64_t *per_dir = calloc((size_t)p->k, sizeof *per_dir), *hid_dir = calloc((size_t)p->k, sizeof *hid_dir);
+    if (!means || !mask || !per_dir || !hid_dir ||
+        polca_trajectories_final_means(p->t, POLCA_TRAJ_POLCA, means, p->k)) {
+        free(means), free(mask), free(per_dir), free(hid_dir);
+        return;
+    }
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t d;
+        int32_t h;
+        polca_clustering_cluster(cl, c, &d, NULL, NULL, NULL, NULL, &h);
+        per_dir[d]++;
+        hid_dir[d] += h;
+    }
+    int64_t bk = -1;
+    if (basis) polca_basis_count(basis, &bk);
+    int with_basis = bk == p->k;
+    fputs("<h2>Directions</h2>\n<table>\n<tr><th>Direction</th>", p->f);
+    if (with_basis) fputs("<th class=\"l\">Basis vector</th><th>Eigenvalue</th>", p->f);
+    fputs("<th>Final mean projected loss</th><th>Samples whose loss falls</th><th>Clusters</th>"
+          "<th>Hidden</th></tr>\n", p->f);
+    int64_t rows = p->k < 200 ? p->k : 200;
+    for (int64_t d = 0; d < rows; d++) {
+        int64_t falling = 0;
+        polca_trajectories_decreasing(p->t, POLCA_TRAJ_POLCA, d, mask, p->n, &falling);
+        fprintf(p->f, "<tr><td>%lld</td>", (long long)d);
+        if (with_basis) {
+            int32_t kind;
+            int64_t step;
+            double ev;
+            polca_basis_get_info(basis, d, &kind, &step, NULL, &ev, NULL, NULL);
+            if (kind == POLCA_BASIS_KIND_HESSIAN || kind == POLCA_BASIS_KIND_HESSIAN_SHUFFLED)
+                fprintf(p->f, "<td class=\"l\">Hessian at step %lld</td>", (long long)step);
+            else
+                fputs("<td class=\"l\">not a Hessian vector</td>", p->f);
+            fputs("<td>", p->f);
+            num(p->f, ev, "%.4g");
+            fputs("</td>", p->f);
+        }
+        fputs("<td>", p->f);
+        num(p->f, means[d], "%.4g");
+        fprintf(p->f, "</td><td>%lld</td><td>%lld</td><td>%lld</td></tr>\n", (long long)falling,
+                (long long)per_dir[d], (long long)hid_dir[d]);
+    }
+    fputs("</table>\n", p->f);
+    if (rows < p->k) fprintf(p->f, "<p class=\"meta\">The first %lld of %lld directions.</p>\n",
+                             (long long)rows, (long long)p->k);
+    free(means), free(mask), free(per_dir), free(hid_dir);
+}
+
+/* The directions with the most clustered samples, best first. */
+static int64_t top_directions(const page *p, polca_clustering *cl, int64_t want, int64_t *out) {
+    int64_t nc = 0;
+    polca_clustering_shape(cl, NULL, NULL, NULL, NULL, &nc);
+    int64_t *members = calloc((size_t)p->k, sizeof *members);
+    if (!members) return 0;
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t d, size;
+        polca_clustering_cluster(cl, c, &d, &size, NULL, NULL, NULL, NULL);
+        members[d] += size;
+    }
+    int64_t got = 0;
+    while (got < want) {
+        int64_t best = -1;
+        for (int64_t d = 0; d < p->k; d++)
+            if (members[d] > 0 && (best < 0 || members[d] > members[best])) best = d;
+        if (best < 0) break;
+        out[got++] = best;
+        members[best] = 0;
+    }
+    free(members);
+    return got;
+}
+
+static void direction_figure(const page *p, polca_clustering *cl, int64_t dir, double tau_step) {
+    int64_t nc = 0;
+    polca_clustering_shape(cl, NULL, NULL, NULL, NULL, &nc);
+    int cap = 8; /* clusters drawn per direction */
+    svg_curve left[8], right[8];
+    svg_marker marks[9];
+    char labels[8][64];
+    double *buf = malloc(sizeof(double) * (size_t)p->t1 * 2 * (size_t)cap);
+    float *mean = malloc(sizeof(float) * (size_t)p->t1);
+    int drawn = 0, nm = 0;
+    for (int64_t c = 0; buf && mean && c < nc && drawn < cap; c++) {
+        int64_t d, size;
+        double onset;
+        int32_t hid;
+        polca_clustering_cluster(cl, c, &d, &size, NULL, &onset, NULL, &hid);
+        if (d != dir) continue;
+        int64_t *members = malloc(sizeof *members * (size_t)size);
+        if (!members) break;
+        polca_clustering_members(cl, c, members);
+        double *proj = buf + (size_t)(2 * drawn) * (size_t)p->t1, *ex = proj + p->t1;
+        polca_clustering_mean(cl, c, mean);
+        for (int64_t j = 0; j < p->t1; j++) {
+            proj[j] = mean[j];
+            ex[j] = 0;
+        }
+        int64_t labelled = 0;
+        for (int64_t m = 0; m < size; m++) {
+            if (p->label) labelled += p->label[members[m]];
+            for (int64_t j = 0; p->exact && j < p->t1; j++) ex[j] += p->exact[members[m] * p->t1 + j];
+        }
+        for (int64_t j = 0; j < p->t1; j++) ex[j] = p->exact ? ex[j] / (double)size : NAN;
+        free(members);
+        if (p->label)
+            snprintf(labels[drawn], sizeof labels[drawn], "c%lld: %lld, %.0f%% labelled%s", (long long)c,
+                     (long long)size, 100.0 * (double)labelled / (double)size, hid ? ", hidden" : "");
+        else
+            snprintf(labels[drawn], sizeof labels[drawn], "c%lld: %lld samples%s", (long long)c,
+                     (long long)size, hid ? ", hidden" : "");
+        left[drawn] = (svg_curve){labels[drawn], (int)p->t1, p->x, proj, drawn, 0};
+        right[drawn] = (svg_curve){labels[drawn], (int)p->t1, p->x, ex, drawn, 0};
+        marks[nm++] = (svg_marker){step_at(p->steps, p->t1, onset), NULL, drawn, 1};
+        drawn++;
+    }
+    marks[nm++] = (svg_marker){tau_step, "plateau", -1, 0};
+    char title[96];
+    fprintf(p->f, "<figure>\n<h3>Direction %lld</h3>\n<div class=\"pair\">\n", (long long)dir);
+    snprintf(title, sizeof title, "Projected loss along direction %lld", (long long)dir);
+    svg_panel(p->f, title, "training step", "projected loss", left, drawn, marks, nm);
+    svg_panel(p->f, "Exact loss of the same clusters", "training step", "loss", right, drawn, marks, nm);
+    fputs("</div>\n<figcaption>Left: each cluster's mean projected loss. Right: the same samples' "
+          "mean exact loss. Dashed lines: cluster onsets; solid line: the plateau.</figcaption>\n"
+          "</figure>\n", p->f);
+    free(buf);
+    free(mean);
+}
+
+static int scores_table(const cli_args *a, const page *p) {
+    fputs("<h2>Clusters against the label</h2>\n<p>For each kind of trajectory: the three clusters "
+          "with the highest fraction of labelled members (homogeneity), their recall and F1 (noise "
+          "excluded), and the fraction of all clusters whose onset comes after the plateau.</p>\n"
+          "<table>\n<tr><th class=\"l\">Trajectories</th><th>Clusters</th><th>Hidden fraction</th>"
+          "<th>#</th><th>Direction</th><th>Size</th><th>Homogeneity</th><th>Recall</th><th>F1</th></tr>\n",
+          p->f);
+    for (int32_t kind = 0; kind < N_KINDS; kind++) {
+        const float *v;
+        int64_t k, n, tt;
+        if (polca_trajectories_view(p->t, kind, &v, &k, &n, &tt)) continue;
+        polca_clustering *c = NULL;
+        int rc = cluster_kind(a, p->t, kind, &c);
+        if (rc) return rc;
+        int64_t nc = 0, best[3] = {-1, -1, -1};
+        double hidden = NAN;
+        polca_clustering_shape(c, NULL, NULL, NULL, NULL, &nc);
+        polca_clustering_hidden_fraction(c, &hidden);
+        double *h = malloc(sizeof(double) * (size_t)(nc + 1)), *r = malloc(sizeof(double) * (size_t)(nc + 1)),
+               *f1 = malloc(sizeof(double) * (size_t)(nc + 1));
+        int32_t st = !h || !r || !f1 ? POLCA_ERR_OUT_OF_MEMORY : polca_clustering_score(c, p->label, h, r, f1);
+        if (!st) st = polca_clustering_best(c, p->label, NULL, 3, best);
+        if (st) {
+            free(h), free(r), free(f1);
+            polca_clustering_destroy(c);
+            return st == POLCA_ERR_OUT_OF_MEMORY && (!h || !r || !f1) ? cli_fail(CLI_LIBRARY, "out of memory")
+                                                                     : cli_lib(st, traj_kind_names[kind]);
+        }
+        int rows = 0;
+        while (rows < 3 && best[rows] >= 0) rows++;
+        for (int i = 0; i < (rows ? rows : 1); i++) {
+            fputs("<tr>", p->f);
+            if (i == 0) {
+                int span = rows ? rows : 1;
+                fprintf(p->f, "<td class=\"l\" rowspan=\"%d\">%s</td><td rowspan=\"%d\">%lld</td>"
+                              "<td rowspan=\"%d\">", span, traj_kind_titles[kind], span, (long long)nc, span);
+                num(p->f, hidden, "%.3f");
+                fputs("</td>", p->f);
+            }
+            if (!rows) {
+                fputs("<td colspan=\"6\" class=\"l\">no cluster</td></tr>\n", p->f);
+                break;
+            }
+            int64_t d, size;
+            polca_clustering_cluster(c, best[i], &d, &size, NULL, NULL, NULL, NULL);
+            fprintf(p->f, "<td>%d</td><td>%lld</td><td>%lld</td><td>%.3f</td><td>%.3f</td><td>%.3f</td></tr>\n",
+                    i + 1, (long long)d, (long long)size, h[best[i]], r[best[i]], f1[best[i]]);
+        }
+        free(h), free(r), free(f1);
+        polca_clustering_destroy(c);
+    }
+    fputs("</table>\n", p->f);
+    return CLI_OK;
+}
+
+int cmd_report(int argc, char **argv) {
+    cli_opt all[CLI_MAX_OPTS];
+    cli_opts_join(all, CLI_MAX_OPTS, report_own, cluster_opts);
+    cli_args a;
+    int rc = cli_parse(&a, "report", all, argc, argv, "TRAJ.polca --out REPORT.html [--labels LABELS.npy]",
+                       "Writes one static HTML page (no script, no network): the exact loss and "
+                       "its plateau, every\ndirection, the clusters of the top directions beside "
+                       "their exact loss, and with --labels the\nscores of every kind of trajectory. "
+                       "Clustering options as for polca cluster (--kind picks the\ntrajectories "
+                       "drawn, default polca).");
+    if (rc) return rc;
+    const char *out;
+    int64_t top = 4;
+    if ((rc = cli_require(&a, "out", &out)) || (rc = cli_get_int(&a, "top", 0, 1000, &top))) return rc;
+    if (a.n_pos != 1)
+        return cli_fail(CLI_USAGE, a.n_pos ? "one TRAJ.polca expected" : "no TRAJ.polca given (see "
+                                                                         "polca report --help)");
+    polca_context *ctx = cli_context(&rc);
+    if (!ctx) return rc;
+    page p;
+    memset(&p, 0, sizeof p);
+    polca_clustering *cl = NULL;
+    polca_basis *basis = NULL;
+    uint8_t *label = NULL;
+    int32_t kind = POLCA_TRAJ_POLCA;
+    int32_t st = polca_trajectories_load(ctx, a.pos[0], &p.t);
+    if (st) return cli_lib(st, NULL);
+    int64_t tt;
+    polca_trajectories_steps(p.t, &p.steps, &p.t1);
+    polca_trajectories_view(p.t, POLCA_TRAJ_POLCA, &p.polca, &p.k, &p.n, &tt);
+    int64_t ek, en, et;
+    if (polca_trajectories_view(p.t, POLCA_TRAJ_EXACT_LOSS, &p.exact, &ek, &en, &et)) p.exact = NULL;
+    int n_kinds = 0;
+    int32_t kinds[N_KINDS];
+    if (!rc) rc = parse_kinds(&a, p.t, "polca", kinds, &n_kinds);
+    if (!rc && n_kinds != 1) rc = cli_fail(CLI_USAGE, "--kind all: the report draws one kind (the "
+                                          "scores table covers every kind)");
+    if (!rc) kind = kinds[0];
+    if (!rc && cli_get(&a, "labels")) rc = cli_load_labels(cli_get(&a, "labels"), cli_get(&a, "mask"), p.n, &label);
+    p.label = label;
+    if (!rc && cli_get(&a, "basis") && (st = polca_basis_load(ctx, cli_get(&a, "basis"), &basis)))
+        rc = cli_lib(st, NULL);
+    if (!rc) rc = cluster_kind(&a, p.t, kind, &cl);
+    p.x = rc ? NULL : malloc(sizeof(double) * (size_t)p.t1);
+    if (!rc && !p.x) rc = cli_fail(CLI_LIBRARY, "out of memory");
+    for (int64_t j = 0; !rc && j < p.t1; j++) p.x[j] = (double)p.steps[j];
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out, (long)getpid());
+    if (!rc && !(p.f = fopen(tmp, "w"))) rc = cli_fail(CLI_INPUT, "%s: cannot write: %s", out, strerror(errno));
+    if (!rc) {
+        const char *title = cli_get(&a, "title") ? cli_get(&a, "title") : "libpolca report";
+        double tau;
+        polca_clustering_plateau(cl, &tau);
+        double tau_step = step_at(p.steps, p.t1, tau);
+        const char *backend = "?";
+        polca_context_backend(ctx, &backend);
+        fprintf(p.f, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>");
+        html_text(p.f, title);
+        fprintf(p.f, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>", css);
+        html_text(p.f, title);
+        fputs("</h1>\n<p class=\"meta\">", p.f);
+        html_text(p.f, a.pos[0]);
+        fprintf(p.f, " &middot; %lld samples &middot; %lld directions &middot; %lld checkpoints (steps "
+                     "%lld to %lld) &middot; plateau at step %.6g &middot; libpolca %s, %s backend</p>\n",
+                (long long)p.n, (long long)p.k, (long long)p.t1, (long long)p.steps[0],
+                (long long)p.steps[p.t1 - 1], tau_step, polca_version_string(), backend);
+        if (p.exact) exact_figure(&p, tau_step);
+        direction_table(&p, cl, basis);
+        if (label) rc = scores_table(&a, &p);
+        int64_t *dirs = malloc(sizeof *dirs * (size_t)(top + 1));
+        int64_t nd = dirs ? top_directions(&p, cl, top, dirs) : 0;
+        if (!rc) {
+            fprintf(p.f, "<h2>Top directions: %s clusters and their exact loss</h2>\n",
+                    traj_kind_titles[kind]);
+            if (nd == 0)
+                fputs("<p>No direction has a cluster with these settings (try a smaller "
+                      "--min-cluster-size).</p>\n", p.f);
+            for (int64_t i = 0; i < nd; i++) direction_figure(&p, cl, dirs[i], tau_step);
+            fputs("<p class=\"meta\"><small>Written by polca report. Static page: no script, no "
+                  "network.</small></p>\n</body>\n</html>\n", p.f);
+        }
+        free(dirs);
+        int bad = ferror(p.f);
+        if (fclose(p.f) != 0 || bad) {
+            if (!rc) rc = cli_fail(CLI_INPUT, "%s: write failed", out);
+        }
+        if (!rc && rename(tmp, out) != 0) rc = cli_fail(CLI_INPUT, "%s: %s", out, strerror(errno));
+        if (rc) unlink(tmp);
+    }
+    if (!rc) cli_say("%s: report of %lld directions x %lld samples", out, (long long)p.k, (long long)p.n);
+    free(p.x);
+    free(label);
+    polca_basis_destroy(basis);
+    polca_clustering_destroy(cl);
+    polca_trajectories_destroy(p.t);
+    return rc;
+}

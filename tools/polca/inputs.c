@@ -1,0 +1,306 @@
+/*
+ * tools/polca/inputs.c - the files a user brings: the model config (JSON),
+ * tokens, masks and labels (.npy).
+ *
+ * Model config: one JSON object with the built-in transformer's options
+ *   n_layers, d_model, n_heads, d_vocab, n_ctx (integers, required),
+ *   d_head, d_mlp (integers), act_fn ("gelu", "gelu_new", "relu"),
+ * and, so that a TransformerLens HookedTransformerConfig's fields can be
+ * copied as they are, these keys, checked against what the built-in model
+ * implements: attn_only (true: d_mlp 0), normalization_type ("LN"),
+ * positional_embedding_type ("standard"), d_vocab_out (-1 or d_vocab),
+ * eps (1e-5), use_attn_scale (true), and model_name (ignored). Any other key
+ * is an error naming it (a misspelt "d_mlp" would otherwise silently give
+ * the default).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "json.h"
+#include "npy.h"
+
+static int read_text(const char *path, char **out, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_fail(CLI_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            fclose(f);
+            return cli_fail(CLI_LIBRARY, "out of memory reading %s", path);
+        }
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap) break;
+        if (cap > (64u << 20)) {
+            free(buf);
+            fclose(f);
+            return cli_fail(CLI_INPUT, "%s: larger than 64 MiB: not a model config", path);
+        }
+        char *nb = realloc(buf, cap *= 2);
+        if (!nb) free(buf);
+        buf = nb;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return cli_fail(CLI_INPUT, "%s: read error", path);
+    }
+    *out = buf;
+    *len = n;
+    return CLI_OK;
+}
+
+static const char *const int_keys[] = {"n_layers", "d_model", "n_heads", "d_head",
+                                       "d_mlp", "d_vocab", "n_ctx", NULL};
+
+int cli_load_model(const char *path, polca_model **out) {
+    char *text = NULL;
+    size_t len = 0;
+    int rc = read_text(path, &text, &len);
+    if (rc) return rc;
+    json_value *cfg = NULL;
+    char err[300];
+    if (json_parse(text, len, &cfg, err, sizeof err)) {
+        free(text);
+        return cli_fail(CLI_INPUT, "%s: not valid JSON: %s", path, err);
+    }
+    free(text);
+    polca_options *o = NULL;
+    polca_context *ctx = NULL;
+    int64_t d_vocab = -1, d_mlp_forced = -1;
+    if (cfg->type != JSON_OBJECT) {
+        rc = cli_fail(CLI_INPUT, "%s: a model config is a JSON object, not %s", path,
+                      json_type_name(cfg->type));
+        goto done;
+    }
+    for (size_t k = 0; k < cfg->length && !rc; k++) {
+        const char *key = cfg->keys[k];
+        const json_value *v = &cfg->items[k];
+        int is_int = 0;
+        for (int j = 0; int_keys[j]; j++) is_int |= strcmp(key, int_keys[j]) == 0;
+        if (is_int) {
+            if (v->type != JSON_NUMBER || !v->is_integer)
+                rc = cli_fail(CLI_INPUT, "%s: \"%s\" must be an integer", path, key);
+            else if (strcmp(key, "d_vocab") == 0)
+                d_vocab = v->integer;
+            if (!rc) rc = cli_opt_int(&o, key, v->integer);
+        } else if (strcmp(key, "act_fn") == 0) {
+            if (v->type != JSON_STRING)
+                rc = cli_fail(CLI_INPUT, "%s: \"act_fn\" must be a string", path);
+            else
+                rc = cli_opt_string(&o, "act_fn", v->string);
+        } else if (strcmp(key, "attn_only") == 0) {
+            if (v->type != JSON_BOOL)
+                rc = cli_fail(CLI_INPUT, "%s: \"attn_only\" must be true or false", path);
+            else if (v->boolean)
+                d_mlp_forced = 0;
+        } else if (strcmp(key, "normalization_type") == 0 ||
+                   strcmp(key, "positional_embedding_type") == 0) {
+            const char *want = key[0] == 'n' ? "LN" : "standard";
+            if (v->type != JSON_NULL && (v->type != JSON_STRING || strcmp(v->string, want) != 0))
+                rc = cli_fail(CLI_INPUT, "%s: \"%s\": the built-in transformer implements only \"%s\"",
+                              path, key, want);
+        } else if (strcmp(key, "eps") == 0) {
+            if (v->type != JSON_NUMBER || fabs(v->number - 1e-5) > 1e-12)
+                rc = cli_fail(CLI_INPUT, "%s: \"eps\": the built-in transformer's LayerNorm uses 1e-5",
+                              path);
+        } else if (strcmp(key, "use_attn_scale") == 0) {
+            if (v->type != JSON_BOOL || !v->boolean)
+                rc = cli_fail(CLI_INPUT, "%s: \"use_attn_scale\": the built-in transformer always "
+                              "scales attention by 1/sqrt(d_head)", path);
+        } else if (strcmp(key, "d_vocab_out") == 0) {
+            if (v->type != JSON_NUMBER || !v->is_integer)
+                rc = cli_fail(CLI_INPUT, "%s: \"d_vocab_out\" must be an integer", path);
+            /* compared with d_vocab below */
+        } else if (strcmp(key, "model_name") == 0) {
+            /* informational */
+        } else {
+            rc = cli_fail(CLI_INPUT, "%s: unknown key \"%s\" (known: n_layers, d_model, n_heads, "
+                          "d_head, d_mlp, d_vocab, n_ctx, act_fn; docs/cli.md)", path, key);
+        }
+    }
+    const json_value *dvo = json_get(cfg, "d_vocab_out");
+    if (!rc && dvo && dvo->integer != -1 && dvo->integer != d_vocab)
+        rc = cli_fail(CLI_INPUT, "%s: \"d_vocab_out\" %lld differs from \"d_vocab\": not implemented "
+                      "by the built-in transformer", path, (long long)dvo->integer);
+    if (!rc && d_mlp_forced == 0) {
+        const json_value *dm = json_get(cfg, "d_mlp");
+        if (dm && dm->integer != 0)
+            rc = cli_fail(CLI_INPUT, "%s: \"attn_only\" is true but \"d_mlp\" is %lld", path,
+                          (long long)dm->integer);
+        else
+            rc = cli_opt_int(&o, "d_mlp", 0);
+    }
+    if (!rc && !o) rc = cli_fail(CLI_INPUT, "%s: the config is empty", path);
+    if (!rc) ctx = cli_context(&rc);
+    if (!rc) {
+        int32_t st = polca_model_create_transformer(ctx, o, out);
+        if (st) rc = cli_lib(st, path);
+    }
+done:
+    polca_options_destroy(o);
+    json_free(cfg);
+    return rc;
+}
+
+/* ---- .npy inputs ---- */
+
+static int read_npy(const char *path, npy_file *f) {
+    char err[512];
+    if (npy_read(path, f, err, sizeof err)) return cli_fail(CLI_INPUT, "%s", err);
+    return CLI_OK;
+}
+
+int cli_load_tokens(const char *tokens_path, const char *mask_path, polca_data **out) {
+    npy_file t, m;
+    memset(&m, 0, sizeof m);
+    int rc = read_npy(tokens_path, &t);
+    if (rc) return rc;
+    char desc[128];
+    npy_describe(&t, desc, sizeof desc);
+    if (t.ndim != 2 || (t.kind != 'i' && t.kind != 'u'))
+        rc = cli_fail(CLI_INPUT, "%s: tokens must be an integer array [n_seq][n_ctx], not %s",
+                      tokens_path, desc);
+    if (!rc && t.count == 0) rc = cli_fail(CLI_INPUT, "%s: no tokens", tokens_path);
+    if (!rc && mask_path) {
+        rc = read_npy(mask_path, &m);
+        if (!rc) {
+            npy_describe(&m, desc, sizeof desc);
+            if (m.ndim != 2 || m.shape[0] != t.shape[0] || m.shape[1] != t.shape[1] || m.kind == 'f')
+                rc = cli_fail(CLI_INPUT, "%s: the mask must be bool or integers of the tokens' shape "
+                              "[%lld, %lld], not %s", mask_path, (long long)t.shape[0],
+                              (long long)t.shape[1], desc);
+        }
+    }
+    int32_t *tok = NULL;
+    uint8_t *mask = NULL;
+    if (!rc) {
+        tok = malloc(sizeof *tok * (size_t)t.count);
+        mask = mask_path ? malloc((size_t)m.count) : NULL;
+        if (!tok || (mask_path && !mask)) rc = cli_fail(CLI_LIBRARY, "out of memory");
+    }
+    for (int64_t i = 0; !rc && i < t.count; i++) {
+        int ok;
+        int64_t v = npy_int(&t, i, &ok);
+        if (!ok || v < 0 || v > INT32_MAX)
+            rc = cli_fail(CLI_INPUT, "%s: token [%lld][%lld] = %lld is not a token id", tokens_path,
+                          (long long)(i / t.shape[1]), (long long)(i % t.shape[1]), (long long)v);
+        else
+            tok[i] = (int32_t)v;
+    }
+    for (int64_t i = 0; !rc && mask && i < m.count; i++) {
+        int ok;
+        mask[i] = npy_int(&m, i, &ok) != 0;
+    }
+    polca_context *ctx = rc ? NULL : cli_context(&rc);
+    if (!rc) {
+        int32_t st = polca_data_create_tokens(ctx, t.shape[0], t.shape[1], tok, mask, out);
+        if (st) rc = cli_lib(st, mask_path ? mask_path : tokens_path);
+    }
+    free(tok);
+    free(mask);
+    npy_free(&t);
+    npy_free(&m);
+    return rc;
+}
+
+int cli_load_positions(const char *mask_path, int64_t **seq, int64_t **pos, int64_t *n) {
+    npy_file m;
+    int rc = read_npy(mask_path, &m);
+    if (rc) return rc;
+    if (m.ndim != 2 || m.kind == 'f') {
+        npy_free(&m);
+        return cli_fail(CLI_INPUT, "%s: a mask is a bool or integer array [n_seq][n_ctx]", mask_path);
+    }
+    int64_t count = 0;
+    for (int64_t i = 0; i < m.count; i++) {
+        int ok;
+        count += npy_int(&m, i, &ok) != 0;
+    }
+    *seq = malloc(sizeof **seq * (size_t)(count + 1));
+    *pos = malloc(sizeof **pos * (size_t)(count + 1));
+    if (!*seq || !*pos) {
+        free(*seq);
+        free(*pos);
+        npy_free(&m);
+        return cli_fail(CLI_LIBRARY, "out of memory");
+    }
+    int64_t j = 0;
+    for (int64_t i = 0; i < m.count; i++) {
+        int ok;
+        if (npy_int(&m, i, &ok) != 0) {
+            (*seq)[j] = i / m.shape[1];
+            (*pos)[j++] = i % m.shape[1];
+        }
+    }
+    *n = count;
+    npy_free(&m);
+    return CLI_OK;
+}
+
+int cli_load_labels(const char *labels_path, const char *mask_path, int64_t n_samples,
+                    uint8_t **out) {
+    npy_file l, m;
+    memset(&m, 0, sizeof m);
+    int rc = read_npy(labels_path, &l);
+    if (rc) return rc;
+    char desc[128];
+    npy_describe(&l, desc, sizeof desc);
+    if (l.kind == 'f')
+        rc = cli_fail(CLI_INPUT, "%s: labels must be bool or integers 0/1, not %s", labels_path, desc);
+    uint8_t *lab = rc ? NULL : malloc((size_t)n_samples + 1);
+    if (!rc && !lab) rc = cli_fail(CLI_LIBRARY, "out of memory");
+    if (!rc && l.ndim == 1) {
+        if (l.shape[0] != n_samples)
+            rc = cli_fail(CLI_INPUT, "%s: %lld labels for %lld samples", labels_path,
+                          (long long)l.shape[0], (long long)n_samples);
+        for (int64_t i = 0; !rc && i < n_samples; i++) {
+            int ok;
+            int64_t v = npy_int(&l, i, &ok);
+            if (v != 0 && v != 1)
+                rc = cli_fail(CLI_INPUT, "%s: label [%lld] is %lld, not 0 or 1", labels_path,
+                              (long long)i, (long long)v);
+            else
+                lab[i] = (uint8_t)v;
+        }
+    } else if (!rc && l.ndim == 2) {
+        if (!mask_path)
+            rc = cli_fail(CLI_USAGE, "%s: labels per token position [%lld, %lld] need --mask to "
+                          "select the scored positions", labels_path, (long long)l.shape[0],
+                          (long long)l.shape[1]);
+        if (!rc) rc = read_npy(mask_path, &m);
+        if (!rc && (m.ndim != 2 || m.shape[0] != l.shape[0] || m.shape[1] != l.shape[1]))
+            rc = cli_fail(CLI_INPUT, "%s: the mask's shape differs from the labels' (%s)", mask_path,
+                          desc);
+        int64_t j = 0;
+        for (int64_t i = 0; !rc && i < m.count; i++) {
+            int ok;
+            if (npy_int(&m, i, &ok) == 0) continue;
+            int64_t v = npy_int(&l, i, &ok);
+            if (v != 0 && v != 1)
+                rc = cli_fail(CLI_INPUT, "%s: label [%lld][%lld] is %lld, not 0 or 1", labels_path,
+                              (long long)(i / l.shape[1]), (long long)(i % l.shape[1]), (long long)v);
+            else if (j < n_samples)
+                lab[j] = (uint8_t)v;
+            j++;
+        }
+        if (!rc && j != n_samples)
+            rc = cli_fail(CLI_INPUT, "%s: scores %lld positions; the trajectories have %lld samples",
+                          mask_path, (long long)j, (long long)n_samples);
+    } else if (!rc) {
+        rc = cli_fail(CLI_INPUT, "%s: labels must be [n_samples] or [n_seq][n_ctx], not %s",
+                      labels_path, desc);
+    }
+    npy_free(&l);
+    npy_free(&m);
+    if (rc) {
+        free(lab);
+        return rc;
+    }
+    *out = lab;
+    return CLI_OK;
+}

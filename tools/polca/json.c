@@ -1,0 +1,371 @@
+/*
+ * tools/polca/json.c - the strict JSON reader (json.h): recursive descent
+ * over a length-bounded buffer.
+ */
+#include "json.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH 64
+
+typedef struct parser {
+    const char *s;
+    size_t n, i;
+    char *err;
+    size_t err_len;
+    int failed;
+} parser;
+
+static int fail(parser *p, const char *fmt, ...) {
+    if (p->failed) return -1;
+    p->failed = 1;
+    size_t line = 1, col = 1;
+    for (size_t k = 0; k < p->i && k < p->n; k++) {
+        if (p->s[k] == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+    }
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(p->err, p->err_len, "line %zu, column %zu: %s", line, col, msg);
+    return -1;
+}
+
+static void skip_ws(parser *p) {
+    while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' ||
+                           p->s[p->i] == '\r'))
+        p->i++;
+}
+
+static int literal(parser *p, const char *word) {
+    size_t len = strlen(word);
+    if (p->n - p->i < len || memcmp(p->s + p->i, word, len) != 0)
+        return fail(p, "invalid literal (expected %s)", word);
+    p->i += len;
+    return 0;
+}
+
+static int hex4(parser *p, unsigned *out) {
+    if (p->n - p->i < 4) return fail(p, "truncated \\u escape");
+    unsigned v = 0;
+    for (int k = 0; k < 4; k++) {
+        char c = p->s[p->i + (size_t)k];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
+        else return fail(p, "bad hex digit in \\u escape");
+    }
+    p->i += 4;
+    *out = v;
+    return 0;
+}
+
+static size_t put_utf8(char *d, unsigned cp) {
+    if (cp < 0x80) {
+        d[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        d[0] = (char)(0xC0 | (cp >> 6));
+        d[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        d[0] = (char)(0xE0 | (cp >> 12));
+        d[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        d[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    d[0] = (char)(0xF0 | (cp >> 18));
+    d[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    d[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    d[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* At the opening quote. Decoded text never exceeds the encoded length. */
+static int string(parser *p, char **out, size_t *out_len) {
+    p->i++;
+    size_t start = p->i, end = start;
+    while (end < p->n && p->s[end] != '"') end += p->s[end] == '\\' ? 2 : 1;
+    if (end >= p->n) return fail(p, "unterminated string");
+    char *d = malloc(end - start + 1);
+    if (!d) return fail(p, "out of memory");
+    size_t len = 0;
+    while (p->s[p->i] != '"') {
+        unsigned char c = (unsigned char)p->s[p->i];
+        if (c < 0x20) {
+            free(d);
+            return fail(p, "control character in string");
+        }
+        if (c != '\\') {
+            d[len++] = (char)c;
+            p->i++;
+            continue;
+        }
+        p->i++;
+        char e = p->s[p->i++];
+        unsigned cp;
+        switch (e) {
+        case '"': d[len++] = '"'; break;
+        case '\\': d[len++] = '\\'; break;
+        case '/': d[len++] = '/'; break;
+        case 'b': d[len++] = '\b'; break;
+        case 'f': d[len++] = '\f'; break;
+        case 'n': d[len++] = '\n'; break;
+        case 'r': d[len++] = '\r'; break;
+        case 't': d[len++] = '\t'; break;
+        case 'u':
+            if (hex4(p, &cp)) {
+                free(d);
+                return -1;
+            }
+            if (cp >= 0xD800 && cp < 0xDC00) {
+                unsigned lo;
+                if (p->n - p->i < 6 || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u') {
+                    free(d);
+                    return fail(p, "lone high surrogate in \\u escape");
+                }
+                p->i += 2;
+                if (hex4(p, &lo)) {
+                    free(d);
+                    return -1;
+                }
+                if (lo < 0xDC00 || lo > 0xDFFF) {
+                    free(d);
+                    return fail(p, "bad low surrogate in \\u escape");
+                }
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            } else if (cp >= 0xDC00 && cp < 0xE000) {
+                free(d);
+                return fail(p, "lone low surrogate in \\u escape");
+            }
+            len += put_utf8(d + len, cp);
+            break;
+        default:
+            free(d);
+            p->i--;
+            return fail(p, "invalid escape '\\%c'", e);
+        }
+    }
+    p->i++; /* closing quote */
+    d[len] = '\0';
+    *out = d;
+    *out_len = len;
+    return 0;
+}
+
+static int number(parser *p, json_value *v) {
+    size_t start = p->i;
+    int integral = 1;
+    if (p->s[p->i] == '-') p->i++;
+    if (p->i >= p->n) return fail(p, "truncated number");
+    if (p->s[p->i] == '0') {
+        p->i++;
+    } else if (p->s[p->i] >= '1' && p->s[p->i] <= '9') {
+        while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') p->i++;
+    } else {
+        return fail(p, "invalid number");
+    }
+    if (p->i < p->n && p->s[p->i] == '.') {
+        integral = 0;
+        p->i++;
+        if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9')
+            return fail(p, "digits expected after '.'");
+        while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') p->i++;
+    }
+    if (p->i < p->n && (p->s[p->i] == 'e' || p->s[p->i] == 'E')) {
+        integral = 0;
+        p->i++;
+        if (p->i < p->n && (p->s[p->i] == '+' || p->s[p->i] == '-')) p->i++;
+        if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9')
+            return fail(p, "digits expected in exponent");
+        while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') p->i++;
+    }
+    char buf[64];
+    size_t len = p->i - start;
+    if (len >= sizeof buf) return fail(p, "number too long");
+    memcpy(buf, p->s + start, len);
+    buf[len] = '\0';
+    v->type = JSON_NUMBER;
+    v->number = strtod(buf, NULL);
+    if (integral) {
+        errno = 0;
+        long long x = strtoll(buf, NULL, 10);
+        if (!errno) {
+            v->is_integer = 1;
+            v->integer = x;
+        }
+    }
+    return 0;
+}
+
+static int value(parser *p, json_value *v, int depth);
+
+static int array(parser *p, json_value *v, int depth) {
+    p->i++;
+    v->type = JSON_ARRAY;
+    size_t cap = 0;
+    skip_ws(p);
+    if (p->i < p->n && p->s[p->i] == ']') {
+        p->i++;
+        return 0;
+    }
+    for (;;) {
+        if (v->length == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            json_value *ni = realloc(v->items, nc * sizeof *ni);
+            if (!ni) return fail(p, "out of memory");
+            v->items = ni;
+            cap = nc;
+        }
+        memset(&v->items[v->length], 0, sizeof *v->items);
+        v->length++;
+        if (value(p, &v->items[v->length - 1], depth + 1)) return -1;
+        skip_ws(p);
+        if (p->i < p->n && p->s[p->i] == ',') {
+            p->i++;
+            continue;
+        }
+        if (p->i < p->n && p->s[p->i] == ']') {
+            p->i++;
+            return 0;
+        }
+        return fail(p, "',' or ']' expected");
+    }
+}
+
+static int object(parser *p, json_value *v, int depth) {
+    p->i++;
+    v->type = JSON_OBJECT;
+    size_t cap = 0;
+    skip_ws(p);
+    if (p->i < p->n && p->s[p->i] == '}') {
+        p->i++;
+        return 0;
+    }
+    for (;;) {
+        skip_ws(p);
+        if (p->i >= p->n || p->s[p->i] != '"') return fail(p, "a string key expected");
+        if (v->length == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            json_value *ni = realloc(v->items, nc * sizeof *ni);
+            if (!ni) return fail(p, "out of memory");
+            v->items = ni;
+            char **nk = realloc(v->keys, nc * sizeof *nk);
+            if (!nk) return fail(p, "out of memory");
+            v->keys = nk;
+            cap = nc;
+        }
+        size_t at = v->length;
+        memset(&v->items[at], 0, sizeof *v->items);
+        v->keys[at] = NULL;
+        v->length++;
+        size_t key_pos = p->i, key_len;
+        if (string(p, &v->keys[at], &key_len)) return -1;
+        for (size_t k = 0; k < at; k++)
+            if (strcmp(v->keys[k], v->keys[at]) == 0) {
+                p->i = key_pos;
+                return fail(p, "duplicate key \"%s\"", v->keys[at]);
+            }
+        skip_ws(p);
+        if (p->i >= p->n || p->s[p->i] != ':') return fail(p, "':' expected");
+        p->i++;
+        if (value(p, &v->items[at], depth + 1)) return -1;
+        skip_ws(p);
+        if (p->i < p->n && p->s[p->i] == ',') {
+            p->i++;
+            continue;
+        }
+        if (p->i < p->n && p->s[p->i] == '}') {
+            p->i++;
+            return 0;
+        }
+        return fail(p, "',' or '}' expected");
+    }
+}
+
+static int value(parser *p, json_value *v, int depth) {
+    if (depth > MAX_DEPTH) return fail(p, "nested deeper than %d", MAX_DEPTH);
+    skip_ws(p);
+    if (p->i >= p->n) return fail(p, "a value expected");
+    switch (p->s[p->i]) {
+    case '{': return object(p, v, depth);
+    case '[': return array(p, v, depth);
+    case '"':
+        v->type = JSON_STRING;
+        return string(p, &v->string, &v->length);
+    case 't':
+        v->type = JSON_BOOL;
+        v->boolean = 1;
+        return literal(p, "true");
+    case 'f':
+        v->type = JSON_BOOL;
+        return literal(p, "false");
+    case 'n':
+        v->type = JSON_NULL;
+        return literal(p, "null");
+    default: return number(p, v);
+    }
+}
+
+static void free_inner(json_value *v) {
+    if (v->type == JSON_STRING) free(v->string);
+    if (v->type == JSON_ARRAY || v->type == JSON_OBJECT) {
+        for (size_t k = 0; k < v->length; k++) {
+            free_inner(&v->items[k]);
+            if (v->keys) free(v->keys[k]);
+        }
+        free(v->items);
+        free(v->keys);
+    }
+}
+
+void json_free(json_value *v) {
+    if (!v) return;
+    free_inner(v);
+    free(v);
+}
+
+int json_parse(const char *text, size_t len, json_value **out, char *err, size_t err_len) {
+    parser p = {text, len, 0, err, err_len, 0};
+    json_value *v = calloc(1, sizeof *v);
+    if (!v) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    int rc = value(&p, v, 0);
+    if (!rc) {
+        skip_ws(&p);
+        if (p.i != p.n) rc = fail(&p, "unexpected text after the value");
+    }
+    if (rc) {
+        json_free(v);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+const json_value *json_get(const json_value *obj, const char *key) {
+    if (!obj || obj->type != JSON_OBJECT) return NULL;
+    for (size_t k = 0; k < obj->length; k++)
+        if (strcmp(obj->keys[k], key) == 0) return &obj->items[k];
+    return NULL;
+}
+
+const char *json_type_name(int type) {
+    static const char *names[] = {"null", "boolean", "number", "string", "array", "object"};
+    return type >= 0 && type <= JSON_OBJECT ? names[type] : "?";
+}
