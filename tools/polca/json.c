@@ -20,7 +20,7 @@ typedef struct parser {
     int failed;
 } parser;
 
-static int fail(parser *p, const char *fmt, ...) {
+static int jfail(parser *p, const char *fmt, ...) {
     if (p->failed) return -1;
     p->failed = 1;
     size_t line = 1, col = 1;
@@ -50,13 +50,13 @@ static void skip_ws(parser *p) {
 static int literal(parser *p, const char *word) {
     size_t len = strlen(word);
     if (p->n - p->i < len || memcmp(p->s + p->i, word, len) != 0)
-        return fail(p, "invalid literal (expected %s)", word);
+        return jfail(p, "invalid literal (expected %s)", word);
     p->i += len;
     return 0;
 }
 
 static int hex4(parser *p, unsigned *out) {
-    if (p->n - p->i < 4) return fail(p, "truncated \\u escape");
+    if (p->n - p->i < 4) return jfail(p, "truncated \\u escape");
     unsigned v = 0;
     for (int k = 0; k < 4; k++) {
         char c = p->s[p->i + (size_t)k];
@@ -64,7 +64,7 @@ static int hex4(parser *p, unsigned *out) {
         if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
         else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
         else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-        else return fail(p, "bad hex digit in \\u escape");
+        else return jfail(p, "bad hex digit in \\u escape");
     }
     p->i += 4;
     *out = v;
@@ -99,15 +99,15 @@ static int string(parser *p, char **out, size_t *out_len) {
     p->i++;
     size_t start = p->i, end = start;
     while (end < p->n && p->s[end] != '"') end += p->s[end] == '\\' ? 2 : 1;
-    if (end >= p->n) return fail(p, "unterminated string");
+    if (end >= p->n) return jfail(p, "unterminated string");
     char *d = malloc(end - start + 1);
-    if (!d) return fail(p, "out of memory");
+    if (!d) return jfail(p, "out of memory");
     size_t len = 0;
     while (p->s[p->i] != '"') {
         unsigned char c = (unsigned char)p->s[p->i];
         if (c < 0x20) {
             free(d);
-            return fail(p, "control character in string");
+            return jfail(p, "control character in string");
         }
         if (c != '\\') {
             d[len++] = (char)c;
@@ -135,7 +135,7 @@ static int string(parser *p, char **out, size_t *out_len) {
                 unsigned lo;
                 if (p->n - p->i < 6 || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u') {
                     free(d);
-                    return fail(p, "lone high surrogate in \\u escape");
+                    return jfail(p, "lone high surrogate in \\u escape");
                 }
                 p->i += 2;
                 if (hex4(p, &lo)) {
@@ -144,19 +144,19 @@ static int string(parser *p, char **out, size_t *out_len) {
                 }
                 if (lo < 0xDC00 || lo > 0xDFFF) {
                     free(d);
-                    return fail(p, "bad low surrogate in \\u escape");
+                    return jfail(p, "bad low surrogate in \\u escape");
                 }
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             } else if (cp >= 0xDC00 && cp < 0xE000) {
                 free(d);
-                return fail(p, "lone low surrogate in \\u escape");
+                return jfail(p, "lone low surrogate in \\u escape");
             }
             len += put_utf8(d + len, cp);
             break;
         default:
             free(d);
             p->i--;
-            return fail(p, "invalid escape '\\%c'", e);
+            return jfail(p, "invalid escape '\\%c'", e);
         }
     }
     p->i++; /* closing quote */
@@ -170,19 +170,19 @@ static int number(parser *p, json_value *v) {
     size_t start = p->i;
     int integral = 1;
     if (p->s[p->i] == '-') p->i++;
-    if (p->i >= p->n) return fail(p, "truncated number");
+    if (p->i >= p->n) return jfail(p, "truncated number");
     if (p->s[p->i] == '0') {
         p->i++;
     } else if (p->s[p->i] >= '1' && p->s[p->i] <= '9') {
         while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') p->i++;
     } else {
-        return fail(p, "invalid number");
+        return jfail(p, "invalid number");
     }
     if (p->i < p->n && p->s[p->i] == '.') {
         integral = 0;
         p->i++;
         if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9')
-            return fail(p, "digits expected after '.'");
+            return jfail(p, "digits expected after '.'");
         while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') p->i++;
     }
     if (p->i < p->n && (p->s[p->i] == 'e' || p->s[p->i] == 'E')) {
@@ -190,12 +190,12 @@ static int number(parser *p, json_value *v) {
         p->i++;
         if (p->i < p->n && (p->s[p->i] == '+' || p->s[p->i] == '-')) p->i++;
         if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9')
-            return fail(p, "digits expected in exponent");
+            return jfail(p, "digits expected in exponent");
         while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') p->i++;
     }
     char buf[64];
     size_t len = p->i - start;
-    if (len >= sizeof buf) return fail(p, "number too long");
+    if (len >= sizeof buf) return jfail(p, "number too long");
     memcpy(buf, p->s + start, len);
     buf[len] = '\0';
     v->type = JSON_NUMBER;
@@ -226,7 +226,7 @@ static int array(parser *p, json_value *v, int depth) {
         if (v->length == cap) {
             size_t nc = cap ? cap * 2 : 8;
             json_value *ni = realloc(v->items, nc * sizeof *ni);
-            if (!ni) return fail(p, "out of memory");
+            if (!ni) return jfail(p, "out of memory");
             v->items = ni;
             cap = nc;
         }
@@ -242,7 +242,7 @@ static int array(parser *p, json_value *v, int depth) {
             p->i++;
             return 0;
         }
-        return fail(p, "',' or ']' expected");
+        return jfail(p, "',' or ']' expected");
     }
 }
 
@@ -257,14 +257,14 @@ static int object(parser *p, json_value *v, int depth) {
     }
     for (;;) {
         skip_ws(p);
-        if (p->i >= p->n || p->s[p->i] != '"') return fail(p, "a string key expected");
+        if (p->i >= p->n || p->s[p->i] != '"') return jfail(p, "a string key expected");
         if (v->length == cap) {
             size_t nc = cap ? cap * 2 : 8;
             json_value *ni = realloc(v->items, nc * sizeof *ni);
-            if (!ni) return fail(p, "out of memory");
+            if (!ni) return jfail(p, "out of memory");
             v->items = ni;
             char **nk = realloc(v->keys, nc * sizeof *nk);
-            if (!nk) return fail(p, "out of memory");
+            if (!nk) return jfail(p, "out of memory");
             v->keys = nk;
             cap = nc;
         }
@@ -277,10 +277,10 @@ static int object(parser *p, json_value *v, int depth) {
         for (size_t k = 0; k < at; k++)
             if (strcmp(v->keys[k], v->keys[at]) == 0) {
                 p->i = key_pos;
-                return fail(p, "duplicate key \"%s\"", v->keys[at]);
+                return jfail(p, "duplicate key \"%s\"", v->keys[at]);
             }
         skip_ws(p);
-        if (p->i >= p->n || p->s[p->i] != ':') return fail(p, "':' expected");
+        if (p->i >= p->n || p->s[p->i] != ':') return jfail(p, "':' expected");
         p->i++;
         if (value(p, &v->items[at], depth + 1)) return -1;
         skip_ws(p);
@@ -292,14 +292,15 @@ static int object(parser *p, json_value *v, int depth) {
             p->i++;
             return 0;
         }
-        return fail(p, "',' or '}' expected");
+        return jfail(p, "',' or '}' expected");
     }
 }
 
 static int value(parser *p, json_value *v, int depth) {
-    if (depth > MAX_DEPTH) return fail(p, "nested deeper than %d", MAX_DEPTH);
     skip_ws(p);
-    if (p->i >= p->n) return fail(p, "a value expected");
+    if (p->i >= p->n) return jfail(p, "a value expected");
+    if (depth >= MAX_DEPTH && (p->s[p->i] == '[' || p->s[p->i] == '{'))
+        return jfail(p, "nested deeper than %d", MAX_DEPTH);
     switch (p->s[p->i]) {
     case '{': return object(p, v, depth);
     case '[': return array(p, v, depth);
@@ -348,7 +349,7 @@ int json_parse(const char *text, size_t len, json_value **out, char *err, size_t
     int rc = value(&p, v, 0);
     if (!rc) {
         skip_ws(&p);
-        if (p.i != p.n) rc = fail(&p, "unexpected text after the value");
+        if (p.i != p.n) rc = jfail(&p, "unexpected text after the value");
     }
     if (rc) {
         json_free(v);

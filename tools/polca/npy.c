@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int fail(char *err, size_t len, const char *path, const char *fmt, ...) {
+static int npy_fail(char *err, size_t len, const char *path, const char *fmt, ...) {
     char msg[256];
     va_list ap;
     va_start(ap, fmt);
@@ -72,68 +72,68 @@ static int parse_header(const char *h, size_t n, npy_file *f, const char *path, 
                         size_t err_len) {
     scan c = {h, n, 0};
     int have_descr = 0, have_order = 0, have_shape = 0, fortran = 0;
-    if (!expect(&c, '{')) return fail(err, err_len, path, "header is not a dict");
+    if (!expect(&c, '{')) return npy_fail(err, err_len, path, "header is not a dict");
     for (;;) {
         if (expect(&c, '}')) break;
         char key[32];
         if (!quoted(&c, key, sizeof key) || !expect(&c, ':'))
-            return fail(err, err_len, path, "malformed header");
+            return npy_fail(err, err_len, path, "malformed header");
         if (strcmp(key, "descr") == 0) {
             if (!quoted(&c, f->descr, sizeof f->descr))
-                return fail(err, err_len, path, "unsupported dtype (not a simple type)");
+                return npy_fail(err, err_len, path, "unsupported dtype (not a simple type)");
             have_descr = 1;
         } else if (strcmp(key, "fortran_order") == 0) {
             if (word(&c, "True")) fortran = 1;
-            else if (!word(&c, "False")) return fail(err, err_len, path, "malformed fortran_order");
+            else if (!word(&c, "False")) return npy_fail(err, err_len, path, "malformed fortran_order");
             have_order = 1;
         } else if (strcmp(key, "shape") == 0) {
-            if (!expect(&c, '(')) return fail(err, err_len, path, "malformed shape");
+            if (!expect(&c, '(')) return npy_fail(err, err_len, path, "malformed shape");
             f->ndim = 0;
             while (!expect(&c, ')')) {
                 ws(&c);
                 int64_t v = 0;
                 size_t start = c.i;
                 while (c.i < c.n && c.s[c.i] >= '0' && c.s[c.i] <= '9') {
-                    if (v > (INT64_MAX - 9) / 10) return fail(err, err_len, path, "dimension too large");
+                    if (v > (INT64_MAX - 9) / 10) return npy_fail(err, err_len, path, "dimension too large");
                     v = v * 10 + (c.s[c.i++] - '0');
                 }
                 if (c.i == start || f->ndim == NPY_MAX_DIMS)
-                    return fail(err, err_len, path, "malformed shape (or more than %d dimensions)",
+                    return npy_fail(err, err_len, path, "malformed shape (or more than %d dimensions)",
                                 NPY_MAX_DIMS);
                 f->shape[f->ndim++] = v;
                 if (!expect(&c, ',')) {
-                    if (!expect(&c, ')')) return fail(err, err_len, path, "malformed shape");
+                    if (!expect(&c, ')')) return npy_fail(err, err_len, path, "malformed shape");
                     break;
                 }
             }
             have_shape = 1;
         } else {
-            return fail(err, err_len, path, "unknown header key '%s'", key);
+            return npy_fail(err, err_len, path, "unknown header key '%s'", key);
         }
         if (!expect(&c, ',')) {
-            if (!expect(&c, '}')) return fail(err, err_len, path, "malformed header");
+            if (!expect(&c, '}')) return npy_fail(err, err_len, path, "malformed header");
             break;
         }
     }
     if (!have_descr || !have_order || !have_shape)
-        return fail(err, err_len, path, "header lacks descr, fortran_order or shape");
+        return npy_fail(err, err_len, path, "header lacks descr, fortran_order or shape");
     if (fortran)
-        return fail(err, err_len, path, "Fortran-order arrays are not supported (save a C-order copy)");
+        return npy_fail(err, err_len, path, "Fortran-order arrays are not supported (save a C-order copy)");
     const char *d = f->descr;
     if (strlen(d) != 3 || (d[0] != '<' && d[0] != '|' && d[0] != '='))
-        return fail(err, err_len, path, "dtype '%s' is not supported (little-endian numbers only)", d);
+        return npy_fail(err, err_len, path, "dtype '%s' is not supported (little-endian numbers only)", d);
     f->kind = d[1];
     f->item = d[2] - '0';
     int ok = (f->kind == 'b' && f->item == 1) || ((f->kind == 'i' || f->kind == 'u') &&
               (f->item == 1 || f->item == 2 || f->item == 4 || f->item == 8)) ||
              (f->kind == 'f' && (f->item == 4 || f->item == 8));
-    if (!ok) return fail(err, err_len, path, "dtype '%s' is not supported", d);
+    if (!ok) return npy_fail(err, err_len, path, "dtype '%s' is not supported", d);
     if (f->item > 1 && d[0] == '|')
-        return fail(err, err_len, path, "dtype '%s' has no byte order", d);
+        return npy_fail(err, err_len, path, "dtype '%s' has no byte order", d);
     f->count = 1;
     for (int k = 0; k < f->ndim; k++) {
         if (f->shape[k] != 0 && f->count > INT64_MAX / 8 / f->shape[k])
-            return fail(err, err_len, path, "shape too large");
+            return npy_fail(err, err_len, path, "shape too large");
         f->count *= f->shape[k];
     }
     return 0;
@@ -142,17 +142,17 @@ static int parse_header(const char *h, size_t n, npy_file *f, const char *path, 
 int npy_read(const char *path, npy_file *out, char *err, size_t err_len) {
     memset(out, 0, sizeof *out);
     FILE *fp = fopen(path, "rb");
-    if (!fp) return fail(err, err_len, path, "cannot open: %s", strerror(errno));
+    if (!fp) return npy_fail(err, err_len, path, "cannot open: %s", strerror(errno));
     struct stat st;
     if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(fp);
-        return fail(err, err_len, path, "not a regular file");
+        return npy_fail(err, err_len, path, "not a regular file");
     }
     uint64_t size = (uint64_t)st.st_size;
     unsigned char pre[12];
     if (size < 10 || fread(pre, 1, 10, fp) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
         fclose(fp);
-        return fail(err, err_len, path, "not a .npy file (bad magic)");
+        return npy_fail(err, err_len, path, "not a .npy file (bad magic)");
     }
     uint64_t hlen, at;
     if (pre[6] == 1) {
@@ -161,25 +161,25 @@ int npy_read(const char *path, npy_file *out, char *err, size_t err_len) {
     } else if (pre[6] == 2 || pre[6] == 3) {
         if (fread(pre + 10, 1, 2, fp) != 2) {
             fclose(fp);
-            return fail(err, err_len, path, "truncated header");
+            return npy_fail(err, err_len, path, "truncated header");
         }
         hlen = (uint64_t)pre[8] | (uint64_t)pre[9] << 8 | (uint64_t)pre[10] << 16 |
                (uint64_t)pre[11] << 24;
         at = 12;
     } else {
         fclose(fp);
-        return fail(err, err_len, path, ".npy format version %d.%d is not supported", pre[6], pre[7]);
+        return npy_fail(err, err_len, path, ".npy format version %d.%d is not supported", pre[6], pre[7]);
     }
     if (hlen > size - at || hlen > (1u << 20)) {
         fclose(fp);
-        return fail(err, err_len, path, "header of %llu bytes does not fit the file",
+        return npy_fail(err, err_len, path, "header of %llu bytes does not fit the file",
                     (unsigned long long)hlen);
     }
     char *h = malloc(hlen + 1);
     if (!h || fread(h, 1, hlen, fp) != hlen) {
         free(h);
         fclose(fp);
-        return fail(err, err_len, path, "cannot read the header");
+        return npy_fail(err, err_len, path, "cannot read the header");
     }
     h[hlen] = '\0';
     int rc = parse_header(h, hlen, out, path, err, err_len);
@@ -191,14 +191,14 @@ int npy_read(const char *path, npy_file *out, char *err, size_t err_len) {
     uint64_t bytes = (uint64_t)out->count * (uint64_t)out->item, have = size - at - hlen;
     if (have != bytes) {
         fclose(fp);
-        return fail(err, err_len, path, "holds %llu data bytes; shape and dtype need %llu",
+        return npy_fail(err, err_len, path, "holds %llu data bytes; shape and dtype need %llu",
                     (unsigned long long)have, (unsigned long long)bytes);
     }
     out->data = malloc(bytes ? bytes : 1);
     if (!out->data || fread(out->data, 1, bytes, fp) != bytes) {
         fclose(fp);
         npy_free(out);
-        return fail(err, err_len, path, "cannot read the data");
+        return npy_fail(err, err_len, path, "cannot read the data");
     }
     fclose(fp);
     return 0;
@@ -280,14 +280,14 @@ int npy_write(const char *path, const char *descr, int ndim, const int64_t *shap
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *fp = fopen(tmp, "wb");
-    if (!fp) return fail(err, err_len, path, "cannot write: %s", strerror(errno));
+    if (!fp) return npy_fail(err, err_len, path, "cannot write: %s", strerror(errno));
     int ok = fwrite(head, 1, total, fp) == total &&
              fwrite(data, item, (size_t)count, fp) == (size_t)count;
     ok = (fclose(fp) == 0) && ok;
     if (!ok || rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
-        return fail(err, err_len, path, "cannot write: %s", strerror(e));
+        return npy_fail(err, err_len, path, "cannot write: %s", strerror(e));
     }
     return 0;
 }
