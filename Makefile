@@ -256,3 +256,5 @@ uninstall: uninstall-cli
 uninstall-cli:
 	rm -f $(DESTDIR)$(PREFIX)/bin/polca
 -include $(CLI_OBJ:.o=.d)
+# tests/test_cli_readers.c compiles the tool's readers in.
+$(BUILD)/tests/test_cli_readers: tools/polca/json.c tools/polca/json.h tools/polca/npy.c tools/polca/npy.h
