@@ -1,6 +1,10 @@
 #!/bin/sh
-# Every libpolca function the Julia module calls is declared in the public
-# headers (Julia itself is not installable here; see bindings/julia/README.md).
+# The Julia module's ccalls are in step with the C headers (Julia itself is
+# not installable here; see bindings/julia/README.md): every function it
+# calls is declared in include/polca/, with as many arguments, each of a
+# fitting type (tests/julia_signatures.py). Header functions without a
+# wrapper are listed (a skip line), not failed, so a new C function does not
+# break the build before its wrapper exists.
 . tests/lib.sh
 names=$(grep -o ':polca_[a-z0-9_]*' bindings/julia/src/Polca.jl | sort -u | tr -d ':')
 [ -n "$names" ] || { fail "julia names" "no ccall found"; finish; }
@@ -12,5 +16,14 @@ if [ -z "$missing" ]; then
     ok "all $(echo $names | wc -w) functions the Julia module calls are declared"
 else
     fail "julia names" "not declared in include/polca/:$missing"
+fi
+PY=${PYTHON:-/usr/bin/python3}
+if ! command -v "$PY" >/dev/null 2>&1; then
+    skip "julia signatures" "no python3"
+elif out=$("$PY" tests/julia_signatures.py . 2>&1); then
+    ok "ccall argument counts and types fit the headers ($(echo "$out" | grep '^wrapped'))"
+    case "$out" in *"not wrapped:"*) skip "julia coverage" "$(echo "$out" | grep '^not wrapped')" ;; esac
+else
+    fail "julia signatures" "$out"
 fi
 finish
