@@ -51,7 +51,9 @@ int main(int argc, char **argv) {
             return CLI_OK;
         }
         if (strcmp(a, "--version") == 0) {
-            printf("polca %s (libpolca %s)\n", polca_version_string(), polca_version_string());
+            /* the tool's own version (the headers it was built with) and the library loaded */
+            printf("polca %d.%d.%d (libpolca %s)\n", POLCA_VERSION_MAJOR, POLCA_VERSION_MINOR,
+                   POLCA_VERSION_PATCH, polca_version_string());
             return CLI_OK;
         }
         if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
