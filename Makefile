@@ -138,9 +138,12 @@ check-asan: deps
 	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 POLCA_SANITIZED=1 \
 		BUILD=build-asan LIBOUT=build-asan/lib PYTHON=$(PYTHON) tests/run.sh
 
+# The main job: the paper's arithmetic experiment (examples/arithmetic),
+# results in out/arithmetic/ (summary.json, report.html).
 demo: deps
 	$(MAKE) all
 	$(BUILD)/examples/hello/hello
+	$(BUILD)/examples/arithmetic/arithmetic --out out/arithmetic
 
 bench: deps
 	$(MAKE) all $(BENCH_BINS)
