@@ -2,7 +2,8 @@
  * tests/test_cuda_transformer.c - the CUDA backend's transformer kernels
  * (tf_losses, tf_grad, tf_hvp, tf_dirderivs) against the CPU backend's on
  * the same random inputs: several configurations (gelu, gelu_new, relu,
- * attention-only, d_head != d_model / n_heads, a wider paper-like shape),
+ * attention-only, d_head != d_model / n_heads, a wider paper-like shape,
+ * n_ctx and d_vocab over a warp's 32 lanes),
  * masks with unscored positions and an all-unscored sequence, a batch split
  * into many chunks, K = 1, 7 and 16 directions, c and losses NULL; TF32
  * with a looser tolerance; no samples; a token out of range; out of device
@@ -277,6 +278,14 @@ TEST(cuda_tf_wide) {
                TOL_FP32, "wide");
 }
 
+TEST(cuda_tf_long_rows) {
+    NEED_GPU();
+    /* n_ctx and d_vocab over 32: the warp-per-row kernels (softmax rows,
+     * cross-entropy) loop over their rows */
+    run_config(gpu, (polca__tf_config){2, 24, 2, 12, 48, 45, 40, POLCA__ACT_GELU_NEW}, 12, 11,
+               TOL_FP32, "n_ctx 40, d_vocab 45");
+}
+
 /* A chunk budget far below the batch's activations: many chunks (and an
  * uneven last one) give what the CPU gives in one. */
 TEST(cuda_tf_chunked) {
@@ -338,7 +347,8 @@ TEST(cuda_tf_no_samples) {
     CHECK_OK(be->tf_hvp(st, &m.cfg, d_theta, 3, m.tokens, m.mask, d_theta, d_out));
     CHECK(download(gpu, host, d_out, m.P));
     for (int64_t i = 0; i < m.P; i++) CHECK(host[i] == 0.0f);
-    CHECK_OK(be->tf_dirderivs(st, &m.cfg, d_theta, 3, m.tokens, m.mask, 2, d_theta, NULL, d_out,
+    /* no sample: nothing to write, and nothing goes wrong */
+    CHECK_OK(be->tf_dirderivs(st, &m.cfg, d_theta, 3, m.tokens, m.mask, 1, d_theta, NULL, d_out,
                               d_out));
     release(gpu, d_theta), release(gpu, d_out);
     free(host);
@@ -414,6 +424,7 @@ int main(void) {
     RUN(cuda_tf_relu);
     RUN(cuda_tf_attention_only);
     RUN(cuda_tf_wide);
+    RUN(cuda_tf_long_rows);
     RUN(cuda_tf_chunked);
     RUN(cuda_tf_chunk_budget_checked);
     RUN(cuda_tf_tf32);
