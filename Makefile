@@ -89,6 +89,9 @@ $(BUILD)/%.o: %.cu src/backend.h
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
+# the module's private headers (nvcc writes no dependency files here)
+$(CUDA_OBJ): $(wildcard src/cuda/*.h) src/transformer.h
+
 $(CUDA_MODULE): $(CUDA_OBJ)
 	@mkdir -p $(LIBOUT)
 	$(CXX) -shared -Wl,--version-script=src/cuda/module.map -Wl,--no-undefined -o $@ $^ $(CUDA_LIBS)
@@ -155,6 +158,15 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 $(BUILD)/bench/%: bench/%.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< $(STATIC) $(LDLIBS_ALL)
+# bench/cuda_transformer.c times with CUDA events: the toolkit's headers and
+# cudart/cuBLAS, so it is built only where nvcc is.
+ifneq ($(NVCC),)
+$(BUILD)/bench/cuda_transformer: bench/cuda_transformer.c src/cuda/cuda_internal.h $(STATIC) $(CUDA_MODULE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Isrc -I$(CUDA_HOME)/include -o $@ $< $(STATIC) $(LDLIBS_ALL) $(CUDA_LIBS)
+else
+BENCH_BINS := $(filter-out $(BUILD)/bench/cuda_transformer,$(BENCH_BINS))
+endif
 
 # ---- ABI: baseline made with abidw, checked with abidiff
 ABI_BASELINE := docs/abi/libpolca.abi
