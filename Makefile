@@ -89,6 +89,9 @@ $(BUILD)/%.o: %.cu src/backend.h
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
+# the module's private headers (nvcc writes no dependency files here)
+$(CUDA_OBJ): $(wildcard src/cuda/*.h) src/transformer.h
+
 $(CUDA_MODULE): $(CUDA_OBJ)
 	@mkdir -p $(LIBOUT)
 	$(CXX) -shared -Wl,--version-script=src/cuda/module.map -Wl,--no-undefined -o $@ $^ $(CUDA_LIBS)
@@ -138,9 +141,12 @@ check-asan: deps
 	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 POLCA_SANITIZED=1 \
 		BUILD=build-asan LIBOUT=build-asan/lib PYTHON=$(PYTHON) tests/run.sh
 
+# The main job: the paper's arithmetic experiment (examples/arithmetic),
+# results in out/arithmetic/ (summary.json, report.html).
 demo: deps
 	$(MAKE) all
 	$(BUILD)/examples/hello/hello
+	$(BUILD)/examples/arithmetic/arithmetic --out out/arithmetic
 
 bench: deps
 	$(MAKE) all $(BENCH_BINS)
@@ -152,6 +158,15 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 $(BUILD)/bench/%: bench/%.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< $(STATIC) $(LDLIBS_ALL)
+# bench/cuda_transformer.c times with CUDA events: the toolkit's headers and
+# cudart/cuBLAS, so it is built only where nvcc is.
+ifneq ($(NVCC),)
+$(BUILD)/bench/cuda_transformer: bench/cuda_transformer.c src/cuda/cuda_internal.h $(STATIC) $(CUDA_MODULE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Isrc -I$(CUDA_HOME)/include -o $@ $< $(STATIC) $(LDLIBS_ALL) $(CUDA_LIBS)
+else
+BENCH_BINS := $(filter-out $(BUILD)/bench/cuda_transformer,$(BENCH_BINS))
+endif
 
 # ---- ABI: baseline made with abidw, checked with abidiff
 ABI_BASELINE := docs/abi/libpolca.abi

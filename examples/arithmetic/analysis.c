@@ -185,6 +185,21 @@ int analyse(polca_context *ctx, polca_model *model, const experiment_config *cfg
     polca_options_destroy(o);
     if (rc) return 1;
     an->seconds_trajectories = now_seconds() - t0;
+    /* Keep the decomposition for later analysis (polca CLI, numpy). */
+    static const struct {
+        int32_t kind;
+        const char *file;
+    } exports[] = {{POLCA_TRAJ_POLCA, "polca.npy"},
+                   {POLCA_TRAJ_EXACT_LOSS, "exact_loss.npy"},
+                   {POLCA_TRAJ_LCA, "lca.npy"}};
+    char path[600];
+    snprintf(path, sizeof path, "%s/trajectories.polca", cfg->out_dir);
+    rc = failed(polca_trajectories_save(an->traj, path), path);
+    for (size_t e = 0; !rc && e < sizeof exports / sizeof exports[0]; e++) {
+        snprintf(path, sizeof path, "%s/%s", cfg->out_dir, exports[e].file);
+        rc = failed(polca_trajectories_export_npy(an->traj, exports[e].kind, path), path);
+    }
+    if (rc) return 1;
     const int64_t *steps;
     polca_trajectories_steps(an->traj, &steps, &an->t1);
     polca_data_n_samples(val, &an->n);

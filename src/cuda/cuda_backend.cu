@@ -6,40 +6,20 @@
  * dlopen; it exports one symbol, POLCA_CUDA_ENTRY_SYMBOL. Every CUDA or cuBLAS
  * failure becomes a status reported through host->fail; nothing here aborts.
  * All work is queued on one stream per context; entries that return a value
- * to the host synchronize that stream.
+ * to the host synchronize that stream. The transformer kernels live in
+ * transformer_*.cu (see transformer_cuda.h).
  */
-#include <cublas_v2.h>
-#include <cuda_runtime.h>
-
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
-extern "C" {
-#include "polca/core.h"
-#include "backend.h"
-}
+#include "cuda_internal.h"
+#include "transformer_cuda.h"
 
-namespace {
+namespace polca_cuda {
 
-struct cuda_state {
-    const polca_backend_host *host;
-    int device;
-    cudaStream_t stream;
-    cublasHandle_t blas;
-    double *scratch; /* device: reduction partials and projection coefficients */
-    size_t scratch_count;
-    double *pinned; /* host, pinned: values read back from reductions */
-    size_t pinned_count;
-};
-
-const int kThreads = 256;
-const int kMaxReduceBlocks = 1024;
-
-int32_t report(const cuda_state *s, int32_t status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 int32_t report(const cuda_state *s, int32_t status, const char *fmt, ...) {
     char msg[512];
     va_list ap;
@@ -61,18 +41,37 @@ int32_t blas_error(const cuda_state *s, cublasStatus_t e, const char *what) {
     return report(s, status, "cuBLAS %s failed: %s", what, cublasGetStatusString(e));
 }
 
-#define CU(s, call, what)                                                      \
-    do {                                                                       \
-        cudaError_t e_ = (call);                                               \
-        if (e_ != cudaSuccess) return cuda_error((s), e_, (what));             \
-    } while (0)
-#define CUBLAS(s, call, what)                                                  \
-    do {                                                                       \
-        cublasStatus_t e_ = (call);                                            \
-        if (e_ != CUBLAS_STATUS_SUCCESS) return blas_error((s), e_, (what));   \
-    } while (0)
-/* Kernel launches report configuration errors through cudaGetLastError. */
-#define LAUNCHED(s, what) CU((s), cudaGetLastError(), (what))
+int32_t work_alloc(cuda_state *s, size_t bytes, void **out, const char *what) {
+    void *p = nullptr;
+    cudaError_t e = s->pool ? cudaMallocFromPoolAsync(&p, bytes ? bytes : 1, s->pool, s->stream)
+                            : cudaMalloc(&p, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        size_t free_b = 0, total_b = 0;
+        cudaMemGetInfo(&free_b, &total_b);
+        return report(s, e == cudaErrorMemoryAllocation ? POLCA_ERR_OUT_OF_MEMORY : POLCA_ERR_BACKEND,
+                      "CUDA allocation of %zu bytes (%s) failed: %s (%zu MiB free of %zu MiB)",
+                      bytes, what, cudaGetErrorString(e), free_b >> 20, total_b >> 20);
+    }
+    *out = p;
+    return POLCA_OK;
+}
+
+void work_free(cuda_state *s, void *p) {
+    if (!p) return;
+    if (s->pool)
+        cudaFreeAsync(p, s->stream);
+    else
+        cudaFree(p);
+}
+
+} // namespace polca_cuda
+
+namespace {
+
+using namespace polca_cuda;
+
+const int kMaxReduceBlocks = 1024;
 
 int blocks_for(int64_t n) {
     int64_t b = (n + kThreads - 1) / kThreads;
@@ -191,6 +190,35 @@ int32_t read_back(cuda_state *s, const double *dev, int64_t count, double *host_
 
 /* ---- Entries ---- */
 
+/* A pool of our own (not the device's default pool, which other libraries
+ * in the process share) that keeps freed memory for the next call; NULL
+ * where memory pools are not supported. */
+cudaMemPool_t open_pool(int device) {
+    int supported = 0;
+    if (cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, device) != cudaSuccess ||
+        !supported) {
+        cudaGetLastError();
+        return nullptr;
+    }
+    cudaMemPoolProps props;
+    memset(&props, 0, sizeof props);
+    props.allocType = cudaMemAllocationTypePinned;
+    props.handleTypes = cudaMemHandleTypeNone;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = device;
+    cudaMemPool_t pool = nullptr;
+    if (cudaMemPoolCreate(&pool, &props) != cudaSuccess) {
+        cudaGetLastError();
+        return nullptr;
+    }
+    uint64_t keep = UINT64_MAX;
+    if (cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep) != cudaSuccess)
+        cudaGetLastError(); /* then memory goes back at each synchronization: slower, still right */
+    return pool;
+}
+
+void cuda_close(void *state);
+
 int32_t cuda_open(const polca_backend_host *host, void **out_state, char *text,
                   size_t text_len) {
     cuda_state probe_state = {};
@@ -232,6 +260,20 @@ int32_t cuda_open(const polca_backend_host *host, void **out_state, char *text,
     }
     cublasSetStream(s->blas, s->stream);
     cublasSetMathMode(s->blas, host->allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH);
+    s->pool = open_pool(host->device);
+    s->tf_chunk_bytes = tf_default_chunk_bytes(prop.totalGlobalMem);
+    const char *env = getenv(POLCA_CUDA_CHUNK_ENV);
+    if (env && env[0]) {
+        char *end = nullptr;
+        unsigned long long v = strtoull(env, &end, 10);
+        if (*end != '\0' || v == 0) {
+            cuda_close(s);
+            return report(&probe_state, POLCA_ERR_INVALID_ARGUMENT,
+                          "environment variable %s is '%s'; expected a positive number of bytes",
+                          POLCA_CUDA_CHUNK_ENV, env);
+        }
+        s->tf_chunk_bytes = (size_t)v;
+    }
     snprintf(text, text_len, "CUDA: %s, sm_%d%d, %zu MiB, device %d%s", prop.name, prop.major,
              prop.minor, prop.totalGlobalMem >> 20, host->device,
              host->allow_tf32 ? ", TF32 allowed" : "");
@@ -246,6 +288,7 @@ void cuda_close(void *state) {
     cudaStreamSynchronize(s->stream);
     cudaFree(s->scratch);
     cudaFreeHost(s->pinned);
+    if (s->pool) cudaMemPoolDestroy(s->pool);
     cublasDestroy(s->blas);
     cudaStreamDestroy(s->stream);
     free(s);
@@ -256,6 +299,13 @@ int32_t cuda_alloc(void *state, size_t bytes, void **out) {
     CU(s, cudaSetDevice(s->device), "cudaSetDevice");
     void *p = nullptr;
     cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
+    if (e == cudaErrorMemoryAllocation && s->pool) {
+        /* memory the transformer kernels' pool keeps is free for this */
+        cudaGetLastError();
+        cudaStreamSynchronize(s->stream);
+        cudaMemPoolTrimTo(s->pool, 0);
+        e = cudaMalloc(&p, bytes ? bytes : 1);
+    }
     if (e != cudaSuccess) {
         cudaGetLastError();
         size_t free_b = 0, total_b = 0;
@@ -409,6 +459,10 @@ polca_backend make_table() {
     t.scal = cuda_scal;
     t.gemm = cuda_gemm;
     t.orthonormalize = cuda_orthonormalize;
+    t.tf_losses = tf_losses;
+    t.tf_grad = tf_grad;
+    t.tf_hvp = tf_hvp;
+    t.tf_dirderivs = tf_dirderivs;
     return t;
 }
 
