@@ -9,14 +9,17 @@ DIR holds theta.f32 [P], v.f32 [P], dirs.f32 [K, P] and tokens.i32
 (forward + backward of the mean loss), hvp (double backward of the mean
 loss), gc (for each of the K directions one nested forward-mode jvp, which
 gives g as its primal output and c as its tangent). float32, 2 threads.
-Uses no numpy (a pip-installed numpy 2 breaks Debian torch's numpy bridge).
 """
 import math
 import statistics
 import sys
 import time
 
-import torch
+# torch must not load numpy: a pip-installed numpy 2 next to Debian's torch
+# (built for numpy 1) prints an import failure; nothing here needs numpy.
+sys.modules.setdefault("numpy", None)
+
+import torch  # noqa: E402
 
 try:
     from functorch import jvp
