@@ -53,7 +53,7 @@
 /* Upper bound on the bytes of stored activations per chunk (all activation
  * sets of a kernel together); a chunk is never smaller than one sequence. */
 #ifndef TF_CHUNK_BYTES
-#define TF_CHUNK_BYTES ((size_t)48 << 20)
+#define TF_CHUNK_BYTES ((size_t)24 << 20)
 #endif
 
 /* ---- parameter views: pointers to each tensor of a flat [P] vector ---- */

@@ -70,7 +70,11 @@ int32_t polca__tf_pool_open(const polca__tf_config *cfg, tf_pool **out) {
     *out = NULL;
     tf_pool *p = polca__calloc(1, sizeof *p, "transformer thread pool");
     if (!p) return POLCA_ERR_OUT_OF_MEMORY;
+#ifdef TF_POOL_WORKERS /* benchmarking: a fixed worker count */
+    int want = TF_POOL_WORKERS;
+#else
     int want = openblas_get_num_threads();
+#endif
     want = want < 1 ? 1 : want > TF_MAX_WORKERS ? TF_MAX_WORKERS : want;
     p->scratch_floats = polca__tf_op_scratch_floats(cfg);
     p->scratch = polca__alloc((size_t)(want * p->scratch_floats) * sizeof(float),

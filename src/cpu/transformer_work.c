@@ -6,7 +6,7 @@
  * sequences, sized so that the activations it stores for one chunk (one set
  * for losses and gradient, two for the HVP, three for directional
  * derivatives with curvature) plus its scratch stay under TF_CHUNK_BYTES
- * (48 MiB), but never fewer than one sequence per chunk. Beyond that a kernel
+ * (24 MiB), but never fewer than one sequence per chunk. Beyond that a kernel
  * holds O(n_layers) pointers and, for the gradient and HVP, one [P]
  * accumulator (so the output is untouched on failure).
  */
