@@ -195,7 +195,7 @@ uninstall:
 
 # ---- Debian packages the build and the tests need (only the missing ones)
 DEB_PACKAGES := gcc g++ make pkg-config libopenblas-dev liblapacke-dev libzstd-dev \
-	abigail-tools binutils python3 python3-numpy
+	abigail-tools binutils python3 python3-numpy clang libclang-rt-14-dev
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
