@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -65,29 +66,54 @@ static double sgemm_rate(int m, int n, int k, int runs) {
     return 2.0 * m * n * k / median(t, runs) * 1e-9;
 }
 
-typedef struct torch_times {
-    double fwd, grad, hvp, gc;
-    int ok;
-} torch_times;
+/* PyTorch in a child process that times one operation per request, so the
+ * two sides of each comparison run back to back (the machine is shared and
+ * its load drifts). Protocol: the child prints "ready"; we write an
+ * operation name per line, it answers "<name> <median ms>". */
+typedef struct torch_proc {
+    pid_t pid;
+    FILE *to, *from;
+} torch_proc;
 
-static torch_times run_torch(const char *dir, const char *act, int K) {
-    torch_times tt = {0, 0, 0, 0, 0};
+static int torch_start(torch_proc *tp, const char *dir, const char *act, int K) {
     const char *py = getenv("PYTHON") ? getenv("PYTHON") : "/usr/bin/python3";
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s bench/transformer_torch.py %s %s %d", py, dir, act, K);
-    FILE *p = popen(cmd, "r");
-    if (!p) return tt;
-    char line[256];
-    while (fgets(line, sizeof line, p)) {
-        double v;
-        if (sscanf(line, "forward %lf", &v) == 1) tt.fwd = v;
-        else if (sscanf(line, "gradient %lf", &v) == 1) tt.grad = v;
-        else if (sscanf(line, "hvp %lf", &v) == 1) tt.hvp = v;
-        else if (sscanf(line, "gc %lf", &v) == 1) tt.gc = v;
-        else fputs(line, stdout); /* torch's own notes */
+    snprintf(cmd, sizeof cmd, "exec %s bench/transformer_torch.py %s %s %d", py, dir, act, K);
+    int to[2], from[2];
+    if (pipe(to) || pipe(from)) return 0;
+    tp->pid = fork();
+    if (tp->pid < 0) return 0;
+    if (tp->pid == 0) {
+        dup2(to[0], 0);
+        dup2(from[1], 1);
+        close(to[0]), close(to[1]), close(from[0]), close(from[1]);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
     }
-    tt.ok = pclose(p) == 0 && tt.fwd > 0;
-    return tt;
+    close(to[0]), close(from[1]);
+    tp->to = fdopen(to[1], "w");
+    tp->from = fdopen(from[0], "r");
+    char line[256];
+    return tp->to && tp->from && fgets(line, sizeof line, tp->from) && !strncmp(line, "ready", 5);
+}
+
+/* Median ms of `op` in torch, or 0 when the child failed. */
+static double torch_time(torch_proc *tp, const char *op) {
+    if (!tp->to) return 0;
+    fprintf(tp->to, "%s\n", op);
+    fflush(tp->to);
+    char line[256], name[64];
+    double v;
+    if (!fgets(line, sizeof line, tp->from) || sscanf(line, "%63s %lf", name, &v) != 2 ||
+        strcmp(name, op))
+        return 0;
+    return v;
+}
+
+static void torch_stop(torch_proc *tp) {
+    if (tp->to) fclose(tp->to); /* EOF: the child exits */
+    if (tp->from) fclose(tp->from);
+    if (tp->pid > 0) waitpid(tp->pid, NULL, 0);
 }
 
 static int write_file(const char *dir, const char *name, const void *data, size_t bytes) {
@@ -164,56 +190,61 @@ int main(int argc, char **argv) {
                      (2 * (L * (3 * D * HE + HE * D + 2 * D * M) + D * V) + L * 2 * HE * (T + 1));
     const double flops[4] = {F, 3 * F, 8 * F, (1 + 4 * K) * F};
 
-    double t[4][16];
-    double mean;
-    for (int r = 0; r < runs; r++) {
-        double t0 = now();
-        if (be->tf_losses(st, &cfg, theta, S, tokens, mask, losses)) goto fail;
-        t[0][r] = now() - t0;
-        t0 = now();
-        if (be->tf_grad(st, &cfg, theta, S, tokens, mask, &mean, grad)) goto fail;
-        t[1][r] = now() - t0;
-        t0 = now();
-        if (be->tf_hvp(st, &cfg, theta, S, tokens, mask, v, hv)) goto fail;
-        t[2][r] = now() - t0;
-        t[3][r] = 0;
-        if (do_gc && r < 3) { /* the longest: at most three runs */
-            t0 = now();
-            if (be->tf_dirderivs(st, &cfg, theta, S, tokens, mask, K, dirs, NULL, g, c)) goto fail;
-            t[3][r] = now() - t0;
-        }
-    }
-    double ms[4];
-    for (int i = 0; i < 4; i++) ms[i] = 1e3 * median(t[i], i == 3 ? (runs < 3 ? runs : 3) : runs);
-
-    torch_times tt = {0, 0, 0, 0, 0};
+    torch_proc tp = {0, NULL, NULL};
+    char dir[] = "/tmp/polca_bench_XXXXXX";
+    const char *files[] = {"theta.f32", "v.f32", "dirs.f32", "tokens.i32"};
+    int have_dir = 0;
     if (use_torch) {
-        char dir[] = "/tmp/polca_bench_XXXXXX";
-        if (mkdtemp(dir)) {
-            if (write_file(dir, "theta.f32", theta, (size_t)P * 4) &&
-                write_file(dir, "v.f32", v, (size_t)P * 4) &&
-                write_file(dir, "dirs.f32", dirs, (size_t)(K * P) * 4) &&
-                write_file(dir, "tokens.i32", tokens, (size_t)(S * T) * 4))
-                tt = run_torch(dir, act, do_gc ? (int)K : 0);
-            const char *files[] = {"theta.f32", "v.f32", "dirs.f32", "tokens.i32"};
-            for (int i = 0; i < 4; i++) {
-                char path[512];
-                snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-                unlink(path);
-            }
-            rmdir(dir);
+        have_dir = mkdtemp(dir) != NULL;
+        if (!(have_dir && write_file(dir, files[0], theta, (size_t)P * 4) &&
+              write_file(dir, files[1], v, (size_t)P * 4) &&
+              write_file(dir, files[2], dirs, (size_t)(K * P) * 4) &&
+              write_file(dir, files[3], tokens, (size_t)(S * T) * 4) &&
+              torch_start(&tp, dir, act, (int)K))) {
+            printf("(PyTorch comparison unavailable)\n");
+            torch_stop(&tp);
+            tp.to = NULL, tp.from = NULL, tp.pid = 0;
         }
-        if (!tt.ok) printf("(PyTorch comparison unavailable)\n");
     }
+
+    /* each operation: ours (median of runs), then torch's right after */
+    const char *ops[4] = {"forward", "gradient", "hvp", "gc"};
+    double ms[4] = {0, 0, 0, 0}, torch_ms[4] = {0, 0, 0, 0};
+    double mean;
+    for (int i = 0; i < (do_gc ? 4 : 3); i++) {
+        const int n = i == 3 ? (runs < 3 ? runs : 3) : runs; /* g+c: at most 3 runs */
+        double t[16];
+        for (int r = 0; r < n; r++) {
+            const double t0 = now();
+            int32_t bad = i == 0   ? be->tf_losses(st, &cfg, theta, S, tokens, mask, losses)
+                          : i == 1 ? be->tf_grad(st, &cfg, theta, S, tokens, mask, &mean, grad)
+                          : i == 2 ? be->tf_hvp(st, &cfg, theta, S, tokens, mask, v, hv)
+                                   : be->tf_dirderivs(st, &cfg, theta, S, tokens, mask, K, dirs,
+                                                      NULL, g, c);
+            if (bad) goto fail;
+            t[r] = now() - t0;
+        }
+        ms[i] = 1e3 * median(t, n);
+        torch_ms[i] = torch_time(&tp, ops[i]);
+    }
+    torch_stop(&tp);
+    if (have_dir) {
+        for (int i = 0; i < 4; i++) {
+            char path[512];
+            snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+            unlink(path);
+        }
+        rmdir(dir);
+    }
+    const int torch_ok = torch_ms[0] > 0;
     const char *names[4] = {"forward (losses)", "gradient", "HVP", "g+c, K=16"};
-    const double torch_ms[4] = {tt.fwd, tt.grad, tt.hvp, tt.gc};
     printf("\n%-18s %10s %9s %8s %10s %12s %9s\n", "operation", "ms", "GFLOP/s", "%sgemm", "x forward",
            "PyTorch ms", "speedup");
     for (int i = 0; i < (do_gc ? 4 : 3); i++) {
         const double rate = flops[i] / (ms[i] * 1e-3) * 1e-9;
         printf("%-18s %10.1f %9.1f %7.0f%% %10.2f", names[i], ms[i], rate, 100 * rate / gem,
                ms[i] / ms[0]);
-        if (tt.ok) printf(" %12.1f %8.2fx", torch_ms[i], torch_ms[i] / ms[i]);
+        if (torch_ok && torch_ms[i] > 0) printf(" %12.1f %8.2fx", torch_ms[i], torch_ms[i] / ms[i]);
         printf("\n");
     }
     if (do_gc) {

@@ -3,9 +3,9 @@
 
     transformer_torch.py DIR ACT K      (K = 0: skip g+c)
 
-DIR holds theta.f32 [P], v.f32 [P], dirs.f32 [K, P] and tokens.i32
-[1250, 12] written by the C bench. Prints one line per operation,
-"<name> <median ms>", for: forward (per-sample losses, no grad), gradient
+DIR holds theta.f32 [P], v.f32 [P], dirs.f32 [16, P] and tokens.i32
+[1250, 12] written by the C bench. Prints "ready", then answers each
+operation name read from stdin with "<name> <median ms>", for: forward (per-sample losses, no grad), gradient
 (forward + backward of the mean loss), hvp (double backward of the mean
 loss), gc (for each of the K directions one nested forward-mode jvp, which
 gives g as its primal output and c as its tangent). float32, 2 threads.
@@ -126,11 +126,15 @@ def main():
             dk = dirs[k]
             jvp(lambda t: jvp(f, (t,), (dk,))[1], (theta,), (dk,))
 
-    print(f"forward {timed(forward, 5):.3f}")
-    print(f"gradient {timed(gradient, 5):.3f}")
-    print(f"hvp {timed(hvp, 3):.3f}")
-    if K > 0:
-        print(f"gc {timed(gc, 1):.3f}")
+    ops = {"forward": (forward, 5), "gradient": (gradient, 5), "hvp": (hvp, 3), "gc": (gc, 1)}
+    print("ready", flush=True)
+    for line in sys.stdin:  # one operation name per line, until EOF
+        name = line.strip()
+        if name not in ops or (name == "gc" and K == 0):
+            print(f"{name} 0", flush=True)
+            continue
+        fn, runs = ops[name]
+        print(f"{name} {timed(fn, runs):.3f}", flush=True)
 
 
 if __name__ == "__main__":
