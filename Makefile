@@ -232,6 +232,8 @@ clean:
 	rm -rf $(BUILD) build-asan $(LIBOUT)
 
 -include $(LIB_OBJ:.o=.d)
+# test programs (one source each) are rebuilt when a header they include changes
+-include $(filter-out $(BUILD)/tests/test_arith_%.d,$(wildcard $(BUILD)/tests/test_*.d))
 
 # ---- Fuzzing (clang + libFuzzer): each tests/fuzz/fuzz_*.c harness for
 # FUZZ_SECONDS, growing a corpus in $(BUILD)/fuzz/corpus-<name> from the
