@@ -78,7 +78,9 @@ typedef struct torch_proc {
 static int torch_start(torch_proc *tp, const char *dir, const char *act, int K) {
     const char *py = getenv("PYTHON") ? getenv("PYTHON") : "/usr/bin/python3";
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "exec %s bench/transformer_torch.py %s %s %d", py, dir, act, K);
+    /* its stderr (torch's import chatter) goes to DIR/torch.log, shown on failure */
+    snprintf(cmd, sizeof cmd, "exec %s bench/transformer_torch.py %s %s %d 2>%s/torch.log", py, dir,
+             act, K, dir);
     int to[2], from[2];
     if (pipe(to) || pipe(from)) return 0;
     tp->pid = fork();
@@ -228,15 +230,23 @@ int main(int argc, char **argv) {
         torch_ms[i] = torch_time(&tp, ops[i]);
     }
     torch_stop(&tp);
+    const int torch_ok = torch_ms[0] > 0;
     if (have_dir) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/torch.log", dir);
+        FILE *log = use_torch && !torch_ok ? fopen(path, "r") : NULL;
+        if (log) { /* why PyTorch failed */
+            char line[512];
+            while (fgets(line, sizeof line, log)) fputs(line, stdout);
+            fclose(log);
+        }
+        unlink(path);
         for (int i = 0; i < 4; i++) {
-            char path[512];
             snprintf(path, sizeof path, "%s/%s", dir, files[i]);
             unlink(path);
         }
         rmdir(dir);
     }
-    const int torch_ok = torch_ms[0] > 0;
     const char *names[4] = {"forward (losses)", "gradient", "HVP", "g+c, K=16"};
     printf("\n%-18s %10s %9s %8s %10s %12s %9s\n", "operation", "ms", "GFLOP/s", "%sgemm", "x forward",
            "PyTorch ms", "speedup");

@@ -69,7 +69,14 @@ POLCA_INTERNAL int32_t polca__tf_init(const polca__tf_config *cfg, uint64_t seed
  *   mask   [n_seq][n_ctx] uint8: nonzero = position t is scored, its target
  *          is tokens[s][t+1] (so the last position is never scored)
  * Samples are the scored positions in row-major order; n_samples = number of
- * nonzero mask entries. Callers validate tokens and mask before a kernel.
+ * nonzero mask entries. Callers validate tokens and mask before a kernel
+ * (kernels ignore a nonzero mask at the last position: it has no target).
+ *
+ * The CPU kernels (src/cpu/transformer_*.c, docs/transformer_kernels.md)
+ * process the batch in chunks of whole sequences whose stored activations
+ * stay under 24 MiB, split the elementwise work among as many threads as
+ * OpenBLAS uses, and return POLCA_ERR_OUT_OF_MEMORY (outputs untouched) when
+ * an allocation fails.
  */
 
 #endif /* POLCA_TRANSFORMER_H */

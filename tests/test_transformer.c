@@ -328,6 +328,33 @@ TEST(dirderivs_vs_float64_differences) {
     check_dirderivs(CFG_GELU, 24);
 }
 
+/* Degenerate shapes: width-1 model (LayerNorm of one value), one position
+ * (nothing to score), one head of width 1. */
+TEST(degenerate_shapes) {
+    const polca__tf_config cfgs[] = {{1, 1, 1, 1, 0, 2, 3, POLCA__ACT_RELU},
+                                     {2, 1, 1, 1, 1, 3, 2, POLCA__ACT_GELU_NEW},
+                                     {1, 4, 1, 1, 2, 3, 1, POLCA__ACT_GELU}};
+    for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
+        model m;
+        CHECK(model_make(&m, cfgs[i], 2, 60 + i));
+        const int64_t N = m.N, P = m.P;
+        float *l = malloc((size_t)(N + 1) * 4), *g = malloc((size_t)(N + 1) * 4),
+              *c = malloc((size_t)(N + 1) * 4), *grad = malloc((size_t)P * 4), *hv = malloc((size_t)P * 4);
+        double *ref = malloc((size_t)(N + 1) * 8), *th = to_double(m.theta, P), mean;
+        ref_mean(&m, th, ref);
+        CHECK_OK(be->tf_losses(NULL, &m.cfg, m.theta, 2, m.tokens, m.mask, l));
+        for (int64_t j = 0; j < N; j++) CHECK(fabs(l[j] - ref[j]) <= LOSS_TOL * fabs(ref[j]) + 1e-6);
+        CHECK_OK(be->tf_grad(NULL, &m.cfg, m.theta, 2, m.tokens, m.mask, &mean, grad));
+        CHECK_OK(be->tf_hvp(NULL, &m.cfg, m.theta, 2, m.tokens, m.mask, m.theta, hv));
+        CHECK_OK(be->tf_dirderivs(NULL, &m.cfg, m.theta, 2, m.tokens, m.mask, 1, m.theta, l, g, c));
+        for (int64_t j = 0; j < P; j++) CHECK(isfinite(grad[j]) && isfinite(hv[j]));
+        for (int64_t j = 0; j < N; j++) CHECK(isfinite(g[j]) && isfinite(c[j]));
+        if (N == 0) CHECK(mean == 0.0);
+        free(l), free(g), free(c), free(grad), free(hv), free(ref), free(th);
+        model_free(&m);
+    }
+}
+
 /* ---- identities ---- */
 
 static double dotd(const float *a, const float *b, int64_t n) {
@@ -571,6 +598,7 @@ int main(void) {
     RUN(losses_and_gradient_vs_float64_differences);
     RUN(hvp_vs_float64_differences);
     RUN(dirderivs_vs_float64_differences);
+    RUN(degenerate_shapes);
     RUN(hessian_symmetry_and_sample_sums);
     RUN(chunked_batch_equals_single_sequences);
     RUN(no_samples_gives_zero_mean_and_gradient);
