@@ -156,6 +156,31 @@ static int score_method(analysis *an, method_result *m) {
     return rc;
 }
 
+/* tags [n][ARITH_N_TAGS] int32 (place, carry, digit, place x carry) as .npy,
+ * so the trajectories exported beside it can be scored in numpy. */
+static int write_tags_npy(const char *path, int64_t n, const int32_t *tags) {
+    char header[128];
+    int len = snprintf(header, sizeof header,
+                       "{'descr': '<i4', 'fortran_order': False, 'shape': (%lld, %d), }",
+                       (long long)n, ARITH_N_TAGS);
+    int total = 10 + len + 1, pad = (64 - total % 64) % 64;
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        fprintf(stderr, "arithmetic: cannot write %s\n", path);
+        return 1;
+    }
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0, 0};
+    pre[8] = (unsigned char)((len + pad + 1) & 0xff), pre[9] = (unsigned char)((len + pad + 1) >> 8);
+    fwrite(pre, 1, 10, f);
+    fwrite(header, 1, (size_t)len, f);
+    for (int i = 0; i < pad; i++) fputc(' ', f);
+    fputc('\n', f);
+    size_t wrote = fwrite(tags, sizeof(int32_t), (size_t)n * ARITH_N_TAGS, f);
+    int rc = fclose(f) != 0 || wrote != (size_t)n * ARITH_N_TAGS;
+    if (rc) fprintf(stderr, "arithmetic: writing %s failed\n", path);
+    return rc;
+}
+
 int analyse(polca_context *ctx, polca_model *model, const experiment_config *cfg,
             const arith_data *data, const int32_t *val_tokens, polca_data *val,
             const training_result *tr, analysis *an) {
@@ -210,6 +235,8 @@ int analyse(polca_context *ctx, polca_model *model, const experiment_config *cfg
     an->tags = malloc(sizeof(int32_t) * an->n * ARITH_N_TAGS);
     an->carry_u8 = malloc((size_t)an->n);
     arith_labels(cfg->n_val, val_tokens, an->place, an->carry, an->tags);
+    snprintf(path, sizeof path, "%s/tags.npy", cfg->out_dir);
+    if (write_tags_npy(path, an->n, an->tags)) return 1;
     for (int64_t i = 0; i < an->n; i++) an->carry_u8[i] = (uint8_t)an->carry[i];
 
     if (filter_directions(an->traj, POLCA_TRAJ_POLCA, an->k, &an->kept, &an->n_kept) ||
