@@ -22,7 +22,7 @@ static const polca__option_spec own_options[] = {
     {"smoothing", POLCA_OPT_INT},           {"onset_of", POLCA_OPT_STRING},
     {"plateau", POLCA_OPT_DOUBLE},          {"plateau_epsilon", POLCA_OPT_DOUBLE},
     {"plateau_over", POLCA_OPT_STRING},     {"medoid", POLCA_OPT_STRING},
-    {NULL, 0},
+    {"normalize", POLCA_OPT_STRING},        {NULL, 0},
 };
 
 #define FILTER_DECREASE 0
@@ -31,6 +31,7 @@ static const polca__option_spec own_options[] = {
 
 typedef struct settings {
     int filter, cumsum, over_members, medoid_euclid;
+    int unit_norm; /* HDBSCAN sees each trajectory divided by its norm */
     int64_t smoothing, divisor, min_samples; /* min_samples 0: per direction */
     int tau_given;
     double tau, eps;
@@ -64,6 +65,11 @@ static int32_t read_settings(const polca_options *o, const char *fn, settings *s
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
                            "%s: option 'medoid' is '%s'; expected squared or euclidean", fn, md);
     s->medoid_euclid = !strcmp(md, "euclidean");
+    const char *nm = polca__options_string(o, "normalize", "none");
+    if (strcmp(nm, "none") && strcmp(nm, "unit"))
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: option 'normalize' is '%s'; expected none or unit", fn, nm);
+    s->unit_norm = !strcmp(nm, "unit");
     s->smoothing = polca__options_int(o, "smoothing", 1);
     if (s->smoothing < 1 || s->smoothing % 2 == 0)
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
@@ -203,7 +209,25 @@ static int32_t cluster_direction(polca_context *ctx, polca_clustering *c, const 
         st = POLCA_ERR_OUT_OF_MEMORY;
         goto done;
     }
-    st = polca__hdb_run(ctx, m, t, xs, t, &p, 0, &r);
+    /* normalize=unit: cluster the shapes (rows scaled to unit Euclidean
+     * norm, a zero row left zero); members' means, medoids and onsets below
+     * still come from the trajectories as given. */
+    float *hx = xs;
+    if (s->unit_norm) {
+        hx = polca__alloc((size_t)m * (size_t)t * sizeof *hx, "normalized trajectories");
+        if (!hx) {
+            st = POLCA_ERR_OUT_OF_MEMORY;
+            goto done;
+        }
+        for (int64_t q = 0; q < m; q++) {
+            double sq = 0.0;
+            for (int64_t j = 0; j < t; j++) sq += (double)xs[q * t + j] * xs[q * t + j];
+            double scale = sq > 0.0 ? 1.0 / sqrt(sq) : 0.0;
+            for (int64_t j = 0; j < t; j++) hx[q * t + j] = (float)(xs[q * t + j] * scale);
+        }
+    }
+    st = polca__hdb_run(ctx, m, t, hx, t, &p, 0, &r);
+    if (hx != xs) free(hx);
     if (st) {
         polca__wrap(st, "%s: direction %lld", fn, (long long)dir);
         goto done;

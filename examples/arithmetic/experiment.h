@@ -31,6 +31,7 @@ typedef struct experiment_config {
     int32_t eig_max_products;
     int32_t min_cluster_size;
     int32_t min_samples_divisor;
+    const char *normalize; /* clustering input: "unit" (shapes) or "none" */
     const char *curvature; /* "exact" or "secant" */
     int32_t block;         /* directions per pass */
 } experiment_config;

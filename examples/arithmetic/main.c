@@ -34,6 +34,11 @@ void experiment_config_default(experiment_config *c) {
     c->n_val = 1250, c->n_basis_seq = 256, c->k_per_basis = 1;
     c->eig_tol = 1e-3, c->eig_max_products = 120;
     c->min_cluster_size = 150, c->min_samples_divisor = 15;
+    /* Cluster trajectory shapes: per-sample projected losses along Hessian
+     * directions span orders of magnitude here, and raw Euclidean HDBSCAN
+     * then finds no cluster at all (README, Results). Applied to every
+     * method alike. */
+    c->normalize = "unit";
     c->curvature = "exact";
     c->block = 16;
 }
@@ -55,7 +60,7 @@ static int usage(const char *argv0) {
             "usage: %s [--scale default|paper] [--steps N] [--seed S] [--out DIR]\n"
             "          [--polca-every N] [--basis-every N] [--k K] [--val N]\n"
             "          [--curvature exact|secant] [--lr LR] [--min-cluster-size N]\n"
-            "          [--min-samples-divisor N]\n"
+            "          [--min-samples-divisor N] [--normalize unit|none]\n"
             "  the paper's arithmetic experiment; results in DIR (default out/arithmetic)\n",
             argv0);
     return 2;
@@ -89,6 +94,8 @@ static int parse_args(int argc, char **argv, experiment_config *c) {
             c->min_cluster_size = atoi(v);
         } else if (!strcmp(a, "--min-samples-divisor")) {
             c->min_samples_divisor = atoi(v);
+        } else if (!strcmp(a, "--normalize")) {
+            c->normalize = v;
         } else if (!strcmp(a, "--lr")) {
             c->lr = atof(v);
         } else if (!strcmp(a, "--curvature")) {

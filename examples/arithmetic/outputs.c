@@ -203,6 +203,7 @@ int write_outputs(polca_context *ctx, const experiment_config *cfg, const traini
         {"curvature", cfg->curvature, NAN},
         {"min_cluster_size", NULL, cfg->min_cluster_size},
         {"min_samples_divisor", NULL, cfg->min_samples_divisor},
+        {"normalize", cfg->normalize, NAN},
     };
     report_kv results[] = {
         {"directions", NULL, (double)an->k},

@@ -121,6 +121,15 @@ typedef struct polca_clustering polca_clustering;
  *                          of squared Euclidean distances to the members
  *                          (the member closest to the mean), O(m t);
  *                          "euclidean": least sum of distances, O(m^2 t).
+ *   "normalize"    string  "none" (default, the paper's): HDBSCAN clusters
+ *                          the trajectories as given. "unit": it clusters
+ *                          each trajectory divided by its Euclidean norm (a
+ *                          zero trajectory stays zero), i.e. by shape alone;
+ *                          for projected losses whose sizes span orders of
+ *                          magnitude, where a dense core near zero and a
+ *                          diffuse tail hide every cluster. Members' means,
+ *                          medoids and onsets still use the trajectories as
+ *                          given.
  *
  * Definitions (docs/clustering.md has the long form):
  *   onset of a curve f (eq. 9): s = f smoothed; t* = the earliest argmax over
