@@ -105,8 +105,8 @@ static int32_t batch_open(tf_batch *b, const polca_model *m, const polca_data *d
 
 static int32_t no_kernel(const polca_model *m, const char *fn, const char *entry) {
     return polca__fail(POLCA_ERR_UNSUPPORTED,
-                       "%s: the '%s' backend has no transformer kernel '%s' (not implemented "
-                       "there yet); create the context with backend \"cpu\"",
+                       "%s: the '%s' backend has no transformer kernel '%s' (a module "
+                       "older than this libpolca?); create the context with backend \"cpu\"",
                        fn, m->head.ctx->be->name, entry);
 }
 

@@ -105,44 +105,6 @@ int32_t polca__tf_check_config(const polca__tf_config *cfg) {
     return POLCA_OK;
 }
 
-void polca__tf_offsets_of(const polca__tf_config *cfg, polca__tf_offsets *o) {
-    const int64_t D = cfg->d_model, H = cfg->n_heads, E = cfg->d_head, M = cfg->d_mlp,
-                  V = cfg->d_vocab, T = cfg->n_ctx;
-    int64_t at = 0;
-    memset(o, -1, sizeof *o);
-#define TF_PUT(field, count) (o->field = at, at += (count))
-    TF_PUT(W_E, V * D);
-    TF_PUT(W_pos, T * D);
-    o->layer0 = at;
-    at = 0; /* block-relative offsets */
-    TF_PUT(ln1_w, D);
-    TF_PUT(ln1_b, D);
-    TF_PUT(W_Q, H * D * E);
-    TF_PUT(W_K, H * D * E);
-    TF_PUT(W_V, H * D * E);
-    TF_PUT(W_O, H * E * D);
-    TF_PUT(b_Q, H * E);
-    TF_PUT(b_K, H * E);
-    TF_PUT(b_V, H * E);
-    TF_PUT(b_O, D);
-    if (M > 0) {
-        TF_PUT(ln2_w, D);
-        TF_PUT(ln2_b, D);
-        TF_PUT(W_in, D * M);
-        TF_PUT(b_in, M);
-        TF_PUT(W_out, M * D);
-        TF_PUT(b_out, D);
-    }
-    o->layer_stride = at;
-    at = o->layer0 + (int64_t)cfg->n_layers * o->layer_stride;
-    TF_PUT(lnf_w, D);
-    TF_PUT(lnf_b, D);
-    TF_PUT(W_U, D * V);
-    TF_PUT(b_U, V);
-#undef TF_PUT
-    o->n_params = at;
-}
-
 static int32_t add(polca__layout *l, const char *name, int32_t ndim, int64_t d0, int64_t d1,
                    int64_t d2) {
     const int64_t shape[3] = {d0, d1, d2};

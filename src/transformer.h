@@ -11,6 +11,7 @@
 #define POLCA_TRANSFORMER_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "layout.h"
 
@@ -56,8 +57,46 @@ typedef struct polca__tf_offsets {
     int64_t n_params;
 } polca__tf_offsets;
 
-/* Fills *out for a checked config (same walk as polca__tf_layout). */
-POLCA_INTERNAL void polca__tf_offsets_of(const polca__tf_config *cfg, polca__tf_offsets *out);
+/* Fills *o for a checked config (same walk as polca__tf_layout). Defined
+ * here, inline, because the CUDA module links no libpolca code and needs the
+ * same walk. */
+static inline void polca__tf_offsets_of(const polca__tf_config *cfg, polca__tf_offsets *o) {
+    const int64_t D = cfg->d_model, H = cfg->n_heads, E = cfg->d_head, M = cfg->d_mlp,
+                  V = cfg->d_vocab, T = cfg->n_ctx;
+    int64_t at = 0;
+    memset(o, -1, sizeof *o);
+#define TF_PUT(field, count) (o->field = at, at += (count))
+    TF_PUT(W_E, V * D);
+    TF_PUT(W_pos, T * D);
+    o->layer0 = at;
+    at = 0; /* block-relative offsets */
+    TF_PUT(ln1_w, D);
+    TF_PUT(ln1_b, D);
+    TF_PUT(W_Q, H * D * E);
+    TF_PUT(W_K, H * D * E);
+    TF_PUT(W_V, H * D * E);
+    TF_PUT(W_O, H * E * D);
+    TF_PUT(b_Q, H * E);
+    TF_PUT(b_K, H * E);
+    TF_PUT(b_V, H * E);
+    TF_PUT(b_O, D);
+    if (M > 0) {
+        TF_PUT(ln2_w, D);
+        TF_PUT(ln2_b, D);
+        TF_PUT(W_in, D * M);
+        TF_PUT(b_in, M);
+        TF_PUT(W_out, M * D);
+        TF_PUT(b_out, D);
+    }
+    o->layer_stride = at;
+    at = o->layer0 + (int64_t)cfg->n_layers * o->layer_stride;
+    TF_PUT(lnf_w, D);
+    TF_PUT(lnf_b, D);
+    TF_PUT(W_U, D * V);
+    TF_PUT(b_U, V);
+#undef TF_PUT
+    o->n_params = at;
+}
 
 /* Seeded initialization into theta [P] (host memory); transformer.c documents
  * the distributions (TransformerLens's init scheme, or what differs). */

@@ -75,11 +75,6 @@ struct tf_view {
     float *lnf_w, *lnf_b, *W_U, *b_U;
 };
 
-/* The layout's offsets: the walk of src/transformer.c's
- * polca__tf_offsets_of, repeated here because the module links no libpolca
- * code (a difference would show as a CPU/CUDA mismatch in every test of
- * tests/test_cuda_transformer.c). */
-void tf_offsets(const polca__tf_config *cfg, polca__tf_offsets *o);
 /* Points `out` at base (NULL base: every pointer NULL). */
 void tf_view_of(const polca__tf_config *cfg, const float *base, tf_block_view *blocks,
                 tf_view *out);

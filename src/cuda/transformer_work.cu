@@ -39,48 +39,10 @@ size_t tf_default_chunk_bytes(size_t total_bytes) {
     return b < lo ? lo : (b > hi ? hi : b);
 }
 
-void tf_offsets(const polca__tf_config *cfg, polca__tf_offsets *o) {
-    const int64_t D = cfg->d_model, H = cfg->n_heads, E = cfg->d_head, M = cfg->d_mlp,
-                  V = cfg->d_vocab, T = cfg->n_ctx;
-    int64_t at = 0;
-    memset(o, -1, sizeof *o);
-#define TF_PUT(field, count) (o->field = at, at += (count))
-    TF_PUT(W_E, V * D);
-    TF_PUT(W_pos, T * D);
-    o->layer0 = at;
-    at = 0; /* block-relative offsets */
-    TF_PUT(ln1_w, D);
-    TF_PUT(ln1_b, D);
-    TF_PUT(W_Q, H * D * E);
-    TF_PUT(W_K, H * D * E);
-    TF_PUT(W_V, H * D * E);
-    TF_PUT(W_O, H * E * D);
-    TF_PUT(b_Q, H * E);
-    TF_PUT(b_K, H * E);
-    TF_PUT(b_V, H * E);
-    TF_PUT(b_O, D);
-    if (M > 0) {
-        TF_PUT(ln2_w, D);
-        TF_PUT(ln2_b, D);
-        TF_PUT(W_in, D * M);
-        TF_PUT(b_in, M);
-        TF_PUT(W_out, M * D);
-        TF_PUT(b_out, D);
-    }
-    o->layer_stride = at;
-    at = o->layer0 + (int64_t)cfg->n_layers * o->layer_stride;
-    TF_PUT(lnf_w, D);
-    TF_PUT(lnf_b, D);
-    TF_PUT(W_U, D * V);
-    TF_PUT(b_U, V);
-#undef TF_PUT
-    o->n_params = at;
-}
-
 void tf_view_of(const polca__tf_config *cfg, const float *base, tf_block_view *blocks,
                 tf_view *v) {
     polca__tf_offsets o;
-    tf_offsets(cfg, &o);
+    polca__tf_offsets_of(cfg, &o);
     float *b0 = (float *)base; /* views of inputs are only read */
 #define AT(p, off) ((p) && (off) >= 0 ? (p) + (off) : nullptr)
     v->W_E = AT(b0, o.W_E);
@@ -311,7 +273,7 @@ int32_t tf_call_open(cuda_state *s, const polca__tf_config *cfg, int kind, bool 
     c->n_seq = n_seq > 0 ? n_seq : 0;
     c->n_rows = c->n_seq * r->T;
     polca__tf_offsets o;
-    tf_offsets(cfg, &o);
+    polca__tf_offsets_of(cfg, &o);
     c->P = o.n_params;
     CU(s, cudaSetDevice(s->device), "cudaSetDevice");
 

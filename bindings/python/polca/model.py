@@ -177,7 +177,7 @@ def transformer_config(cfg):
     d_out = get("d_vocab_out")
     if d_out not in (None, -1, d_vocab):
         raise ValueError(f"d_vocab_out = {d_out} differs from d_vocab = {d_vocab}: "
-                         "not implemented by the built-in transformer")
+                         "the built-in transformer's unembedding has d_vocab outputs")
     out = {k: get(k) for k in TRANSFORMER_KEYS if get(k) is not None}
     if get("attn_only"):
         out["d_mlp"] = 0
