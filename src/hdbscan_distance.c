@@ -1,8 +1,8 @@
 /* src/hdbscan_distance.c - exact pair distances for HDBSCAN through the
  * dispatch table (polca_backend.distance_pairs).
  *
- * A backend that lacks the entry (today's CUDA module) leaves the work to the
- * CPU backend's implementation, which reads host memory and needs no state.
+ * A backend that lacks the entry leaves the work to the CPU backend's
+ * implementation, which reads host memory and needs no state.
  * A backend with device memory gets one upload of the points and the pair
  * lists in chunks. */
 #include <string.h>

@@ -211,6 +211,59 @@ TEST(orthonormalize_rows) {
     polca_context_destroy(ctx);
 }
 
+/* Exact pair distances (HDBSCAN): identical bits to one sequential double sum
+ * per pair, computed here. Some points sit far from the origin and close to
+ * each other (where a GEMM-style |a|^2 + |b|^2 - 2ab loses every digit), rows
+ * are padded (ldx > d), d is odd, and the pair list mixes runs sharing pair_a
+ * with scattered pairs and self-pairs. */
+TEST(distance_pairs_exact) {
+    OPEN_OR_SKIP(ctx);
+    const int64_t rows = 300, d = 37, ldx = 40, n_pairs = 5000;
+    float *x = malloc(rows * ldx * 4);
+    int64_t *pa = malloc(n_pairs * 8), *pb = malloc(n_pairs * 8);
+    double *out = malloc(n_pairs * 8);
+    fill(x, rows * ldx, 70);
+    /* even rows: near 1000, 1e-3 apart; odd rows: full mantissas over six
+     * decades, so the order of the sum shows in the last bits */
+    for (int64_t i = 0; i < rows * ldx; i++)
+        x[i] = (i / ldx) % 2 ? x[i] * powf(10.0f, (float)(i % 7) - 3.0f) : 1000.0f + 1e-3f * x[i];
+    unsigned long long seed = 71;
+    for (int64_t p = 0; p < n_pairs; p++) {
+        pa[p] = p < n_pairs / 2 ? p / 50 : (int64_t)((harness_uniform(&seed) + 1) * 0.5f * rows) % rows;
+        pb[p] = p % 97 == 0 ? pa[p] : (int64_t)((harness_uniform(&seed) + 1) * 0.5f * rows) % rows;
+    }
+    void *dx = NULL, *dpa = NULL, *dpb = NULL, *dout = NULL;
+    CHECK_OK(be->alloc(st, rows * ldx * 4, &dx));
+    CHECK_OK(be->alloc(st, n_pairs * 8, &dpa));
+    CHECK_OK(be->alloc(st, n_pairs * 8, &dpb));
+    CHECK_OK(be->alloc(st, n_pairs * 8, &dout));
+    CHECK_OK(be->upload(st, dx, x, rows * ldx * 4));
+    CHECK_OK(be->upload(st, dpa, pa, n_pairs * 8));
+    CHECK_OK(be->upload(st, dpb, pb, n_pairs * 8));
+    CHECK_OK(be->distance_pairs(st, d, dx, ldx, n_pairs, dpa, dpb, dout));
+    CHECK_OK(be->download(st, out, dout, n_pairs * 8));
+    int64_t differ = 0;
+    for (int64_t p = 0; p < n_pairs; p++) {
+        const float *a = x + pa[p] * ldx, *b = x + pb[p] * ldx;
+        double sum = 0.0;
+        for (int64_t k = 0; k < d; k++) {
+            volatile double t = (double)a[k] - (double)b[k]; /* no contraction */
+            volatile double sq = t * t;
+            sum += sq;
+        }
+        double want = sqrt(sum);
+        differ += memcmp(&want, &out[p], sizeof want) != 0;
+    }
+    CHECK(differ == 0);
+    CHECK_STATUS(be->distance_pairs(st, 0, dx, ldx, 1, dpa, dpb, dout), POLCA_ERR_INVALID_ARGUMENT);
+    CHECK_ERROR_MENTIONS("d=0");
+    CHECK_STATUS(be->distance_pairs(st, d, dx, d - 1, 1, dpa, dpb, dout), POLCA_ERR_INVALID_ARGUMENT);
+    CHECK_OK(be->distance_pairs(st, d, dx, ldx, 0, dpa, dpb, dout));
+    be->release(st, dx), be->release(st, dpa), be->release(st, dpb), be->release(st, dout);
+    free(x), free(pa), free(pb), free(out);
+    polca_context_destroy(ctx);
+}
+
 /* With CUDA usable, the same inputs through both backends agree. */
 TEST(cuda_matches_cpu) {
     int32_t s1, s2;
@@ -371,6 +424,7 @@ static void run_entry_tests(const char *backend) {
     RUN(blas1_against_double);
     RUN(gemm_against_double);
     RUN(orthonormalize_rows);
+    RUN(distance_pairs_exact);
 }
 
 int main(void) {

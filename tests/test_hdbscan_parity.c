@@ -159,20 +159,21 @@ static int check_public(polca_context *ctx, const fixture *f) {
     return bad;
 }
 
-static polca_context *cpu_context(void) {
+/* A context on `backend`; NULL (message in polca_last_error) if it cannot open. */
+static polca_context *backend_context(const char *backend) {
     polca_options *o = NULL;
     polca_context *ctx = NULL;
     polca_options_create(&o);
-    polca_options_set_string(o, "backend", "cpu");
+    polca_options_set_string(o, "backend", backend);
     polca_context_create(o, &ctx);
     polca_options_destroy(o);
     return ctx;
 }
 
-static void for_each_case(int (*check)(polca_context *, const fixture *, int), int flag,
+static void for_each_case(polca_context *ctx,
+                          int (*check)(polca_context *, const fixture *, int), int flag,
                           int *cases, int *failed) {
     FILE *list = fopen(DIR "cases.txt", "r");
-    polca_context *ctx = cpu_context();
     char name[128];
     *cases = *failed = 0;
     while (list && ctx && fscanf(list, "%127s", name) == 1) {
@@ -188,7 +189,6 @@ static void for_each_case(int (*check)(polca_context *, const fixture *, int), i
         unload(&f);
     }
     if (list) fclose(list);
-    polca_context_destroy(ctx);
 }
 
 static int public_adapter(polca_context *ctx, const fixture *f, int flag) {
@@ -198,30 +198,53 @@ static int public_adapter(polca_context *ctx, const fixture *f, int flag) {
 
 TEST(parity_core_mst_labels_probabilities_scores) {
     int cases, failed;
-    for_each_case(check_internal, 0, &cases, &failed);
+    polca_context *ctx = backend_context("cpu");
+    CHECK(ctx != NULL);
+    for_each_case(ctx, check_internal, 0, &cases, &failed);
     CHECK(cases >= 20);
     CHECK(failed == 0);
+    polca_context_destroy(ctx);
 }
 
 TEST(parity_through_public_float_api) {
     int cases, failed;
-    for_each_case(public_adapter, 0, &cases, &failed);
+    polca_context *ctx = backend_context("cpu");
+    CHECK(ctx != NULL);
+    for_each_case(ctx, public_adapter, 0, &cases, &failed);
     CHECK(cases >= 20);
     CHECK(failed == 0);
+    polca_context_destroy(ctx);
 }
 
 TEST(parity_through_device_memory_path) {
     /* The path a device backend takes (uploads, chunked pair lists), run on
      * the CPU backend's memory: same answers. */
     int cases, failed;
-    for_each_case(check_internal, 1, &cases, &failed);
+    polca_context *ctx = backend_context("cpu");
+    CHECK(ctx != NULL);
+    for_each_case(ctx, check_internal, 1, &cases, &failed);
     CHECK(cases >= 20);
     CHECK(failed == 0);
+    polca_context_destroy(ctx);
+}
+
+TEST(parity_on_cuda_backend) {
+    /* The CUDA distance kernel behind the same core: the package's bits. */
+    polca_context *ctx = backend_context("cuda");
+    if (!ctx) SKIP("CUDA backend unavailable: %s", polca_last_error());
+    int cases, failed;
+    for_each_case(ctx, check_internal, 0, &cases, &failed);
+    CHECK(cases >= 20);
+    CHECK(failed == 0);
+    for_each_case(ctx, public_adapter, 0, &cases, &failed);
+    CHECK(failed == 0);
+    polca_context_destroy(ctx);
 }
 
 int main(void) {
     RUN(parity_core_mst_labels_probabilities_scores);
     RUN(parity_through_public_float_api);
     RUN(parity_through_device_memory_path);
+    RUN(parity_on_cuda_backend);
     return harness_done();
 }

@@ -7,7 +7,8 @@
  * failure becomes a status reported through host->fail; nothing here aborts.
  * All work is queued on one stream per context; entries that return a value
  * to the host synchronize that stream. The transformer kernels live in
- * transformer_*.cu (see transformer_cuda.h).
+ * transformer_*.cu (see transformer_cuda.h), HDBSCAN's exact pair distances
+ * in distance.cu.
  */
 #include <cmath>
 #include <cstdarg>
@@ -463,6 +464,7 @@ polca_backend make_table() {
     t.tf_grad = tf_grad;
     t.tf_hvp = tf_hvp;
     t.tf_dirderivs = tf_dirderivs;
+    t.distance_pairs = distance_pairs;
     return t;
 }
 

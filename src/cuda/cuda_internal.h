@@ -69,6 +69,10 @@ int32_t work_alloc(cuda_state *s, size_t bytes, void **out, const char *what);
 /* Frees (stream-ordered) a work_alloc block; NULL is a no-op. */
 void work_free(cuda_state *s, void *p);
 
+/* polca_backend.distance_pairs (distance.cu). */
+int32_t distance_pairs(void *state, int64_t d, const float *x, int64_t ldx, int64_t n_pairs,
+                       const int64_t *pair_a, const int64_t *pair_b, double *out);
+
 } // namespace polca_cuda
 
 #define CU(s, call, what)                                                      \
