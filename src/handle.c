@@ -1,5 +1,6 @@
-/* src/handle.c - handle checks and small allocation helpers. */
+/* src/handle.c - handle checks and allocation helpers. */
 #include <stdlib.h>
+#include <sys/sysinfo.h>
 
 #include "internal.h"
 
@@ -31,8 +32,42 @@ int polca__mul_size(size_t a, size_t b, size_t *out) {
     return 1;
 }
 
+/* Requests below this size skip the machine check (one syscall). */
+#define CHECK_MACHINE_FROM ((size_t)1 << 30)
+
+/* Refuses (with a message naming `what`) a request larger than the machine's
+ * RAM plus swap. Where the kernel overcommits without limit, malloc would
+ * grant it and the process would be killed when the pages are touched. */
+static int fits_machine(size_t bytes, const char *what) {
+    struct sysinfo si;
+    if (bytes < CHECK_MACHINE_FROM || sysinfo(&si) != 0) return 1;
+    double total = ((double)si.totalram + (double)si.totalswap) * si.mem_unit;
+    if ((double)bytes <= total) return 1;
+    polca__fail(POLCA_ERR_OUT_OF_MEMORY,
+                "out of memory: %s needs %zu bytes (%.1f GiB), more than this machine's "
+                "%.1f GiB of memory and swap",
+                what, bytes, (double)bytes / (1 << 30), total / (1 << 30));
+    return 0;
+}
+
 void *polca__alloc(size_t bytes, const char *what) {
+    if (!fits_machine(bytes, what)) return NULL;
     void *p = malloc(bytes ? bytes : 1);
+    if (!p)
+        polca__fail(POLCA_ERR_OUT_OF_MEMORY, "out of memory allocating %zu bytes for %s",
+                    bytes, what);
+    return p;
+}
+
+void *polca__alloc_aligned(size_t bytes, const char *what) {
+    size_t rounded = (bytes + 63) & ~(size_t)63; /* C11 wants a multiple of the alignment */
+    if (rounded < bytes) {
+        polca__fail(POLCA_ERR_OUT_OF_MEMORY, "size overflow allocating %zu bytes for %s",
+                    bytes, what);
+        return NULL;
+    }
+    if (!fits_machine(rounded, what)) return NULL;
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
     if (!p)
         polca__fail(POLCA_ERR_OUT_OF_MEMORY, "out of memory allocating %zu bytes for %s",
                     bytes, what);
@@ -46,6 +81,7 @@ void *polca__calloc(size_t count, size_t size, const char *what) {
                     count, size, what);
         return NULL;
     }
+    if (!fits_machine(bytes, what)) return NULL;
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p)
         polca__fail(POLCA_ERR_OUT_OF_MEMORY, "out of memory allocating %zu bytes for %s",

@@ -110,8 +110,11 @@ POLCA_INTERNAL int32_t polca__progress(const polca_context *ctx,
 
 /* Overflow-checked size arithmetic: return 0 on overflow. */
 POLCA_INTERNAL int polca__mul_size(size_t a, size_t b, size_t *out);
-/* malloc that records POLCA_ERR_OUT_OF_MEMORY naming `what` on failure. */
+/* malloc / calloc / 64-byte aligned_alloc that record POLCA_ERR_OUT_OF_MEMORY
+ * naming `what` on failure, and refuse requests beyond the machine's RAM plus
+ * swap (which an overcommitting kernel would grant, then kill the process). */
 POLCA_INTERNAL void *polca__alloc(size_t bytes, const char *what);
+POLCA_INTERNAL void *polca__alloc_aligned(size_t bytes, const char *what);
 POLCA_INTERNAL void *polca__calloc(size_t count, size_t size, const char *what);
 
 #endif /* POLCA_INTERNAL_H */

@@ -192,6 +192,27 @@ TEST(log_and_progress_callbacks) {
     polca_options_destroy(o);
 }
 
+/* A request beyond RAM plus swap is refused by the library itself, whatever
+ * the kernel's overcommit policy (which may grant it and kill the process
+ * later); smaller requests are left to malloc. */
+#include <sys/sysinfo.h>
+TEST(allocation_beyond_the_machine_is_refused) {
+    struct sysinfo si;
+    CHECK(sysinfo(&si) == 0);
+    size_t machine = (size_t)(si.totalram + si.totalswap) * si.mem_unit;
+    size_t too_big = machine + ((size_t)4 << 30);
+    CHECK(polca__alloc(too_big, "the test buffer") == NULL);
+    CHECK_ERROR_MENTIONS("the test buffer");
+    CHECK_ERROR_MENTIONS("memory and swap");
+    CHECK(polca__alloc_aligned(too_big, "the aligned buffer") == NULL);
+    CHECK_ERROR_MENTIONS("memory and swap");
+    CHECK(polca__calloc(too_big / 8, 8, "the zeroed buffer") == NULL);
+    CHECK_ERROR_MENTIONS("memory and swap");
+    void *p = polca__alloc_aligned(100, "a small buffer");
+    CHECK(p != NULL && ((uintptr_t)p & 63) == 0);
+    free(p);
+}
+
 int main(void) {
     RUN(version_matches_header);
     RUN(status_strings_are_distinct_and_total);
@@ -202,5 +223,6 @@ int main(void) {
     RUN(context_queries_bad_input);
     RUN(last_error_is_cleared_by_a_new_failure_only);
     RUN(log_and_progress_callbacks);
+    RUN(allocation_beyond_the_machine_is_refused);
     return harness_done();
 }

@@ -37,13 +37,8 @@ static void cpu_close(void *state) { free(state); }
 
 static int32_t cpu_alloc(void *state, size_t bytes, void **out) {
     (void)state;
-    /* 64-byte alignment for AVX-512 loads; size rounded up as C11 requires. */
-    size_t rounded = (bytes + 63) & ~(size_t)63;
-    if (rounded < bytes) return polca__fail(POLCA_ERR_OUT_OF_MEMORY, "allocation size overflow");
-    void *p = aligned_alloc(64, rounded ? rounded : 64);
-    if (!p)
-        return polca__fail(POLCA_ERR_OUT_OF_MEMORY, "out of host memory allocating %zu bytes",
-                           bytes);
+    void *p = polca__alloc_aligned(bytes, "a CPU backend buffer"); /* 64 B: AVX-512 loads */
+    if (!p) return POLCA_ERR_OUT_OF_MEMORY;
     *out = p;
     return POLCA_OK;
 }

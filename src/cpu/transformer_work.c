@@ -115,12 +115,10 @@ int32_t polca__tf_acts_alloc(const polca__tf_config *cfg, int64_t B, tf_acts *a)
         polca__tf_acts_free(a);
         return polca__fail(POLCA_ERR_OUT_OF_MEMORY, "transformer activations: size overflow");
     }
-    a->mem = aligned_alloc(64, bytes ? bytes : 64);
+    a->mem = polca__alloc_aligned(bytes, "transformer activations");
     if (!a->mem) {
         polca__tf_acts_free(a);
-        return polca__fail(POLCA_ERR_OUT_OF_MEMORY,
-                           "out of host memory allocating %zu bytes of transformer activations",
-                           bytes);
+        return POLCA_ERR_OUT_OF_MEMORY;
     }
     c.mem = a->mem;
     c.used = 0;
