@@ -9,9 +9,9 @@
 # transformer test once required bitwise equality that held with the AVX-512
 # kernels and not with the Haswell ones AMD Zen machines get. Here the
 # programs run with the Haswell kernels (AVX2 + FMA), or with the Sandybridge
-# ones (AVX) where Haswell's already are the ones the rest of the suite uses. Skipped where the
-# CPU lacks the instructions or OpenBLAS ignores OPENBLAS_CORETYPE (a build
-# for one CPU: it then reports no forced core). About 10 s.
+# ones (AVX) where the rest of the suite already runs Haswell's. Skipped
+# where the CPU lacks the instructions or OpenBLAS ignores OPENBLAS_CORETYPE
+# (a build for one CPU: it then reports no forced core). About 10 s.
 . tests/lib.sh
 
 PROGRAMS="test_transformer test_model_transformer test_model_mlp test_model_api
