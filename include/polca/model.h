@@ -38,7 +38,10 @@
  * failure).
  *
  * Numerics: float32 storage; sums over samples and over parameters
- * accumulate in double. Losses are natural-log cross-entropies.
+ * accumulate in double. Losses are natural-log cross-entropies. A sample's
+ * per-sample results may differ in the last bits with the batch it is
+ * evaluated in (the BLAS a backend uses may round a matrix product's rows
+ * differently with its size; docs/transformer_kernels.md, "Numerics").
  *
  * Threads: a context, its models and its data are used by one thread at a
  * time (no two calls on handles of one context may run at once, and a
