@@ -14,6 +14,11 @@ memberships (HDBSCAN, re-run here through the Python bindings with the
 run's settings, then checked against summary.json's homogeneities so that
 they are the example's clusters).
 
+Also says, per cluster, how many members' onsets fall after tau and how many
+of those sit at a loss spike: a checkpoint u after tau where the mean exact
+loss more than doubles from u-1 opens a window u-1..u+3 (eq. 9 puts the
+onset on a spike's peak or recovery, which is not a breakthrough).
+
 Prints one line per cluster and the comparison; exits 1 on a disagreement.
 """
 import json
@@ -60,9 +65,14 @@ def main(out):
     n, t1 = exact.shape
     every = cfg["polca_every"]
 
-    tau = plateau(exact.astype(np.float64).mean(axis=0))
+    mean_exact = exact.astype(np.float64).mean(axis=0)
+    tau = plateau(mean_exact)
+    jumps = [u for u in range(tau + 1, t1) if mean_exact[u] > 2.0 * mean_exact[u - 1]]
+    spike = sorted({v for u in jumps for v in range(u - 1, u + 4)})
     print(f"tau: numpy checkpoint {tau} = step {tau * every}; "
           f"summary plateau_tau_step {res['plateau_tau_step']}")
+    print(f"loss spikes after tau (mean exact loss > 2x the previous checkpoint) at steps "
+          f"{[u * every for u in jumps]}")
     ok = tau * every == res["plateau_tau_step"]
 
     def kept(traj):
@@ -81,7 +91,7 @@ def main(out):
             hom, hidden, lib_on = [], [], []
             print(f"\n{name}: {cl.n_clusters} clusters (directions {list(map(int, dirs))})")
             print("  cluster direction size carry_hom onset_numpy onset_lib "
-                  "onset_step hidden_numpy hidden_lib  (samples with onset > tau)")
+                  "onset_step hidden_numpy hidden_lib  late (at spike)")
             for c in range(cl.n_clusters):
                 info = cl.cluster(c)
                 mem = cl.members(c)
@@ -90,10 +100,11 @@ def main(out):
                 h = float(carry[mem].mean())
                 hid = mean_on > tau
                 hom.append(h), hidden.append(hid), lib_on.append(info.onset)
-                late = float((on > tau).mean())
+                late = on[on > tau]
+                at_spike = int(np.isin(late, spike).sum())
                 print(f"  {c:7d} {int(dirs[info.direction]):9d} {info.size:4d} {h:9.3f} "
                       f"{mean_on:11.3f} {info.onset:9.3f} {mean_on * every:10.0f} "
-                      f"{int(hid):12d} {int(info.hidden):10d}  ({late:.2f})")
+                      f"{int(hid):12d} {int(info.hidden):10d}  {len(late)} ({at_spike})")
                 if abs(mean_on - info.onset) > 1e-9 or hid != info.hidden:
                     ok = False
                 if info.plateau != tau:
