@@ -87,9 +87,11 @@ int main(int argc, char **argv) {
 
     polca_context *ctx = NULL;
     polca_options *o = NULL;
-    /* The CPU backend: CUDA has no exact-distance entry yet, and the target
-     * is a CPU measurement. */
-    if (polca_options_create(&o) || polca_options_set_string(o, "backend", "cpu") ||
+    /* The CPU backend (the target is a CPU measurement) unless POLCA_BACKEND
+     * names another: with "cuda" the exact distances run on the GPU. */
+    const char *backend = getenv("POLCA_BACKEND");
+    if (!backend || !*backend) backend = "cpu";
+    if (polca_options_create(&o) || polca_options_set_string(o, "backend", backend) ||
         polca_context_create(o, &ctx)) {
         fprintf(stderr, "%s\n", polca_last_error());
         return 1;

@@ -5,12 +5,17 @@
 # The package is looked up on PYTHONPATH, else in $HDBSCAN_PYTHONPATH
 # (default /tmp/polca-hdbscan-ref: pip install --target there, see
 # tests/gen_hdbscan_fixtures.py); without it, ours is reported alone.
-# BENCH_HDBSCAN_SIZES overrides the sizes (e.g. "5000").
+# BENCH_HDBSCAN_SIZES overrides the sizes (e.g. "5000"); POLCA_BACKEND=cuda
+# runs ours on the GPU (default cpu).
 set -e
 BUILD=${BUILD:-build}
 LIBOUT=${LIBOUT:-lib}
 PYTHON=${PYTHON:-/usr/bin/python3}
 REF=${HDBSCAN_PYTHONPATH:-/tmp/polca-hdbscan-ref}
+# the CUDA module built here, if any (the binary links libpolca statically)
+if [ -z "$POLCA_CUDA_MODULE" ] && [ -e "$LIBOUT/libpolca_cuda.so.0" ]; then
+    export POLCA_CUDA_MODULE="$PWD/$LIBOUT/libpolca_cuda.so.0"
+fi
 mkdir -p "$BUILD/bench"
 cc -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -Iinclude -o "$BUILD/bench/hdbscan" bench/hdbscan.c \
     "$LIBOUT/libpolca.a" -lopenblas -llapacke -lzstd -lm -ldl -lpthread
