@@ -108,6 +108,10 @@ int32_t polca__basis_remove(polca_basis *b, const int64_t *indices, int64_t coun
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'count' is %lld", fn,
                            (long long)count);
     if (count == 0) return POLCA_OK;
+    if (count > b->k)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: argument 'count' is %lld; the basis has %lld vectors", fn,
+                           (long long)count, (long long)b->k);
     if (!indices)
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'indices' is NULL", fn);
     unsigned char *mark = polca__calloc((size_t)b->k + 1, 1, "drop marks");

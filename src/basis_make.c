@@ -27,6 +27,12 @@ static int32_t check_common(polca_context *ctx, int64_t n_params, int64_t k, voi
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
                            "%s: argument 'k' is %lld; must be in 1..n_params (%lld)", fn,
                            (long long)k, (long long)n_params);
+    size_t bytes;
+    if ((uint64_t)n_params > SIZE_MAX / sizeof(float) ||
+        !polca__mul_size((size_t)k * sizeof(float), (size_t)n_params, &bytes))
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: arguments 'k' x 'n_params' = %lld x %lld floats are too large", fn,
+                           (long long)k, (long long)n_params);
     return POLCA_OK;
 }
 

@@ -49,6 +49,14 @@ static int32_t choose_checkpoints(polca_checkpoints *series, const int64_t *indi
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
                            "%s: argument 'indices' is NULL or n_indices = %lld < 0", fn,
                            (long long)n_indices);
+    if (n_indices == 0 && indices)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: argument 'n_indices' is 0 with 'indices' non-NULL (an empty "
+                           "choice); pass indices = NULL for every checkpoint", fn);
+    if (n_indices > count)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: argument 'n_indices' is %lld; the series has %lld checkpoints", fn,
+                           (long long)n_indices, (long long)count);
     int64_t n = n_indices ? n_indices : count;
     if (n < 1)
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: the series has no checkpoints", fn);

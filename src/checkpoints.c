@@ -603,9 +603,10 @@ int32_t polca__checkpoints_import_safetensors(polca_context *ctx, const polca__l
     if (!layout || layout->n_params <= 0)
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'layout' is NULL or empty",
                            fn);
-    if (n_files < 0 || (n_files > 0 && !files))
+    if (n_files < 1)
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
-                           "%s: argument 'files' is NULL or 'n_files' negative", fn);
+                           "%s: argument 'n_files' is %lld; must be >= 1", fn, (long long)n_files);
+    if (!files) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'files' is NULL", fn);
     for (int64_t i = 0; i < n_files; i++)
         if (!files[i])
             return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: files[%lld] is NULL", fn,

@@ -441,8 +441,10 @@ int32_t polca_clustering_labels(const polca_clustering *c, int64_t direction, in
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
                            "%s: argument 'direction' is %lld; must be 0..%lld", fn,
                            (long long)direction, (long long)c->k - 1);
+    if (!labels)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'labels' is NULL", fn);
     const size_t off = (size_t)(direction * c->n), cnt = (size_t)c->n;
-    if (labels) memcpy(labels, c->labels + off, cnt * sizeof *labels);
+    memcpy(labels, c->labels + off, cnt * sizeof *labels);
     if (probabilities) memcpy(probabilities, c->prob + off, cnt * sizeof *probabilities);
     if (outlier_scores) memcpy(outlier_scores, c->score + off, cnt * sizeof *outlier_scores);
     if (onsets) memcpy(onsets, c->onset + off, cnt * sizeof *onsets);

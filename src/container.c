@@ -794,7 +794,8 @@ int32_t polca__ct_append(polca__container *c, uint32_t kind, int64_t step, uint3
     if (c->mode < 0 || c->broken)
         return polca__fail(POLCA_ERR_STATE, "%s: %s", c->src.name,
                            c->broken ? "an earlier write failed; reopen the file"
-                                     : "opened read-only");
+                                     : "opened read-only (open it with option "
+                                       "'writable' = 1 to append)");
     size_t s = polca__ct_dtype_size(dtype);
     if (!s || (n_elems && !data) || n_elems > (uint64_t)SIZE_MAX / 16)
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: bad dtype, data or n_elems", fn);

@@ -39,12 +39,12 @@ static polca_data *data_new(polca_context *ctx, int32_t kind, int64_t n_seq, int
 /* Bytes of a [rows][cols] array of `item`-byte elements, or 0 with a message
  * when it overflows. */
 static size_t array_bytes(int64_t rows, int64_t cols, size_t item, const char *fn,
-                          const char *what) {
+                          const char *what, const char *dims) {
     size_t cells, bytes;
     if (!polca__mul_size((size_t)rows, (size_t)cols, &cells) ||
         !polca__mul_size(cells, item, &bytes)) {
-        polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: '%s' of %lld x %lld is too large", fn, what,
-                    (long long)rows, (long long)cols);
+        polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: '%s' of %lld x %lld (%s) is too large", fn,
+                    what, (long long)rows, (long long)cols, dims);
         return 0;
     }
     return bytes;
@@ -83,7 +83,7 @@ int32_t polca_data_create_tokens(polca_context *ctx, int64_t n_seq, int64_t n_ct
                            "%s: argument 'n_ctx' is %lld; must be >= 2 (a scored position "
                            "needs a next token)",
                            fn, (long long)n_ctx);
-    size_t tok_bytes = array_bytes(n_seq, n_ctx, sizeof(int32_t), fn, "tokens");
+    size_t tok_bytes = array_bytes(n_seq, n_ctx, sizeof(int32_t), fn, "tokens", "n_seq x n_ctx");
     if (!tok_bytes) return POLCA_ERR_INVALID_ARGUMENT;
     int64_t cells = n_seq * n_ctx;
     int32_t max_token = 0;
@@ -142,7 +142,7 @@ int32_t polca_data_create_features(polca_context *ctx, int64_t n, int64_t n_feat
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
                            "%s: argument 'n_features' is %lld; must be >= 1", fn,
                            (long long)n_features);
-    size_t f_bytes = array_bytes(n, n_features, sizeof(float), fn, "features");
+    size_t f_bytes = array_bytes(n, n_features, sizeof(float), fn, "features", "n x n_features");
     if (!f_bytes) return POLCA_ERR_INVALID_ARGUMENT;
     for (int64_t i = 0; i < n * n_features; i++)
         if (!isfinite(features[i]))
@@ -198,7 +198,7 @@ int32_t polca_data_create_indices(polca_context *ctx, int64_t n_total, int64_t n
                 return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
                                    "%s: indices[%lld] is %lld; must be in [0, %lld)", fn,
                                    (long long)i, (long long)indices[i], (long long)n_total);
-    size_t bytes = array_bytes(n, 1, sizeof(int64_t), fn, "indices");
+    size_t bytes = array_bytes(n, 1, sizeof(int64_t), fn, "indices", "n");
     if (!bytes) return POLCA_ERR_INVALID_ARGUMENT;
     polca_data *d = data_new(ctx, POLCA__DATA_INDICES, n, 1);
     if (!d) return POLCA_ERR_OUT_OF_MEMORY;

@@ -276,7 +276,8 @@ int32_t polca_trajectories_view(const polca_trajectories *t, int32_t kind, const
     int32_t st = check_kind(t, kind, fn, 0);
     if (st) return st;
     if (!out_data || !out_k || !out_n || !out_t)
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: an out-parameter is NULL", fn);
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument '%s' is NULL", fn,
+                           !out_data ? "out_data" : !out_k ? "out_k" : !out_n ? "out_n" : "out_t");
     polca__traj_shape(t, kind, out_k, out_n, out_t);
     *out_data = t->data[kind];
     return POLCA_OK;
@@ -289,7 +290,8 @@ int32_t polca_trajectories_steps(const polca_trajectories *t, const int64_t **ou
     int32_t st = polca__check_handle(t, POLCA_MAGIC_TRAJECTORIES, fn, "traj", "polca_trajectories");
     if (st) return st;
     if (!out_steps || !out_t1)
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: an out-parameter is NULL", fn);
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument '%s' is NULL", fn,
+                           !out_steps ? "out_steps" : "out_t1");
     *out_steps = t->steps;
     *out_t1 = t->t1;
     return POLCA_OK;
@@ -324,7 +326,7 @@ int32_t polca_trajectories_decreasing(const polca_trajectories *t, int32_t kind,
     int64_t k, n, tt;
     polca__traj_shape(t, kind, &k, &n, &tt);
     if (dir < 0 || dir >= k)
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: direction %lld is out of range 0..%lld",
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'k' (direction) is %lld; must be 0..%lld",
                            fn, (long long)dir, (long long)k - 1);
     if (!out_mask || n_len != n)
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT,

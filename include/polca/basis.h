@@ -107,6 +107,9 @@ POLCA_API int32_t polca_basis_n_params(const polca_basis *basis, int64_t *out_n_
  *                  basis checkpoints (distinct, any order: the basis is
  *                  built in series order unless "shuffle" is 1); NULL with
  *                  n_indices = 0 means every checkpoint of the series.
+ *                  A non-NULL indices with n_indices = 0 (an empty choice),
+ *                  or n_indices above the series' count, is
+ *                  POLCA_ERR_INVALID_ARGUMENT naming n_indices.
  *   k:             eigenvectors per checkpoint, >= 1 (paper: 1);
  *                  k * checkpoints <= P.
  * Options (NULL for defaults):
@@ -168,7 +171,8 @@ POLCA_API int32_t polca_basis_get_info(const polca_basis *basis, int64_t i, int3
  * (drop each direction whose mean projected loss rises), and a host's own
  * pruning.
  *   indices: in, [count] host memory: distinct positions in 0..K-1, any
- *            order; count >= 0 (0 does nothing; indices may then be NULL).
+ *            order; 0 <= count <= K (0 does nothing; indices may then be
+ *            NULL).
  * On failure the basis is unchanged.
  */
 POLCA_API int32_t polca_basis_drop(polca_basis *basis, const int64_t *indices, int64_t count);

@@ -54,7 +54,9 @@ POLCA_API int32_t polca_checkpoints_create(polca_context *ctx, const polca_model
 /*
  * Builds a series from safetensors files (TransformerLens state_dict names
  * for the built-in transformer), one checkpoint per file, sorted by step
- * whatever the order of files[n_files]. A file's step is the integer value
+ * whatever the order of files[n_files]; n_files >= 1 (0 is
+ * POLCA_ERR_INVALID_ARGUMENT: create an empty series with
+ * polca_checkpoints_create). A file's step is the integer value
  * of its metadata key "step" (option "step_key" names another key), else the
  * first run of decimal digits in its base name ("ckpt_000120.safetensors" ->
  * 120). Two files with one step, or a file with no step, are

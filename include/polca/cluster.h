@@ -158,7 +158,8 @@ POLCA_API int32_t polca_clustering_shape(const polca_clustering *clustering, int
 
 /* One direction's result for every sample.
  * labels:         out: [n] cluster index (global, 0..n_clusters-1), -1 for
- *                 noise, -2 for a sample the filter left out.
+ *                 noise, -2 for a sample the filter left out. Required (NULL
+ *                 is POLCA_ERR_INVALID_ARGUMENT).
  * probabilities:  out: [n] HDBSCAN membership (0 for noise and left out), or
  *                 NULL.
  * outlier_scores: out: [n] GLOSH score (NaN for left out), or NULL.
