@@ -282,6 +282,22 @@ TEST(hvp_vs_float64_differences) {
     check_hvp(CFG_GELU, 14);
 }
 
+/* Float64 central differences along direction d (h = 1e-4) on the mean-loss
+ * reference: fg = g, fc = c per sample; l0 the losses at theta; th [P] is
+ * scratch. */
+static void fd_dirderivs(const model *m, const float *d, const double *l0, double *th,
+                         double *lp, double *lm, double *fg, double *fc) {
+    const double h = 1e-4;
+    for (int64_t i = 0; i < m->P; i++) th[i] = m->theta[i] + h * d[i];
+    ref_mean(m, th, lp);
+    for (int64_t i = 0; i < m->P; i++) th[i] = m->theta[i] - h * d[i];
+    ref_mean(m, th, lm);
+    for (int64_t i = 0; i < m->N; i++) {
+        fg[i] = (lp[i] - lm[i]) / (2 * h);
+        fc[i] = (lp[i] - 2 * l0[i] + lm[i]) / (h * h);
+    }
+}
+
 static void check_dirderivs(polca__tf_config cfg, unsigned long long seed) {
     model m;
     CHECK(model_make(&m, cfg, 3, seed));
@@ -298,17 +314,8 @@ static void check_dirderivs(polca__tf_config cfg, unsigned long long seed) {
     ref_mean(&m, th, l0);
     for (int64_t i = 0; i < N; i++)
         if (!(fabs(losses[i] - l0[i]) <= LOSS_TOL * fabs(l0[i]))) FAILF("loss %lld", (long long)i);
-    const double h = 1e-4;
     for (int k = 0; k < K; k++) {
-        const float *d = dirs + k * P;
-        for (int64_t i = 0; i < P; i++) th[i] = m.theta[i] + h * d[i];
-        ref_mean(&m, th, lp);
-        for (int64_t i = 0; i < P; i++) th[i] = m.theta[i] - h * d[i];
-        ref_mean(&m, th, lm);
-        for (int64_t i = 0; i < N; i++) {
-            fg[i] = (lp[i] - lm[i]) / (2 * h);
-            fc[i] = (lp[i] - 2 * l0[i] + lm[i]) / (h * h);
-        }
+        fd_dirderivs(&m, dirs + k * P, l0, th, lp, lm, fg, fc);
         double eg = rel_err_fd(g + k * N, fg, N), ec = rel_err_fd(c + k * N, fc, N);
         if (!(eg <= DERIV_TOL)) FAILF("g, direction %d: relative error %g", k, eg);
         if (!(ec <= DERIV_TOL)) FAILF("c, direction %d: relative error %g", k, ec);
@@ -480,8 +487,7 @@ TEST(chunked_batch_matches_single_sequences) {
         at += n;
     }
     CHECK(at == N);
-    /* float64 reference: losses, and g, c by central differences (h = 1e-4,
-     * as in dirderivs_vs_float64_differences) */
+    /* float64 reference: losses, and g, c by central differences */
     double *th = to_double(m.theta, P), *l0 = malloc((size_t)N * 8), *lp = malloc((size_t)N * 8),
            *lm = malloc((size_t)N * 8), *fg = malloc((size_t)N * 8), *fc = malloc((size_t)N * 8);
     const double ref_mean_loss = ref_mean(&m, th, l0);
@@ -491,19 +497,10 @@ TEST(chunked_batch_matches_single_sequences) {
         if (!(fabs(lone[i] - l[i]) <= 2 * LOSS_TOL * fabs(l0[i])))
             FAILF("loss %lld: %.9g one at a time, %.9g chunked", (long long)i, lone[i], l[i]);
     }
-    const double h = 1e-4;
     for (int k = 0; k < K; k++) {
-        const float *d = dirs + k * P;
-        for (int64_t i = 0; i < P; i++) th[i] = m.theta[i] + h * d[i];
-        ref_mean(&m, th, lp);
-        for (int64_t i = 0; i < P; i++) th[i] = m.theta[i] - h * d[i];
-        ref_mean(&m, th, lm);
+        fd_dirderivs(&m, dirs + k * P, l0, th, lp, lm, fg, fc);
         double nfg = 0, nfc = 0;
-        for (int64_t i = 0; i < N; i++) {
-            fg[i] = (lp[i] - lm[i]) / (2 * h);
-            fc[i] = (lp[i] - 2 * l0[i] + lm[i]) / (h * h);
-            nfg += fg[i] * fg[i], nfc += fc[i] * fc[i];
-        }
+        for (int64_t i = 0; i < N; i++) nfg += fg[i] * fg[i], nfc += fc[i] * fc[i];
         const double eg = rel_err_fd(g + k * N, fg, N), ec = rel_err_fd(c + k * N, fc, N);
         if (!(eg <= DERIV_TOL)) FAILF("chunked g, direction %d: relative error %g", k, eg);
         if (!(ec <= DERIV_TOL)) FAILF("chunked c, direction %d: relative error %g", k, ec);
