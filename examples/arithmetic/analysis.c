@@ -114,6 +114,7 @@ static int cluster_method(polca_context *ctx, const experiment_config *cfg, anal
     int rc = failed(polca_options_create(&o), "options") ||
              set_int(o, "min_cluster_size", cfg->min_cluster_size) ||
              set_int(o, "min_samples_divisor", cfg->min_samples_divisor) ||
+             set_int(o, "smoothing", cfg->smoothing) ||
              failed(polca_options_set_string(o, "filter", filter), "filter") ||
              failed(polca_options_set_string(o, "normalize", cfg->normalize), "normalize");
     if (!rc && kind == POLCA_TRAJ_LOSS_CHANGE)

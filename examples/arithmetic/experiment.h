@@ -32,6 +32,7 @@ typedef struct experiment_config {
     int32_t min_cluster_size;
     int32_t min_samples_divisor;
     const char *normalize; /* clustering input: "unit" (shapes) or "none" */
+    int32_t smoothing;     /* onset (eq. 9): odd moving-average width, 1 = none */
     const char *curvature; /* "exact" or "secant" */
     int32_t block;         /* directions per pass */
 } experiment_config;

@@ -39,6 +39,7 @@ void experiment_config_default(experiment_config *c) {
      * then finds no cluster at all (README, Results). Applied to every
      * method alike. */
     c->normalize = "unit";
+    c->smoothing = 1; /* eq. 9 on the raw curve, as in the paper */
     c->curvature = "exact";
     c->block = 16;
 }
@@ -60,8 +61,9 @@ static int usage(const char *argv0) {
             "usage: %s [--scale default|paper] [--steps N] [--seed S] [--out DIR]\n"
             "          [--polca-every N] [--basis-every N] [--k K] [--val N]\n"
             "          [--curvature exact|secant] [--lr LR] [--min-cluster-size N]\n"
-            "          [--min-samples-divisor N] [--normalize unit|none]\n"
-            "  the paper's arithmetic experiment; results in DIR (default out/arithmetic)\n",
+            "          [--min-samples-divisor N] [--normalize unit|none] [--smoothing W]\n"
+            "  the paper's arithmetic experiment; results in DIR (default out/arithmetic)\n"
+            "  --smoothing W: odd moving-average width for breakthrough onsets (1: none)\n",
             argv0);
     return 2;
 }
@@ -96,6 +98,8 @@ static int parse_args(int argc, char **argv, experiment_config *c) {
             c->min_samples_divisor = atoi(v);
         } else if (!strcmp(a, "--normalize")) {
             c->normalize = v;
+        } else if (!strcmp(a, "--smoothing")) {
+            c->smoothing = atoi(v);
         } else if (!strcmp(a, "--lr")) {
             c->lr = atof(v);
         } else if (!strcmp(a, "--curvature")) {
@@ -135,7 +139,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (cfg.steps < 2 * cfg.basis_every || cfg.polca_every < 1 || cfg.basis_every < 1 ||
-        cfg.basis_every % cfg.polca_every || cfg.k_per_basis < 1 || cfg.n_val < 10)
+        cfg.basis_every % cfg.polca_every || cfg.k_per_basis < 1 || cfg.n_val < 10 ||
+        cfg.smoothing < 1 || cfg.smoothing % 2 == 0)
         return usage(argv[0]);
     polca_context *ctx = NULL;
     if (failed(polca_context_create(NULL, &ctx), "context")) return 1;

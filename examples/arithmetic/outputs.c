@@ -204,6 +204,7 @@ int write_outputs(polca_context *ctx, const experiment_config *cfg, const traini
         {"min_cluster_size", NULL, cfg->min_cluster_size},
         {"min_samples_divisor", NULL, cfg->min_samples_divisor},
         {"normalize", cfg->normalize, NAN},
+        {"onset_smoothing", NULL, cfg->smoothing},
     };
     report_kv results[] = {
         {"directions", NULL, (double)an->k},

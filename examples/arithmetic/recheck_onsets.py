@@ -6,9 +6,9 @@ hidden-breakthrough fractions in numpy, from the files the example writes.
 
 Independent of the library: tau (METHOD.md "Breakthroughs": the first
 checkpoint after which the mean exact loss stays within eps = 0.05 of its
-total drop from its final value), every sample's onset (eq. 9 without
-smoothing: the earliest argmax over 1 <= j <= T-2 of -(f[j+1] - 2 f[j] +
-f[j-1])), each cluster's mean onset and the hidden flag (eq. 10: mean onset
+total drop from its final value), every sample's onset (eq. 9: the
+earliest argmax over 1 <= j <= T-2 of -(f[j+1] - 2 f[j] + f[j-1]), f
+smoothed by the run's onset_smoothing width), each cluster's mean onset and the hidden flag (eq. 10: mean onset
 > tau), and the carry homogeneity. Taken from the library: only the cluster
 memberships (HDBSCAN, re-run here through the Python bindings with the
 run's settings, then checked against summary.json's homogeneities so that
@@ -47,9 +47,22 @@ def plateau(mean_exact):
     return min(u, len(inside) - 1)
 
 
-def onsets(x):
+def smooth(x, w):
+    """Centred moving average of odd width w along rows, the window cut at
+    the ends (METHOD.md, eq. 9's smoothing option)."""
+    h = (w - 1) // 2
+    if h == 0:
+        return x
+    t = x.shape[1]
+    prefix = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x, axis=1)], axis=1)
+    lo = np.maximum(np.arange(t) - h, 0)
+    hi = np.minimum(np.arange(t) + h, t - 1)
+    return (prefix[:, hi + 1] - prefix[:, lo]) / (hi - lo + 1)
+
+
+def onsets(x, w=1):
     """eq. 9 for every row of x [n][T] (float64), checkpoint indices."""
-    x = x.astype(np.float64)
+    x = smooth(x.astype(np.float64), w)
     acc = -(x[:, 2:] - 2.0 * x[:, 1:-1] + x[:, :-2])  # j = 1..T-2
     return np.argmax(acc, axis=1) + 1  # argmax returns the earliest maximum
 
@@ -57,6 +70,7 @@ def onsets(x):
 def main(out):
     summ = json.load(open(os.path.join(out, "summary.json")))
     cfg, res = summ["config"], summ["results"]
+    w = int(cfg.get("onset_smoothing", 1))  # runs before the option: none
     polca_traj = np.load(os.path.join(out, "polca.npy"))  # [K][N][T1]
     lca_traj = np.load(os.path.join(out, "lca.npy"))
     exact = np.load(os.path.join(out, "exact_loss.npy"))
@@ -87,7 +101,8 @@ def main(out):
             cl = polca.Clustering.create(ctx, x, t1=t1, exact_loss=exact,
                                          min_cluster_size=cfg["min_cluster_size"],
                                          min_samples_divisor=cfg["min_samples_divisor"],
-                                         filter=filt, normalize=cfg.get("normalize", "none"))
+                                         filter=filt, normalize=cfg.get("normalize", "none"),
+                                         smoothing=w)
             hom, hidden, lib_on = [], [], []
             print(f"\n{name}: {cl.n_clusters} clusters (directions {list(map(int, dirs))})")
             print("  cluster direction size carry_hom onset_numpy onset_lib "
@@ -95,7 +110,7 @@ def main(out):
             for c in range(cl.n_clusters):
                 info = cl.cluster(c)
                 mem = cl.members(c)
-                on = onsets(x[info.direction][mem])
+                on = onsets(x[info.direction][mem], w)
                 mean_on = float(on.mean())
                 h = float(carry[mem].mean())
                 hid = mean_on > tau
@@ -119,7 +134,7 @@ def main(out):
             print(f"  best carry homogeneity: here {[round(v, 4) for v in got_hom]}, "
                   f"summary {[round(v, 4) for v in want_hom]}{'' if same else '  MISMATCH'}")
             # all samples of the clustered directions, for context
-            all_on = onsets(x.reshape(-1, t1))
+            all_on = onsets(x.reshape(-1, t1), w)
             print(f"  all samples: onset median step {np.median(all_on) * every:.0f}, "
                   f"share after tau {(all_on > tau).mean():.3f}")
             if not same or abs(frac - summ[name]["hidden_fraction"]) > 1e-9:
