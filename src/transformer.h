@@ -98,6 +98,64 @@ static inline void polca__tf_offsets_of(const polca__tf_config *cfg, polca__tf_o
     o->n_params = at;
 }
 
+/* A view: pointers to each tensor of one flat [P] vector (host or device
+ * memory), so kernels name tensors instead of offsets. Absent tensors are
+ * NULL. Shared, like the offsets, by the CPU kernels and the CUDA module. */
+typedef struct polca__tf_block_view {
+    float *ln1_w, *ln1_b, *W_Q, *W_K, *W_V, *W_O, *b_Q, *b_K, *b_V, *b_O;
+    float *ln2_w, *ln2_b, *W_in, *b_in, *W_out, *b_out; /* NULL when d_mlp = 0 */
+    /* CPU kernels only, else NULL: [D][3HE], W_Q, W_K, W_V side by side,
+     * column m*HE + h*E + e = W_m[h][:][e], so one GEMM makes q, k and v of
+     * all heads (with b_Q|b_K|b_V, contiguous in the layout, as its [3HE]
+     * bias); a packed copy (polca__tf_qkv_*). */
+    float *Wqkv;
+} polca__tf_block_view;
+
+typedef struct polca__tf_view {
+    float *W_E, *W_pos;
+    polca__tf_block_view *blocks; /* [n_layers], host array */
+    float *lnf_w, *lnf_b, *W_U, *b_U;
+} polca__tf_view;
+
+/* Points *v at base; a NULL base gives an all-NULL view ("no such vector").
+ * blocks must hold n_layers entries. Views of inputs are only read. */
+static inline void polca__tf_view_of(const polca__tf_config *cfg, const float *base,
+                                     polca__tf_block_view *blocks, polca__tf_view *v) {
+    polca__tf_offsets o;
+    polca__tf_offsets_of(cfg, &o);
+    float *b0 = (float *)base;
+#define TF_AT(p, off) ((p) && (off) >= 0 ? (p) + (off) : NULL)
+    v->W_E = TF_AT(b0, o.W_E);
+    v->W_pos = TF_AT(b0, o.W_pos);
+    v->lnf_w = TF_AT(b0, o.lnf_w);
+    v->lnf_b = TF_AT(b0, o.lnf_b);
+    v->W_U = TF_AT(b0, o.W_U);
+    v->b_U = TF_AT(b0, o.b_U);
+    v->blocks = blocks;
+    for (int32_t l = 0; l < cfg->n_layers; l++) {
+        float *b = b0 ? b0 + o.layer0 + l * o.layer_stride : NULL;
+        polca__tf_block_view *k = &blocks[l];
+        k->ln1_w = TF_AT(b, o.ln1_w);
+        k->ln1_b = TF_AT(b, o.ln1_b);
+        k->W_Q = TF_AT(b, o.W_Q);
+        k->W_K = TF_AT(b, o.W_K);
+        k->W_V = TF_AT(b, o.W_V);
+        k->W_O = TF_AT(b, o.W_O);
+        k->b_Q = TF_AT(b, o.b_Q);
+        k->b_K = TF_AT(b, o.b_K);
+        k->b_V = TF_AT(b, o.b_V);
+        k->b_O = TF_AT(b, o.b_O);
+        k->ln2_w = TF_AT(b, o.ln2_w);
+        k->ln2_b = TF_AT(b, o.ln2_b);
+        k->W_in = TF_AT(b, o.W_in);
+        k->b_in = TF_AT(b, o.b_in);
+        k->W_out = TF_AT(b, o.W_out);
+        k->b_out = TF_AT(b, o.b_out);
+        k->Wqkv = NULL;
+    }
+#undef TF_AT
+}
+
 /* Seeded initialization into theta [P] (host memory); transformer.c documents
  * the distributions (TransformerLens's init scheme, or what differs). */
 POLCA_INTERNAL int32_t polca__tf_init(const polca__tf_config *cfg, uint64_t seed, float *theta);

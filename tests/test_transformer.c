@@ -621,7 +621,7 @@ static void check_fixture(const char *name) {
         uint8_t *none = calloc((size_t)(S * T), 1);
         CHECK_OK(polca__tf_acts_alloc(&cfg, S, &a));
         tf_view th;
-        polca__tf_view(&cfg, theta, blocks, &th);
+        polca__tf_view_of(&cfg, theta, blocks, &th);
         float *packed = polca__tf_qkv_alloc(&cfg, &th);
         CHECK(packed);
         polca__tf_qkv_pack(&cfg, &th);

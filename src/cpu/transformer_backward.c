@@ -191,9 +191,9 @@ static int32_t reverse(const polca__tf_config *cfg, const float *theta, int64_t 
         st = POLCA_ERR_OUT_OF_MEMORY;
     if (!st) {
         /* packed QKV weights of theta and v, and the packed QKV accumulator */
-        polca__tf_view(cfg, theta, blocks, &th);
-        polca__tf_view(cfg, v, blocks + cfg->n_layers, &dvv);
-        polca__tf_view(cfg, acc, blocks + 2 * cfg->n_layers, &out);
+        polca__tf_view_of(cfg, theta, blocks, &th);
+        polca__tf_view_of(cfg, v, blocks + cfg->n_layers, &dvv);
+        polca__tf_view_of(cfg, acc, blocks + 2 * cfg->n_layers, &out);
         if (!(pk[0] = polca__tf_qkv_alloc(cfg, &th)) || (tan && !(pk[1] = polca__tf_qkv_alloc(cfg, &dvv))) ||
             !(pk[2] = polca__tf_qkv_alloc(cfg, &out)))
             st = POLCA_ERR_OUT_OF_MEMORY;

@@ -3,7 +3,7 @@
  * (private to src/cpu/transformer_*.c).
  *
  * Files, one purpose each:
- *   transformer_work.c     parameter views, chunk planning, activation storage
+ *   transformer_work.c     packed QKV weights, chunk planning, activation storage
  *   transformer_ops.c      per-op kernels (LayerNorm, activation, attention,
  *                          cross-entropy) with their forward-mode (first and
  *                          second order) and reverse-mode derivatives
@@ -56,28 +56,10 @@
 #define TF_CHUNK_BYTES ((size_t)24 << 20)
 #endif
 
-/* ---- parameter views: pointers to each tensor of a flat [P] vector ---- */
+/* ---- parameter views (src/transformer.h) ---- */
 
-typedef struct tf_block_view {
-    float *ln1_w, *ln1_b, *W_Q, *W_K, *W_V, *W_O, *b_Q, *b_K, *b_V, *b_O;
-    float *ln2_w, *ln2_b, *W_in, *b_in, *W_out, *b_out; /* NULL when d_mlp = 0 */
-    /* [D][3HE]: W_Q, W_K, W_V side by side, column m*HE + h*E + e = W_m[h][:][e],
-     * so one GEMM makes q, k and v of all heads (with b_Q|b_K|b_V, contiguous
-     * in the layout, as its [3HE] bias). A packed copy (polca__tf_qkv_*), or
-     * NULL. */
-    float *Wqkv;
-} tf_block_view;
-
-typedef struct tf_view {
-    float *W_E, *W_pos;
-    tf_block_view *blocks; /* [n_layers] */
-    float *lnf_w, *lnf_b, *W_U, *b_U;
-} tf_view;
-
-/* Points a view at base (may be NULL: then the view is all NULL, used for
- * "no such vector"). blocks must hold n_layers entries. */
-POLCA_INTERNAL void polca__tf_view(const polca__tf_config *cfg, const float *base, tf_block_view *blocks,
-                    tf_view *out);
+typedef polca__tf_block_view tf_block_view;
+typedef polca__tf_view tf_view;
 
 /* Packed QKV copies for a view: allocates n_layers * D * 3HE floats and
  * points each block's Wqkv into them; returns the allocation (free() it) or

@@ -66,7 +66,7 @@ int32_t polca__cpu_tf_losses(void *state, const struct polca__tf_config *cfg, co
     tf_view th;
     int32_t st = blocks ? POLCA_OK : POLCA_ERR_OUT_OF_MEMORY;
     if (!st) {
-        polca__tf_view(cfg, theta, blocks, &th);
+        polca__tf_view_of(cfg, theta, blocks, &th);
         if (!(packed = polca__tf_qkv_alloc(cfg, &th))) st = POLCA_ERR_OUT_OF_MEMORY;
     }
     tf_pool *pool = NULL;

@@ -101,8 +101,8 @@ int32_t polca__cpu_tf_dirderivs(void *state, const struct polca__tf_config *cfg,
     tf_view th, dv;
     int32_t st = blocks ? POLCA_OK : POLCA_ERR_OUT_OF_MEMORY;
     if (!st) {
-        polca__tf_view(cfg, theta, blocks, &th);
-        polca__tf_view(cfg, dirs, blocks + cfg->n_layers, &dv);
+        polca__tf_view_of(cfg, theta, blocks, &th);
+        polca__tf_view_of(cfg, dirs, blocks + cfg->n_layers, &dv);
         if (!(packed = polca__tf_qkv_alloc(cfg, &th)) || !(dpacked = polca__tf_qkv_alloc(cfg, &dv)))
             st = POLCA_ERR_OUT_OF_MEMORY;
     }
@@ -125,7 +125,7 @@ int32_t polca__cpu_tf_dirderivs(void *state, const struct polca__tf_config *cfg,
             const int64_t n = polca__tf_forward_chunk(cfg, &th, &bt, &a, x,
                                                       losses ? losses + done : NULL, NULL);
             for (int64_t kk = 0; kk < k; kk++) {
-                polca__tf_view(cfg, dirs + kk * P, blocks + cfg->n_layers, &dv);
+                polca__tf_view_of(cfg, dirs + kk * P, blocks + cfg->n_layers, &dv);
                 for (int32_t l = 0; l < cfg->n_layers; l++)
                     dv.blocks[l].Wqkv = dpacked + l * (int64_t)D * 3 * cfg->n_heads * cfg->d_head;
                 polca__tf_qkv_pack(cfg, &dv);

@@ -146,9 +146,9 @@ int32_t reverse(cuda_state *s, const polca__tf_config *cfg, const float *theta, 
     double loss_sum = 0.0;
     if (!st) {
         const int64_t L = cfg->n_layers;
-        tf_view_of(cfg, theta, c.views, &c.th);
-        tf_view_of(cfg, v, c.views + L, &c.dv);
-        tf_view_of(cfg, c.acc, c.views + 2 * L, &c.out);
+        polca__tf_view_of(cfg, theta, c.views, &c.th);
+        polca__tf_view_of(cfg, v, c.views + L, &c.dv);
+        polca__tf_view_of(cfg, c.acc, c.views + 2 * L, &c.out);
         for (int64_t i = 0; i < c.n_chunks && !st; i++) {
             tf_call_chunk(&c, i);
             st = tf_forward_chunk(&c.run, &c.th, &c.a, c.x, nullptr, !tan);

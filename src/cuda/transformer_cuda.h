@@ -7,8 +7,9 @@
  * agree to float32 rounding.
  *
  * Files, one purpose each:
- *   transformer_work.cu      offsets and parameter views, chunk planning, the
- *                            per-call workspace, the batch's index arrays
+ *   transformer_work.cu      chunk planning, the per-call workspace, the
+ *                            batch's index arrays (parameter views and
+ *                            offsets: src/transformer.h)
  *   transformer_linear.cu    cuBLAS GEMMs (row-major, strided-batched), bias
  *                            broadcast, column sums, head transposes
  *   transformer_ops.cu       embedding, LayerNorm, activation and
@@ -62,22 +63,10 @@ int32_t tf_dirderivs(void *state, const struct polca__tf_config *cfg, const floa
 /* Default chunk budget for a device of `total_bytes` memory. */
 size_t tf_default_chunk_bytes(size_t total_bytes);
 
-/* ---- parameter views (device pointers into a flat [P] vector) ---- */
+/* ---- parameter views (src/transformer.h; device pointers, Wqkv unused) ---- */
 
-struct tf_block_view {
-    float *ln1_w, *ln1_b, *W_Q, *W_K, *W_V, *W_O, *b_Q, *b_K, *b_V, *b_O;
-    float *ln2_w, *ln2_b, *W_in, *b_in, *W_out, *b_out; /* NULL when d_mlp = 0 */
-};
-
-struct tf_view {
-    float *W_E, *W_pos;
-    tf_block_view *blocks; /* [n_layers], host array */
-    float *lnf_w, *lnf_b, *W_U, *b_U;
-};
-
-/* Points `out` at base (NULL base: every pointer NULL). */
-void tf_view_of(const polca__tf_config *cfg, const float *base, tf_block_view *blocks,
-                tf_view *out);
+typedef polca__tf_block_view tf_block_view;
+typedef polca__tf_view tf_view;
 
 /* ---- stored activations (one set: primal, or one tangent order) ---- */
 

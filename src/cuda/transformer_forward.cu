@@ -62,7 +62,7 @@ int32_t tf_losses(void *state, const struct polca__tf_config *cfg, const float *
     tf_call c;
     int32_t st = tf_call_open(s, cfg, TF_LOSSES, false, n_seq, tokens, mask, &c);
     if (!st) {
-        tf_view_of(cfg, theta, c.views, &c.th);
+        polca__tf_view_of(cfg, theta, c.views, &c.th);
         for (int64_t i = 0; i < c.n_chunks && !st; i++) {
             tf_call_chunk(&c, i);
             st = tf_forward_chunk(&c.run, &c.th, &c.a, c.x, losses, false);

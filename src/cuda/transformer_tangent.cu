@@ -101,12 +101,12 @@ int32_t tf_dirderivs(void *state, const struct polca__tf_config *cfg, const floa
     int32_t st = tf_call_open(s, cfg, TF_DIRDERIVS, c != nullptr, n_seq, tokens, mask, &call);
     if (!st) {
         const int64_t L = cfg->n_layers, P = call.P, N = call.N;
-        tf_view_of(cfg, theta, call.views, &call.th);
+        polca__tf_view_of(cfg, theta, call.views, &call.th);
         for (int64_t i = 0; i < call.n_chunks && !st; i++) {
             tf_call_chunk(&call, i);
             st = tf_forward_chunk(&call.run, &call.th, &call.a, call.x, losses, false);
             for (int64_t kk = 0; kk < k && !st; kk++) {
-                tf_view_of(cfg, dirs + kk * P, call.views + L, &call.dv);
+                polca__tf_view_of(cfg, dirs + kk * P, call.views + L, &call.dv);
                 st = tf_tangent_chunk(&call.run, &call.th, &call.dv, &call.a, &call.t1,
                                       c ? &call.t2 : nullptr, call.x1, call.x2,
                                       g ? g + kk * N : nullptr, c ? c + kk * N : nullptr);

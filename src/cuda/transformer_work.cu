@@ -1,5 +1,5 @@
 /*
- * src/cuda/transformer_work.cu - parameter views, chunk planning, the
+ * src/cuda/transformer_work.cu - chunk planning, the
  * per-call workspace and the batch's index arrays for the CUDA transformer
  * kernels.
  *
@@ -37,42 +37,6 @@ size_t tf_default_chunk_bytes(size_t total_bytes) {
     const size_t lo = (size_t)256 << 20, hi = (size_t)4 << 30;
     size_t b = total_bytes / 8;
     return b < lo ? lo : (b > hi ? hi : b);
-}
-
-void tf_view_of(const polca__tf_config *cfg, const float *base, tf_block_view *blocks,
-                tf_view *v) {
-    polca__tf_offsets o;
-    polca__tf_offsets_of(cfg, &o);
-    float *b0 = (float *)base; /* views of inputs are only read */
-#define AT(p, off) ((p) && (off) >= 0 ? (p) + (off) : nullptr)
-    v->W_E = AT(b0, o.W_E);
-    v->W_pos = AT(b0, o.W_pos);
-    v->lnf_w = AT(b0, o.lnf_w);
-    v->lnf_b = AT(b0, o.lnf_b);
-    v->W_U = AT(b0, o.W_U);
-    v->b_U = AT(b0, o.b_U);
-    v->blocks = blocks;
-    for (int32_t l = 0; l < cfg->n_layers; l++) {
-        float *b = b0 ? b0 + o.layer0 + l * o.layer_stride : nullptr;
-        tf_block_view *k = &blocks[l];
-        k->ln1_w = AT(b, o.ln1_w);
-        k->ln1_b = AT(b, o.ln1_b);
-        k->W_Q = AT(b, o.W_Q);
-        k->W_K = AT(b, o.W_K);
-        k->W_V = AT(b, o.W_V);
-        k->W_O = AT(b, o.W_O);
-        k->b_Q = AT(b, o.b_Q);
-        k->b_K = AT(b, o.b_K);
-        k->b_V = AT(b, o.b_V);
-        k->b_O = AT(b, o.b_O);
-        k->ln2_w = AT(b, o.ln2_w);
-        k->ln2_b = AT(b, o.ln2_b);
-        k->W_in = AT(b, o.W_in);
-        k->b_in = AT(b, o.b_in);
-        k->W_out = AT(b, o.W_out);
-        k->b_out = AT(b, o.b_out);
-    }
-#undef AT
 }
 
 namespace {
