@@ -172,6 +172,43 @@ def identical(rng):
 # deselects only when strictly greater), and cluster_selection_epsilon at
 # the children's birth distance 4 (replaced only when strictly smaller).
 
+# "ties_round" pins how the package rounds: it adds the children one at a
+# time into the float, (float)(sub + stability), not the double sum once.
+# Same clusters, laid out so that A1's points can sit near 0: A1 on the y
+# axis centred at 0 but 4 along dimension 6 (its centre 4 from A2's), with
+# spacing 2 - 2^-23, B along dimension 6 below A2. stability(A1) is then
+# 5 (1/(2 - 2^-23) - 1/4), about 1.25 + 1.25 * 2^-23, which float32 rounds to
+# 1.25 + 2^-23; plus A2's 0.75 that is 2 + 2^-23, half-way between two
+# floats, rounded to even: 2.0f = stability(A), a tie, the parent stays.
+# Rounding the double sum once gives 2 + 2^-22 (children), as does a
+# comparison in double.
+
+def tie_points_round():
+    d = 7
+    pts = []
+
+    def at(x=0.0, y=0.0, z=0.0):
+        v = [0.0] * d
+        v[0], v[1], v[6] = x, y, z
+        pts.append(v)
+
+    s = 2.0 - 2.0 ** -23
+    for k in range(-2, 3):
+        at(0.0, k * s, 4.0)                         # A1
+    for xx in (-2.0, 0.0, 2.0):
+        at(xx, 0.0)                                 # A2
+    anchors = [pts[0], pts[2], pts[4], pts[6], pts[5], pts[7], pts[1], pts[3]]
+    for j, a in enumerate(anchors):                 # noise, 8 from an anchor
+        v = list(a)
+        v[2 + j // 2] += 8.0 if j % 2 == 0 else -8.0
+        pts.append(v)
+    for k in range(3):
+        at(0.0, 0.0, -16.0 - 2.0 * k)               # B
+    x = np.array(pts, dtype=np.float32)
+    assert (x.astype(np.float64) == np.array(pts)).all(), "not exact in float32"
+    return x
+
+
 def tie_points(e):
     d = 6
     pts = []
@@ -216,6 +253,13 @@ def check_tie_design(ds, x, args):
     sub = np.float32(0)
     for c in kids:                       # the package's float accumulation
         sub = np.float32(float(sub) + st[c])
+    if ds == "ties_round":
+        one = np.float32(float(np.float32(st[TIE_A1])) + st[TIE_A2])
+        assert st[TIE_A] == 2.0 and st[TIE_A2] == 0.75, st
+        assert 2.0 ** -23 < st[TIE_A1] - 1.25 < 1.5 * 2.0 ** -23, st[TIE_A1] - 1.25
+        assert float(sub) == 2.0 == float(one)
+        assert float(np.float32(st[TIE_A1] + st[TIE_A2])) > 2.0  # rounded once
+        return
     e = TIE_E[ds]
     assert st[TIE_A] == 2.0 and st[TIE_A1] == 1.25, st
     if e == 0:
@@ -292,6 +336,7 @@ CASES = {
 CASES.update({
     "ties_exact": [("eom", 3, 1, 1.0, "eom", 0.0, False, 0, INF)],
     "ties_f32": [("eom", 3, 1, 1.0, "eom", 0.0, False, 0, INF)],
+    "ties_round": [("eom", 3, 1, 1.0, "eom", 0.0, False, 0, INF)],
     "ties_above": [
         ("eom", 3, 1, 1.0, "eom", 0.0, False, 0, INF),
         ("eps4", 3, 1, 1.0, "eom", 4.0, False, 0, INF),
@@ -306,6 +351,7 @@ CASES.update({
 MAKERS = {"blobs_noise": blobs_noise, "densities": densities, "duplicates": duplicates,
           "trajectories": trajectories, "tiefree": tiefree, "identical": identical}
 MAKERS.update({ds: (lambda rng, e=e: tie_points(e)) for ds, e in TIE_E.items()})
+MAKERS["ties_round"] = lambda rng: tie_points_round()
 
 
 def main():
