@@ -36,6 +36,15 @@ and <dataset>__<case>.params.npy, float64 [10]:
   epsilon, allow_single_cluster, max_cluster_size, epsilon_max (inf = unset),
   package_agrees (0/1), tied spanning-tree weights.
 <dataset>.x.npy holds the points (float32 [n][d]); cases.txt lists the cases.
+
+The "ties_*" datasets pin the package's tie rules (tests/test_hdbscan_parity.c
+fails if libpolca breaks one). Their points sit on axes at distances that are
+powers of two, so every lambda and stability is a dyadic number, exact in
+double and in float32 (section "Exact ties" below says which cluster ties
+with what). The script asserts each designed tie against the package's own
+condensed tree and stabilities, and that the labels do not depend on how
+tied spanning-tree weights are ordered (so the fixture is the package's
+answer whatever numpy's sort does).
 """
 import os
 import sys
@@ -45,7 +54,7 @@ import numpy as np
 
 import hdbscan
 from hdbscan._hdbscan_linkage import label, mst_linkage_core_vector
-from hdbscan._hdbscan_tree import outlier_scores
+from hdbscan._hdbscan_tree import compute_stability, condense_tree, outlier_scores
 from hdbscan.dist_metrics import DistanceMetric
 from hdbscan.hdbscan_ import _tree_to_labels
 from sklearn.neighbors import KDTree
@@ -135,6 +144,153 @@ def identical(rng):
     return x
 
 
+# ---- Exact ties ----
+#
+# 19 points in 6 dimensions, min_cluster_size 3, min_samples 1:
+#   A1: 5 points on the y axis, y = 4, 6, ..., 12 (spacing 2: lambda 1/2);
+#   A2: 3 points on the x axis, x = -s, 0, s with s = 2 - e (lambda 1/s);
+#   A1 and A2 are 4 apart ((0,0) to (0,4): lambda 1/4);
+#   8 "noise" points, each 8 from one point of A1 or A2 along its own axis
+#   and sign (dims 2..5), so they leave cluster A = A1 + A2 + noise one by one
+#   at lambda 1/8;
+#   B: 3 points 16 below A2 (lambda 1/16 for the root's split), spacing 2.
+# The root splits into A (16 points) and B (3) at 1/16; A sheds its 8 noise
+# points at 1/8 and splits into A1 and A2 at 1/4. With e = 0:
+#   stability(A)  = 8 (1/8 - 1/16) + (5 + 3)(1/4 - 1/16) = 2
+#   stability(A1) = 5 (1/2 - 1/4) = 1.25, stability(A2) = 3 (1/2 - 1/4) = 0.75
+# an exact tie (in double and after the package's float32 cast): the
+# package keeps the parent ("children win only when strictly greater"), so
+# A's 16 points share one label; ">=" would give A1, A2 and 8 noise points.
+# e = 2^-23 raises stability(A2) by about 3e/4 = 0.75 * 2^-23: the double sum
+# exceeds 2, but the float32 sum the package compares (`cdef float
+# subtree_stability`) rounds back to 2: still a tie, still the parent (a
+# comparison in double would pick the children). e = 2^-22 (3e/4 = 1.5 *
+# 2^-23, above half an ulp of 2.0f) makes the float32 sum 2 + 2^-22: the
+# children win. e = -2^-21 makes the parent win outright; on it the
+# boundary cases put max_cluster_size at |A| = 16 and
+# cluster_selection_epsilon_max at A's birth distance 16 (the package
+# deselects only when strictly greater), and cluster_selection_epsilon at
+# the children's birth distance 4 (replaced only when strictly smaller).
+
+# "ties_round" pins how the package rounds: it adds the children one at a
+# time into the float, (float)(sub + stability), not the double sum once.
+# Same clusters, laid out so that A1's points can sit near 0: A1 on the y
+# axis centred at 0 but 4 along dimension 6 (its centre 4 from A2's), with
+# spacing 2 - 2^-23, B along dimension 6 below A2. stability(A1) is then
+# 5 (1/(2 - 2^-23) - 1/4), about 1.25 + 1.25 * 2^-23, which float32 rounds to
+# 1.25 + 2^-23; plus A2's 0.75 that is 2 + 2^-23, half-way between two
+# floats, rounded to even: 2.0f = stability(A), a tie, the parent stays.
+# Rounding the double sum once gives 2 + 2^-22 (children), as does a
+# comparison in double.
+
+def tie_points_round():
+    d = 7
+    pts = []
+
+    def at(x=0.0, y=0.0, z=0.0):
+        v = [0.0] * d
+        v[0], v[1], v[6] = x, y, z
+        pts.append(v)
+
+    s = 2.0 - 2.0 ** -23
+    for k in range(-2, 3):
+        at(0.0, k * s, 4.0)                         # A1
+    for xx in (-2.0, 0.0, 2.0):
+        at(xx, 0.0)                                 # A2
+    anchors = [pts[0], pts[2], pts[4], pts[6], pts[5], pts[7], pts[1], pts[3]]
+    for j, a in enumerate(anchors):                 # noise, 8 from an anchor
+        v = list(a)
+        v[2 + j // 2] += 8.0 if j % 2 == 0 else -8.0
+        pts.append(v)
+    for k in range(3):
+        at(0.0, 0.0, -16.0 - 2.0 * k)               # B
+    x = np.array(pts, dtype=np.float32)
+    assert (x.astype(np.float64) == np.array(pts)).all(), "not exact in float32"
+    return x
+
+
+def tie_points(e):
+    d = 6
+    pts = []
+
+    def at(x, y):
+        v = [0.0] * d
+        v[0], v[1] = x, y
+        pts.append(v)
+
+    for k in range(5):
+        at(0.0, 4.0 + 2.0 * k)                     # A1
+    for xx in (-(2.0 - e), 0.0, 2.0 - e):
+        at(xx, 0.0)                                 # A2
+    anchors = [pts[0], pts[2], pts[4], pts[6], pts[5], pts[7], pts[1], pts[3]]
+    for j, a in enumerate(anchors):                 # noise, 8 from an anchor
+        v = list(a)
+        v[2 + j // 2] += 8.0 if j % 2 == 0 else -8.0
+        pts.append(v)
+    for k in range(3):
+        at(0.0, -16.0 - 2.0 * k)                    # B
+    x = np.array(pts, dtype=np.float32)
+    assert (x.astype(np.float64) == np.array(pts)).all(), "not exact in float32"
+    return x
+
+
+TIE_E = {"ties_exact": 0.0, "ties_f32": 2.0 ** -23, "ties_above": 2.0 ** -22,
+         "ties_below": -(2.0 ** -21)}
+TIE_A, TIE_A1, TIE_A2 = 20, 22, 23  # cluster ids (n = 19: root 19, B 21)
+
+
+def check_tie_design(ds, x, args):
+    """The package's own condensed tree and stabilities are as designed."""
+    mcs, ms, alpha = args[0], args[1], args[2]
+    xd = x.astype(np.float64)
+    k = max(min(len(xd) - 1, mcs if ms is None else ms), 1)
+    core = KDTree(xd).query(xd, k=k + 1)[0][:, -1].copy(order="C")
+    mst = mst_linkage_core_vector(xd, core, DistanceMetric.get_metric("euclidean"), alpha)
+    ct = condense_tree(label(mst[np.argsort(mst.T[2], kind="stable"), :]), mcs)
+    st = compute_stability(ct)
+    kids = ct[(ct["parent"] == TIE_A) & (ct["child_size"] > 1)]["child"].tolist()
+    assert kids == [TIE_A1, TIE_A2], kids
+    sub = np.float32(0)
+    for c in kids:                       # the package's float accumulation
+        sub = np.float32(float(sub) + st[c])
+    if ds == "ties_round":
+        one = np.float32(float(np.float32(st[TIE_A1])) + st[TIE_A2])
+        assert st[TIE_A] == 2.0 and st[TIE_A2] == 0.75, st
+        assert 2.0 ** -23 < st[TIE_A1] - 1.25 < 1.5 * 2.0 ** -23, st[TIE_A1] - 1.25
+        assert float(sub) == 2.0 == float(one)
+        assert float(np.float32(st[TIE_A1] + st[TIE_A2])) > 2.0  # rounded once
+        return
+    e = TIE_E[ds]
+    assert st[TIE_A] == 2.0 and st[TIE_A1] == 1.25, st
+    if e == 0:
+        assert st[TIE_A1] + st[TIE_A2] == 2.0 and float(sub) == 2.0
+    elif e > 0:
+        assert st[TIE_A1] + st[TIE_A2] > 2.0
+        assert (float(sub) == 2.0) == (ds == "ties_f32"), float(sub)
+    else:
+        assert float(sub) < 2.0
+
+
+def tie_order_free(x, args, tries=200):
+    """Labels unchanged under random orders of tied spanning-tree weights."""
+    mcs, ms, alpha, method, eps, single, maxcs, eps_max = args
+    xd = x.astype(np.float64)
+    k = max(min(len(xd) - 1, mcs if ms is None else ms), 1)
+    core = KDTree(xd).query(xd, k=k + 1)[0][:, -1].copy(order="C")
+    mst = mst_linkage_core_vector(xd, core, DistanceMetric.get_metric("euclidean"), alpha)
+    rng = np.random.default_rng(7)
+    want = None
+    for _ in range(tries):
+        order = np.lexsort((rng.random(len(mst)), mst[:, 2]))
+        labels = _tree_to_labels(xd, label(mst[order]), mcs, method, single, False, eps,
+                                 0.0, maxcs, eps_max)[0]
+        if want is None:
+            want = labels
+        elif not (labels == want).all():
+            return False
+    return True
+
+
 # ---- cases: (name, min_cluster_size, min_samples or None, alpha, method,
 #              epsilon, allow_single_cluster, max_cluster_size, epsilon_max) ----
 INF = float("inf")
@@ -177,8 +333,25 @@ CASES = {
         ("single", 5, 3, 1.0, "eom", 0.0, True, 0, INF),
     ],
 }
+CASES.update({
+    "ties_exact": [("eom", 3, 1, 1.0, "eom", 0.0, False, 0, INF)],
+    "ties_f32": [("eom", 3, 1, 1.0, "eom", 0.0, False, 0, INF)],
+    "ties_round": [("eom", 3, 1, 1.0, "eom", 0.0, False, 0, INF)],
+    "ties_above": [
+        ("eom", 3, 1, 1.0, "eom", 0.0, False, 0, INF),
+        ("eps4", 3, 1, 1.0, "eom", 4.0, False, 0, INF),
+        ("single_eps16", 3, 1, 1.0, "eom", 16.0, True, 0, INF),
+    ],
+    "ties_below": [
+        ("eom", 3, 1, 1.0, "eom", 0.0, False, 0, INF),
+        ("maxsize16", 3, 1, 1.0, "eom", 0.0, False, 16, INF),
+        ("epsmax16", 3, 1, 1.0, "eom", 0.0, False, 0, 16.0),
+    ],
+})
 MAKERS = {"blobs_noise": blobs_noise, "densities": densities, "duplicates": duplicates,
           "trajectories": trajectories, "tiefree": tiefree, "identical": identical}
+MAKERS.update({ds: (lambda rng, e=e: tie_points(e)) for ds, e in TIE_E.items()})
+MAKERS["ties_round"] = lambda rng: tie_points_round()
 
 
 def main():
@@ -202,6 +375,9 @@ def main():
             ties = len(w) - len(np.unique(w))
             agrees = bool((plabels == labels).all() and np.allclose(pprobs, probs)
                           and np.allclose(pscores, scores, equal_nan=True))
+            if ds.startswith("ties_"):
+                check_tie_design(ds, x, args)
+                assert tie_order_free(x, args), "labels depend on the order of tied weights"
             if ds == "tiefree":
                 assert ties == 0, "tiefree data has tied spanning-tree weights"
                 assert agrees, "without ties the stable sort must not change anything"

@@ -27,6 +27,35 @@ TEST(onset_by_hand) {
     CHECK(polca__onset(changes, 8, 1, 1, work) == 2);
 }
 
+/* Eq. 9 takes the argmax of the negated second difference; METHOD.md and
+ * cluster.h: the first maximum when several are equal. Every value below is
+ * an integer or a dyadic fraction, so the tied accelerations are equal to
+ * the bit in float32 and in double (worked out with exact fractions). */
+TEST(onset_ties_take_the_first_maximum) {
+    double work[64];
+    /* Two equal drops: accelerations (j = 1..8) 0, 1, -1, 0, 0, 1, -1, 0:
+     * a tie between j = 2 and j = 6, the first is 2. */
+    float two_steps[10] = {0, 0, 0, -1, -1, -1, -1, -2, -2, -2};
+    CHECK(polca__onset(two_steps, 10, 1, 0, work) == 2);
+    /* Dyadic fractions: accelerations 1/4, 0, -1/4, 0, 1/4, 0, -1/4: j = 1. */
+    float quarters[9] = {0, 0, -0.25f, -0.5f, -0.5f, -0.5f, -0.75f, -1, -1};
+    CHECK(polca__onset(quarters, 9, 1, 0, work) == 1);
+    /* A flat curve: every acceleration is 0, so the first candidate, j = 1. */
+    float flat[6] = {0, 0, 0, 0, 0, 0};
+    CHECK(polca__onset(flat, 6, 1, 0, work) == 1);
+    CHECK(polca__onset(flat, 6, 3, 0, work) == 1);
+    /* Smoothed (width 3, ends shrink to 2): f = 6 * steps of -1 at columns 4
+     * and 10 gives s = 0, 0, 0, -2, -4, -6, -6, -6, -6, -8, -10, -12, -12,
+     * -12 (exact: sums of multiples of 6 divided by 3 or 2), accelerations
+     * 0, 2, 0, 0, -2, 0, 0, 2, 0, 0, -2, 0: tie at j = 2 and 8, first 2. */
+    float smooth[14] = {0, 0, 0, 0, -6, -6, -6, -6, -6, -6, -12, -12, -12, -12};
+    CHECK(polca__onset(smooth, 14, 3, 0, work) == 2);
+    /* Per-interval changes (onset_of "cumsum"): running sum 0, 0, -1, -1,
+     * -1, -1, -2, -2, -2, -2; accelerations tie at j = 1 and 5: 1. */
+    float changes[10] = {0, 0, -1, 0, 0, 0, -1, 0, 0, 0};
+    CHECK(polca__onset(changes, 10, 1, 1, work) == 1);
+}
+
 TEST(plateau_by_hand) {
     /* last = 2, drop D = 8, eps D = 0.4: |m - 2| <= 0.4 from index 3 on. */
     double m[8] = {10, 6, 3, 2.2, 2.05, 2.0, 2.02, 2.0};
@@ -509,6 +538,7 @@ TEST(bad_arguments) {
 
 int main(void) {
     RUN(onset_by_hand);
+    RUN(onset_ties_take_the_first_maximum);
     RUN(plateau_by_hand);
     RUN(clustering_by_hand);
     RUN(plateau_per_members_and_given);

@@ -9,7 +9,7 @@ log=$BUILD/fuzz.log
 secs=${FUZZ_SMOKE_SECONDS:-4}
 mkdir -p "$out"
 : >"$log"
-harnesses="container safetensors"
+harnesses="container safetensors json npy"
 
 if sh tests/fuzz/build.sh "$out" replay >>"$log" 2>&1; then
     for h in $harnesses; do

@@ -1,6 +1,7 @@
 #!/bin/sh
 # tests/fuzz/build.sh OUT_DIR [libfuzzer|replay] - builds the fuzz harnesses
-# (tests/fuzz/fuzz_*.c) with the library sources they exercise.
+# (tests/fuzz/fuzz_*.c) with the library sources they exercise (fuzz_json.c
+# and fuzz_npy.c #include the polca tool's reader they test).
 #   libfuzzer  clang + libFuzzer + ASan/UBSan: OUT_DIR/fuzz_<name>
 #   replay     the system compiler, corpus replay main(), ASan/UBSan where
 #              the compiler has them: OUT_DIR/replay_<name>
