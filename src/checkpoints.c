@@ -207,11 +207,14 @@ int32_t polca__checkpoints_create(polca_context *ctx, const polca__layout *layou
     int32_t overwrite = 0;
     if ((st = config_from(options, fn, &cfg))) return st;
     if ((st = int_option(options, "overwrite", 0, 0, 1, fn, &overwrite))) return st;
+    /* A quick answer with a hint; the create itself is atomic (no_replace),
+     * so a file another process creates after this check still fails it. */
     if (path && !overwrite && access(path, F_OK) == 0)
         return polca__fail(POLCA_ERR_IO,
                            "%s: '%s' exists (open it with polca_checkpoints_open, or set "
                            "option 'overwrite' to replace it)",
                            fn, path);
+    cfg.no_replace = !overwrite;
     polca_checkpoints *s = series_new(ctx);
     if (!s) return POLCA_ERR_OUT_OF_MEMORY;
     st = polca__layout_copy(&s->layout, layout);
@@ -555,13 +558,18 @@ static int32_t file_step(const char *path, const char *key, int64_t *out, const 
     return POLCA_OK;
 }
 
-/* Reads every layout tensor of one file into theta[P]. */
-static int32_t read_st_file(const polca__layout *l, const char *path, float *theta,
-                            const char *fn) {
+/* Reads every layout tensor of one file into theta[P], reporting progress
+ * (stage "import", in tensors: file_no * n_tensors + tensors done, of
+ * n_files * n_tensors) after each tensor. */
+static int32_t read_st_file(polca_context *ctx, const polca__layout *l, const char *path,
+                            float *theta, int64_t file_no, int64_t n_files, const char *fn) {
     polca__st_file *f = NULL;
     int32_t st = polca__st_open(path, &f);
     if (st) return polca__wrap(st, "%s", fn);
     for (int64_t i = 0; i < l->n_tensors && !st; i++) {
+        if (i > 0 && (st = polca__progress(ctx, "import", file_no * l->n_tensors + i,
+                                           n_files * l->n_tensors, NAN)))
+            break;
         const polca__tensor_info *t = &l->tensors[i];
         int64_t k = polca__st_find(f, t->name);
         if (k < 0) {
@@ -621,9 +629,13 @@ int32_t polca__checkpoints_import_safetensors(polca_context *ctx, const polca__l
     if ((st = int_option(options, "overwrite", 0, 0, 1, fn, &overwrite))) return st;
     if ((st = int_option(options, "writable", 0, 0, 1, fn, &writable))) return st;
     const char *key = polca__options_string(options, "step_key", "step");
+    /* A quick answer before the work; the final rename is atomic
+     * (no_replace), so a file another process creates meanwhile still
+     * fails the import (and nothing is replaced). */
     if (path && !overwrite && access(path, F_OK) == 0)
         return polca__fail(POLCA_ERR_IO, "%s: '%s' exists (set option 'overwrite' to replace it)",
                            fn, path);
+    cfg.no_replace = !overwrite;
 
     /* Steps first (headers only), then the data in step order. */
     step_file *order =
@@ -636,9 +648,12 @@ int32_t polca__checkpoints_import_safetensors(polca_context *ctx, const polca__l
         free(s);
         return POLCA_ERR_OUT_OF_MEMORY;
     }
+    /* Progress: stage "import steps" (files) while reading headers, then
+     * "import" (tensors) while reading data; either can cancel. */
     for (int64_t i = 0; i < n_files && !st; i++) {
         order[i].file = i;
         st = file_step(files[i], key, &order[i].step, fn);
+        if (!st) st = polca__progress(ctx, "import steps", i + 1, n_files, NAN);
     }
     if (!st) qsort(order, (size_t)n_files, sizeof *order, cmp_step);
     for (int64_t i = 1; i < n_files && !st; i++)
@@ -652,9 +667,12 @@ int32_t polca__checkpoints_import_safetensors(polca_context *ctx, const polca__l
                               &s->ct);
     for (int64_t i = 0; i < n_files && !st; i++) {
         const char *file = files[order[i].file];
-        st = read_st_file(layout, file, theta, fn);
+        st = read_st_file(ctx, layout, file, theta, i, n_files, fn);
         if (!st) st = check_finite(layout, theta, fn, file);
         if (!st) st = append_checked(s, order[i].step, theta);
+        if (!st)
+            st = polca__progress(ctx, "import", (i + 1) * layout->n_tensors,
+                                 n_files * layout->n_tensors, NAN);
     }
     free(order);
     free(theta);

@@ -43,6 +43,8 @@ struct polca__container {
     polca__atomic tmp; /* POLCA__CT_WHOLE while unfinished */
     int mode;          /* -1 read-only, POLCA__CT_WHOLE, POLCA__CT_APPEND */
     int broken;        /* an append failed after touching the commit slots */
+    int replaced;      /* APPEND: the file at the path is no longer ours */
+    polca__anchor anchor; /* APPEND: where the file is, to notice a replacement */
     uint32_t kind;
     uint64_t header_len;
     unsigned char *fields; /* [96, H) as read/written */
@@ -72,6 +74,7 @@ void polca__ct_config_default(polca__ct_config *cfg) {
     cfg->sync = 1;
     cfg->block_log2 = 18;
     cfg->full_trials = 0;
+    cfg->no_replace = 0;
 }
 
 size_t polca__ct_dtype_size(uint32_t dtype) {
@@ -434,22 +437,36 @@ static int32_t load(polca__container *c, uint32_t expect_kind) {
         polca__crc32c(0, c->fields, (size_t)(H - 4 - FIELDS_OFF)))
         return corrupt(c, H - 4, "header fields checksum mismatch");
     if ((st = parse_fields(c))) return st;
-    /* commit slots: the valid one with the higher sequence */
+    /* commit slots: the valid one with the higher sequence. A writer may be
+     * appending: it rewrites only the older slot, so one slot is always
+     * valid unless two commits landed inside our read of both; read again
+     * then. */
     uint64_t best_seq = 0, end = 0, count = 0;
-    for (int k = 0; k < 2; k++) {
-        const unsigned char *s = h + SLOT_OFF + SLOT_LEN * k;
-        if (polca__ld32(s + 28) != polca__crc32c(0, s, 28)) continue;
-        uint64_t seq = polca__ld64(s);
-        if (seq > best_seq) {
-            best_seq = seq;
-            end = polca__ld64(s + 8);
-            count = polca__ld64(s + 16);
+    for (int tries = 0; !best_seq && tries < 4; tries++) {
+        if (tries && (st = polca__src_read(&c->src, SLOT_OFF, h + SLOT_OFF, 2 * SLOT_LEN,
+                                           "the commit slots")))
+            return st;
+        for (int k = 0; k < 2; k++) {
+            const unsigned char *s = h + SLOT_OFF + SLOT_LEN * k;
+            if (polca__ld32(s + 28) != polca__crc32c(0, s, 28)) continue;
+            uint64_t seq = polca__ld64(s);
+            if (seq > best_seq) {
+                best_seq = seq;
+                end = polca__ld64(s + 8);
+                count = polca__ld64(s + 16);
+            }
         }
+        if (c->src.mem) break;
     }
     if (!best_seq) return corrupt(c, SLOT_OFF, "neither commit slot is valid");
     if (end < H)
         return corrupt(c, SLOT_OFF, "committed end %llu lies inside the header",
                        (unsigned long long)end);
+    /* The size was taken when the file was opened; a writer may have
+     * committed more since (its records are written before its commit): the
+     * size now is what the commit just read must fit in. */
+    if (end > size && (st = polca__src_refresh_size(&c->src))) return st;
+    size = c->src.size;
     if (end > size)
         return corrupt(c, size, "file truncated: %llu bytes committed, %llu present",
                        (unsigned long long)end, (unsigned long long)size);
@@ -479,6 +496,7 @@ static polca__container *new_container(void) {
     if (!c) return NULL;
     c->src.fd = -1;
     c->tmp.fd = -1;
+    c->anchor.dirfd = -1;
     c->mode = -1;
     c->cache_idx = -1;
     polca__layout_init(&c->layout);
@@ -503,16 +521,36 @@ static int32_t check_config(const polca__ct_config *cfg) {
     return POLCA_OK;
 }
 
+/* Opens path for appending: the exclusive lock first, then a check that
+ * the locked file is still the one at the path (a replacement between the
+ * open and the lock would leave us appending to an unlinked file). While we
+ * hold the lock no libpolca writer replaces it (fileio.c). */
+static int32_t open_writer(polca__container *c, const char *path) {
+    int32_t st = polca__anchor_open(&c->anchor, path);
+    for (int attempt = 0; !st && attempt < 100; attempt++) {
+        if ((st = polca__src_open_rw(&c->src, path))) return st;
+        if (flock(c->src.fd, LOCK_EX | LOCK_NB) != 0)
+            return polca__fail(errno == EWOULDBLOCK ? POLCA_ERR_STATE : POLCA_ERR_IO,
+                               "%s: another writer holds this file, or is replacing it (%s)",
+                               path, strerror(errno));
+        st = polca__anchor_check(&c->anchor, c->src.fd, path, "while it was being opened");
+        if (!st) return POLCA_OK;
+        polca__src_close(&c->src); /* replaced meanwhile: open the new one */
+        polca__clear_error();
+        st = POLCA_OK;
+    }
+    if (st) return st;
+    return polca__fail(POLCA_ERR_IO, "%s: replaced 100 times while being opened for appending",
+                       path);
+}
+
 int32_t polca__ct_open(const char *path, uint32_t expect_kind, int32_t writable,
                        const polca__ct_config *cfg, polca__container **out) {
     if (cfg && check_config(cfg)) return POLCA_ERR_INVALID_ARGUMENT;
     polca__container *c = new_container();
     if (!c) return POLCA_ERR_OUT_OF_MEMORY;
     if (cfg) c->cfg = *cfg;
-    int32_t st = writable ? polca__src_open_rw(&c->src, path) : polca__src_open(&c->src, path);
-    if (!st && writable && flock(c->src.fd, LOCK_EX | LOCK_NB) != 0)
-        st = polca__fail(errno == EWOULDBLOCK ? POLCA_ERR_STATE : POLCA_ERR_IO,
-                         "%s: another writer holds this file (%s)", path, strerror(errno));
+    int32_t st = writable ? open_writer(c, path) : polca__src_open(&c->src, path);
     if (!st) st = load(c, expect_kind);
     if (!st && writable) {
         c->mode = POLCA__CT_APPEND;
@@ -583,16 +621,19 @@ int32_t polca__ct_create(const char *path, uint32_t file_kind, const polca__layo
     c->seq = 1;
     c->end = c->header_len;
     if (!st && mode == POLCA__CT_APPEND) {
-        /* Keep the descriptor: it stays valid across the rename. */
-        int fd = dup(c->tmp.fd);
-        if (fd < 0) st = polca__fail(POLCA_ERR_IO, "%s: dup failed: %s", path, strerror(errno));
-        if (!st) st = polca__atomic_commit(&c->tmp);
+        /* Keep the descriptor: it stays valid across the rename. The lock is
+         * taken before the file appears at the path, so no other writer or
+         * replacer ever gets between. */
+        int fd = -1;
+        if (flock(c->tmp.fd, LOCK_EX | LOCK_NB) != 0)
+            st = polca__fail(POLCA_ERR_IO, "%s: cannot lock a new file: %s", c->tmp.tmp,
+                             strerror(errno));
+        if (!st) st = polca__anchor_open(&c->anchor, path);
+        if (!st && (fd = dup(c->tmp.fd)) < 0)
+            st = polca__fail(POLCA_ERR_IO, "%s: dup failed: %s", path, strerror(errno));
+        if (!st) st = polca__atomic_commit_mode(&c->tmp, c->cfg.no_replace);
         if (st && fd >= 0) close(fd);
-        if (!st) {
-            c->src.fd = fd;
-            if (flock(fd, LOCK_EX | LOCK_NB) != 0)
-                st = polca__fail(POLCA_ERR_STATE, "%s: another writer holds this file", path);
-        }
+        if (!st) c->src.fd = fd;
     } else if (!st) {
         c->src.fd = c->tmp.fd;
     }
@@ -614,7 +655,7 @@ int32_t polca__ct_finish(polca__container *c) {
     if (!st && fd < 0)
         st = polca__fail(POLCA_ERR_IO, "%s: dup failed: %s", c->tmp.path, strerror(errno));
     if (!st)
-        st = polca__atomic_commit(&c->tmp);
+        st = polca__atomic_commit_mode(&c->tmp, c->cfg.no_replace);
     else
         polca__atomic_abort(&c->tmp);
     if (st) {
@@ -634,6 +675,7 @@ void polca__ct_close(polca__container *c) {
     if (c->tmp.fd >= 0 && c->src.fd == c->tmp.fd) c->src.fd = -1; /* closed by abort */
     polca__atomic_abort(&c->tmp);
     polca__src_close(&c->src);
+    polca__anchor_close(&c->anchor);
     polca__layout_free(&c->layout);
     free(c->fields);
     free(c->recs);
@@ -796,6 +838,22 @@ int32_t polca__ct_append(polca__container *c, uint32_t kind, int64_t step, uint3
                            c->broken ? "an earlier write failed; reopen the file"
                                      : "opened read-only (open it with option "
                                        "'writable' = 1 to append)");
+    /* Another program may have renamed a file over ours, or removed it: the
+     * appends would go to a file nobody can open any more. */
+    if (c->mode == POLCA__CT_APPEND) {
+        if (c->replaced)
+            return polca__fail(POLCA_ERR_IO,
+                               "%s: replaced or removed since it was opened for appending; "
+                               "nothing more can be appended to this series (reopen the path)",
+                               c->src.name);
+        int32_t gone = polca__anchor_check(&c->anchor, c->src.fd, c->src.name,
+                                           "since it was opened for appending; nothing more can "
+                                           "be appended to this series (reopen the path)");
+        if (gone) {
+            c->replaced = 1;
+            return gone;
+        }
+    }
     size_t s = polca__ct_dtype_size(dtype);
     if (!s || (n_elems && !data) || n_elems > (uint64_t)SIZE_MAX / 16)
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: bad dtype, data or n_elems", fn);
@@ -950,6 +1008,13 @@ int32_t polca__ct_append(polca__container *c, uint32_t kind, int64_t step, uint3
             return st;
         }
         c->seq++;
+        /* Replaced while we wrote: the commit went to the old file. */
+        if ((st = polca__anchor_check(&c->anchor, c->src.fd, c->src.name,
+                                      "during this append, which went to the old file; nothing "
+                                      "more can be appended to this series (reopen the path)"))) {
+            c->replaced = 1;
+            return st;
+        }
     }
     c->end = new_end;
     c->src.size = new_end;

@@ -31,6 +31,13 @@
  *                     end are ignored by readers and overwritten by the next
  *                     append.
  *
+ * Concurrency (docs/format.md 1.5): an APPEND writer holds an exclusive
+ * flock on its file from before the file appears at the path, and checks
+ * before writing and after committing each record that its file is still
+ * the one at the path (else POLCA_ERR_IO, "replaced", and every later
+ * append fails too). Readers take no lock and see the commit in force when
+ * they opened the file.
+ *
  * Memory: a reader holds the header, an index of 56-byte entries per record,
  * and at most a few arrays of one record's size; never the whole file.
  * Sizes read from a file are checked against the file size before any
@@ -104,6 +111,11 @@ typedef struct polca__ct_config {
     int32_t full_trials; /* 0 (default): candidates are compared on at most 4
                             blocks spread over the record (all blocks when it
                             has at most 4); 1: on the whole record */
+    int32_t no_replace;  /* 0 (default): polca__ct_create replaces a file at
+                            the path (unless a writer holds it:
+                            POLCA_ERR_STATE); 1: a file there, even one
+                            another process creates meanwhile, is
+                            POLCA_ERR_IO "already exists" (atomically) */
 } polca__ct_config;
 
 #define POLCA__CT_PRE_FORCED 0x100u
@@ -142,7 +154,8 @@ POLCA_INTERNAL int32_t polca__ct_create(const char *path, uint32_t file_kind,
 /* Opens an existing container. expect_kind 0 accepts any file kind, else a
  * different kind is POLCA_ERR_INVALID_ARGUMENT naming both. writable: open
  * for appending in place (POLCA__CT_APPEND rules; an exclusive advisory lock
- * keeps a second writer out with POLCA_ERR_STATE). cfg is used by appends
+ * keeps a second writer, and any libpolca replacement, out with
+ * POLCA_ERR_STATE). cfg is used by appends
  * (NULL = defaults). Reads the header and builds the record index by reading
  * each record header (O(records) small reads, no payloads). */
 POLCA_INTERNAL int32_t polca__ct_open(const char *path, uint32_t expect_kind, int32_t writable,

@@ -5,11 +5,13 @@
  * where available, and with the test's own .npy reader), safetensors import
  * (files written here, and the reference package's fixture), bad input.
  */
+#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "checkpoints.h"
@@ -566,6 +568,213 @@ TEST(import_reference_fixture) {
     polca_context_destroy(ctx);
 }
 
+/* ---- hostile paths, cancellation, concurrent handles ---- */
+
+/* Non-regular files as inputs fail at once, naming the path: a FIFO would
+ * block open(2) until a writer came (forever). alarm() turns a hang into a
+ * failed test program. */
+TEST(non_regular_inputs) {
+    polca_context *ctx = cpu_context();
+    CHECK(ctx);
+    polca__layout l;
+    test_layout(&l);
+    const char *fifo = tpath("input.fifo");
+    CHECK(mkfifo(fifo, 0600) == 0);
+    alarm(30);
+    polca_checkpoints *s = NULL;
+    CHECK_STATUS(polca_checkpoints_open(ctx, fifo, NULL, &s), POLCA_ERR_IO);
+    CHECK_ERROR_MENTIONS(fifo);
+    CHECK_ERROR_MENTIONS("FIFO");
+    polca_options *w = NULL;
+    CHECK_OK(polca_options_create(&w));
+    CHECK_OK(polca_options_set_int(w, "writable", 1));
+    CHECK_STATUS(polca_checkpoints_open(ctx, fifo, w, &s), POLCA_ERR_IO);
+    CHECK_ERROR_MENTIONS("FIFO");
+    const char *files[2] = {tpath("ok_1.safetensors"), fifo};
+    write_st(files[0], 1, NULL, 0, 0);
+    CHECK_STATUS(polca__checkpoints_import_safetensors(ctx, &l, 2, files, NULL, NULL, &s),
+                 POLCA_ERR_IO);
+    CHECK_ERROR_MENTIONS(fifo);
+    polca_basis *b = NULL;
+    CHECK_STATUS(polca_basis_load(ctx, fifo, &b), POLCA_ERR_IO);
+    CHECK_ERROR_MENTIONS(fifo);
+    polca_trajectories *tr = NULL;
+    CHECK_STATUS(polca_trajectories_load(ctx, fifo, &tr), POLCA_ERR_IO);
+    CHECK_ERROR_MENTIONS(fifo);
+    polca__st_file *f = NULL;
+    CHECK_STATUS(polca__st_open(fifo, &f), POLCA_ERR_IO);
+    CHECK_ERROR_MENTIONS("FIFO");
+    /* a directory, and a character device */
+    CHECK_STATUS(polca_checkpoints_open(ctx, tmpdir, NULL, &s), POLCA_ERR_IO);
+    CHECK_ERROR_MENTIONS("a directory");
+    CHECK_STATUS(polca_checkpoints_open(ctx, "/dev/null", NULL, &s), POLCA_ERR_IO);
+    CHECK_ERROR_MENTIONS("/dev/null: is a character device");
+    alarm(0);
+    CHECK(s == NULL && b == NULL && tr == NULL && f == NULL);
+    polca_options_destroy(w);
+    polca__layout_free(&l);
+    polca_context_destroy(ctx);
+}
+
+typedef struct progress_log {
+    int calls, cancel_at; /* cancel on call number cancel_at (1-based); 0: never */
+    int64_t last_done, last_total;
+    int ordered; /* done never decreases within a stage and stays <= total */
+    char stage[32];
+} progress_log;
+
+static int32_t on_progress(void *user, const char *stage, int64_t done, int64_t total,
+                           double value) {
+    (void)value;
+    progress_log *p = user;
+    p->calls++;
+    if (strcmp(stage, p->stage) != 0) {
+        snprintf(p->stage, sizeof p->stage, "%s", stage);
+        p->last_done = 0;
+    }
+    if (done < p->last_done || done > total || total <= 0) p->ordered = 0;
+    p->last_done = done;
+    p->last_total = total;
+    return p->cancel_at && p->calls >= p->cancel_at;
+}
+
+/* Files in the test directory whose name starts with prefix. */
+static int files_named(const char *prefix) {
+    DIR *d = opendir(tmpdir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return n;
+}
+
+/* A safetensors import reports progress ("import steps" per file, then
+ * "import" per tensor) and stops when the callback says so: status
+ * POLCA_ERR_CANCELLED, nothing at the destination, no temporary file. */
+TEST(import_progress_and_cancel) {
+    polca_context *ctx = cpu_context();
+    CHECK(ctx);
+    polca__layout l;
+    test_layout(&l);
+    enum { NF = 5 };
+    const char *files[NF];
+    char names[NF][32];
+    for (int i = 0; i < NF; i++) {
+        snprintf(names[i], sizeof names[i], "prog_%d.safetensors", 10 * i);
+        files[i] = tpath(names[i]);
+        write_st(files[i], i, NULL, 0, 0);
+    }
+    progress_log p = {0};
+    p.ordered = 1;
+    CHECK_OK(polca_context_set_progress(ctx, on_progress, &p));
+    polca_checkpoints *s = NULL;
+    CHECK_OK(polca__checkpoints_import_safetensors(ctx, &l, NF, files, tpath("prog.pcs"), NULL,
+                                                   &s));
+    polca_checkpoints_destroy(s);
+    /* NF header reads, then 3 tensors per file */
+    CHECK(p.calls == NF + NF * 3);
+    CHECK(p.ordered);
+    CHECK(!strcmp(p.stage, "import") && p.last_done == NF * 3 && p.last_total == NF * 3);
+    /* cancelled at every call in turn: into a file and in memory */
+    for (int at = 1; at <= NF + NF * 3; at++) {
+        for (int mem = 0; mem < 2; mem++) {
+            memset(&p, 0, sizeof p);
+            p.ordered = 1;
+            p.cancel_at = at;
+            polca_checkpoints *out = (polca_checkpoints *)(void *)&p;
+            CHECK_STATUS(polca__checkpoints_import_safetensors(
+                             ctx, &l, NF, files, mem ? NULL : tpath("cancel.pcs"), NULL, &out),
+                         POLCA_ERR_CANCELLED);
+            CHECK(p.calls == at);
+            CHECK(out == (polca_checkpoints *)(void *)&p);
+            CHECK(files_named("cancel.pcs") == 0);
+        }
+    }
+    CHECK_OK(polca_context_set_progress(ctx, NULL, NULL));
+    polca__layout_free(&l);
+    polca_context_destroy(ctx);
+}
+
+/* Two handles in one process: a writer and a replacer, as two processes
+ * would be (tests/test_crash.c does it with processes). */
+TEST(writer_and_replacer_handles) {
+    polca_context *ctx = cpu_context();
+    CHECK(ctx);
+    polca__layout l;
+    test_layout(&l);
+    const char *p = tpath("held.pcs");
+    float v[P];
+    polca_checkpoints *w = NULL, *x = NULL, *mem = NULL;
+    CHECK_OK(polca__checkpoints_create(ctx, &l, p, NULL, &w));
+    make_theta(v, 0);
+    CHECK_OK(polca_checkpoints_append(w, 0, v, P));
+    CHECK_OK(polca__checkpoints_create(ctx, &l, NULL, NULL, &mem));
+    CHECK_OK(polca_checkpoints_append(mem, 0, v, P));
+    /* a second creator without "overwrite": exists */
+    CHECK_STATUS(polca__checkpoints_create(ctx, &l, p, NULL, &x), POLCA_ERR_IO);
+    CHECK_ERROR_MENTIONS("exists");
+    /* libpolca's replacers are refused while the writer holds the file */
+    polca_options *ov = NULL;
+    CHECK_OK(polca_options_create(&ov));
+    CHECK_OK(polca_options_set_int(ov, "overwrite", 1));
+    CHECK_STATUS(polca__checkpoints_create(ctx, &l, p, ov, &x), POLCA_ERR_STATE);
+    CHECK_ERROR_MENTIONS(p);
+    CHECK_ERROR_MENTIONS("a writer holds");
+    CHECK_STATUS(polca_checkpoints_save(mem, p, NULL), POLCA_ERR_STATE);
+    CHECK_ERROR_MENTIONS("a writer holds");
+    write_st(tpath("rep_3.safetensors"), 0, NULL, 0, 0);
+    const char *files[1] = {tpath("rep_3.safetensors")};
+    CHECK_STATUS(polca__checkpoints_import_safetensors(ctx, &l, 1, files, p, ov, &x),
+                 POLCA_ERR_STATE);
+    CHECK(files_named("held.pcs.tmp") == 0);
+    /* the writer goes on; a reader sees its appends */
+    make_theta(v, 1);
+    CHECK_OK(polca_checkpoints_append(w, 1, v, P));
+    int64_t steps[2] = {0, 1};
+    CHECK_OK(polca_checkpoints_open(ctx, p, NULL, &x));
+    exercise_series(x, 2, steps);
+    polca_checkpoints_destroy(x);
+    /* another program renames a file over it: the next append fails, and
+     * so does every one after it */
+    CHECK_OK(polca_checkpoints_save(mem, tpath("other.pcs"), NULL));
+    CHECK(rename(tpath("other.pcs"), p) == 0);
+    make_theta(v, 2);
+    CHECK_STATUS(polca_checkpoints_append(w, 2, v, P), POLCA_ERR_IO);
+    CHECK_ERROR_MENTIONS(p);
+    CHECK_ERROR_MENTIONS("replaced");
+    CHECK_STATUS(polca_checkpoints_append(w, 3, v, P), POLCA_ERR_IO);
+    CHECK_ERROR_MENTIONS("replaced");
+    int64_t n = -1;
+    CHECK_OK(polca_checkpoints_count(w, &n));
+    CHECK(n == 2);
+    polca_checkpoints_destroy(w);
+    /* removed: the same */
+    CHECK_OK(polca__checkpoints_create(ctx, &l, tpath("gone.pcs"), NULL, &w));
+    CHECK(unlink(tpath("gone.pcs")) == 0);
+    CHECK_STATUS(polca_checkpoints_append(w, 0, v, P), POLCA_ERR_IO);
+    CHECK_ERROR_MENTIONS("removed");
+    polca_checkpoints_destroy(w);
+    /* once the writer is gone, "overwrite" replaces */
+    CHECK_OK(polca__checkpoints_create(ctx, &l, p, ov, &x));
+    polca_checkpoints_destroy(x);
+    /* a writer that was given a relative path keeps appending after the
+     * process changes directory (the check is not fooled by the cwd) */
+    char cwd[4096];
+    CHECK(getcwd(cwd, sizeof cwd));
+    CHECK(chdir(tmpdir) == 0);
+    int32_t st = polca__checkpoints_create(ctx, &l, "relative.pcs", NULL, &w);
+    CHECK(chdir("/") == 0);
+    if (!st) st = polca_checkpoints_append(w, 0, v, P);
+    CHECK(chdir(cwd) == 0);
+    CHECK_OK(st);
+    CHECK_OK(polca_checkpoints_append(w, 1, v, P));
+    polca_checkpoints_destroy(w);
+    polca_options_destroy(ov);
+    polca_checkpoints_destroy(mem);
+    polca__layout_free(&l);
+    polca_context_destroy(ctx);
+}
+
 int main(void) {
     strcpy(tmpdir, "/tmp/polca_cp_XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
@@ -576,6 +785,9 @@ int main(void) {
     RUN(corrupt_series_files);
     RUN(import_safetensors);
     RUN(import_reference_fixture);
+    RUN(non_regular_inputs);
+    RUN(import_progress_and_cancel);
+    RUN(writer_and_replacer_handles);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) printf("  could not remove %s\n", tmpdir);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bytes.h"
@@ -547,6 +548,81 @@ TEST(create_bad_arguments) {
     CHECK(system(cmd) != 0);
 }
 
+/* no_replace: a file at the path, even one that appears while a whole file
+ * is being written, makes the commit fail and stays as it was; the default
+ * replaces, except a file a writer holds (POLCA_ERR_STATE). */
+TEST(no_replace_and_held_files) {
+    polca__container *c = NULL, *w = NULL;
+    polca__ct_config cfg = cfg_with(2, 0, 12);
+    cfg.no_replace = 1;
+    float v[4] = {1, 2, 3, 4};
+    const char *p = tpath("nr.pct");
+    unlink(p);
+    CHECK_OK(polca__ct_create(p, POLCA__FILE_BASIS, NULL, NULL, 0, POLCA__CT_WHOLE, &cfg, &c));
+    CHECK_OK(polca__ct_append(c, 1, 0, POLCA__DT_F32, v, 4, 1));
+    spit(p, (const unsigned char *)"someone else's", 14); /* appears meanwhile */
+    CHECK_STATUS(polca__ct_finish(c), POLCA_ERR_IO);
+    CHECK_ERROR_MENTIONS(p);
+    CHECK_ERROR_MENTIONS("already exists");
+    polca__ct_close(c);
+    size_t n = 0;
+    unsigned char *b = slurp(p, &n);
+    CHECK(b && n == 14 && memcmp(b, "someone else's", 14) == 0);
+    free(b);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "ls %s | grep -q tmp", tmpdir);
+    CHECK(system(cmd) != 0);
+    /* an APPEND create likewise */
+    CHECK_STATUS(polca__ct_create(p, POLCA__FILE_BASIS, NULL, NULL, 0, POLCA__CT_APPEND, &cfg, &c),
+                 POLCA_ERR_IO);
+    CHECK_ERROR_MENTIONS("already exists");
+    /* the default replaces it */
+    cfg.no_replace = 0;
+    CHECK_OK(polca__ct_create(p, POLCA__FILE_BASIS, NULL, NULL, 0, POLCA__CT_APPEND, &cfg, &w));
+    CHECK_OK(polca__ct_append(w, 1, 0, POLCA__DT_F32, v, 4, 1));
+    /* ... but not while a writer (w) holds it */
+    CHECK_OK(polca__ct_create(p, POLCA__FILE_BASIS, NULL, NULL, 0, POLCA__CT_WHOLE, &cfg, &c));
+    CHECK_STATUS(polca__ct_finish(c), POLCA_ERR_STATE);
+    CHECK_ERROR_MENTIONS("a writer holds");
+    polca__ct_close(c);
+    CHECK_STATUS(polca__ct_open(p, 0, 1, &cfg, &c), POLCA_ERR_STATE);
+    CHECK_OK(polca__ct_open(p, 0, 0, NULL, &c));
+    CHECK(polca__ct_count(c) == 1);
+    polca__ct_close(c);
+    polca__ct_close(w);
+    CHECK(system(cmd) != 0);
+    /* a symbolic link at the path is replaced, its target left alone */
+    const char *target = tpath("target.pct");
+    spit(target, (const unsigned char *)"target", 6);
+    unlink(p);
+    CHECK(symlink(target, p) == 0);
+    CHECK_OK(polca__ct_create(p, POLCA__FILE_BASIS, NULL, NULL, 0, POLCA__CT_WHOLE, &cfg, &c));
+    CHECK_OK(polca__ct_finish(c));
+    polca__ct_close(c);
+    b = slurp(target, &n);
+    CHECK(b && n == 6);
+    free(b);
+    CHECK_OK(polca__ct_open(p, POLCA__FILE_BASIS, 0, NULL, &c));
+    polca__ct_close(c);
+}
+
+/* Inputs that are not regular files fail at once, naming the path (a FIFO
+ * would block open(2) forever: alarm() makes a hang a failure). */
+TEST(non_regular_files) {
+    polca__container *c = NULL;
+    const char *fifo = tpath("in.fifo");
+    CHECK(mkfifo(fifo, 0600) == 0);
+    alarm(30);
+    CHECK_STATUS(polca__ct_open(fifo, 0, 0, NULL, &c), POLCA_ERR_IO);
+    CHECK_ERROR_MENTIONS("in.fifo: is a FIFO, not a regular file");
+    CHECK_STATUS(polca__ct_open(fifo, 0, 1, NULL, &c), POLCA_ERR_IO);
+    CHECK_ERROR_MENTIONS("FIFO");
+    CHECK_STATUS(polca__ct_open(tmpdir, 0, 0, NULL, &c), POLCA_ERR_IO);
+    CHECK_ERROR_MENTIONS("is a directory");
+    alarm(0);
+    CHECK(c == NULL);
+}
+
 int main(void) {
     make_tmpdir();
     RUN(crc32c_check_values);
@@ -558,6 +634,8 @@ int main(void) {
     RUN(every_truncation_and_byte_flip);
     RUN(versions_fields_and_oversize_headers);
     RUN(create_bad_arguments);
+    RUN(no_replace_and_held_files);
+    RUN(non_regular_files);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) printf("  could not remove %s\n", tmpdir);

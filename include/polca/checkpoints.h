@@ -18,10 +18,20 @@
  * New series are created from a model (polca/model.h); existing files are
  * opened here.
  *
- * Threads: a series is used by one thread at a time (see polca/core.h). One
- * writer per file: a second handle opened for writing on the same file gets
- * POLCA_ERR_STATE. Readers may open a file while a writer appends; they see
- * the checkpoints committed when they opened it.
+ * Threads: a series is used by one thread at a time (see polca/core.h).
+ *
+ * Processes (docs/format.md, "Concurrent processes"): of several processes
+ * creating one new file, exactly one succeeds (the others get POLCA_ERR_IO,
+ * "exists"). One writer per file: a second handle opened for writing on
+ * the same file, in any process, gets POLCA_ERR_STATE. While a writer holds
+ * a file, libpolca does not replace it ("overwrite", save, any export to
+ * that path: POLCA_ERR_STATE); if another program replaces or removes it,
+ * the writer's next append fails with POLCA_ERR_IO ("replaced"). Readers
+ * may open a file while a writer appends; they see the checkpoints
+ * committed when they opened it.
+ *
+ * Paths that are not regular files (a FIFO, a directory, a device) are
+ * POLCA_ERR_IO naming them, at once.
  */
 #ifndef POLCA_CHECKPOINTS_H
 #define POLCA_CHECKPOINTS_H
@@ -44,7 +54,9 @@ typedef struct polca_checkpoints polca_checkpoints;
  * "precondition", "full_trials", "sync" as for polca_checkpoints_open
  * (ignored in memory), and
  *   "overwrite"    int  0 (default): an existing file at path is an error
- *                       (POLCA_ERR_IO); 1: it is replaced.
+ *                       (POLCA_ERR_IO), also one that another process
+ *                       creates during this call; 1: it is replaced, unless
+ *                       a writer holds it (POLCA_ERR_STATE).
  * out: receives the series; untouched on failure.
  */
 POLCA_API int32_t polca_checkpoints_create(polca_context *ctx, const polca_model *model,
@@ -67,6 +79,11 @@ POLCA_API int32_t polca_checkpoints_create(polca_context *ctx, const polca_model
  * a temporary file and renamed when complete (nothing appears at path on
  * failure). Options: those of polca_checkpoints_create, "step_key" (string)
  * and "writable" (int, default 0: 1 lets the returned series take appends).
+ * Progress goes to the context's callback (polca/core.h): stage "import
+ * steps" (files whose step was read, of n_files), then "import" (tensors
+ * read, of n_files x the layout's tensor count); a callback that returns
+ * nonzero stops the import with POLCA_ERR_CANCELLED (nothing at path, out
+ * untouched).
  */
 POLCA_API int32_t polca_checkpoints_import_safetensors(polca_context *ctx,
                                                        const polca_model *model,
@@ -112,7 +129,10 @@ POLCA_API void polca_checkpoints_destroy(polca_checkpoints *series);
  * every value finite (else POLCA_ERR_NOT_FINITE naming the tensor and
  * element). n_params: must equal polca_checkpoints_n_params. A file-backed
  * series must have been created, or opened with "writable" = 1 (else
- * POLCA_ERR_STATE). On failure the series is unchanged.
+ * POLCA_ERR_STATE). If another program has replaced or removed the file at
+ * the series' path since it was opened, the append fails with POLCA_ERR_IO
+ * ("replaced"), as does every later one: reopen the path. On failure the
+ * series is unchanged.
  */
 POLCA_API int32_t polca_checkpoints_append(polca_checkpoints *series, int64_t step,
                                            const float *theta, int64_t n_params);
@@ -155,9 +175,10 @@ POLCA_API int32_t polca_checkpoints_read(polca_checkpoints *series, int64_t inde
                                          int64_t n_params);
 
 /*
- * Writes the whole series to a new file at path (replacing any file there)
- * through a temporary file, fsync and rename: the path holds either its old
- * contents or the complete series. Options: "zstd_level", "max_chain",
+ * Writes the whole series to a new file at path (replacing any file there,
+ * except one a writer holds: POLCA_ERR_STATE) through a temporary file,
+ * fsync and rename: the path holds either its old contents or the complete
+ * series. Options: "zstd_level", "max_chain",
  * "precondition", "full_trials" as for polca_checkpoints_open. The series
  * itself is unchanged (an in-memory series stays in memory).
  */
