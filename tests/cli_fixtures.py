@@ -8,6 +8,7 @@ attn.mask / attn.IGNORE buffers TransformerLens saves), tokens.npy
 broken variants of each for the error tests.
 
     /usr/bin/python3 tests/cli_fixtures.py DIR
+    /usr/bin/python3 tests/cli_fixtures.py DIR --import-set   # a slow import
 """
 import json
 import os
@@ -98,7 +99,27 @@ def main(out):
         json.dump(dict(cfg, normalization_type="LN", positional_embedding_type="standard",
                        attn_only=False, d_vocab_out=-1, eps=1e-5, use_attn_scale=True,
                        model_name="custom"), f)
+    # a larger run for the Ctrl-C tests: 1000 sequences (5000 samples)
+    np.save(os.path.join(out, "tokens_many.npy"), rng.integers(0, cfg["d_vocab"], (1000, T)).astype(np.int64))
+    np.save(os.path.join(out, "labels_many.npy"), rng.integers(0, 2, 1000 * (T - 1)).astype(bool))
+
+
+def import_set(out, n_files=60):
+    """A larger model and n_files checkpoints of random weights (~0.35 MB
+    each), for Ctrl-C during polca import: big.json, ckpts_big/."""
+    cfg = dict(CFG, d_model=64, n_heads=4, d_head=16, d_mlp=256, d_vocab=256, n_ctx=32)
+    with open(os.path.join(out, "big.json"), "w") as f:
+        json.dump(cfg, f)
+    os.makedirs(os.path.join(out, "ckpts_big"), exist_ok=True)
+    rng = np.random.default_rng(3)
+    shapes = tensors(cfg)
+    for i in range(n_files):
+        save_safetensors(os.path.join(out, "ckpts_big", f"c_{i:04d}.safetensors"),
+                         {n: rng.standard_normal(s).astype(np.float32) for n, s in shapes})
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if len(sys.argv) > 2 and sys.argv[2] == "--import-set":
+        import_set(sys.argv[1])
+    else:
+        main(sys.argv[1])

@@ -1,15 +1,23 @@
 /*
  * tests/test_cli_readers.c - the polca tool's strict JSON reader and .npy
- * reader (tools/polca/json.c, npy.c, compiled into this test): what they
+ * reader (tools/polca/json.c, npy.c, compiled into this test), and its
+ * one path for output files (tools/polca/output.c). Readers: what they
  * accept, what they refuse, and hostile files (every truncation and byte
  * flips of a valid .npy; JSON nested past the limit) give an error, never
- * a crash or a read past the buffer (make check-asan runs this too).
+ * a crash or a read past the buffer (make check-asan runs this too); a
+ * FIFO, directory or device is refused without blocking.
  */
+#define _GNU_SOURCE /* tools/polca/output.c: renameat2 */
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "../tools/polca/json.c"
 #include "../tools/polca/npy.c"
+#include "../tools/polca/common.c"
+#include "../tools/polca/output.c"
 
 static int parses(const char *text) {
     json_value *v = NULL;
@@ -162,12 +170,156 @@ TEST(npy_reads_and_refuses) {
     CHECK(npy_read(path_of("missing.npy"), &f, err, sizeof err) != 0 && strstr(err, "missing.npy"));
     /* the writer's output reads back */
     int64_t shape[2] = {2, 3};
-    CHECK(npy_write(path_of("w.npy"), "<i8", 2, shape, vals, err, sizeof err) == 0);
+    FILE *wf = fopen(path_of("w.npy"), "wb");
+    CHECK(wf && npy_write(wf, "<i8", 2, shape, vals) == 0);
+    if (wf) CHECK(fclose(wf) == 0);
     CHECK(npy_read(path_of("w.npy"), &f, err, sizeof err) == 0);
     CHECK(f.count == 6 && memcmp(f.data, vals, sizeof vals) == 0);
     npy_free(&f);
     const char *names[] = {"a.npy", "b.npy", "c.npy", "bad.npy", "cut.npy", "flip.npy", "w.npy"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) unlink(path_of(names[i]));
+}
+
+/* A FIFO, a directory and a character device are refused at once, with a
+ * message naming the path and what it is (issue 21, defect 9: a FIFO used
+ * to block open() forever; alarm() ends the test if it does). */
+TEST(readers_refuse_non_regular_files_without_blocking) {
+    CHECK(mkfifo(path_of("fifo.npy"), 0600) == 0);
+    CHECK(mkdir(path_of("dir.npy"), 0700) == 0);
+    npy_file f;
+    char err[512];
+    alarm(10);
+    CHECK(npy_read(path_of("fifo.npy"), &f, err, sizeof err) != 0);
+    CHECK(strstr(err, "fifo.npy") && strstr(err, "a FIFO, not a regular file"));
+    CHECK(npy_read(path_of("dir.npy"), &f, err, sizeof err) != 0);
+    CHECK(strstr(err, "dir.npy") && strstr(err, "a directory"));
+    CHECK(npy_read("/dev/zero", &f, err, sizeof err) != 0 && strstr(err, "a character device"));
+    FILE *g = open_regular(path_of("fifo.npy"), err, sizeof err);
+    CHECK(g == NULL && strstr(err, "a FIFO"));
+    if (g) fclose(g);
+    alarm(0);
+    unlink(path_of("fifo.npy"));
+    rmdir(path_of("dir.npy"));
+}
+
+/* ---- tools/polca/output.c (issue 21, defects 5 and 6) ---- */
+
+static int file_is(const char *path, const char *text) {
+    char buf[256] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    return n == strlen(text) && memcmp(buf, text, n) == 0;
+}
+
+/* No temporary file of the tool left in the test directory. */
+static int no_tmp_left(void) {
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "ls -A %s | grep -q polca-tmp", dir);
+    return system(cmd) != 0;
+}
+
+TEST(output_never_replaces_a_name_taken_meanwhile) {
+    /* another process creates the file after the early check: the publish
+     * step refuses it (exit 1), and the other file stays as it was */
+    const char *p = strdup(path_of("race.json"));
+    cli_output o;
+    CHECK(cli_output_open(&o, "--out", p, 0) == CLI_OK && o.f);
+    fputs("{\"new\": 1}", o.f);
+    write_file("race.json", "theirs", 6);
+    CHECK(cli_output_commit(&o) == CLI_USAGE);
+    CHECK(file_is(p, "theirs"));
+    CHECK(no_tmp_left());
+    cli_output_abort(&o); /* safe after a commit */
+    unlink(p);
+    /* a symlink that appears there is not followed */
+    write_file("target", "target", 6);
+    CHECK(cli_output_open(&o, "--out", p, 0) == CLI_OK);
+    fputs("new", o.f);
+    CHECK(symlink("target", p) == 0);
+    CHECK(cli_output_commit(&o) == CLI_USAGE);
+    struct stat st;
+    CHECK(lstat(p, &st) == 0 && S_ISLNK(st.st_mode) && file_is(path_of("target"), "target"));
+    /* the early check sees the symlink, even a dangling one */
+    unlink(path_of("target"));
+    CHECK(cli_output_check("--out", p, 0) == CLI_USAGE);
+    CHECK(access(path_of("target"), F_OK) != 0);
+    /* with overwrite, rename replaces the symlink itself */
+    write_file("target", "target", 6);
+    CHECK(cli_output_open(&o, "--out", p, 1) == CLI_OK);
+    fputs("new", o.f);
+    CHECK(cli_output_commit(&o) == CLI_OK);
+    CHECK(lstat(p, &st) == 0 && S_ISREG(st.st_mode) && file_is(p, "new"));
+    CHECK(file_is(path_of("target"), "target"));
+    /* a directory or a device is never replaced, even with overwrite */
+    CHECK(cli_output_check("--out", dir, 1) == CLI_USAGE);
+    CHECK(cli_output_check("--out", "/dev/null", 1) == CLI_USAGE);
+    CHECK(no_tmp_left());
+    unlink(p);
+    unlink(path_of("target"));
+    free((void *)p);
+}
+
+TEST(outputs_are_published_together_or_not_at_all) {
+    const char *a = strdup(path_of("a.json")), *b = strdup(path_of("b.npy"));
+    cli_output oa, ob;
+    CHECK(cli_output_open(&oa, "--out", a, 0) == CLI_OK);
+    CHECK(cli_output_stage(&ob, "--npy", b, 0) == CLI_OK && ob.tmp && !ob.f);
+    fputs("A", oa.f);
+    write_file("b.npy", "theirs", 6); /* taken meanwhile */
+    FILE *lib = fopen(ob.tmp, "wb");  /* what a libpolca writer does */
+    CHECK(lib && fputs("B", lib) >= 0 && fclose(lib) == 0);
+    cli_output *both[2] = {&oa, &ob};
+    CHECK(cli_outputs_commit(both, 2) == CLI_USAGE);
+    CHECK(access(a, F_OK) != 0); /* published first, taken back */
+    CHECK(file_is(b, "theirs"));
+    CHECK(no_tmp_left());
+    unlink(b);
+    CHECK(cli_output_open(&oa, "--out", a, 0) == CLI_OK && cli_output_stage(&ob, "--npy", b, 0) == CLI_OK);
+    fputs("A", oa.f);
+    lib = fopen(ob.tmp, "wb");
+    CHECK(lib && fputs("B", lib) >= 0 && fclose(lib) == 0);
+    CHECK(cli_outputs_commit(both, 2) == CLI_OK);
+    CHECK(file_is(a, "A") && file_is(b, "B") && no_tmp_left());
+    unlink(a);
+    unlink(b);
+    free((void *)a);
+    free((void *)b);
+}
+
+TEST(a_write_error_leaves_the_old_file) {
+    /* a file size limit makes writes fail (EFBIG) as a full disk would */
+    const char *p = strdup(path_of("old.json"));
+    write_file("old.json", "old", 3);
+    struct rlimit was, small;
+    CHECK(getrlimit(RLIMIT_FSIZE, &was) == 0);
+    void (*xfsz)(int) = signal(SIGXFSZ, SIG_IGN);
+    small = was;
+    small.rlim_cur = 4096;
+    CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    cli_output o;
+    CHECK(cli_output_open(&o, "--out", p, 1) == CLI_OK);
+    for (int i = 0; i < 2000; i++) fputs("0123456789", o.f);
+    int rc = cli_output_commit(&o);
+    CHECK(setrlimit(RLIMIT_FSIZE, &was) == 0);
+    signal(SIGXFSZ, xfsz);
+    CHECK(rc == CLI_INPUT);
+    CHECK(file_is(p, "old") && no_tmp_left());
+    unlink(p);
+    free((void *)p);
+}
+
+TEST(ctrl_c_before_publishing_leaves_nothing) {
+    const char *p = strdup(path_of("int.json"));
+    cli_output o;
+    CHECK(cli_output_open(&o, "--out", p, 0) == CLI_OK);
+    fputs("complete", o.f);
+    raise(SIGINT); /* the first Ctrl-C only sets the flag */
+    CHECK(cli_interrupted());
+    CHECK(cli_output_commit(&o) == CLI_INTERRUPTED);
+    CHECK(access(p, F_OK) != 0 && no_tmp_left());
+    free((void *)p);
 }
 
 int main(void) {
@@ -176,6 +328,11 @@ int main(void) {
     RUN(json_accepts_valid_documents);
     RUN(json_refuses_what_is_not_strict_json);
     RUN(npy_reads_and_refuses);
+    RUN(readers_refuse_non_regular_files_without_blocking);
+    RUN(output_never_replaces_a_name_taken_meanwhile);
+    RUN(outputs_are_published_together_or_not_at_all);
+    RUN(a_write_error_leaves_the_old_file);
+    RUN(ctrl_c_before_publishing_leaves_nothing); /* last: the flag stays set */
     rmdir(dir);
     return harness_done();
 }

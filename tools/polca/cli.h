@@ -96,7 +96,61 @@ int cli_opt_int(polca_options **o, const char *name, int64_t v);
 int cli_opt_double(polca_options **o, const char *name, double v);
 int cli_opt_string(polca_options **o, const char *name, const char *v);
 
+/* ---- outputs and Ctrl-C (output.c; docs/cli.md "Output files") ----
+ *
+ * Every file a command writes: a temporary file beside the destination,
+ * written, checked, fsynced, then published under the final name without
+ * following a symlink there (without --overwrite: only if the name is still
+ * free, atomically; with it: rename(2) replaces the name), the directory
+ * fsynced. On failure or Ctrl-C nothing appears and nothing is replaced. */
+typedef struct cli_output {
+    const char *option; /* "--out", for messages */
+    const char *path;   /* the destination */
+    int overwrite;
+    FILE *f;            /* cli_output_open: write here */
+    char *tmp;          /* the temporary file (cli_output_stage: libpolca writes this path) */
+    int slot;           /* known to the second Ctrl-C */
+    int published;
+    uint64_t dev, ino;  /* of the file published */
+} cli_output;
+
+/* Refuses (CLI_USAGE, message naming option and path) a destination that
+ * exists without overwrite (a symlink counts, even a dangling one), a
+ * directory, or a name ending in '/'. A convenience before long work: the
+ * publish step checks again, atomically. */
+int cli_output_check(const char *option, const char *path, int overwrite);
+/* Checks as above, creates the temporary file and opens it for writing:
+ * o->f. */
+int cli_output_open(cli_output *o, const char *option, const char *path, int overwrite);
+/* Checks as above and creates the temporary file for a libpolca writer,
+ * which writes o->tmp (its own atomic save replaces the empty file). */
+int cli_output_stage(cli_output *o, const char *option, const char *path, int overwrite);
+/* Publishes outs[n] together (each fsynced first; none when Ctrl-C came:
+ * CLI_INTERRUPTED). On failure every temporary file is removed and the
+ * outputs of this call published without overwrite are removed again. */
+int cli_outputs_commit(cli_output *const *outs, int n);
+int cli_output_commit(cli_output *o);
+/* A failed libpolca writer of o->tmp: the library's message (which names
+ * the temporary file) after "<option> <path>: ". */
+int cli_output_lib(const cli_output *o, int32_t status);
+/* Removes the temporary file; safe on a zeroed, committed or aborted one. */
+void cli_output_abort(cli_output *o);
+/* Installs the Ctrl-C handler (idempotent): the first sets the flag that
+ * cancels the running libpolca call and the publish step, the second exits
+ * at once (130) after removing the temporary files. */
+void cli_catch_sigint(void);
+int cli_interrupted(void);
+
 /* ---- inputs (inputs.c) ---- */
+
+/* Refuses (CLI_INPUT) an input path that exists but is not a regular file
+ * (FIFO, device, socket, directory), naming `what` (an option such as
+ * "--tokens", or "FILE") and the path; a missing path passes (the reader
+ * says why it cannot open it). Never blocks. */
+int cli_check_input(const char *what, const char *path);
+/* cli_check_input for each option in names (NULL-terminated) that was
+ * given, and, when pos_name is not NULL, for every positional argument. */
+int cli_check_inputs(const cli_args *a, const char *const *names, const char *pos_name);
 
 /* A built-in transformer from a model config JSON (docs/cli.md). */
 int cli_load_model(const char *config_path, polca_model **out);

@@ -5,7 +5,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -164,9 +163,14 @@ int cmd_basis(int argc, char **argv) {
             if (cli_get(&a, hess_only[i]))
                 return cli_fail(CLI_USAGE, "--%s applies to --method hessian only", hess_only[i]);
     }
-    struct stat st;
-    if (!cli_flag(&a, "overwrite") && stat(out, &st) == 0)
-        return cli_fail(CLI_USAGE, "%s exists (--overwrite replaces it)", out);
+    static const char *const inputs[] = {"series", "config", "tokens", "mask", NULL};
+    int overwrite = cli_flag(&a, "overwrite");
+    const char *npy = cli_get(&a, "npy");
+    if (npy && strcmp(npy, out) == 0)
+        return cli_fail(CLI_USAGE, "--out and --npy name the same file %s", out);
+    if ((rc = cli_check_inputs(&a, inputs, NULL)) || (rc = cli_output_check("--out", out, overwrite)) ||
+        (npy && (rc = cli_output_check("--npy", npy, overwrite))))
+        return rc;
     polca_context *ctx = cli_context(&rc);
     if (!ctx) return rc;
     polca_checkpoints *series = NULL;
@@ -199,9 +203,18 @@ int cmd_basis(int argc, char **argv) {
             rc = cli_lib(status, NULL);
         free(theta);
     }
-    if (!rc && (status = polca_basis_save(b, out))) rc = cli_lib(status, NULL);
-    if (!rc && cli_get(&a, "npy") && (status = polca_basis_export_npy(b, cli_get(&a, "npy"))))
-        rc = cli_lib(status, NULL);
+    /* both outputs staged, then published together */
+    cli_output basis_out = {0}, npy_out = {0};
+    cli_output *outs[2] = {&basis_out, &npy_out};
+    if (!rc && !(rc = cli_output_stage(&basis_out, "--out", out, overwrite)) &&
+        (status = polca_basis_save(b, basis_out.tmp)))
+        rc = cli_output_lib(&basis_out, status);
+    if (!rc && npy && !(rc = cli_output_stage(&npy_out, "--npy", npy, overwrite)) &&
+        (status = polca_basis_export_npy(b, npy_out.tmp)))
+        rc = cli_output_lib(&npy_out, status);
+    if (!rc) rc = cli_outputs_commit(outs, npy ? 2 : 1);
+    cli_output_abort(&basis_out);
+    cli_output_abort(&npy_out);
     if (!rc && !g_cli.quiet) {
         int64_t kk = 0;
         polca_basis_count(b, &kk);

@@ -6,7 +6,6 @@
  * libpolca has no clustering file: clustering is deterministic, so `score`
  * and `report` cluster again with the same options rather than read one.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +30,7 @@ static const cli_opt cluster_own[] = {
     {"labels-out", "LABELS.npy", "write every sample's cluster per direction, int32 [K][N] "
                                  "(-1 noise, -2 left out by the filter)"},
     {"mask", "MASK.npy", "the mask the samples came from: medoids shown as sequence:position"},
+    {"overwrite", NULL, "replace existing output files"},
     {NULL, NULL, NULL},
 };
 
@@ -98,6 +98,15 @@ int cmd_cluster(int argc, char **argv) {
                        "(eq. 9) and whether it comes after the exact loss\nplateaus (a hidden "
                        "breakthrough, eq. 10). Prints one line per cluster.");
     if (rc) return rc;
+    static const char *const inputs[] = {"mask", NULL};
+    int overwrite = cli_flag(&a, "overwrite");
+    if ((rc = cli_check_inputs(&a, inputs, "TRAJ.polca"))) return rc;
+    if (cli_get(&a, "out") && cli_get(&a, "labels-out") && strcmp(cli_get(&a, "out"), cli_get(&a, "labels-out")) == 0)
+        return cli_fail(CLI_USAGE, "--out and --labels-out name the same file %s", cli_get(&a, "out"));
+    if (cli_get(&a, "out") && (rc = cli_output_check("--out", cli_get(&a, "out"), overwrite))) return rc;
+    if (cli_get(&a, "labels-out") &&
+        (rc = cli_output_check("--labels-out", cli_get(&a, "labels-out"), overwrite)))
+        return rc;
     polca_trajectories *t = NULL;
     if ((rc = load_traj(&a, &t))) return rc;
     int32_t kinds[N_KINDS];
@@ -142,28 +151,35 @@ int cmd_cluster(int argc, char **argv) {
                    where, step_at(steps, t1, onset), hid ? "yes" : "no");
         }
     }
-    if (!rc && cli_get(&a, "out")) {
-        const char *path = cli_get(&a, "out");
-        FILE *f = fopen(path, "w");
-        if (!f) rc = cli_fail(CLI_INPUT, "%s: cannot write: %s", path, strerror(errno));
-        if (!rc) rc = write_clusters_json(f, a.pos[0], t, kinds, cls, n_kinds);
-        if (f && fclose(f) && !rc) rc = cli_fail(CLI_INPUT, "%s: write failed", path);
+    /* both outputs complete in their temporary files, then published together */
+    cli_output json_out = {0}, labels_out = {0};
+    cli_output *outs[2];
+    int n_outs = 0;
+    if (!rc && cli_get(&a, "out") &&
+        !(rc = cli_output_open(&json_out, "--out", cli_get(&a, "out"), overwrite))) {
+        outs[n_outs++] = &json_out;
+        rc = write_clusters_json(json_out.f, a.pos[0], t, kinds, cls, n_kinds);
     }
     if (!rc && cli_get(&a, "labels-out")) {
         int64_t k, n;
         polca_clustering_shape(cls[0], &k, &n, NULL, NULL, NULL);
-        int32_t *lab = malloc(sizeof *lab * (size_t)(k * n));
+        int32_t *lab = malloc(sizeof *lab * (size_t)(k * n + 1));
         if (!lab) rc = cli_fail(CLI_LIBRARY, "out of memory");
         for (int64_t d = 0; !rc && d < k; d++) {
             int32_t st = polca_clustering_labels(cls[0], d, lab + d * n, NULL, NULL, NULL);
             if (st) rc = cli_lib(st, NULL);
         }
         int64_t shape[2] = {k, n};
-        char err[512];
-        if (!rc && npy_write(cli_get(&a, "labels-out"), "<i4", 2, shape, lab, err, sizeof err))
-            rc = cli_fail(CLI_INPUT, "%s", err);
+        if (!rc && !(rc = cli_output_open(&labels_out, "--labels-out", cli_get(&a, "labels-out"),
+                                          overwrite))) {
+            outs[n_outs++] = &labels_out;
+            npy_write(labels_out.f, "<i4", 2, shape, lab); /* errors: cli_outputs_commit */
+        }
         free(lab);
     }
+    if (!rc && n_outs) rc = cli_outputs_commit(outs, n_outs);
+    cli_output_abort(&json_out);
+    cli_output_abort(&labels_out);
     for (int q = 0; q < n_kinds; q++) polca_clustering_destroy(cls[q]);
     free(seq);
     free(pos);
@@ -178,6 +194,7 @@ static const cli_opt score_own[] = {
     {"mask", "MASK.npy", "the mask the samples came from (for per-position labels)"},
     {"top", "N", "clusters listed per kind, most homogeneous first (default 3)"},
     {"out", "SCORES.json", "also write the scores of every cluster as JSON"},
+    {"overwrite", NULL, "replace an existing output file"},
     {NULL, NULL, NULL},
 };
 
@@ -196,21 +213,29 @@ int cmd_score(int argc, char **argv) {
     int64_t top = 3;
     if ((rc = cli_require(&a, "labels", &labels_path)) || (rc = cli_get_int(&a, "top", 1, 1000, &top)))
         return rc;
+    static const char *const inputs[] = {"labels", "mask", NULL};
+    if ((rc = cli_check_inputs(&a, inputs, "TRAJ.polca"))) return rc;
+    if (cli_get(&a, "out") &&
+        (rc = cli_output_check("--out", cli_get(&a, "out"), cli_flag(&a, "overwrite"))))
+        return rc;
     polca_trajectories *t = NULL;
     if ((rc = load_traj(&a, &t))) return rc;
     int32_t kinds[N_KINDS];
     int n_kinds = 0;
     uint8_t *label = NULL;
     FILE *jf = NULL;
+    cli_output out = {0};
     const float *x;
     int64_t k0, n, tt;
     polca_trajectories_view(t, POLCA_TRAJ_POLCA, &x, &k0, &n, &tt);
     rc = parse_kinds(&a, t, "all", kinds, &n_kinds);
     if (!rc) rc = cli_load_labels(labels_path, cli_get(&a, "mask"), n, &label);
     if (!rc && cli_get(&a, "out")) {
-        jf = fopen(cli_get(&a, "out"), "w");
-        if (!jf) rc = cli_fail(CLI_INPUT, "%s: cannot write: %s", cli_get(&a, "out"), strerror(errno));
-        else fputs("{\"format\": \"polca-scores-1\", \"kinds\": {", jf);
+        /* written to a temporary file as the kinds are scored, published
+         * only when every kind was */
+        rc = cli_output_open(&out, "--out", cli_get(&a, "out"), cli_flag(&a, "overwrite"));
+        if (!rc) jf = out.f;
+        if (jf) fputs("{\"format\": \"polca-scores-1\", \"kinds\": {", jf);
     }
     int64_t positives = 0;
     for (int64_t i = 0; label && i < n; i++) positives += label[i];
@@ -270,10 +295,11 @@ int cmd_score(int argc, char **argv) {
         free(best);
         polca_clustering_destroy(c);
     }
-    if (jf) {
+    if (jf && !rc) {
         fputs("}}\n", jf);
-        if (fclose(jf) && !rc) rc = cli_fail(CLI_INPUT, "%s: write failed", cli_get(&a, "out"));
+        rc = cli_output_commit(&out);
     }
+    cli_output_abort(&out);
     free(label);
     polca_trajectories_destroy(t);
     return rc;

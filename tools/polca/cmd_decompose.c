@@ -60,22 +60,58 @@ static int drop_rising(polca_trajectories *t, polca_basis *b, int64_t *dropped) 
     return rc;
 }
 
-static int export_npy(polca_trajectories *t, const char *dir) {
-    char path[4096];
+/* The files --npy-dir DIR gets: one per output kind the options ask for,
+ * and steps.npy. want[kind] = 1 for the kinds to write. */
+static void npy_kinds(const cli_args *a, int want[6]) {
+    want[POLCA_TRAJ_POLCA] = 1;
+    want[POLCA_TRAJ_FIRST_ORDER] = !cli_flag(a, "no-first-order");
+    want[POLCA_TRAJ_FISHER] = cli_flag(a, "fisher");
+    want[POLCA_TRAJ_LCA] = cli_get(a, "lca") != NULL;
+    want[POLCA_TRAJ_EXACT_LOSS] = 1;
+    want[POLCA_TRAJ_LOSS_CHANGE] = 1;
+}
+
+#define N_NPY 7 /* six kinds and steps.npy */
+
+static void npy_path(char *buf, size_t len, const char *dir, int i) {
+    snprintf(buf, len, "%s/%s.npy", dir, i < 6 ? kind_names[i] : "steps");
+}
+
+/* Without --overwrite, refuses before any work when a file --npy-dir would
+ * get exists (the publish step checks each again, atomically). */
+static int check_npy_dir(const cli_args *a, const char *dir, int overwrite,
+                         char paths[N_NPY][4096]) {
+    int want[6];
+    npy_kinds(a, want);
+    for (int i = 0; i < N_NPY; i++) {
+        npy_path(paths[i], sizeof paths[i], dir, i);
+        int rc = i < 6 && !want[i] ? CLI_OK : cli_output_check("--npy-dir", paths[i], overwrite);
+        if (rc) return rc;
+    }
+    return CLI_OK;
+}
+
+/* Every output kind the trajectories hold, and the steps, into staged
+ * files outs[*n...] (published with the other outputs by the caller). */
+static int export_npy(polca_trajectories *t, char paths[N_NPY][4096], int overwrite,
+                      cli_output *npy, cli_output **outs, int *n) {
     for (int32_t kind = 0; kind < 6; kind++) {
         const float *data;
-        int64_t k, n, tt;
-        if (polca_trajectories_view(t, kind, &data, &k, &n, &tt)) continue;
-        snprintf(path, sizeof path, "%s/%s.npy", dir, kind_names[kind]);
-        int32_t st = polca_trajectories_export_npy(t, kind, path);
-        if (st) return cli_lib(st, NULL);
+        int64_t k, nn, tt;
+        if (polca_trajectories_view(t, kind, &data, &k, &nn, &tt)) continue;
+        int rc = cli_output_stage(&npy[kind], "--npy-dir", paths[kind], overwrite);
+        if (rc) return rc;
+        outs[(*n)++] = &npy[kind];
+        int32_t st = polca_trajectories_export_npy(t, kind, npy[kind].tmp);
+        if (st) return cli_output_lib(&npy[kind], st);
     }
     const int64_t *steps;
     int64_t t1;
     polca_trajectories_steps(t, &steps, &t1);
-    snprintf(path, sizeof path, "%s/steps.npy", dir);
-    char err[512];
-    if (npy_write(path, "<i8", 1, &t1, steps, err, sizeof err)) return cli_fail(CLI_INPUT, "%s", err);
+    int rc = cli_output_open(&npy[6], "--npy-dir", paths[6], overwrite);
+    if (rc) return rc;
+    outs[(*n)++] = &npy[6];
+    npy_write(npy[6].f, "<i8", 1, &t1, steps); /* errors: cli_outputs_commit */
     return CLI_OK;
 }
 
@@ -99,14 +135,20 @@ int cmd_decompose(int argc, char **argv) {
         return rc;
     if (cli_get(&a, "basis-out") && !cli_flag(&a, "drop-rising"))
         return cli_fail(CLI_USAGE, "--basis-out goes with --drop-rising");
+    static const char *const inputs[] = {"config", "tokens", "mask", "series", "basis", NULL};
+    if ((rc = cli_check_inputs(&a, inputs, NULL))) return rc;
+    int overwrite = cli_flag(&a, "overwrite");
+    const char *basis_out = cli_get(&a, "basis-out"), *npy_dir = cli_get(&a, "npy-dir");
+    if (basis_out && strcmp(basis_out, out) == 0)
+        return cli_fail(CLI_USAGE, "--out and --basis-out name the same file %s", out);
+    if ((rc = cli_output_check("--out", out, overwrite)) ||
+        (basis_out && (rc = cli_output_check("--basis-out", basis_out, overwrite))))
+        return rc;
     struct stat st;
-    if (!cli_flag(&a, "overwrite")) {
-        if (stat(out, &st) == 0) return cli_fail(CLI_USAGE, "%s exists (--overwrite replaces it)", out);
-        if (cli_get(&a, "basis-out") && stat(cli_get(&a, "basis-out"), &st) == 0)
-            return cli_fail(CLI_USAGE, "%s exists (--overwrite replaces it)", cli_get(&a, "basis-out"));
-    }
-    if (cli_get(&a, "npy-dir") && (stat(cli_get(&a, "npy-dir"), &st) != 0 || !S_ISDIR(st.st_mode)))
-        return cli_fail(CLI_USAGE, "--npy-dir %s: not a directory", cli_get(&a, "npy-dir"));
+    char npy_paths[N_NPY][4096];
+    if (npy_dir && (stat(npy_dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+        return cli_fail(CLI_USAGE, "--npy-dir %s: not a directory", npy_dir);
+    if (npy_dir && (rc = check_npy_dir(&a, npy_dir, overwrite, npy_paths))) return rc;
     polca_model *model = NULL;
     polca_data *data = NULL;
     polca_checkpoints *series = NULL;
@@ -143,11 +185,23 @@ int cmd_decompose(int argc, char **argv) {
             t = NULL;
             rc = compute(model, data, series, basis, lca, o, &t);
         }
-        if (!rc && cli_get(&a, "basis-out") && (status = polca_basis_save(basis, cli_get(&a, "basis-out"))))
-            rc = cli_lib(status, NULL);
     }
-    if (!rc && (status = polca_trajectories_save(t, out))) rc = cli_lib(status, NULL);
-    if (!rc && cli_get(&a, "npy-dir")) rc = export_npy(t, cli_get(&a, "npy-dir"));
+    /* every output staged, then all published together */
+    cli_output traj_out = {0}, kept_out = {0}, npy[N_NPY];
+    memset(npy, 0, sizeof npy);
+    cli_output *outs[2 + N_NPY];
+    int n_outs = 0;
+    if (!rc && !(rc = cli_output_stage(&traj_out, "--out", out, overwrite))) {
+        outs[n_outs++] = &traj_out;
+        if ((status = polca_trajectories_save(t, traj_out.tmp))) rc = cli_output_lib(&traj_out, status);
+    }
+    if (!rc && basis_out && !(rc = cli_output_stage(&kept_out, "--basis-out", basis_out, overwrite))) {
+        outs[n_outs++] = &kept_out;
+        if ((status = polca_basis_save(basis, kept_out.tmp))) rc = cli_output_lib(&kept_out, status);
+    }
+    if (!rc && npy_dir) rc = export_npy(t, npy_paths, overwrite, npy, outs, &n_outs);
+    if (!rc) rc = cli_outputs_commit(outs, n_outs);
+    for (int i = 0; i < n_outs; i++) cli_output_abort(outs[i]);
     if (!rc && !g_cli.quiet) {
         const float *v;
         int64_t k, n, tt;

@@ -4,6 +4,7 @@
  * compressed checkpoint series file (polca_checkpoints_import_safetensors).
  */
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "cli.h"
@@ -31,21 +32,31 @@ int cmd_import(int argc, char **argv) {
         (rc = cli_get_int(&a, "zstd-level", 1, 19, &level)))
         return rc;
     if (a.n_pos == 0) return cli_fail(CLI_USAGE, "no safetensors FILE given (see polca import --help)");
-    struct stat st;
-    if (!cli_flag(&a, "overwrite") && stat(out, &st) == 0)
-        return cli_fail(CLI_USAGE, "%s exists (--overwrite replaces it)", out);
+    static const char *const inputs[] = {"config", NULL};
+    int overwrite = cli_flag(&a, "overwrite");
+    if ((rc = cli_check_inputs(&a, inputs, "FILE")) || (rc = cli_output_check("--out", out, overwrite)))
+        return rc;
     polca_model *model = NULL;
-    if ((rc = cli_load_model(config, &model))) return rc;
+    if ((rc = cli_load_model(config, &model))) return rc; /* makes the context: Ctrl-C cancels */
     polca_options *o = NULL;
     polca_checkpoints *s = NULL;
+    cli_output series = {0};
+    /* libpolca writes the staged temporary file (replacing the empty one);
+     * it is published under --out when complete */
     rc = cli_opt_int(&o, "overwrite", 1);
     if (!rc && cli_get(&a, "step-key")) rc = cli_opt_string(&o, "step_key", cli_get(&a, "step-key"));
     if (!rc && level) rc = cli_opt_int(&o, "zstd_level", level);
+    if (!rc) rc = cli_output_stage(&series, "--out", out, overwrite);
     if (!rc) {
         int32_t status = polca_checkpoints_import_safetensors(g_cli.ctx, model, a.n_pos,
-                                                              (const char *const *)a.pos, out, o, &s);
-        if (status) rc = cli_lib(status, NULL);
+                                                              (const char *const *)a.pos, series.tmp, o, &s);
+        /* a failure writing the staged file is the output's: name --out */
+        const char *msg = polca_last_error();
+        if (status) rc = msg && strstr(msg, series.tmp) ? cli_output_lib(&series, status) : cli_lib(status, NULL);
     }
+    if (!rc) rc = cli_output_commit(&series);
+    cli_output_abort(&series);
+    struct stat st;
     if (!rc) {
         int64_t count = 0, p = 0, first = 0, last = 0;
         polca_checkpoints_count(s, &count);

@@ -5,11 +5,9 @@
  * directions beside their exact loss (the paper's Figure 4), and, with a
  * label, the scores of every kind of trajectory (Table 1).
  */
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "clusters.h"
 #include "svg.h"
@@ -21,6 +19,7 @@ static const cli_opt report_own[] = {
     {"basis", "BASIS.polca", "the basis the trajectories used: eigenvalues in the direction table"},
     {"top", "N", "directions drawn with their clusters (default 4)"},
     {"title", "TEXT", "page title"},
+    {"overwrite", NULL, "replace an existing output file"},
     {NULL, NULL, NULL},
 };
 
@@ -41,6 +40,10 @@ typedef struct page {
     const float *exact;  /* [n][t1] or NULL */
     const uint8_t *label; /* [n] or NULL */
 } page;
+
+/* Set when a section could not be drawn for want of memory: the page is
+ * then not published (a page missing a section must not look complete). */
+static int g_page_oom;
 
 static void num(FILE *f, double x, const char *fmt) {
     if (isfinite(x)) fprintf(f, fmt, x);
@@ -63,7 +66,10 @@ static int64_t mean_exact(const page *p, const uint8_t *mask, int want, double *
 
 static void exact_figure(const page *p, double tau_step) {
     double *all = malloc(sizeof(double) * (size_t)p->t1 * 3);
-    if (!all) return;
+    if (!all) {
+        g_page_oom = 1;
+        return;
+    }
     svg_curve c[3];
     int nc = 0;
     mean_exact(p, NULL, 0, all);
@@ -92,6 +98,7 @@ static void direction_table(const page *p, polca_clustering *cl, polca_basis *ba
     if (!means || !mask || !per_dir || !hid_dir ||
         polca_trajectories_final_means(p->t, POLCA_TRAJ_POLCA, means, p->k)) {
         free(means), free(mask), free(per_dir), free(hid_dir);
+        g_page_oom = 1;
         return;
     }
     for (int64_t c = 0; c < nc; c++) {
@@ -142,7 +149,10 @@ static int64_t top_directions(const page *p, polca_clustering *cl, int64_t want,
     int64_t nc = 0;
     polca_clustering_shape(cl, NULL, NULL, NULL, NULL, &nc);
     int64_t *members = calloc((size_t)p->k, sizeof *members);
-    if (!members) return 0;
+    if (!members) {
+        g_page_oom = 1;
+        return 0;
+    }
     for (int64_t c = 0; c < nc; c++) {
         int64_t d, size;
         polca_clustering_cluster(cl, c, &d, &size, NULL, NULL, NULL, NULL);
@@ -171,6 +181,7 @@ static void direction_figure(const page *p, polca_clustering *cl, int64_t dir, d
     double *buf = malloc(sizeof(double) * (size_t)p->t1 * 2 * (size_t)cap);
     float *mean = malloc(sizeof(float) * (size_t)p->t1);
     int drawn = 0, nm = 0;
+    if (!buf || !mean) g_page_oom = 1;
     for (int64_t c = 0; buf && mean && c < nc && drawn < cap; c++) {
         int64_t d, size;
         double onset;
@@ -178,7 +189,10 @@ static void direction_figure(const page *p, polca_clustering *cl, int64_t dir, d
         polca_clustering_cluster(cl, c, &d, &size, NULL, &onset, NULL, &hid);
         if (d != dir) continue;
         int64_t *members = malloc(sizeof *members * (size_t)size);
-        if (!members) break;
+        if (!members) {
+            g_page_oom = 1;
+            break;
+        }
         polca_clustering_members(cl, c, members);
         double *proj = buf + (size_t)(2 * drawn) * (size_t)p->t1, *ex = proj + p->t1;
         polca_clustering_mean(cl, c, mean);
@@ -289,6 +303,10 @@ int cmd_report(int argc, char **argv) {
     if (a.n_pos != 1)
         return cli_fail(CLI_USAGE, a.n_pos ? "one TRAJ.polca expected" : "no TRAJ.polca given (see "
                                                                          "polca report --help)");
+    static const char *const inputs[] = {"labels", "mask", "basis", NULL};
+    if ((rc = cli_check_inputs(&a, inputs, "TRAJ.polca")) ||
+        (rc = cli_output_check("--out", out, cli_flag(&a, "overwrite"))))
+        return rc;
     polca_context *ctx = cli_context(&rc);
     if (!ctx) return rc;
     page p;
@@ -318,9 +336,8 @@ int cmd_report(int argc, char **argv) {
     p.x = rc ? NULL : malloc(sizeof(double) * (size_t)p.t1);
     if (!rc && !p.x) rc = cli_fail(CLI_LIBRARY, "out of memory");
     for (int64_t j = 0; !rc && j < p.t1; j++) p.x[j] = (double)p.steps[j];
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out, (long)getpid());
-    if (!rc && !(p.f = fopen(tmp, "w"))) rc = cli_fail(CLI_INPUT, "%s: cannot write: %s", out, strerror(errno));
+    cli_output html = {0};
+    if (!rc && !(rc = cli_output_open(&html, "--out", out, cli_flag(&a, "overwrite")))) p.f = html.f;
     if (!rc) {
         const char *title = cli_get(&a, "title") ? cli_get(&a, "title") : "libpolca report";
         double tau;
@@ -343,6 +360,7 @@ int cmd_report(int argc, char **argv) {
         if (label) rc = scores_table(&a, &p);
         int64_t *dirs = malloc(sizeof *dirs * (size_t)(top + 1));
         int64_t nd = dirs ? top_directions(&p, cl, top, dirs) : 0;
+        if (!dirs) g_page_oom = 1;
         if (!rc) {
             fprintf(p.f, "<h2>Top directions: %s clusters and their exact loss</h2>\n",
                     traj_kind_titles[kind]);
@@ -354,13 +372,10 @@ int cmd_report(int argc, char **argv) {
                   "network.</small></p>\n</body>\n</html>\n", p.f);
         }
         free(dirs);
-        int bad = ferror(p.f);
-        if (fclose(p.f) != 0 || bad) {
-            if (!rc) rc = cli_fail(CLI_INPUT, "%s: write failed", out);
-        }
-        if (!rc && rename(tmp, out) != 0) rc = cli_fail(CLI_INPUT, "%s: %s", out, strerror(errno));
-        if (rc) unlink(tmp);
+        if (!rc && g_page_oom) rc = cli_fail(CLI_LIBRARY, "out of memory");
+        if (!rc) rc = cli_output_commit(&html);
     }
+    cli_output_abort(&html);
     if (!rc) cli_say("%s: report of %lld directions x %lld samples", out, (long long)p.k, (long long)p.n);
     free(p.x);
     free(label);

@@ -1,10 +1,10 @@
 /*
  * tools/polca/common.c - errors and exit codes, option parsing, the
- * context with its progress bar and Ctrl-C handling.
+ * context with its progress bar (which cancels the running call after
+ * Ctrl-C: output.c).
  */
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +14,6 @@
 #include "cli.h"
 
 cli g_cli;
-static volatile sig_atomic_t g_interrupted;
 
 /* ---- messages ---- */
 
@@ -62,7 +61,7 @@ void cli_say(const char *fmt, ...) {
 int cli_status_code(int32_t status) {
     switch (status) {
     case POLCA_OK: return CLI_OK;
-    case POLCA_ERR_CANCELLED: return g_interrupted ? CLI_INTERRUPTED : CLI_LIBRARY;
+    case POLCA_ERR_CANCELLED: return cli_interrupted() ? CLI_INTERRUPTED : CLI_LIBRARY;
     case POLCA_ERR_INVALID_ARGUMENT:
     case POLCA_ERR_IO:
     case POLCA_ERR_CORRUPT:
@@ -81,7 +80,7 @@ int cli_lib(int32_t status, const char *prefix) {
     const char *msg = polca_last_error();
     char copy[4096];
     snprintf(copy, sizeof copy, "%s", msg && *msg ? msg : polca_status_string(status));
-    if (status == POLCA_ERR_CANCELLED && g_interrupted)
+    if (status == POLCA_ERR_CANCELLED && cli_interrupted())
         return cli_fail(CLI_INTERRUPTED, "interrupted");
     if (prefix) return cli_fail(cli_status_code(status), "%s: %s", prefix, copy);
     return cli_fail(cli_status_code(status), "%s", copy);
@@ -302,14 +301,9 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void on_sigint(int sig) {
-    (void)sig;
-    g_interrupted = 1; /* the next progress report cancels the running call */
-}
-
 static int32_t progress(void *user, const char *stage, int64_t done, int64_t total, double value) {
     (void)user;
-    if (g_interrupted) return 1;
+    if (cli_interrupted()) return 1; /* Ctrl-C (output.c): cancel the running call */
     if (!g_cli.progress_tty) return 0;
     double t = now_seconds();
     if (t - g_last_draw < 0.1 && !(total > 0 && done >= total)) return 0;
@@ -362,12 +356,7 @@ polca_context *cli_context(int *code) {
     }
     g_cli.progress_tty = !g_cli.quiet && isatty(STDERR_FILENO);
     polca_context_set_progress(g_cli.ctx, progress, NULL);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
+    cli_catch_sigint();
     return g_cli.ctx;
 }
 

@@ -17,14 +17,35 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "json.h"
 #include "npy.h"
 
+int cli_check_input(const char *what, const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0 || S_ISREG(st.st_mode)) return CLI_OK;
+    return cli_fail(CLI_INPUT, "%s %s: %s, not a regular file (polca reads regular files only)", what,
+                    path, file_type_name((unsigned)st.st_mode));
+}
+
+int cli_check_inputs(const cli_args *a, const char *const *names, const char *pos_name) {
+    int rc = CLI_OK;
+    char what[80];
+    for (int i = 0; names && names[i] && !rc; i++) {
+        const char *v = cli_get(a, names[i]);
+        snprintf(what, sizeof what, "--%s", names[i]);
+        if (v && *v) rc = cli_check_input(what, v);
+    }
+    for (int i = 0; pos_name && i < a->n_pos && !rc; i++) rc = cli_check_input(pos_name, a->pos[i]);
+    return rc;
+}
+
 static int read_text(const char *path, char **out, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return cli_fail(CLI_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    char err[600];
+    FILE *f = open_regular(path, err, sizeof err);
+    if (!f) return cli_fail(CLI_INPUT, "%s", err);
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     for (;;) {

@@ -7,6 +7,7 @@
 #include "npy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,45 @@ static int npy_fail(char *err, size_t len, const char *path, const char *fmt, ..
     va_end(ap);
     snprintf(err, len, "%s: %s", path, msg);
     return -1;
+}
+
+const char *file_type_name(unsigned mode) {
+    switch (mode & S_IFMT) {
+    case S_IFREG: return "a regular file";
+    case S_IFDIR: return "a directory";
+    case S_IFIFO: return "a FIFO";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    case S_IFSOCK: return "a socket";
+    default: return "not a regular file";
+    }
+}
+
+FILE *open_regular(const char *path, char *err, size_t err_len) {
+    /* O_NONBLOCK: opening a FIFO (or a device) never waits for a writer */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        npy_fail(err, err_len, path, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        npy_fail(err, err_len, path, "cannot stat: %s", strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        npy_fail(err, err_len, path, "%s, not a regular file", file_type_name((unsigned)st.st_mode));
+        close(fd);
+        return NULL;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    FILE *f = fl == -1 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1 ? NULL : fdopen(fd, "rb");
+    if (!f) {
+        npy_fail(err, err_len, path, "cannot open: %s", strerror(errno));
+        close(fd);
+    }
+    return f;
 }
 
 typedef struct scan {
@@ -141,12 +181,12 @@ static int parse_header(const char *h, size_t n, npy_file *f, const char *path, 
 
 int npy_read(const char *path, npy_file *out, char *err, size_t err_len) {
     memset(out, 0, sizeof *out);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return npy_fail(err, err_len, path, "cannot open: %s", strerror(errno));
+    FILE *fp = open_regular(path, err, err_len);
+    if (!fp) return -1;
     struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fileno(fp), &st) != 0) {
         fclose(fp);
-        return npy_fail(err, err_len, path, "not a regular file");
+        return npy_fail(err, err_len, path, "cannot stat: %s", strerror(errno));
     }
     uint64_t size = (uint64_t)st.st_size;
     unsigned char pre[12];
@@ -257,8 +297,7 @@ double npy_double(const npy_file *f, int64_t i) {
     return (double)v;
 }
 
-int npy_write(const char *path, const char *descr, int ndim, const int64_t *shape,
-              const void *data, char *err, size_t err_len) {
+int npy_write(FILE *fp, const char *descr, int ndim, const int64_t *shape, const void *data) {
     char dict[256];
     int len = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
     int64_t count = 1;
@@ -277,17 +316,7 @@ int npy_write(const char *path, const char *descr, int ndim, const int64_t *shap
     memcpy(head + 10, dict, (size_t)len);
     head[total - 1] = '\n';
     size_t item = descr[2] == '8' ? 8 : 4;
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) return npy_fail(err, err_len, path, "cannot write: %s", strerror(errno));
-    int ok = fwrite(head, 1, total, fp) == total &&
-             fwrite(data, item, (size_t)count, fp) == (size_t)count;
-    ok = (fclose(fp) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return npy_fail(err, err_len, path, "cannot write: %s", strerror(e));
-    }
-    return 0;
+    int ok = fwrite(head, 1, total, fp) == total;
+    if (ok && count) ok = fwrite(data, item, (size_t)count, fp) == (size_t)count;
+    return ok ? 0 : -1;
 }

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define NPY_MAX_DIMS 8
 
@@ -37,9 +38,17 @@ int64_t npy_int(const npy_file *f, int64_t i, int *ok);
 /* Element i as double (any kind). */
 double npy_double(const npy_file *f, int64_t i);
 
-/* Writes an int32/int64/float32 array (descr "<i4", "<i8", "<f4") through a
- * temporary file and rename. 0 or -1 with err. */
-int npy_write(const char *path, const char *descr, int ndim, const int64_t *shape,
-              const void *data, char *err, size_t err_len);
+/* Writes an int32/int64/float32 array (descr "<i4", "<i8", "<f4") to an
+ * open stream (the caller publishes the file: tools/polca/output.c). 0, or
+ * -1 when a write failed. */
+int npy_write(FILE *f, const char *descr, int ndim, const int64_t *shape, const void *data);
+
+/* Opens path for reading when it is a regular file; anything else (a FIFO,
+ * a device, a socket, a directory) is refused without blocking. Every
+ * reader of the tool opens its files so. NULL with a message in err naming
+ * the path. */
+FILE *open_regular(const char *path, char *err, size_t err_len);
+/* "a FIFO", "a directory", ... for a st_mode. */
+const char *file_type_name(unsigned mode);
 
 #endif /* POLCA_CLI_NPY_H */
