@@ -328,10 +328,65 @@ TEST(bad_input) {
     free_fixture(&f), free_fixture(&g);
 }
 
+/* A checkpoint with finite but huge weights (x 1e30: NaN losses; x 1e5:
+ * finite losses and g, NaN second derivatives) fails with
+ * POLCA_ERR_NOT_FINITE naming that checkpoint, for every curvature mode and
+ * with every baseline on; what succeeds has only finite outputs. */
+TEST(huge_finite_weights_fail_naming_the_checkpoint) {
+    fixture f;
+    CHECK(make_fixture(&f));
+    polca_basis *b = NULL, *lca = NULL;
+    CHECK_OK(polca_basis_create_random(f.ctx, f.p, 4, NULL, &b));
+    CHECK_OK(polca_basis_create_axis(f.ctx, f.p, f.theta[T1 - 1], 3, NULL, &lca));
+    float *huge = malloc(f.p * 4);
+    const double scales[2] = {1e30, 1e5};
+    const char *modes[3] = {"exact", "secant", "none"};
+    int failed[2][3] = {{0}};
+    for (int sc = 0; sc < 2; sc++) {
+        polca_checkpoints *s = NULL;
+        CHECK_OK(polca_checkpoints_create(f.ctx, f.model, NULL, NULL, &s));
+        for (int t = 0; t < T1; t++) {
+            for (int64_t j = 0; j < f.p; j++)
+                huge[j] = t == 2 ? (float)(f.theta[t][j] * scales[sc]) : f.theta[t][j];
+            CHECK_OK(polca_checkpoints_append(s, 10 * t, huge, f.p));
+        }
+        for (int mode = 0; mode < 3; mode++) {
+            int32_t st;
+            polca_trajectories *t = run(&f, s, b, lca, modes[mode], &st);
+            if (st == POLCA_OK) {
+                for (int32_t kind = 0; kind < 6; kind++) {
+                    const float *x;
+                    int64_t k, n, tt;
+                    CHECK_OK(polca_trajectories_view(t, kind, &x, &k, &n, &tt));
+                    for (int64_t e = 0; e < k * n * tt; e++)
+                        if (!isfinite(x[e])) {
+                            FAILF("x%g %s: output %d holds %g", scales[sc], modes[mode], kind, x[e]);
+                            break;
+                        }
+                }
+                polca_trajectories_destroy(t);
+                continue;
+            }
+            failed[sc][mode] = 1;
+            EXPECT(t == NULL);
+            if (st != POLCA_ERR_NOT_FINITE || !strstr(polca_last_error(), "checkpoint 2 (step 20)"))
+                FAILF("x%g %s: status %d, '%s'", scales[sc], modes[mode], (int)st,
+                      polca_last_error());
+        }
+        polca_checkpoints_destroy(s);
+    }
+    /* x1e30 fails in every mode at the loss; x1e5's NaN c fails "exact" */
+    CHECK(failed[0][0] && failed[0][1] && failed[0][2] && failed[1][0]);
+    free(huge);
+    polca_basis_destroy(b), polca_basis_destroy(lca);
+    free_fixture(&f);
+}
+
 int main(void) {
     RUN(complete_basis_first_order_identity_and_baselines);
     RUN(secant_is_the_trapezoid_rule);
     RUN(file_series_bit_identical_and_round_trips);
     RUN(bad_input);
+    RUN(huge_finite_weights_fail_naming_the_checkpoint);
     return harness_done();
 }
