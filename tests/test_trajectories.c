@@ -11,6 +11,7 @@
  */
 #include <unistd.h>
 
+#include "container.h"
 #include "harness.h"
 #include "npy.h"
 
@@ -382,11 +383,86 @@ TEST(huge_finite_weights_fail_naming_the_checkpoint) {
     free_fixture(&f);
 }
 
+/* A trajectories file written record by record with the container API:
+ * dims K=2, K_lca=0, N=3, T1=3; records in the order given, each "S" the
+ * steps, else a float32 record of that POLCA_TRAJ_* kind (its values the
+ * record's position). Returns the byte offset of record `want` (or 0). */
+static uint64_t write_crafted(const char *path, const int *records, int n, int want) {
+    enum { K = 2, N = 3, T = 3 };
+    unsigned char dims[40] = {0};
+    int64_t d[5] = {K, 0, N, T, 0}, steps[T] = {0, 10, 20};
+    for (int i = 0; i < 5; i++)
+        for (int b = 0; b < 8; b++) dims[8 * i + b] = (unsigned char)((uint64_t)d[i] >> (8 * b));
+    polca__ct_field field = {POLCA__FIELD_USER, sizeof dims, dims};
+    polca__container *c = NULL;
+    int32_t st = polca__ct_create(path, POLCA__FILE_TRAJECTORIES, NULL, &field, 1, POLCA__CT_WHOLE,
+                                  NULL, &c);
+    for (int r = 0; !st && r < n; r++) {
+        float v[K * N * T];
+        for (int e = 0; e < K * N * T; e++) v[e] = (float)r;
+        if (records[r] < 0)
+            st = polca__ct_append(c, POLCA__REC_ARRAY, -1, POLCA__DT_I64, steps, T, 0);
+        else
+            st = polca__ct_append(c, POLCA__REC_ARRAY, records[r], POLCA__DT_F32, v,
+                                  (uint64_t)(records[r] == POLCA_TRAJ_EXACT_LOSS ? N * T : K * N * T),
+                                  0);
+    }
+    if (!st) st = polca__ct_finish(c);
+    uint64_t offset = !st && want >= 0 ? polca__ct_record_at(c, want)->offset : 0;
+    polca__ct_close(c);
+    return st ? 0 : offset;
+}
+
+/* Two records of one kind (or two steps records) are corrupt, with the
+ * kind and the second record's offset named; before, the last one silently
+ * won. */
+TEST(duplicate_records_are_corrupt) {
+    polca_context *ctx = cpu_ctx();
+    char dir[] = "/tmp/polca_trajdup_XXXXXX", path[96], want[96];
+    CHECK(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/t.polca", dir);
+    const int ok[] = {-1, POLCA_TRAJ_POLCA, POLCA_TRAJ_FISHER, POLCA_TRAJ_EXACT_LOSS};
+    polca_trajectories *t = NULL;
+    CHECK(write_crafted(path, ok, 4, 1) > 0);
+    CHECK_OK(polca_trajectories_load(ctx, path, &t)); /* the crafting itself is sound */
+    const float *x;
+    int64_t k, n, tt;
+    CHECK_OK(polca_trajectories_view(t, POLCA_TRAJ_FISHER, &x, &k, &n, &tt));
+    CHECK(k == 2 && n == 3 && tt == 3 && x[0] == 2.0f);
+    polca_trajectories_destroy(t);
+    struct {
+        int records[5], n, second;
+        const char *kind;
+    } cases[] = {
+        {{-1, POLCA_TRAJ_POLCA, POLCA_TRAJ_POLCA}, 3, 2, "second POLCA_TRAJ_POLCA record"},
+        {{POLCA_TRAJ_FISHER, -1, POLCA_TRAJ_POLCA, POLCA_TRAJ_FISHER}, 4, 3,
+         "second POLCA_TRAJ_FISHER record"},
+        {{-1, POLCA_TRAJ_EXACT_LOSS, POLCA_TRAJ_POLCA, POLCA_TRAJ_EXACT_LOSS}, 4, 3,
+         "second POLCA_TRAJ_EXACT_LOSS record"},
+        {{-1, POLCA_TRAJ_POLCA, -1}, 3, 2, "second steps record"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        uint64_t off = write_crafted(path, cases[c].records, cases[c].n, cases[c].second);
+        CHECK(off > 0);
+        t = (polca_trajectories *)(void *)&t;
+        CHECK_STATUS(polca_trajectories_load(ctx, path, &t), POLCA_ERR_CORRUPT);
+        CHECK(t == (polca_trajectories *)(void *)&t);
+        CHECK_ERROR_MENTIONS(path);
+        CHECK_ERROR_MENTIONS(cases[c].kind);
+        snprintf(want, sizeof want, "offset %llu", (unsigned long long)off);
+        CHECK_ERROR_MENTIONS(want);
+    }
+    unlink(path);
+    rmdir(dir);
+    polca_context_destroy(ctx);
+}
+
 int main(void) {
     RUN(complete_basis_first_order_identity_and_baselines);
     RUN(secant_is_the_trapezoid_rule);
     RUN(file_series_bit_identical_and_round_trips);
     RUN(bad_input);
     RUN(huge_finite_weights_fail_naming_the_checkpoint);
+    RUN(duplicate_records_are_corrupt);
     return harness_done();
 }
