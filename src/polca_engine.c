@@ -85,7 +85,8 @@ static int32_t evaluate(const polca__engine_source *src, const polca__engine_req
         if (!isfinite(b->losses[i]))
             return polca__fail(POLCA_ERR_NOT_FINITE,
                                "checkpoint %lld (step %lld): the loss of sample %lld is %s",
-                               (long long)t, (long long)step, (long long)i, nonfinite(b->losses[i]));
+                               (long long)t, (long long)step, (long long)i,
+                               nonfinite(b->losses[i]));
     for (int64_t x = 0; x < (req->k + req->k_lca) * N; x++)
         if (!isfinite(b->g[x])) {
             int64_t k = x / N, lca = k >= req->k;
@@ -161,8 +162,9 @@ static int32_t overflow(int64_t t, int64_t step, const char *output, const char 
     snprintf(along, sizeof along, " %s %lld", axis, (long long)k);
     if (isfinite(v)) snprintf(value, sizeof value, "%.6g, beyond the float32 range", v);
     else snprintf(value, sizeof value, "%s", nonfinite(v));
-    return polca__fail(POLCA_ERR_NOT_FINITE, "checkpoint %lld (step %lld): the %s of sample %lld%s is %s",
-                       (long long)t, (long long)step, output, (long long)i, along, value);
+    return polca__fail(POLCA_ERR_NOT_FINITE,
+                       "checkpoint %lld (step %lld): the %s of sample %lld%s is %s", (long long)t,
+                       (long long)step, output, (long long)i, along, value);
 }
 
 int32_t polca__engine_run(const polca_context *ctx, const polca__engine_source *src,
@@ -212,7 +214,7 @@ int32_t polca__engine_run(const polca_context *ctx, const polca__engine_source *
                     st = polca__fail(POLCA_ERR_NOT_FINITE,
                                      "checkpoint %lld (step %lld): step s_%lld, the move along %s "
                                      "%lld since checkpoint %lld, is %s",
-                                     (long long)t, (long long)step, (long long)k,
+                                     (long long)t, (long long)step, (long long)(k < K ? k : k - K),
                                      k < K ? "basis direction" : "LCA axis",
                                      (long long)(k < K ? k : k - K), (long long)(t - 1),
                                      nonfinite(b.s[k]));
@@ -237,8 +239,8 @@ int32_t polca__engine_run(const polca_context *ctx, const polca__engine_source *
         }
         for (int64_t x = 0; x < K * N && !st; x++) {
             if (!store(&out->polca[x * T1 + t], b.acc_main[x]))
-                st = overflow(t, step, "projected loss (POLCA)", "along basis direction", x / N, x % N,
-                              b.acc_main[x]);
+                st = overflow(t, step, "projected loss (POLCA)", "along basis direction", x / N,
+                              x % N, b.acc_main[x]);
             else if (req->first_order && !store(&out->first_order[x * T1 + t], b.acc_first[x]))
                 st = overflow(t, step, "first-order projected loss", "along basis direction", x / N,
                               x % N, b.acc_first[x]);
