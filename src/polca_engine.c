@@ -9,7 +9,9 @@
  * and L(t+1) = L(t) + Delta, L(0) = 0. Running sums are kept in double so
  * hundreds of small increments do not drift; stored values are float32.
  */
+#include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,10 +59,12 @@ static int32_t alloc_buffers(engine_buffers *b, int64_t P, int64_t N, int64_t K,
     return POLCA_OK;
 }
 
+static const char *nonfinite(double v) { return isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf"; }
+
 /* Checkpoint t's g (and c) for every direction, block by block; the first
- * block also gives the exact losses. */
+ * block also gives the exact losses. All must be finite. */
 static int32_t evaluate(const polca__engine_source *src, const polca__engine_request *req,
-                        engine_buffers *b, int64_t t) {
+                        engine_buffers *b, int64_t t, int64_t step) {
     const int64_t N = src->n_samples, P = src->n_params;
     int first = 1;
     for (int pass = 0; pass < 2; pass++) {
@@ -76,12 +80,32 @@ static int32_t evaluate(const polca__engine_source *src, const polca__engine_req
             first = 0;
         }
     }
-    for (int64_t i = 0; i < (req->k + req->k_lca) * N; i++)
-        if (!isfinite(b->g[i]))
+    /* the first non-finite quantity, in the order they are computed */
+    for (int64_t i = 0; i < N; i++)
+        if (!isfinite(b->losses[i]))
             return polca__fail(POLCA_ERR_NOT_FINITE,
-                               "checkpoint %lld: directional derivative of sample %lld along "
-                               "direction %lld is not finite",
-                               (long long)t, (long long)(i % N), (long long)(i / N));
+                               "checkpoint %lld (step %lld): the loss of sample %lld is %s",
+                               (long long)t, (long long)step, (long long)i,
+                               nonfinite(b->losses[i]));
+    for (int64_t x = 0; x < (req->k + req->k_lca) * N; x++)
+        if (!isfinite(b->g[x])) {
+            int64_t k = x / N, lca = k >= req->k;
+            return polca__fail(POLCA_ERR_NOT_FINITE,
+                               "checkpoint %lld (step %lld): g[%lld][%lld], the directional "
+                               "derivative of sample %lld along %s %lld, is %s",
+                               (long long)t, (long long)step, (long long)(x % N),
+                               (long long)(lca ? k - req->k : k), (long long)(x % N),
+                               lca ? "LCA axis" : "basis direction",
+                               (long long)(lca ? k - req->k : k), nonfinite(b->g[x]));
+        }
+    for (int64_t x = 0; b->c && x < req->k * N; x++)
+        if (!isfinite(b->c[x]))
+            return polca__fail(POLCA_ERR_NOT_FINITE,
+                               "checkpoint %lld (step %lld): c[%lld][%lld], the curvature of "
+                               "sample %lld along basis direction %lld, is %s",
+                               (long long)t, (long long)step, (long long)(x % N),
+                               (long long)(x / N), (long long)(x % N), (long long)(x / N),
+                               nonfinite(b->c[x]));
     return POLCA_OK;
 }
 
@@ -123,6 +147,26 @@ static int32_t check_request(const polca__engine_source *src, const polca__engin
     return POLCA_OK;
 }
 
+/* *dst = v as float32 when v is finite and within the float32 range. */
+static int store(float *dst, double v) {
+    if (!(fabs(v) <= FLT_MAX)) return 0;
+    *dst = (float)v;
+    return 1;
+}
+
+/* A stored value that is not finite in float32: "the <output> of sample i
+ * <axis> k is v"; axis e.g. "along basis direction". */
+static int32_t overflow(int64_t t, int64_t step, const char *output, const char *axis, int64_t k,
+                        int64_t i, double v) {
+    char along[64], value[64];
+    snprintf(along, sizeof along, " %s %lld", axis, (long long)k);
+    if (isfinite(v)) snprintf(value, sizeof value, "%.6g, beyond the float32 range", v);
+    else snprintf(value, sizeof value, "%s", nonfinite(v));
+    return polca__fail(POLCA_ERR_NOT_FINITE,
+                       "checkpoint %lld (step %lld): the %s of sample %lld%s is %s", (long long)t,
+                       (long long)step, output, (long long)i, along, value);
+}
+
 int32_t polca__engine_run(const polca_context *ctx, const polca__engine_source *src,
                           const polca__engine_request *req, const polca__engine_output *out) {
     int32_t st = check_request(src, req, out);
@@ -139,21 +183,42 @@ int32_t polca__engine_run(const polca_context *ctx, const polca__engine_source *
             st = polca__wrap(st, "reading checkpoint %lld", (long long)t);
             break;
         }
-        if (t > 0 && out->steps[t] <= out->steps[t - 1]) {
+        const int64_t step = out->steps[t];
+        if (t > 0 && step <= out->steps[t - 1]) {
             st = polca__fail(POLCA_ERR_INVALID_ARGUMENT,
                              "checkpoint %lld: step %lld does not follow step %lld",
-                             (long long)t, (long long)out->steps[t], (long long)out->steps[t - 1]);
+                             (long long)t, (long long)step, (long long)out->steps[t - 1]);
             break;
         }
-        if ((st = evaluate(src, req, &b, t))) break;
+        if ((st = evaluate(src, req, &b, t, step))) break;
 
-        for (int64_t i = 0; i < N; i++) out->exact_loss[i * T1 + t] = b.losses[i];
-        if (req->fisher)
-            for (int64_t x = 0; x < K * N; x++) out->fisher[x * T1 + t] = b.g[x] * b.g[x];
+        for (int64_t i = 0; i < N && !st; i++) {
+            out->exact_loss[i * T1 + t] = b.losses[i];
+            if (t > 0 && out->loss_change &&
+                !store(&out->loss_change[i * (T1 - 1) + t - 1],
+                       (double)b.losses[i] - out->exact_loss[i * T1 + t - 1]))
+                st = overflow(t, step, "loss change", "since checkpoint", t - 1, i,
+                              (double)b.losses[i] - out->exact_loss[i * T1 + t - 1]);
+        }
+        for (int64_t x = 0; req->fisher && x < K * N && !st; x++)
+            if (!store(&out->fisher[x * T1 + t], (double)b.g[x] * b.g[x]))
+                st = overflow(t, step, "Fisher value g^2", "along basis direction", x / N, x % N,
+                              (double)b.g[x] * b.g[x]);
+        if (st) break;
 
         if (t > 0) {
             movements(req->basis, K, P, b.theta, b.theta_prev, b.s);
             if (KL) movements(req->lca_basis, KL, P, b.theta, b.theta_prev, b.s + K);
+            for (int64_t k = 0; k < K + KL && !st; k++)
+                if (!isfinite(b.s[k]))
+                    st = polca__fail(POLCA_ERR_NOT_FINITE,
+                                     "checkpoint %lld (step %lld): step s_%lld, the move along %s "
+                                     "%lld since checkpoint %lld, is %s",
+                                     (long long)t, (long long)step, (long long)(k < K ? k : k - K),
+                                     k < K ? "basis direction" : "LCA axis",
+                                     (long long)(k < K ? k : k - K), (long long)(t - 1),
+                                     nonfinite(b.s[k]));
+            if (st) break;
             for (int64_t k = 0; k < K; k++) {
                 const double s = b.s[k];
                 for (int64_t i = 0; i < N; i++) {
@@ -172,11 +237,19 @@ int32_t polca__engine_run(const polca_context *ctx, const polca__engine_source *
                 for (int64_t i = 0; i < N; i++)
                     b.acc_lca[k * N + i] += (double)b.g_prev[(K + k) * N + i] * b.s[K + k];
         }
-        for (int64_t x = 0; x < K * N; x++) {
-            out->polca[x * T1 + t] = (float)b.acc_main[x];
-            if (req->first_order) out->first_order[x * T1 + t] = (float)b.acc_first[x];
+        for (int64_t x = 0; x < K * N && !st; x++) {
+            if (!store(&out->polca[x * T1 + t], b.acc_main[x]))
+                st = overflow(t, step, "projected loss (POLCA)", "along basis direction", x / N,
+                              x % N, b.acc_main[x]);
+            else if (req->first_order && !store(&out->first_order[x * T1 + t], b.acc_first[x]))
+                st = overflow(t, step, "first-order projected loss", "along basis direction", x / N,
+                              x % N, b.acc_first[x]);
         }
-        for (int64_t x = 0; x < KL * N; x++) out->lca[x * T1 + t] = (float)b.acc_lca[x];
+        for (int64_t x = 0; x < KL * N && !st; x++)
+            if (!store(&out->lca[x * T1 + t], b.acc_lca[x]))
+                st = overflow(t, step, "LCA projected loss", "along LCA axis", x / N, x % N,
+                              b.acc_lca[x]);
+        if (st) break;
 
         swap_floats(&b.theta, &b.theta_prev);
         swap_floats(&b.g, &b.g_prev);

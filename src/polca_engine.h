@@ -52,8 +52,16 @@ typedef struct polca__engine_request {
  *   steps[T1]; exact_loss[N][T1]; polca[K][N][T1];
  *   first_order[K][N][T1] when requested (else NULL);
  *   fisher[K][N][T1] when requested (else NULL);
- *   lca[K_lca][N][T1] when k_lca > 0 (else NULL).
- * Projected losses start at 0: L(0) = 0, L(t+1) = L(t) + Delta(t). */
+ *   lca[K_lca][N][T1] when k_lca > 0 (else NULL);
+ *   loss_change[N][T1 - 1] = exact_loss differences, or NULL (not wanted).
+ * Projected losses start at 0: L(0) = 0, L(t+1) = L(t) + Delta(t).
+ *
+ * Every output passes through here, so this is where non-finite values are
+ * refused: each checkpoint's losses, g and c as the source returns them,
+ * each movement s_k, and each value stored (a float32 overflow of a finite
+ * double sum, g^2 or a loss difference) - POLCA_ERR_NOT_FINITE naming the
+ * checkpoint (index and step) and the first such quantity. Outputs are then
+ * partly written; the caller discards them. */
 typedef struct polca__engine_output {
     int64_t *steps;
     float *exact_loss;
@@ -61,6 +69,7 @@ typedef struct polca__engine_output {
     float *first_order;
     float *fisher;
     float *lca;
+    float *loss_change;
 } polca__engine_output;
 
 POLCA_INTERNAL int32_t polca__engine_run(const polca_context *ctx,

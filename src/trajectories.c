@@ -222,17 +222,16 @@ int32_t polca_trajectories_create(polca_context *ctx, const polca_model *model,
         polca__engine_source es = {&src, t1, p, n, read_checkpoint, dirderivs};
         polca__engine_request req = {host_basis, k, kl ? host_basis + k * p : NULL, kl,
                                      curvature, first_order, fisher, block};
-        polca__engine_output eo = {t->steps, t->data[POLCA_TRAJ_EXACT_LOSS],
-                                   t->data[POLCA_TRAJ_POLCA], t->data[POLCA_TRAJ_FIRST_ORDER],
-                                   t->data[POLCA_TRAJ_FISHER], t->data[POLCA_TRAJ_LCA]};
+        /* every output kind comes from the engine, which refuses
+         * non-finite values (naming checkpoint and quantity) */
+        polca__engine_output eo = {t->steps,
+                                   t->data[POLCA_TRAJ_EXACT_LOSS],
+                                   t->data[POLCA_TRAJ_POLCA],
+                                   t->data[POLCA_TRAJ_FIRST_ORDER],
+                                   t->data[POLCA_TRAJ_FISHER],
+                                   t->data[POLCA_TRAJ_LCA],
+                                   t->data[POLCA_TRAJ_LOSS_CHANGE]};
         st = polca__engine_run(ctx, &es, &req, &eo);
-    }
-    if (!st) { /* change in exact loss, from the exact losses */
-        const float *ex = t->data[POLCA_TRAJ_EXACT_LOSS];
-        float *ch = t->data[POLCA_TRAJ_LOSS_CHANGE];
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t s = 0; s + 1 < t1; s++)
-                ch[i * (t1 - 1) + s] = ex[i * t1 + s + 1] - ex[i * t1 + s];
     }
     be->release(bs, src.theta), be->release(bs, src.g), be->release(bs, src.c);
     be->release(bs, src.losses), be->release(bs, dev_rows[0]), be->release(bs, dev_rows[1]);

@@ -55,8 +55,13 @@ int32_t polca_trajectories_save(const polca_trajectories *t, const char *path) {
     return st ? polca__wrap(st, "%s", fn) : POLCA_OK;
 }
 
+static const char *const kind_names[POLCA__TRAJ_KINDS] = {
+    "POLCA_TRAJ_POLCA", "POLCA_TRAJ_FIRST_ORDER", "POLCA_TRAJ_FISHER",
+    "POLCA_TRAJ_LCA",   "POLCA_TRAJ_EXACT_LOSS",  "POLCA_TRAJ_LOSS_CHANGE"};
+
 /* Reads the dimensions field and checks it against the records before
- * anything of their size is allocated. */
+ * anything of their size is allocated: one steps record, at most one record
+ * of each kind, POLCA among them. */
 static int32_t read_dims(polca__container *c, const char *path, int64_t dims[5], uint32_t *kinds) {
     const void *data;
     uint64_t len;
@@ -76,6 +81,10 @@ static int32_t read_dims(polca__container *c, const char *path, int64_t dims[5],
     for (int64_t i = 0; i < polca__ct_count(c); i++) {
         const polca__ct_record *r = polca__ct_record_at(c, i);
         if (r->step == STEPS_KEY && r->dtype == POLCA__DT_I64 && r->n_elems == (uint64_t)dims[3]) {
+            if (have_steps) /* a second one would silently replace the first */
+                return polca__fail(POLCA_ERR_CORRUPT,
+                                   "'%s': record %lld (offset %llu) is a second steps record", path,
+                                   (long long)i, (unsigned long long)r->offset);
             have_steps = 1;
             continue;
         }
@@ -83,6 +92,10 @@ static int32_t read_dims(polca__container *c, const char *path, int64_t dims[5],
         if (r->step < 0 || r->step >= POLCA__TRAJ_KINDS || r->dtype != POLCA__DT_F32)
             return polca__fail(POLCA_ERR_CORRUPT, "'%s': record %lld (offset %llu) is not a trajectories record",
                                path, (long long)i, (unsigned long long)r->offset);
+        if (*kinds & 1u << r->step)
+            return polca__fail(POLCA_ERR_CORRUPT,
+                               "'%s': record %lld (offset %llu) is a second %s record", path,
+                               (long long)i, (unsigned long long)r->offset, kind_names[r->step]);
         polca__traj_shape(&shape, (int32_t)r->step, &k, &n, &tt);
         /* k, n, tt >= 1; compare without overflow */
         if (r->n_elems / (uint64_t)tt / (uint64_t)n != (uint64_t)k || r->n_elems % ((uint64_t)tt * (uint64_t)n))

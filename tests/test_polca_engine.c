@@ -28,7 +28,23 @@ typedef struct model {
     double theta[T1][P];
     int fail_at; /* checkpoint whose evaluation fails, or -1 */
     int calls;
+    /* injected values: at checkpoint t, set `set` (0 basis, 1 LCA), the
+     * source returns v for quantity what (LOSS, G, C; k is ignored for
+     * LOSS, every k when k < 0) of sample i, or (THETA) theta[0] = v */
+    struct {
+        int what, t, set, k, i;
+        float v;
+    } inj[4];
+    int n_inj;
 } model;
+
+enum { INJ_LOSS, INJ_G, INJ_C, INJ_THETA };
+
+static void inject(model *m, int what, int t, int set, int k, int i, float v) {
+    m->inj[m->n_inj].what = what, m->inj[m->n_inj].t = t, m->inj[m->n_inj].set = set;
+    m->inj[m->n_inj].k = k, m->inj[m->n_inj].i = i, m->inj[m->n_inj].v = v;
+    m->n_inj++;
+}
 
 static double frand(unsigned long long *s) { return harness_uniform(s); }
 
@@ -101,6 +117,8 @@ static int32_t src_read(void *user, int64_t t, int64_t *step, float *theta) {
     model *m = user;
     *step = 100 + 20 * t;
     for (int j = 0; j < P; j++) theta[j] = (float)m->theta[t][j];
+    for (int q = 0; q < m->n_inj; q++)
+        if (m->inj[q].what == INJ_THETA && m->inj[q].t == t) theta[0] = m->inj[q].v;
     return POLCA_OK;
 }
 
@@ -108,9 +126,10 @@ static int32_t src_dirderivs(void *user, int64_t t, const float *theta, int32_t 
                              int64_t first, int64_t k, const float *dirs, float *losses,
                              float *g, float *c) {
     model *m = user;
-    (void)t, (void)set, (void)first;
+    (void)first;
     double th[P], gr[P], d[P];
-    for (int j = 0; j < P; j++) th[j] = theta[j];
+    for (int j = 0; j < P; j++) /* an injected theta reaches s_k only */
+        th[j] = isfinite(theta[j]) ? theta[j] : m->theta[t][j];
     if (m->fail_at >= 0 && m->calls++ >= m->fail_at)
         return polca__fail(POLCA_ERR_BACKEND, "test source failed on purpose");
     for (int i = 0; i < N; i++) {
@@ -122,13 +141,23 @@ static int32_t src_dirderivs(void *user, int64_t t, const float *theta, int32_t 
             if (c) c[q * N + i] = (float)curv(m, i, th, d);
         }
     }
+    for (int q = 0; q < m->n_inj; q++) {
+        int i = m->inj[q].i, kk = m->inj[q].k;
+        if (m->inj[q].t != t || m->inj[q].set != set) continue;
+        if (m->inj[q].what == INJ_LOSS && losses) losses[i] = m->inj[q].v;
+        for (int64_t d = 0; d < k; d++) {
+            if (kk >= 0 && first + d != kk) continue;
+            if (m->inj[q].what == INJ_G) g[d * N + i] = m->inj[q].v;
+            if (m->inj[q].what == INJ_C && c) c[d * N + i] = m->inj[q].v;
+        }
+    }
     return POLCA_OK;
 }
 
 typedef struct run {
     int64_t steps[T1];
     float exact[N * T1], polca[P * N * T1], first[P * N * T1], fisher[P * N * T1],
-        lca[P * N * T1];
+        lca[P * N * T1], change[N * (T1 - 1)];
 } run;
 
 static polca_context *cpu_ctx(void) {
@@ -141,20 +170,25 @@ static polca_context *cpu_ctx(void) {
     return ctx;
 }
 
-static int32_t run_engine(model *m, const double basis[P][P], int curvature, int64_t block,
-                          int with_lca, run *r) {
+static int32_t run_engine_fisher(model *m, const double basis[P][P], int curvature,
+                                 int64_t block, int with_lca, int fisher, run *r) {
     float b[P * P], e[P * P] = {0};
     for (int i = 0; i < P * P; i++) b[i] = (float)basis[i / P][i % P];
     for (int i = 0; i < P; i++) e[i * P + i] = 1.0f;
     polca__engine_source src = {m, T1, P, N, src_read, src_dirderivs};
-    polca__engine_request req = {b, P, with_lca ? e : NULL, with_lca ? P : 0, curvature, 1, 1,
+    polca__engine_request req = {b, P, with_lca ? e : NULL, with_lca ? P : 0, curvature, 1, fisher,
                                  block};
-    polca__engine_output out = {r->steps, r->exact, r->polca, r->first, r->fisher,
-                                with_lca ? r->lca : NULL};
+    polca__engine_output out = {r->steps, r->exact, r->polca, r->first, fisher ? r->fisher : NULL,
+                                with_lca ? r->lca : NULL, r->change};
     polca_context *ctx = cpu_ctx();
     int32_t st = polca__engine_run(ctx, &src, &req, &out);
     polca_context_destroy(ctx);
     return st;
+}
+
+static int32_t run_engine(model *m, const double basis[P][P], int curvature, int64_t block,
+                          int with_lca, run *r) {
+    return run_engine_fisher(m, basis, curvature, block, with_lca, 1, r);
 }
 
 /* Sum over the complete eigenbasis of second-order POLCA = exact change, for
@@ -181,6 +215,7 @@ TEST(quadratic_complete_basis_is_exact) {
                 CHECK_CLOSE(sum2, exact, 2e-5);
                 CHECK_CLOSE(sum1, dotp(gr, dth), 2e-5);
                 CHECK_CLOSE(r.exact[i * T1 + t], loss(&m, i, m.theta[t]), 1e-6);
+                CHECK(r.change[i * (T1 - 1) + t] == r.exact[i * T1 + t + 1] - r.exact[i * T1 + t]);
             }
         for (int64_t x = 0; x < P * N; x++) CHECK(r.polca[x * T1] == 0.0f && r.first[x * T1] == 0.0f);
     }
@@ -290,7 +325,7 @@ TEST(too_few_checkpoints_and_bad_requests) {
     static float ex[N * T1], po[P * N * T1];
     polca__engine_source src = {&m, 1, P, N, src_read, src_dirderivs};
     polca__engine_request req = {b, P, NULL, 0, POLCA__CURV_EXACT, 0, 0, 4};
-    polca__engine_output out = {steps, ex, po, NULL, NULL, NULL};
+    polca__engine_output out = {steps, ex, po, NULL, NULL, NULL, NULL};
     polca_context *ctx = cpu_ctx();
     CHECK_STATUS(polca__engine_run(ctx, &src, &req, &out), POLCA_ERR_INVALID_ARGUMENT);
     CHECK_ERROR_MENTIONS("at least 2 checkpoints");
@@ -315,11 +350,79 @@ TEST(progress_can_cancel) {
     for (int i = 0; i < P * P; i++) b[i] = (float)m.U[i / P][i % P];
     polca__engine_source src = {&m, T1, P, N, src_read, src_dirderivs};
     polca__engine_request req = {b, P, NULL, 0, POLCA__CURV_EXACT, 0, 0, 4};
-    polca__engine_output out = {r.steps, r.exact, r.polca, NULL, NULL, NULL};
+    polca__engine_output out = {r.steps, r.exact, r.polca, NULL, NULL, NULL, NULL};
     polca_context *ctx = cpu_ctx();
     CHECK_OK(polca_context_set_progress(ctx, stop_at_three, NULL));
     CHECK_STATUS(polca__engine_run(ctx, &src, &req, &out), POLCA_ERR_CANCELLED);
     polca_context_destroy(ctx);
+}
+
+/* Every quantity the source returns, and every value stored, must be
+ * finite in float32: a NaN/Inf fails with POLCA_ERR_NOT_FINITE naming the
+ * checkpoint (index and step) and the first bad quantity. */
+TEST(non_finite_values_are_refused_by_name) {
+    static model m;
+    static run r;
+    const float inf = INFINITY, big = 3.0e38f;
+    struct {
+        const char *what;
+        int curvature, with_lca, fisher;
+        int inj[2][5]; /* what, t, set, k, i; what -1: none */
+        float v[2];
+        const char *names[3];
+    } cases[] = {
+        {"NaN loss", POLCA__CURV_EXACT, 0, 0, {{INJ_LOSS, 2, 0, 0, 3}, {-1}}, {NAN},
+         {"checkpoint 2 (step 140)", "loss of sample 3", "NaN"}},
+        {"Inf g", POLCA__CURV_NONE, 0, 0, {{INJ_G, 4, 0, 5, 1}, {-1}}, {-inf},
+         {"checkpoint 4 (step 180)", "g[1][5]", "-Inf"}},
+        {"NaN g on an LCA axis", POLCA__CURV_NONE, 1, 0, {{INJ_G, 3, 1, 2, 4}, {-1}}, {NAN},
+         {"checkpoint 3 (step 160)", "g[4][2]", "LCA axis 2"}},
+        {"Inf c", POLCA__CURV_EXACT, 0, 0, {{INJ_C, 1, 0, 0, 0}, {-1}}, {inf},
+         {"checkpoint 1 (step 120)", "c[0][0]", "+Inf"}},
+        {"Inf theta: s_k", POLCA__CURV_SECANT, 0, 0, {{INJ_THETA, 5, 0, 0, 0}, {-1}}, {inf},
+         {"checkpoint 5 (step 200)", "s_0", "since checkpoint 4"}},
+        {"g^2 overflows float32 (Fisher)", POLCA__CURV_EXACT, 0, 1, {{INJ_G, 2, 0, 3, 1}, {-1}},
+         {1e20f}, {"checkpoint 2 (step 140)", "Fisher", "sample 1 along basis direction 3"}},
+        {"g s overflows float32 (POLCA)", POLCA__CURV_NONE, 0, 0, {{INJ_G, 2, 0, -1, 2}, {-1}},
+         {big}, {"checkpoint 3 (step 160)", "projected loss (POLCA) of sample 2", "float32"}},
+        {"g s overflows float32 (first order only)", POLCA__CURV_SECANT, 0, 0,
+         {{INJ_G, 2, 0, -1, 2}, {INJ_G, 3, 0, -1, 2}}, {big, -big},
+         {"checkpoint 3 (step 160)", "first-order projected loss of sample 2", "float32"}},
+        {"g s overflows float32 (LCA)", POLCA__CURV_NONE, 1, 0, {{INJ_G, 2, 1, -1, 0}, {-1}},
+         {big}, {"checkpoint 3 (step 160)", "LCA projected loss of sample 0", "float32"}},
+        {"loss change overflows float32", POLCA__CURV_NONE, 0, 0,
+         {{INJ_LOSS, 0, 0, 0, 4}, {INJ_LOSS, 1, 0, 0, 4}}, {-big, big},
+         {"checkpoint 1 (step 120)", "loss change of sample 4 since checkpoint 0", "6e+38"}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        make_model(&m, 0, 91);
+        /* a long move from checkpoint 2 to 3: |s_k| >> 1 along some k */
+        for (int t = 3; t < T1; t++)
+            for (int j = 0; j < P; j++) m.theta[t][j] = (float)(m.theta[t][j] + 50.0);
+        for (int q = 0; q < 2; q++)
+            if (cases[c].inj[q][0] >= 0)
+                inject(&m, cases[c].inj[q][0], cases[c].inj[q][1], cases[c].inj[q][2],
+                       cases[c].inj[q][3], cases[c].inj[q][4], cases[c].v[q]);
+        int32_t st = run_engine_fisher(&m, m.U, cases[c].curvature, 4, cases[c].with_lca,
+                                       cases[c].fisher, &r);
+        if (st != POLCA_ERR_NOT_FINITE) {
+            FAILF("%s: status %d (%s), expected NOT_FINITE", cases[c].what, (int)st,
+                  polca_last_error());
+            continue;
+        }
+        for (int q = 0; q < 3; q++)
+            if (!strstr(polca_last_error(), cases[c].names[q]))
+                FAILF("%s: '%s' does not mention '%s'", cases[c].what, polca_last_error(),
+                      cases[c].names[q]);
+    }
+    /* the same moves without injections are fine, with every output finite */
+    make_model(&m, 0, 91);
+    for (int t = 3; t < T1; t++)
+        for (int j = 0; j < P; j++) m.theta[t][j] = (float)(m.theta[t][j] + 50.0);
+    CHECK_OK(run_engine(&m, m.U, POLCA__CURV_EXACT, 4, 1, &r));
+    for (size_t x = 0; x < sizeof r.polca / sizeof r.polca[0]; x++)
+        CHECK(isfinite(r.polca[x]) && isfinite(r.first[x]) && isfinite(r.fisher[x]) &&
+              isfinite(r.lca[x]));
 }
 
 int main(void) {
@@ -331,5 +434,6 @@ int main(void) {
     RUN(source_failure_propagates_with_position);
     RUN(too_few_checkpoints_and_bad_requests);
     RUN(progress_can_cancel);
+    RUN(non_finite_values_are_refused_by_name);
     return harness_done();
 }

@@ -7,21 +7,151 @@ directional derivatives in closed form) stands beside the built-in MLP
 (hidden=()), which is the same model; POLCA trajectories are recomputed in
 numpy from the closed forms. Tolerances: the MLP computes in double and
 returns float32, so 1e-5 relative to the largest magnitude of each
-quantity covers float32 rounding of inputs and outputs."""
+quantity covers float32 rounding of inputs and outputs.
+
+Under make check-asan (POLCA_SANITIZED) only the handle-lifetime tests run:
+each in a fresh interpreter with the sanitizer runtimes preloaded (ctypes
+cannot load the instrumented library into this uninstrumented one)."""
 import ctypes
 import gc
 import os
+import subprocess
+import sys
 import weakref
 
-from pyharness import Skip, test, run, skip_if_sanitized, expect_error, expect_raises, tmpdir
+from pyharness import ROOT, Skip, test, run, expect_error, expect_raises, tmpdir
 
-skip_if_sanitized()
+SANITIZED = bool(os.environ.get("POLCA_SANITIZED"))
+TOL = 1e-5
+TMP = tmpdir()
+
+
+# ==== handle lifetimes in a fresh interpreter ==================================
+# Each script wraps the C destroy functions so that every destroy prints
+# "destroy <kind>" (os.write: it works during interpreter finalization).
+
+_LIFETIME_PRELUDE = """
+import os
+import numpy as np
+import polca
+from polca import _native
+_write = os.write
+def _hook(name):
+    real = getattr(_native.lib, name)
+    def destroy(ptr, real=real, name=name, write=_write):
+        write(1, ("destroy " + name[6:-8] + "\\n").encode())
+        real(ptr)
+    setattr(_native.lib, name, destroy)
+for _n in ("context", "model", "data", "checkpoints", "basis", "trajectories"):
+    _hook("polca_" + _n + "_destroy")
+def say(text):
+    _write(1, (text + "\\n").encode())
+def setup():
+    ctx = polca.Context(backend="cpu")
+    rng = np.random.default_rng(0)
+    model = polca.Model.mlp(ctx, 4, 3)
+    data = polca.Data.features(ctx, rng.standard_normal((12, 4)).astype(np.float32),
+                               rng.integers(0, 3, 12))
+    series = polca.Checkpoints.create(ctx, model)
+    theta = model.init(1)
+    for t in range(4):
+        series.append(10 * t, theta + np.float32(0.3 * t))
+    basis = polca.Basis.random(ctx, model.n_params, 2, seed=1)
+    return ctx, model, data, series, basis
+"""
+
+
+def run_lifetime_script(name, body):
+    """Runs the prelude + body as a script in a new interpreter (under the
+    sanitizers when this suite runs under them); it must exit 0 with no
+    sanitizer report. Returns its stdout lines."""
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "bindings", "python"))
+    if SANITIZED:
+        cc = os.environ.get("CC", "cc")
+        rts = [subprocess.run([cc, f"-print-file-name={rt}"], capture_output=True,
+                              text=True).stdout.strip() for rt in ("libasan.so", "libubsan.so")]
+        if not all(os.path.isabs(rt) and os.path.exists(rt) for rt in rts):
+            raise Skip(f"sanitizer runtimes not found by {cc}")
+        env["LD_PRELOAD"] = " ".join(rts)
+        env["ASAN_OPTIONS"] = "detect_leaks=0"  # the interpreter's own
+    path = os.path.join(TMP, name + ".py")
+    with open(path, "w") as f:
+        f.write(_LIFETIME_PRELUDE + body)
+    r = subprocess.run([sys.executable, path], env=env, capture_output=True, text=True,
+                       timeout=600)
+    report = "Sanitizer" in r.stderr or "runtime error" in r.stderr
+    assert r.returncode == 0 and not report, \
+        f"{name}: exit {r.returncode}, stderr:\n{r.stderr[-3000:]}"
+    return r.stdout.splitlines()
+
+
+@test
+def handles_at_interpreter_exit_destroyed_before_their_context():
+    # Module-level handles plus a function (its globals put the module's
+    # namespace in a reference cycle): at exit the context used to be
+    # destroyed first, then the others (use-after-free in their destroy).
+    out = run_lifetime_script("exit_order", """
+ctx, model, data, series, basis = setup()
+traj = polca.Trajectories.create(ctx, model, data, series, basis)
+def uses_globals():
+    return ctx, traj
+say("end of script")
+""")
+    after = out[out.index("end of script") + 1:]
+    kinds = ["model", "data", "checkpoints", "basis", "trajectories", "context"]
+    assert sorted(after) == sorted("destroy " + k for k in kinds), out
+    assert after[-1] == "destroy context", f"destroy order at exit: {after}"
+
+
+@test
+def handle_closed_by_a_callback_outlives_the_running_call():
+    # A progress callback closes a handle the running call uses (and drops
+    # the last reference to it): the C handle must survive until the call
+    # returns (no destroy before the call's last progress report), which
+    # then gives the same results as without the close.
+    out = run_lifetime_script("close_in_callback", """
+ctx, model, data, series, basis = setup()
+want = polca.Trajectories.create(ctx, model, data, series, basis).polca.copy()
+hes = polca.Basis.hessian(ctx, model, data, series, k=1, indices=[1]).vectors()
+def closer(h, which, stage_wanted):
+    def progress(stage, done, total, value):
+        say("progress")
+        if stage == stage_wanted and not h[which].closed:
+            h[which].close()
+            say("closed " + which)
+    h["ctx"].set_progress(progress)
+for which in ("model", "data", "series", "basis", "ctx"):
+    h = dict(zip(("ctx", "model", "data", "series", "basis"), setup()))
+    closer(h, which, "polca")
+    t = polca.Trajectories.create(h["ctx"], h["model"], h["data"], h["series"], h["basis"])
+    say("returned " + which)
+    assert h[which].closed and np.array_equal(t.polca, want), which
+    del t, h
+h = dict(zip(("ctx", "model", "data", "series", "basis"), setup()))
+closer(h, "data", "eigen")
+v = polca.Basis.hessian(h["ctx"], h["model"], h["data"], h["series"], k=1, indices=[1])
+say("returned hessian")
+assert np.array_equal(v.vectors(), hes)
+say("end of script")
+""")
+    kind = {"series": "checkpoints", "ctx": "context"}
+    for which, call in [(w, w) for w in ("model", "data", "series", "basis", "ctx")] + \
+            [("data", "hessian")]:
+        i, j = out.index("closed " + which), out.index("returned " + call)
+        window = out[i:j]
+        last = max((k for k, line in enumerate(window) if line == "progress"), default=0)
+        assert last > 0, f"{call}: no progress report after the close"
+        assert "destroy " + kind.get(which, which) not in window[:last], \
+            f"{which} destroyed during the {call} call: {window}"
+        out = out[j:]
+    assert "end of script" in out
+
+
+if SANITIZED:
+    run()  # the lifetime tests only; it exits
 
 import numpy as np  # noqa: E402
 import polca  # noqa: E402
-
-TOL = 1e-5
-TMP = tmpdir()
 
 
 def close(a, b, tol=TOL, what=""):

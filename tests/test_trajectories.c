@@ -11,6 +11,7 @@
  */
 #include <unistd.h>
 
+#include "container.h"
 #include "harness.h"
 #include "npy.h"
 
@@ -328,10 +329,140 @@ TEST(bad_input) {
     free_fixture(&f), free_fixture(&g);
 }
 
+/* A checkpoint with finite but huge weights (x 1e30: NaN losses; x 1e5:
+ * finite losses and g, NaN second derivatives) fails with
+ * POLCA_ERR_NOT_FINITE naming that checkpoint, for every curvature mode and
+ * with every baseline on; what succeeds has only finite outputs. */
+TEST(huge_finite_weights_fail_naming_the_checkpoint) {
+    fixture f;
+    CHECK(make_fixture(&f));
+    polca_basis *b = NULL, *lca = NULL;
+    CHECK_OK(polca_basis_create_random(f.ctx, f.p, 4, NULL, &b));
+    CHECK_OK(polca_basis_create_axis(f.ctx, f.p, f.theta[T1 - 1], 3, NULL, &lca));
+    float *huge = malloc(f.p * 4);
+    const double scales[2] = {1e30, 1e5};
+    const char *modes[3] = {"exact", "secant", "none"};
+    int failed[2][3] = {{0}};
+    for (int sc = 0; sc < 2; sc++) {
+        polca_checkpoints *s = NULL;
+        CHECK_OK(polca_checkpoints_create(f.ctx, f.model, NULL, NULL, &s));
+        for (int t = 0; t < T1; t++) {
+            for (int64_t j = 0; j < f.p; j++)
+                huge[j] = t == 2 ? (float)(f.theta[t][j] * scales[sc]) : f.theta[t][j];
+            CHECK_OK(polca_checkpoints_append(s, 10 * t, huge, f.p));
+        }
+        for (int mode = 0; mode < 3; mode++) {
+            int32_t st;
+            polca_trajectories *t = run(&f, s, b, lca, modes[mode], &st);
+            if (st == POLCA_OK) {
+                for (int32_t kind = 0; kind < 6; kind++) {
+                    const float *x;
+                    int64_t k, n, tt;
+                    CHECK_OK(polca_trajectories_view(t, kind, &x, &k, &n, &tt));
+                    for (int64_t e = 0; e < k * n * tt; e++)
+                        if (!isfinite(x[e])) {
+                            FAILF("x%g %s: output %d holds %g", scales[sc], modes[mode], kind, x[e]);
+                            break;
+                        }
+                }
+                polca_trajectories_destroy(t);
+                continue;
+            }
+            failed[sc][mode] = 1;
+            EXPECT(t == NULL);
+            if (st != POLCA_ERR_NOT_FINITE || !strstr(polca_last_error(), "checkpoint 2 (step 20)"))
+                FAILF("x%g %s: status %d, '%s'", scales[sc], modes[mode], (int)st,
+                      polca_last_error());
+        }
+        polca_checkpoints_destroy(s);
+    }
+    /* x1e30 fails in every mode at the loss; x1e5's NaN c fails "exact" */
+    CHECK(failed[0][0] && failed[0][1] && failed[0][2] && failed[1][0]);
+    free(huge);
+    polca_basis_destroy(b), polca_basis_destroy(lca);
+    free_fixture(&f);
+}
+
+/* A trajectories file written record by record with the container API:
+ * dims K=2, K_lca=0, N=3, T1=3; records in the order given, each "S" the
+ * steps, else a float32 record of that POLCA_TRAJ_* kind (its values the
+ * record's position). Returns the byte offset of record `want` (or 0). */
+static uint64_t write_crafted(const char *path, const int *records, int n, int want) {
+    enum { K = 2, N = 3, T = 3 };
+    unsigned char dims[40] = {0};
+    int64_t d[5] = {K, 0, N, T, 0}, steps[T] = {0, 10, 20};
+    for (int i = 0; i < 5; i++)
+        for (int b = 0; b < 8; b++) dims[8 * i + b] = (unsigned char)((uint64_t)d[i] >> (8 * b));
+    polca__ct_field field = {POLCA__FIELD_USER, sizeof dims, dims};
+    polca__container *c = NULL;
+    int32_t st = polca__ct_create(path, POLCA__FILE_TRAJECTORIES, NULL, &field, 1, POLCA__CT_WHOLE,
+                                  NULL, &c);
+    for (int r = 0; !st && r < n; r++) {
+        float v[K * N * T];
+        for (int e = 0; e < K * N * T; e++) v[e] = (float)r;
+        if (records[r] < 0)
+            st = polca__ct_append(c, POLCA__REC_ARRAY, -1, POLCA__DT_I64, steps, T, 0);
+        else
+            st = polca__ct_append(c, POLCA__REC_ARRAY, records[r], POLCA__DT_F32, v,
+                                  (uint64_t)(records[r] == POLCA_TRAJ_EXACT_LOSS ? N * T : K * N * T),
+                                  0);
+    }
+    if (!st) st = polca__ct_finish(c);
+    uint64_t offset = !st && want >= 0 ? polca__ct_record_at(c, want)->offset : 0;
+    polca__ct_close(c);
+    return st ? 0 : offset;
+}
+
+/* Two records of one kind (or two steps records) are corrupt, with the
+ * kind and the second record's offset named; before, the last one silently
+ * won. */
+TEST(duplicate_records_are_corrupt) {
+    polca_context *ctx = cpu_ctx();
+    char dir[] = "/tmp/polca_trajdup_XXXXXX", path[96], want[96];
+    CHECK(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/t.polca", dir);
+    const int ok[] = {-1, POLCA_TRAJ_POLCA, POLCA_TRAJ_FISHER, POLCA_TRAJ_EXACT_LOSS};
+    polca_trajectories *t = NULL;
+    CHECK(write_crafted(path, ok, 4, 1) > 0);
+    CHECK_OK(polca_trajectories_load(ctx, path, &t)); /* the crafting itself is sound */
+    const float *x;
+    int64_t k, n, tt;
+    CHECK_OK(polca_trajectories_view(t, POLCA_TRAJ_FISHER, &x, &k, &n, &tt));
+    CHECK(k == 2 && n == 3 && tt == 3 && x[0] == 2.0f);
+    polca_trajectories_destroy(t);
+    struct {
+        int records[5], n, second;
+        const char *kind;
+    } cases[] = {
+        {{-1, POLCA_TRAJ_POLCA, POLCA_TRAJ_POLCA}, 3, 2, "second POLCA_TRAJ_POLCA record"},
+        {{POLCA_TRAJ_FISHER, -1, POLCA_TRAJ_POLCA, POLCA_TRAJ_FISHER}, 4, 3,
+         "second POLCA_TRAJ_FISHER record"},
+        {{-1, POLCA_TRAJ_EXACT_LOSS, POLCA_TRAJ_POLCA, POLCA_TRAJ_EXACT_LOSS}, 4, 3,
+         "second POLCA_TRAJ_EXACT_LOSS record"},
+        {{-1, POLCA_TRAJ_POLCA, -1}, 3, 2, "second steps record"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        uint64_t off = write_crafted(path, cases[c].records, cases[c].n, cases[c].second);
+        CHECK(off > 0);
+        t = (polca_trajectories *)(void *)&t;
+        CHECK_STATUS(polca_trajectories_load(ctx, path, &t), POLCA_ERR_CORRUPT);
+        CHECK(t == (polca_trajectories *)(void *)&t);
+        CHECK_ERROR_MENTIONS(path);
+        CHECK_ERROR_MENTIONS(cases[c].kind);
+        snprintf(want, sizeof want, "offset %llu", (unsigned long long)off);
+        CHECK_ERROR_MENTIONS(want);
+    }
+    unlink(path);
+    rmdir(dir);
+    polca_context_destroy(ctx);
+}
+
 int main(void) {
     RUN(complete_basis_first_order_identity_and_baselines);
     RUN(secant_is_the_trapezoid_rule);
     RUN(file_series_bit_identical_and_round_trips);
     RUN(bad_input);
+    RUN(huge_finite_weights_fail_naming_the_checkpoint);
+    RUN(duplicate_records_are_corrupt);
     return harness_done();
 }

@@ -56,6 +56,10 @@ typedef struct polca_trajectories polca_trajectories;
  *   "block"       int directions per pass, default 16 (>= 1): larger blocks
  *                 share one primal pass among more directions.
  * Progress: stage "polca", one report per checkpoint (done/total = T1).
+ * Every value must be finite: a loss, g, c or s_k that is NaN or infinite,
+ * or an output that exceeds the float32 range (e.g. a checkpoint with huge
+ * weights), fails with POLCA_ERR_NOT_FINITE naming the checkpoint (index
+ * and step) and the first such quantity.
  * out: untouched on failure.
  */
 POLCA_API int32_t polca_trajectories_create(polca_context *ctx, const polca_model *model,
@@ -104,7 +108,9 @@ POLCA_API int32_t polca_trajectories_decreasing(const polca_trajectories *traj, 
 /* Saves every computed output and the steps to a libpolca container file
  * (docs/format.md; temporary file, fsync, rename). */
 POLCA_API int32_t polca_trajectories_save(const polca_trajectories *traj, const char *path);
-/* Loads what polca_trajectories_save wrote. */
+/* Loads what polca_trajectories_save wrote. POLCA_ERR_CORRUPT (naming the
+ * file and the record's offset) for a damaged file, including one with two
+ * records of one kind. */
 POLCA_API int32_t polca_trajectories_load(polca_context *ctx, const char *path,
                                           polca_trajectories **out);
 /* Writes one output as a .npy file (float32, its view's shape). */

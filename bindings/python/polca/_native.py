@@ -10,7 +10,6 @@ import ctypes.util
 import os
 import threading
 import warnings
-import weakref
 
 MAJOR = 0
 
@@ -118,44 +117,76 @@ def call(name, *args):
 
 
 # ---- Ownership of C handles ------------------------------------------------
+# Two rules keep every destroy safe:
+#  - a context is destroyed after every handle made from it, whatever order
+#    Python finalizes them in (at interpreter exit, or when a reference cycle
+#    is collected, weak references are cleared first and finalizers then run
+#    in any order - so the rule cannot rest on weak references);
+#  - a handle given to a running libpolca call is destroyed only after the
+#    call returns, even when a callback (progress, log, host model) closes it
+#    or drops the last reference to it.
+
+_release_lock = threading.RLock()
+
 
 class Native:
-    """Owns one C handle and destroys it exactly once: when the last
-    reference to this object goes, or when its parent is released first.
+    """Owns one C handle and destroys it exactly once, never while a handle
+    made from it is alive and never during a call that was given it.
 
     Python wrappers (polca.Context, polca.Model, ...) hold one of these;
     handles made from a context hold a strong reference to the context's
-    Native (so the context outlives them), array views of library memory
-    hold one to their handle's. The parent keeps weak references to its
-    children: should it be finalized first anyway (a reference cycle
-    collected as a whole, interpreter exit), it destroys them before itself,
-    so a child is never destroyed after its context.
+    Native (`parent`), array views of library memory hold one to their
+    handle's, and a pointer passed to libpolca (Ptr) holds one for the
+    duration of the call. The parent also counts its live children (ids in
+    `children`, a plain set): when its last reference goes (release()) while
+    some child still lives - only possible when they are collected together
+    - its destroy waits, and the last child's release carries it out.
 
     keep: Python objects the C side points to (callback trampolines) that
     must live as long as the handle."""
 
-    __slots__ = ("ptr", "_destroy", "parent", "children", "keep", "__weakref__")
+    __slots__ = ("ptr", "_destroy", "parent", "children", "released", "keep", "__weakref__")
 
     def __init__(self, ptr, destroy, parent=None, keep=None):
         self.ptr = ptr
         self._destroy = destroy
         self.parent = parent
-        self.children = weakref.WeakSet()
+        self.children = set()
+        self.released = False
         self.keep = keep if keep is not None else {}
         if parent is not None:
-            parent.children.add(self)
+            parent.children.add(id(self))
 
-    def release(self):
-        if self.ptr:
-            for child in list(self.children):
-                child.release()
+    def release(self, _lock=_release_lock, _id=id):
+        """Gives up the handle: destroys it now, or when its last child goes.
+        (Globals are bound as defaults: at interpreter exit a finalizer may
+        run after this module's namespace was cleared.)"""
+        with _lock:
+            self.released = True
+            if self.children:
+                return
             ptr, self.ptr = self.ptr, None
-            self._destroy(ptr)
-        self.parent = None
-        self.keep = {}
+            if ptr:
+                self._destroy(ptr)
+            self.keep = {}
+            parent, self.parent = self.parent, None
+            if parent is not None:
+                parent.children.discard(_id(self))
+                if parent.released and not parent.children:
+                    parent.release()
 
     def __del__(self):
         try:
             self.release()
         except Exception:
             pass
+
+
+class Ptr(int):
+    """A handle's C pointer as libpolca calls receive it (Handle.ptr): an int
+    that holds the handle's Native, so that the handle outlives the call."""
+
+    def __new__(cls, native):
+        p = super().__new__(cls, native.ptr)
+        p.native = native
+        return p

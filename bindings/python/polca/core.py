@@ -2,7 +2,7 @@
 import ctypes
 import math
 
-from ._native import lib, declare, call, stash, Native, _i32, _i64, _f64, _p, _s
+from ._native import lib, declare, call, stash, Native, Ptr, _i32, _i64, _f64, _p, _s
 
 declare("polca_options_create", _i32, ctypes.POINTER(_p))
 declare("polca_options_destroy", None, _p)
@@ -29,20 +29,26 @@ class Handle:
     close() (or leaving a `with` block, or garbage collection) gives up this
     object's hold on the C handle. The C handle is destroyed at once unless
     something still needs it: handles made from a context keep the context
-    alive, and array views of a handle's memory (Trajectories.view) keep that
-    handle alive; it is then destroyed right after the last of them goes. So
-    handles may be closed or collected in any order. Using a closed object
-    raises ValueError."""
+    alive, array views of a handle's memory (Trajectories.view) keep that
+    handle alive, and a running call keeps the handles it was given alive
+    (a callback may close them: the close takes effect when the call
+    returns); it is then destroyed right after the last of them goes. So
+    handles may be closed or collected in any order, at interpreter exit
+    too: a context is always destroyed after its handles. Using a closed
+    object raises ValueError."""
 
     def __init__(self, native):
         self._native = native
 
     @property
     def ptr(self):
+        """The C pointer, as an int (a Ptr) that keeps the C handle alive
+        while it is referenced: a call given it can rely on the handle even
+        if a callback closes this object meanwhile."""
         n = self._native
         if n is None or not n.ptr:
             raise ValueError(f"{type(self).__name__} is closed")
-        return n.ptr
+        return Ptr(n)
 
     @property
     def closed(self):
