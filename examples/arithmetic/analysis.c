@@ -197,7 +197,7 @@ static int score_method(const experiment_config *cfg, analysis *an, method_resul
         top_finite(hr, nc, REPORT_MAX_BEST, top);
         rc = fill_scores(m, top, hr, rr, fr, share, &r->faithful);
     }
-    for (int64_t g = 0; g < nc; g++) r->n_eligible += eligible[g] != 0;
+    for (int64_t g = 0; !rc && g < nc; g++) r->n_eligible += eligible[g] != 0;
     free(buf), free(eligible);
     return rc;
 }
