@@ -3,6 +3,7 @@
  * Appendix G, section 5): homogeneity, recall, F1, the best cluster per
  * direction and overall, and automatic labels from categorical tags.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +61,69 @@ int32_t polca_clustering_score(const polca_clustering *c, const uint8_t *label,
     st = check_label(c, label, fn);
     if (st) return st;
     return compute(c, label, homogeneity, recall, f1);
+}
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+int32_t polca_clustering_score_restricted(const polca_clustering *c, const uint8_t *label,
+                                          const int32_t *tag, int64_t n_allowed,
+                                          const int32_t *allowed, double min_share,
+                                          double *homogeneity, double *recall, double *f1,
+                                          double *share, int32_t *eligible) {
+    static const char *fn = "polca_clustering_score_restricted";
+    CHECK_CLUSTERING(fn);
+    st = check_label(c, label, fn);
+    if (st) return st;
+    if (!tag) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'tag' is NULL", fn);
+    if (n_allowed < 1 || n_allowed > INT32_MAX)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: argument 'n_allowed' is %lld; must be >= 1", fn,
+                           (long long)n_allowed);
+    if (!allowed)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'allowed' is NULL", fn);
+    if (!(min_share >= 0.0 && min_share < 1.0))
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: argument 'min_share' is %g; must be in [0, 1)", fn, min_share);
+    const int64_t nc = c->n_clusters;
+    int32_t *set = polca__alloc((size_t)n_allowed * sizeof *set, fn);
+    uint8_t *in = polca__alloc((size_t)c->n + 1, fn);
+    int64_t *lab = polca__calloc((size_t)nc + 1, sizeof *lab, fn);
+    int64_t *hit = polca__calloc((size_t)nc + 1, sizeof *hit, fn);
+    if (!set || !in || !lab || !hit) {
+        free(set), free(in), free(lab), free(hit);
+        return POLCA_ERR_OUT_OF_MEMORY;
+    }
+    memcpy(set, allowed, (size_t)n_allowed * sizeof *set);
+    qsort(set, (size_t)n_allowed, sizeof *set, cmp_i32);
+    for (int64_t i = 0; i < c->n; i++)
+        in[i] = bsearch(&tag[i], set, (size_t)n_allowed, sizeof *set, cmp_i32) != NULL;
+    for (int64_t g = 0; g < nc; g++) {
+        const int64_t *mem = c->members + c->member_off[g];
+        for (int64_t q = 0; q < c->size[g]; q++)
+            if (label[mem[q]]) {
+                lab[g]++;
+                hit[g] += in[mem[q]];
+            }
+    }
+    /* Every allocation is done: from here on the outputs are written. */
+    st = compute(c, label, homogeneity, recall, f1);
+    if (!st)
+        for (int64_t g = 0; g < nc; g++) {
+            double s = lab[g] ? (double)hit[g] / (double)lab[g] : NAN;
+            int ok = lab[g] > 0 && s > min_share;
+            if (share) share[g] = s;
+            if (eligible) eligible[g] = ok;
+            if (!ok) {
+                if (homogeneity) homogeneity[g] = NAN;
+                if (recall) recall[g] = NAN;
+                if (f1) f1[g] = NAN;
+            }
+        }
+    free(set), free(in), free(lab), free(hit);
+    return st;
 }
 
 int32_t polca_clustering_best(const polca_clustering *c, const uint8_t *label, int64_t *best,

@@ -1300,6 +1300,26 @@ TEST(clustering_query) {
     BADO(POLCA_ERR_INVALID_ARGUMENT, "label", hom, hb, polca_clustering_score(c, label, hom, NULL, NULL));
     label[7] = 1;
 
+    int32_t rtag[CN], allowed[2] = {1, 2}, elig[16];
+    for (int i = 0; i < CN; i++) rtag[i] = i % 4;
+    size_t eb = (size_t)nc * sizeof *elig;
+    cover("polca_clustering_score_restricted");
+#define RESTRICT(cl, lab, tg, na, al, ms) \
+    polca_clustering_score_restricted(cl, lab, tg, na, al, ms, hom, NULL, NULL, NULL, elig)
+    BADO2(POLCA_ERR_INVALID_ARGUMENT, "clustering", hom, hb, elig, eb, RESTRICT(NULL, label, rtag, 2, allowed, 0.5));
+    BADO2(POLCA_ERR_INVALID_ARGUMENT, "clustering", hom, hb, elig, eb, RESTRICT(WRONG(polca_clustering), label, rtag, 2, allowed, 0.5));
+    BADO2(POLCA_ERR_INVALID_ARGUMENT, "label", hom, hb, elig, eb, RESTRICT(c, NULL, rtag, 2, allowed, 0.5));
+    BADO2(POLCA_ERR_INVALID_ARGUMENT, "tag", hom, hb, elig, eb, RESTRICT(c, label, NULL, 2, allowed, 0.5));
+    BADO2(POLCA_ERR_INVALID_ARGUMENT, "n_allowed", hom, hb, elig, eb, RESTRICT(c, label, rtag, 0, allowed, 0.5));
+    BADO2(POLCA_ERR_INVALID_ARGUMENT, "allowed", hom, hb, elig, eb, RESTRICT(c, label, rtag, 2, NULL, 0.5));
+    BADO2(POLCA_ERR_INVALID_ARGUMENT, "min_share", hom, hb, elig, eb, RESTRICT(c, label, rtag, 2, allowed, 1.0));
+    BADO2(POLCA_ERR_INVALID_ARGUMENT, "min_share", hom, hb, elig, eb, RESTRICT(c, label, rtag, 2, allowed, -0.5));
+    BADO2(POLCA_ERR_INVALID_ARGUMENT, "min_share", hom, hb, elig, eb, RESTRICT(c, label, rtag, 2, allowed, NAN));
+    label[5] = 3;
+    BADO2(POLCA_ERR_INVALID_ARGUMENT, "label", hom, hb, elig, eb, RESTRICT(c, label, rtag, 2, allowed, 0.5));
+    label[5] = 1;
+#undef RESTRICT
+
     int64_t best[1], top[3];
     cover("polca_clustering_best");
     BADO2(POLCA_ERR_INVALID_ARGUMENT, "clustering", best, sizeof best, top, sizeof top, polca_clustering_best(NULL, label, best, 3, top));

@@ -121,19 +121,32 @@ static void build_synthetic(report_data *d) {
         memset(me, 0, sizeof *me);
         me->name = names[m];
         me->display = display[m];
-        me->n_best = m < 2 ? 1 : 3;
+        /* faithful (the paper's rule) and unrestricted scores differ so
+         * that a mix-up shows: the unrestricted ones are higher (the 1000s
+         * place clusters), with a share of carries in the 100s/10s of
+         * 0.01 * k. */
+        me->faithful.n_best = m < 2 ? 1 : 3;
+        me->unrestricted.n_best = m < 2 ? 2 : 3;
         for (int k = 0; k < 3; k++) {
-            me->homogeneity[k] = 0.5 + 0.08 * m - 0.02 * k;
-            me->recall[k] = 0.7 + 0.01 * k;
-            me->f1[k] = 0.6 + 0.01 * m;
-            me->direction[k] = m < 2 ? -1 : k + m;
+            me->faithful.homogeneity[k] = 0.5 + 0.08 * m - 0.02 * k;
+            me->faithful.recall[k] = 0.7 + 0.01 * k;
+            me->faithful.f1[k] = 0.6 + 0.01 * m;
+            me->faithful.direction[k] = m < 2 ? -1 : k + m;
+            me->faithful.mid_share[k] = 0.9 - 0.1 * k;
+            me->unrestricted.homogeneity[k] = 0.901 + 0.01 * m - 0.02 * k;
+            me->unrestricted.recall[k] = 0.3 + 0.01 * k;
+            me->unrestricted.f1[k] = 0.4 + 0.01 * m;
+            me->unrestricted.direction[k] = m < 2 ? -1 : 2 * k + m;
+            me->unrestricted.mid_share[k] = 0.01 * k;
         }
+        me->n_eligible = 3 + m;
         me->hidden_fraction = 0.05 * m;
         me->n_clusters = 10 + m;
     }
-    methods[2].f1[1] = NAN;                 /* unknown: null in JSON */
+    methods[2].faithful.f1[1] = NAN;        /* unknown: null in JSON */
     methods[3].hidden_fraction = INFINITY;  /* not finite: null */
-    methods[5].homogeneity[0] = 0.975;
+    methods[5].faithful.homogeneity[0] = 0.975;
+    methods[5].unrestricted.homogeneity[0] = 0.996;
     config[0] = (report_kv){"steps", NULL, 2000};
     config[1] = (report_kv){"model", "2 layers, d_model 64", 0};
     config[2] = (report_kv){"quote\"back\\slash", "line\nbreak\ttab\x01 ctl", 0};
@@ -200,20 +213,39 @@ TEST(summary_json_parses_and_holds_the_run) {
             FAILF("no object for method %s", names[m]);
             continue;
         }
-        jm_value *h = jm_get(me, "homogeneity"), *r = jm_get(me, "recall"), *f1 = jm_get(me, "f1");
-        int nb = m < 2 ? 1 : 3;
-        EXPECT(h && h->type == JM_ARRAY && h->n == nb && r && r->n == nb && f1 && f1->n == nb);
-        EXPECT(fabs(num_at(h, 0) - methods[m].homogeneity[0]) < 1e-9);
-        EXPECT(fabs(num_at(r, nb - 1) - methods[m].recall[nb - 1]) < 1e-9);
+        EXPECT(!jm_get(me, "homogeneity")); /* format 1's key is gone, not reused */
+        for (int v = 0; v < 2; v++) {
+            const report_scores *want = v ? &methods[m].unrestricted : &methods[m].faithful;
+            jm_value *sc = jm_get(me, v ? "unrestricted" : "faithful");
+            if (!sc || sc->type != JM_OBJECT) {
+                FAILF("no %s object for method %s", v ? "unrestricted" : "faithful", names[m]);
+                continue;
+            }
+            jm_value *h = jm_get(sc, "homogeneity"), *r = jm_get(sc, "recall"),
+                     *f1 = jm_get(sc, "f1"), *ms = jm_get(sc, "carry_mid_share");
+            int nb = want->n_best;
+            EXPECT(h && h->type == JM_ARRAY && h->n == nb && r && r->n == nb && f1 && f1->n == nb);
+            EXPECT(ms && ms->type == JM_ARRAY && ms->n == nb);
+            EXPECT(fabs(num_at(h, 0) - want->homogeneity[0]) < 1e-9);
+            EXPECT(fabs(num_at(r, nb - 1) - want->recall[nb - 1]) < 1e-9);
+            EXPECT(fabs(num_at(ms, nb - 1) - want->mid_share[nb - 1]) < 1e-9);
+            jm_value *dir = jm_get(sc, "direction");
+            EXPECT(dir && dir->type == JM_ARRAY && dir->n == nb && num_at(dir, 0) == (m < 2 ? -1 : m));
+            if (nb > 1) EXPECT(num_at(dir, 1) == want->direction[1]);
+        }
         jm_value *hf = jm_get(me, "hidden_fraction");
         if (m == 3) EXPECT(hf && hf->type == JM_NULL);
         else EXPECT(hf && hf->type == JM_NUMBER && fabs(hf->num - 0.05 * m) < 1e-9);
-        jm_value *dir = jm_get(me, "direction");
-        EXPECT(dir && dir->type == JM_ARRAY && dir->n == nb && num_at(dir, 0) == (m < 2 ? -1 : m));
+        jm_value *el = jm_get(me, "eligible_clusters");
+        EXPECT(el && el->type == JM_NUMBER && el->num == 3 + m);
     }
-    jm_value *fisher_f1 = jm_get(jm_get(root, "fisher"), "f1");
+    jm_value *fisher_f1 = jm_get(jm_get(jm_get(root, "fisher"), "faithful"), "f1");
     EXPECT(fisher_f1 && fisher_f1->n == 3 && fisher_f1->items[1]->type == JM_NULL);
-    EXPECT(fabs(num_at(jm_get(jm_get(root, "polca"), "homogeneity"), 0) - 0.975) < 1e-12);
+    jm_value *pol = jm_get(root, "polca");
+    EXPECT(fabs(num_at(jm_get(jm_get(pol, "faithful"), "homogeneity"), 0) - 0.975) < 1e-12);
+    EXPECT(fabs(num_at(jm_get(jm_get(pol, "unrestricted"), "homogeneity"), 0) - 0.996) < 1e-12);
+    jm_value *fmt = jm_get(root, "format");
+    EXPECT(fmt && fmt->type == JM_STRING && !strcmp(fmt->str, "libpolca-arithmetic-summary-2"));
     jm_value *order = jm_get(root, "methods");
     EXPECT(order && order->type == JM_ARRAY && order->n == 6 && !strcmp(order->items[5]->str, "polca"));
     jm_value *cfg = jm_get(root, "config");
@@ -261,7 +293,14 @@ TEST(html_has_figures_tables_and_escapes) {
     static const char *display[6] = {"Exact loss", "Change in exact loss", "Fisher", "LCA",
                                      "First-order POLCA", "POLCA"};
     for (int m = 0; m < 6; m++) EXPECT(strstr(h, display[m]));
-    EXPECT(strstr(h, "<td>0.975</td>"));  /* this run's best POLCA homogeneity */
+    EXPECT(strstr(h, "<td>0.975</td>"));  /* this run's best POLCA homogeneity, the paper's rule */
+    EXPECT(strstr(h, "<td>0.996</td>"));  /* and over every cluster */
+    EXPECT(strstr(h, "the paper's rule") && strstr(h, "every cluster"));
+    /* the faithful column comes first in POLCA's row */
+    const char *row = strstr(h, ">POLCA<");
+    EXPECT(row && strstr(row, "<td>0.975</td>") && strstr(row, "<td>0.996</td>") &&
+           strstr(row, "<td>0.975</td>") < strstr(row, "<td>0.996</td>"));
+    EXPECT(strstr(h, "15 clusters, 8 eligible"));
     EXPECT(strstr(h, ">0.973</td>"));     /* the paper's, beside it */
     EXPECT(strstr(h, ">0.355</td>"));     /* the paper's hidden fraction for POLCA */
     EXPECT(strstr(h, "Directions with digit-place clusters:</b> 0, 5."));
@@ -292,7 +331,10 @@ TEST(empty_report_is_valid) {
     d.place_curves = &empty;
     d.n_figures = 1;
     d.figures = &fig;
-    report_method none = {"polca", NULL, 0, {0}, {0}, {0}, {0}, NAN, -1};
+    report_method none;
+    memset(&none, 0, sizeof none);
+    none.name = "polca";
+    none.n_eligible = -1, none.hidden_fraction = NAN, none.n_clusters = -1;
     d.n_methods = 1;
     d.methods = &none;
     char jp[600], hp[600];
@@ -307,7 +349,9 @@ TEST(empty_report_is_valid) {
     if (!root) FAILF("empty summary does not parse: %s", err);
     EXPECT(root && jm_get(root, "backend")->type == JM_NULL);
     EXPECT(root && jm_get(root, "val_token_accuracy")->type == JM_NULL);
-    EXPECT(root && jm_get(jm_get(root, "polca"), "homogeneity")->n == 0);
+    EXPECT(root && jm_get(jm_get(jm_get(root, "polca"), "faithful"), "homogeneity")->n == 0);
+    EXPECT(root && jm_get(jm_get(jm_get(root, "polca"), "unrestricted"), "homogeneity")->n == 0);
+    EXPECT(root && jm_get(jm_get(root, "polca"), "eligible_clusters")->type == JM_NULL);
     EXPECT(root && jm_get(jm_get(root, "polca"), "n_clusters")->type == JM_NULL);
     jm_free(root);
     free(text);
@@ -315,7 +359,7 @@ TEST(empty_report_is_valid) {
     CHECK(h);
     EXPECT(count_of(h, "<svg ") == 3 && count_of(h, ">no data</text>") == 3);
     EXPECT(count_of(h, "<polyline") == 0);
-    EXPECT(strstr(h, "no eligible cluster"));
+    EXPECT(strstr(h, "no eligible cluster") && strstr(h, ">no cluster<"));
     free(h);
 }
 
@@ -362,9 +406,12 @@ TEST(bad_input_is_refused_and_files_are_untouched) {
     bad[1].name = NULL;
     CHECK(report_write_summary_json(path, &d) == -1 && strstr(report_error(), "methods[1]"));
     bad[1].name = "loss_change";
-    bad[1].n_best = 4;
-    CHECK(report_write_html(path, &d) == -1 && strstr(report_error(), "n_best"));
-    bad[1].n_best = 1;
+    bad[1].faithful.n_best = 4;
+    CHECK(report_write_html(path, &d) == -1 && strstr(report_error(), "faithful.n_best"));
+    bad[1].faithful.n_best = 1;
+    bad[1].unrestricted.n_best = -1;
+    CHECK(report_write_html(path, &d) == -1 && strstr(report_error(), "unrestricted.n_best"));
+    bad[1].unrestricted.n_best = 1;
     d.n_methods = -1;
     CHECK(report_write_html(path, &d) == -1 && strstr(report_error(), "negative"));
     build_synthetic(&d);
@@ -424,14 +471,16 @@ TEST(make_dirs_creates_parents) {
 TEST(paper_reference_numbers) {
     report_method r;
     CHECK(report_paper_reference("polca", &r) == 0);
-    CHECK(r.n_best == 3 && r.homogeneity[0] == 0.973 && r.recall[1] == 0.773 && r.f1[2] == 0.827);
-    CHECK(r.hidden_fraction == 0.355 && r.direction[0] == -1 && r.n_clusters == -1);
-    CHECK(report_paper_reference("exact_loss", &r) == 0 && r.n_best == 1 && r.homogeneity[0] == 0.514);
-    CHECK(isnan(r.homogeneity[1]) && r.hidden_fraction == 0.0);
+    const report_scores *f = &r.faithful; /* the paper scores under its Appendix G rule */
+    CHECK(f->n_best == 3 && f->homogeneity[0] == 0.973 && f->recall[1] == 0.773 && f->f1[2] == 0.827);
+    CHECK(r.hidden_fraction == 0.355 && f->direction[0] == -1 && r.n_clusters == -1);
+    CHECK(r.unrestricted.n_best == 0 && r.n_eligible == -1 && isnan(f->mid_share[0]));
+    CHECK(report_paper_reference("exact_loss", &r) == 0 && f->n_best == 1 && f->homogeneity[0] == 0.514);
+    CHECK(isnan(f->homogeneity[1]) && r.hidden_fraction == 0.0);
     CHECK(report_paper_reference("lca", &r) == 0 && r.hidden_fraction == 0.019);
-    CHECK(report_paper_reference("fisher", &r) == 0 && r.homogeneity[0] == 0.664);
-    CHECK(report_paper_reference("polca_first_order", &r) == 0 && r.homogeneity[0] == 0.948);
-    CHECK(report_paper_reference("loss_change", &r) == 0 && r.recall[0] == 0.958);
+    CHECK(report_paper_reference("fisher", &r) == 0 && f->homogeneity[0] == 0.664);
+    CHECK(report_paper_reference("polca_first_order", &r) == 0 && f->homogeneity[0] == 0.948);
+    CHECK(report_paper_reference("loss_change", &r) == 0 && f->recall[0] == 0.958);
     CHECK(report_paper_reference("random", &r) == -1 && strstr(report_error(), "random"));
     CHECK(report_paper_reference(NULL, &r) == -1 && report_paper_reference("polca", NULL) == -1);
 }

@@ -22,8 +22,10 @@ if "$PY" -c 'import json' 2>/dev/null; then
 import json, sys
 d = json.load(open(sys.argv[1]))
 for m in ("exact_loss", "loss_change", "fisher", "lca", "polca_first_order", "polca"):
-    assert set(("homogeneity", "recall", "f1", "hidden_fraction")) <= set(d[m]), m
-    assert len(d[m]["homogeneity"]) == len(d[m]["recall"]) == len(d[m]["f1"]) <= 3, m
+    assert set(("faithful", "unrestricted", "eligible_clusters", "hidden_fraction")) <= set(d[m]), m
+    for v in ("faithful", "unrestricted"):
+        s = d[m][v]
+        assert len(s["homogeneity"]) == len(s["recall"]) == len(s["f1"]) == len(s["carry_mid_share"]) <= 3, m
 assert isinstance(d["val_token_accuracy"], float) and d["backend"] == "cpu"
 assert isinstance(d["config"], dict) and isinstance(d["timings"], dict)
 ' "$tmp/out/summary.json" 2>&1); then

@@ -127,9 +127,45 @@ static int cluster_method(polca_context *ctx, const experiment_config *cfg, anal
     return rc;
 }
 
-/* Table 1 for one method: the three clusters of highest carry
- * homogeneity over all its directions, and the hidden-breakthrough share. */
-static int score_method(analysis *an, method_result *m) {
+/* The n_top clusters of highest finite score, best first (ties: the lower
+ * index); -1 past the last. NaN marks a cluster that does not count. */
+static void top_finite(const double *score, int64_t nc, int n_top, int64_t *top) {
+    for (int r = 0; r < n_top; r++) {
+        int64_t pick = -1;
+        for (int64_t g = 0; g < nc; g++) {
+            if (isnan(score[g])) continue;
+            int taken = 0;
+            for (int q = 0; q < r && !taken; q++) taken = top[q] == g;
+            if (!taken && (pick < 0 || score[g] > score[pick])) pick = g;
+        }
+        top[r] = pick;
+    }
+}
+
+static int fill_scores(const method_result *m, const int64_t *top, const double *h,
+                       const double *rec, const double *f1, const double *share,
+                       report_scores *out) {
+    int whole_loss = !strcmp(m->name, "exact_loss") || !strcmp(m->name, "loss_change");
+    out->n_best = 0;
+    for (int q = 0; q < REPORT_MAX_BEST && top[q] >= 0; q++) {
+        int64_t dir = 0;
+        if (failed(polca_clustering_cluster(m->clustering, top[q], &dir, NULL, NULL, NULL, NULL,
+                                            NULL),
+                   "cluster"))
+            return 1;
+        out->homogeneity[q] = h[top[q]], out->recall[q] = rec[top[q]], out->f1[q] = f1[top[q]];
+        out->mid_share[q] = share[top[q]];
+        out->direction[q] = whole_loss ? -1 : (int32_t)m->directions[dir];
+        out->n_best = q + 1;
+    }
+    return 0;
+}
+
+/* Table 1 for one method: the three clusters of highest carry homogeneity
+ * over all its directions, under the paper's rule (Appendix G: more than
+ * cfg->carry_mid_share of the cluster's carry tokens in the 100s or 10s
+ * place) and over every cluster; and the hidden-breakthrough share. */
+static int score_method(const experiment_config *cfg, analysis *an, method_result *m) {
     int64_t nc = 0, top[REPORT_MAX_BEST];
     report_method *r = &m->row;
     memset(r, 0, sizeof *r);
@@ -137,24 +173,32 @@ static int score_method(analysis *an, method_result *m) {
     if (failed(polca_clustering_shape(m->clustering, NULL, NULL, NULL, NULL, &nc), "shape"))
         return 1;
     r->n_clusters = (int32_t)nc;
-    double *h = malloc(sizeof(double) * (nc + 1)), *rec = malloc(sizeof(double) * (nc + 1)),
-           *f1 = malloc(sizeof(double) * (nc + 1));
+    double *buf = malloc(sizeof(double) * 7 * (size_t)(nc + 1));
+    int32_t *eligible = malloc(sizeof(int32_t) * (size_t)(nc + 1));
+    if (!buf || !eligible) {
+        free(buf), free(eligible);
+        fprintf(stderr, "arithmetic: out of memory scoring %s\n", m->name);
+        return 1;
+    }
+    double *h = buf, *rec = h + nc + 1, *f1 = rec + nc + 1, *hr = f1 + nc + 1,
+           *rr = hr + nc + 1, *fr = rr + nc + 1, *share = fr + nc + 1;
+    static const int32_t mid[2] = {ARITH_PLACE_100, ARITH_PLACE_10};
     int rc = failed(polca_clustering_score(m->clustering, an->carry_u8, h, rec, f1), "score") ||
+             failed(polca_clustering_score_restricted(m->clustering, an->carry_u8, an->place, 2,
+                                                      mid, cfg->carry_mid_share, hr, rr, fr,
+                                                      share, eligible),
+                    "score (Appendix G rule)") ||
              failed(polca_clustering_best(m->clustering, an->carry_u8, NULL, REPORT_MAX_BEST, top),
                     "best") ||
              failed(polca_clustering_hidden_fraction(m->clustering, &r->hidden_fraction),
                     "hidden fraction");
-    for (int q = 0; !rc && q < REPORT_MAX_BEST && top[q] >= 0; q++) {
-        int64_t dir = 0;
-        rc = failed(polca_clustering_cluster(m->clustering, top[q], &dir, NULL, NULL, NULL, NULL,
-                                             NULL),
-                    "cluster");
-        r->homogeneity[q] = h[top[q]], r->recall[q] = rec[top[q]], r->f1[q] = f1[top[q]];
-        int whole_loss = !strcmp(m->name, "exact_loss") || !strcmp(m->name, "loss_change");
-        r->direction[q] = whole_loss ? -1 : (int32_t)m->directions[dir];
-        r->n_best = q + 1;
+    if (!rc) rc = fill_scores(m, top, h, rec, f1, share, &r->unrestricted);
+    if (!rc) {
+        top_finite(hr, nc, REPORT_MAX_BEST, top);
+        rc = fill_scores(m, top, hr, rr, fr, share, &r->faithful);
     }
-    free(h), free(rec), free(f1);
+    for (int64_t g = 0; !rc && g < nc; g++) r->n_eligible += eligible[g] != 0;
+    free(buf), free(eligible);
     return rc;
 }
 
@@ -274,28 +318,38 @@ int analyse(polca_context *ctx, polca_model *model, const experiment_config *cfg
                                   : an->kept;
         int64_t count = kind == POLCA_TRAJ_LCA ? an->n_kept_lca : dirs ? an->n_kept : 1;
         rc = cluster_method(ctx, cfg, an, m, kind, dirs, count, spec[i].filter) ||
-             score_method(an, m);
+             score_method(cfg, an, m);
     }
     an->seconds_clustering = now_seconds() - t0;
     if (rc) return 1;
 
-    printf("\nTable 1 (carry label; best three clusters, best first)\n");
-    printf("%-22s %-22s %-22s %-22s %s\n", "method", "homogeneity", "recall", "F1",
-           "hidden (clusters)");
+    printf("\nTable 1 (carry label; best three clusters, best first)\n"
+           "faithful: the paper's rule (Appendix G), only clusters with more than %g of their "
+           "carry tokens in the 100s or 10s place count\n"
+           "unrestricted: every cluster counts (carries into the 1000s place included); "
+           "mid: share of its carry tokens in the 100s or 10s place\n",
+           cfg->carry_mid_share);
+    printf("%-21s %-20s %-20s %-20s | %-20s %-20s | %s\n", "method", "faithful homogeneity",
+           "faithful recall", "faithful F1", "unrestricted homog.", "(mid share)",
+           "hidden (clusters, eligible)");
     for (int i = 0; i < N_METHODS; i++) {
         const report_method *r = &an->methods[i].row;
-        char h[3][64] = {"", "", ""};
-        for (int q = 0; q < r->n_best; q++) {
-            char buf[16];
-            snprintf(buf, sizeof buf, "%s%.3f", q ? " " : "", r->homogeneity[q]);
-            strcat(h[0], buf);
-            snprintf(buf, sizeof buf, "%s%.3f", q ? " " : "", r->recall[q]);
-            strcat(h[1], buf);
-            snprintf(buf, sizeof buf, "%s%.3f", q ? " " : "", r->f1[q]);
-            strcat(h[2], buf);
-        }
-        printf("%-22s %-22s %-22s %-22s %.3f (%d)\n", r->display, h[0], h[1], h[2],
-               r->hidden_fraction, r->n_clusters);
+        const report_scores *sc[2] = {&r->faithful, &r->unrestricted};
+        char col[5][64];
+        for (int c = 0; c < 5; c++) col[c][0] = 0;
+        for (int v = 0; v < 2; v++)
+            for (int q = 0; q < sc[v]->n_best; q++) {
+                const double *src[3] = {sc[v]->homogeneity, v ? sc[v]->mid_share : sc[v]->recall,
+                                        sc[v]->f1};
+                for (int c = 0; c < (v ? 2 : 3); c++) {
+                    char buf[16];
+                    snprintf(buf, sizeof buf, "%s%.3f", q ? " " : "", src[c][q]);
+                    strcat(col[v ? 3 + c : c], buf);
+                }
+            }
+        if (!r->faithful.n_best) snprintf(col[0], sizeof col[0], "none eligible");
+        printf("%-21s %-20s %-20s %-20s | %-20s %-20s | %.3f (%d, %d)\n", r->display, col[0],
+               col[1], col[2], col[3], col[4], r->hidden_fraction, r->n_clusters, r->n_eligible);
     }
     return 0;
 }

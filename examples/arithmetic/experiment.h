@@ -33,6 +33,9 @@ typedef struct experiment_config {
     int32_t min_samples_divisor;
     const char *normalize; /* clustering input: "unit" (shapes) or "none" */
     int32_t smoothing;     /* onset (eq. 9): odd moving-average width, 1 = none */
+    double carry_mid_share; /* Table 1's rule (Appendix G): a cluster counts for the
+                               carry skill only if more than this share of its
+                               carry tokens are in the 100s or 10s place; [0, 1) */
     const char *curvature; /* "exact" or "secant" */
     int32_t block;         /* directions per pass */
 } experiment_config;

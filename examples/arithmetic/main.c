@@ -40,6 +40,7 @@ void experiment_config_default(experiment_config *c) {
      * method alike. */
     c->normalize = "unit";
     c->smoothing = 1; /* eq. 9 on the raw curve, as in the paper */
+    c->carry_mid_share = 0.5; /* "over [a share]": lost in the text; METHOD.md */
     c->curvature = "exact";
     c->block = 16;
 }
@@ -63,7 +64,9 @@ static int usage(const char *argv0) {
             "          [--curvature exact|secant] [--lr LR] [--min-cluster-size N]\n"
             "          [--min-samples-divisor N] [--normalize unit|none] [--smoothing W]\n"
             "  the paper's arithmetic experiment; results in DIR (default out/arithmetic)\n"
-            "  --smoothing W: odd moving-average width for breakthrough onsets (1: none)\n",
+            "  --smoothing W: odd moving-average width for breakthrough onsets (1: none)\n"
+            "  --carry-mid-share S: Table 1 counts a carry cluster only if more than S of its\n"
+            "    carry tokens are in the 100s or 10s place (default 0.5; paper, Appendix G)\n",
             argv0);
     return 2;
 }
@@ -108,6 +111,13 @@ static int parse_args(int argc, char **argv, experiment_config *c) {
             c->seed = strtoull(v, NULL, 10);
         } else if (!strcmp(a, "--out")) {
             c->out_dir = v;
+        } else if (!strcmp(a, "--carry-mid-share")) {
+            char *end;
+            c->carry_mid_share = strtod(v, &end);
+            if (*end || !(c->carry_mid_share >= 0 && c->carry_mid_share < 1)) {
+                fprintf(stderr, "arithmetic: --carry-mid-share %s: expected a number in [0, 1)\n", v);
+                return 2;
+            }
         } else {
             return usage(argv[0]);
         }

@@ -11,8 +11,9 @@ earliest argmax over 1 <= j <= T-2 of -(f[j+1] - 2 f[j] + f[j-1]), f
 smoothed by the run's onset_smoothing width), each cluster's mean onset and the hidden flag (eq. 10: mean onset
 > tau), and the carry homogeneity. Taken from the library: only the cluster
 memberships (HDBSCAN, re-run here through the Python bindings with the
-run's settings, then checked against summary.json's homogeneities so that
-they are the example's clusters).
+run's settings, then checked against summary.json's unrestricted
+homogeneities so that they are the example's clusters). The scores under
+the paper's Appendix G rule are rechecked by recheck_scores.py.
 
 Also says, per cluster, how many members' onsets fall after tau and how many
 of those sit at a loss spike: a checkpoint u after tau where the mean exact
@@ -126,7 +127,7 @@ def main(out):
                     print(f"  cluster {c}: library tau {info.plateau} != numpy {tau}")
                     ok = False
             frac = float(np.mean(hidden)) if hidden else 0.0
-            want_hom = sorted(summ[name]["homogeneity"], reverse=True)
+            want_hom = sorted(summ[name]["unrestricted"]["homogeneity"], reverse=True)
             got_hom = sorted(hom, reverse=True)[:len(want_hom)]
             same = len(got_hom) == len(want_hom) and np.allclose(got_hom, want_hom, atol=1e-9)
             print(f"  hidden fraction: numpy {frac:.4f}, library {cl.hidden_fraction:.4f}, "

@@ -64,18 +64,33 @@ typedef struct report_direction_figure {
     report_panel exact;
 } report_direction_figure;
 
-/* One row of Table 1: a trajectory type ("method") and its best clusters
- * for the carry label, best first. */
-typedef struct report_method {
-    const char *name;    /* summary.json key: exact_loss, loss_change, fisher,
-                            lca, polca_first_order, polca */
-    const char *display; /* table text, e.g. "POLCA"; NULL = name */
+/* The best clusters of one method for the carry label, best first. */
+typedef struct report_scores {
     int32_t n_best;      /* 0..REPORT_MAX_BEST valid entries below */
     double homogeneity[REPORT_MAX_BEST];
     double recall[REPORT_MAX_BEST];
     double f1[REPORT_MAX_BEST];
     int32_t direction[REPORT_MAX_BEST]; /* basis index of each cluster, -1
                                            for the whole-loss methods */
+    double mid_share[REPORT_MAX_BEST];  /* fraction of the cluster's carry
+                                           tokens in the 100s or 10s place
+                                           (NaN: unknown, null in JSON) */
+} report_scores;
+
+/* One row of Table 1: a trajectory type ("method") and its best clusters
+ * for the carry label, scored two ways. */
+typedef struct report_method {
+    const char *name;    /* summary.json key: exact_loss, loss_change, fisher,
+                            lca, polca_first_order, polca */
+    const char *display; /* table text, e.g. "POLCA"; NULL = name */
+    /* The paper's scoring (Appendix G, METHOD.md "The carry score's
+     * exclusion rule"): only clusters where more than carry_mid_share of
+     * the carry tokens are in the 100s or 10s place count. */
+    report_scores faithful;
+    /* Every cluster counts (the carry into the 1000s place, i.e. "the sum
+     * starts with 1", included). */
+    report_scores unrestricted;
+    int32_t n_eligible;     /* clusters the rule keeps; -1 = unknown */
     double hidden_fraction; /* fraction of clusters with hidden breakthroughs
                                (NaN: unknown, written as null) */
     int32_t n_clusters;     /* over all kept directions; -1 = unknown */
@@ -129,17 +144,21 @@ typedef struct report_data {
 } report_data;
 
 /* summary.json:
- *   { "format": "libpolca-arithmetic-summary-1",
+ *   { "format": "libpolca-arithmetic-summary-2",
  *     "backend": "cpu", "device": "...", "val_token_accuracy": 0.97,
  *     "config": { key: value, ... },
  *     "timings": { stage: seconds, ... },
- *     "<method name>": { "homogeneity": [h1, h2, h3], "recall": [...],
- *                        "f1": [...], "direction": [...],
- *                        "hidden_fraction": x, "n_clusters": n }, ...
+ *     "<method name>": {
+ *         "faithful":     { "homogeneity": [h1, h2, h3], "recall": [...],
+ *                           "f1": [...], "direction": [...],
+ *                           "carry_mid_share": [...] },
+ *         "unrestricted": { the same keys },
+ *         "eligible_clusters": n, "hidden_fraction": x, "n_clusters": n }, ...
  *     "methods": [ "<method name>", ... ],   (the order of Table 1)
  *     "results": { key: value, ... } }
- * The method keys sit at the top level (summary["polca"]["homogeneity"]);
- * they may not be one of the other top-level keys. */
+ * The method keys sit at the top level (summary["polca"]["faithful"]
+ * ["homogeneity"]); they may not be one of the other top-level keys.
+ * Format 1 had the unrestricted lists directly under the method key. */
 int report_write_summary_json(const char *path, const report_data *d);
 
 /* report.html: header with the run's backend, accuracy and configuration;
@@ -152,9 +171,11 @@ int report_write_html(const char *path, const report_data *d);
  * 0 when it exists as a directory afterwards. */
 int report_make_dirs(const char *dir);
 
-/* The paper's numbers for a method name (Table 8, Table 9): fills n_best,
- * homogeneity, recall, f1 and hidden_fraction of out (directions -1,
- * n_clusters -1). Returns 0, or -1 for a name the paper does not report. */
+/* The paper's numbers for a method name (Table 8, Table 9): fills
+ * faithful (n_best, homogeneity, recall, f1; directions -1, mid_share NaN:
+ * the paper scores under its Appendix G rule) and hidden_fraction of out
+ * (unrestricted.n_best 0, n_eligible -1, n_clusters -1). Returns 0, or -1
+ * for a name the paper does not report. */
 int report_paper_reference(const char *name, report_method *out);
 
 /* The message of the last failure. */

@@ -206,6 +206,40 @@ POLCA_API int32_t polca_clustering_score(const polca_clustering *clustering,
                                          const uint8_t *label, double *homogeneity,
                                          double *recall, double *f1);
 
+/*
+ * The same scores, counting only the clusters whose labelled members fall
+ * mostly in given values of a second, categorical tag (the paper's Appendix
+ * G: a cluster counts for the carry skill only if more than a share of its
+ * carry tokens are in the 10s or 100s place; carries into the 1000s place
+ * are the trivial first digit). A cluster is eligible iff it has at least
+ * one labelled member and, among its labelled members,
+ *     share = (those whose tag value is in allowed) / (labelled members)
+ * is strictly greater than min_share (so with min_share 0.5, "more than
+ * half": a share of exactly 0.5 is not eligible).
+ *
+ * label:       in: [n] each 0 or 1, as polca_clustering_score.
+ * tag:         in: [n] int32 tag value of every sample (any values).
+ * n_allowed:   >= 1, the number of entries in allowed.
+ * allowed:     in: [n_allowed] the tag values that count (duplicates are
+ *              harmless).
+ * min_share:   in [0, 1) (NaN rejected).
+ * homogeneity, recall, f1: out: [n_clusters] each, or NULL. For an eligible
+ *              cluster the values polca_clustering_score gives (recall still
+ *              over all labelled samples clustered in its direction); NaN
+ *              for an ineligible one, so that a maximum over the finite
+ *              values is the paper's restricted score.
+ * share:       out: [n_clusters] the share above, NaN for a cluster without
+ *              labelled members; or NULL.
+ * eligible:    out: [n_clusters] 1 or 0; or NULL.
+ * Outputs are untouched on failure.
+ */
+POLCA_API int32_t polca_clustering_score_restricted(const polca_clustering *clustering,
+                                                    const uint8_t *label, const int32_t *tag,
+                                                    int64_t n_allowed, const int32_t *allowed,
+                                                    double min_share, double *homogeneity,
+                                                    double *recall, double *f1, double *share,
+                                                    int32_t *eligible);
+
 /* best: out: [k] per direction the cluster of highest homogeneity (ties: the
  *       lower cluster index), -1 for a direction without clusters; or NULL.
  * top:  out: [n_top] the clusters of highest homogeneity over all directions,

@@ -4,7 +4,10 @@
 #include "clusters.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "npy.h"
 
 const char *const traj_kind_names[N_KINDS] = {"polca", "first_order", "fisher", "lca",
                                               "exact_loss", "loss_change"};
@@ -129,4 +132,114 @@ void json_num(FILE *f, double x) {
     if (!isfinite(x)) fputs("null", f);
     else if (x == floor(x) && fabs(x) < 9e15) fprintf(f, "%.0f", x);
     else fprintf(f, "%.17g", x);
+}
+
+/* ---- the paper's Appendix G rule (score, report) ---- */
+
+int cli_load_restriction(const cli_args *a, int64_t n_samples, cli_restriction *out) {
+    memset(out, 0, sizeof *out);
+    out->min_share = 0.5;
+    const char *path = cli_get(a, "tag"), *values = cli_get(a, "tag-values");
+    if (!path) {
+        if (values || cli_get(a, "min-share") || cli_get(a, "tag-column"))
+            return cli_fail(CLI_USAGE, "--%s needs --tag TAG.npy",
+                            values ? "tag-values" : cli_get(a, "min-share") ? "min-share" : "tag-column");
+        return CLI_OK;
+    }
+    if (!values) return cli_fail(CLI_USAGE, "--tag needs --tag-values (the tag values that count, e.g. 1,2)");
+    double share = 0.5;
+    int rc = cli_get_double(a, "min-share", 0.0, 1.0, &share);
+    if (!rc && share >= 1.0)
+        rc = cli_fail(CLI_USAGE, "--min-share %s: must be in [0, 1) (a cluster counts when more "
+                      "than this share of its labelled members have an allowed tag)", cli_get(a, "min-share"));
+    int64_t column = -1;
+    if (!rc) rc = cli_get_int(a, "tag-column", 0, INT32_MAX, &column);
+    int64_t *vals = NULL, n_vals = 0;
+    if (!rc) rc = cli_parse_index_list(values, "--tag-values", (int64_t)INT32_MAX + 1, &vals, &n_vals);
+    if (!rc && n_vals == 0) rc = cli_fail(CLI_USAGE, "--tag-values '%s': no value", values);
+    npy_file t, m;
+    memset(&t, 0, sizeof t);
+    memset(&m, 0, sizeof m);
+    char err[512], desc[128] = "";
+    if (!rc && npy_read(path, &t, err, sizeof err)) rc = cli_fail(CLI_INPUT, "%s", err);
+    if (!rc) npy_describe(&t, desc, sizeof desc);
+    if (!rc && t.kind != 'i' && t.kind != 'u' && t.kind != 'b')
+        rc = cli_fail(CLI_INPUT, "%s: tags must be integers, not %s", path, desc);
+    int32_t *tag = rc ? NULL : malloc(sizeof *tag * (size_t)(n_samples + 1));
+    int32_t *allowed = rc ? NULL : malloc(sizeof *allowed * (size_t)n_vals);
+    if (!rc && (!tag || !allowed)) rc = cli_fail(CLI_LIBRARY, "out of memory");
+    /* Which elements of the file are the samples' tags, in sample order:
+     * [N]; [N][C] column C; or [n_seq][n_ctx] at the mask's scored positions. */
+    int64_t stride = 1, offset = 0, rows = 0;
+    if (!rc && t.ndim == 1 && column < 0) {
+        rows = t.shape[0];
+    } else if (!rc && t.ndim == 2 && column >= 0) {
+        if (column >= t.shape[1])
+            rc = cli_fail(CLI_USAGE, "--tag-column %lld: %s has %lld columns", (long long)column, path,
+                          (long long)t.shape[1]);
+        rows = t.shape[0], stride = t.shape[1], offset = column;
+    } else if (!rc && t.ndim == 2 && cli_get(a, "mask")) {
+        const char *mp = cli_get(a, "mask");
+        if (npy_read(mp, &m, err, sizeof err)) rc = cli_fail(CLI_INPUT, "%s", err);
+        if (!rc && (m.ndim != 2 || m.shape[0] != t.shape[0] || m.shape[1] != t.shape[1]))
+            rc = cli_fail(CLI_INPUT, "%s: the mask's shape differs from the tags' (%s)", mp, desc);
+        int64_t j = 0;
+        for (int64_t i = 0; !rc && i < m.count; i++) {
+            int ok;
+            if (npy_int(&m, i, &ok) == 0) continue;
+            int64_t v = npy_int(&t, i, &ok);
+            if (!ok || v < INT32_MIN || v > INT32_MAX)
+                rc = cli_fail(CLI_INPUT, "%s: tag [%lld][%lld] does not fit int32", path,
+                              (long long)(i / t.shape[1]), (long long)(i % t.shape[1]));
+            else if (j < n_samples)
+                tag[j] = (int32_t)v;
+            j++;
+        }
+        if (!rc && j != n_samples)
+            rc = cli_fail(CLI_INPUT, "%s: scores %lld positions; the trajectories have %lld samples", mp,
+                          (long long)j, (long long)n_samples);
+        rows = -1; /* done */
+    } else if (!rc) {
+        rc = cli_fail(CLI_INPUT, "%s: tags must be [n_samples], [n_samples][C] with --tag-column, or "
+                      "[n_seq][n_ctx] with --mask; got %s%s", path, desc,
+                      column >= 0 ? " with --tag-column" : "");
+    }
+    if (!rc && rows >= 0) {
+        if (rows != n_samples)
+            rc = cli_fail(CLI_INPUT, "%s: %lld tags for %lld samples", path, (long long)rows,
+                          (long long)n_samples);
+        for (int64_t i = 0; !rc && i < n_samples; i++) {
+            int ok;
+            int64_t v = npy_int(&t, i * stride + offset, &ok);
+            if (!ok || v < INT32_MIN || v > INT32_MAX)
+                rc = cli_fail(CLI_INPUT, "%s: tag [%lld] does not fit int32", path, (long long)i);
+            else
+                tag[i] = (int32_t)v;
+        }
+    }
+    for (int64_t i = 0; !rc && i < n_vals; i++) allowed[i] = (int32_t)vals[i];
+    npy_free(&t);
+    npy_free(&m);
+    free(vals);
+    if (rc) {
+        free(tag);
+        free(allowed);
+        return rc;
+    }
+    out->tag = tag, out->allowed = allowed, out->n_allowed = n_vals, out->min_share = share;
+    return CLI_OK;
+}
+
+void cli_restriction_free(cli_restriction *r) {
+    free(r->tag);
+    free(r->allowed);
+    memset(r, 0, sizeof *r);
+}
+
+void cli_restriction_describe(const cli_restriction *r, char *buf, size_t len) {
+    size_t used = (size_t)snprintf(buf, len, "more than %g of the labelled members with a tag in {",
+                                   r->min_share);
+    for (int64_t i = 0; i < r->n_allowed && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%d", i ? "," : "", (int)r->allowed[i]);
+    if (used < len) snprintf(buf + used, len - used, "}");
 }

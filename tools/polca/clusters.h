@@ -35,4 +35,21 @@ double step_at(const int64_t *steps, int64_t t1, double index);
 void json_str(FILE *f, const char *s);
 void json_num(FILE *f, double x);
 
+/* The paper's Appendix G rule for `score` and `report`: a cluster counts
+ * only if more than min_share of its labelled members have a tag value in
+ * allowed (polca_clustering_score_restricted). From --tag TAG.npy ([N],
+ * [N][C] with --tag-column C, or [n_seq][n_ctx] with --mask),
+ * --tag-values V,... and --min-share S (default 0.5). tag is NULL when
+ * --tag was not given. */
+typedef struct cli_restriction {
+    int32_t *tag;     /* [n_samples] or NULL */
+    int32_t *allowed; /* [n_allowed] */
+    int64_t n_allowed;
+    double min_share;
+} cli_restriction;
+int cli_load_restriction(const cli_args *a, int64_t n_samples, cli_restriction *out);
+void cli_restriction_free(cli_restriction *r);
+/* "more than 0.5 of the labelled members with a tag in {1,2}" */
+void cli_restriction_describe(const cli_restriction *r, char *buf, size_t len);
+
 #endif /* POLCA_CLI_CLUSTERS_H */

@@ -6,6 +6,7 @@
  * libpolca has no clustering file: clustering is deterministic, so `score`
  * and `report` cluster again with the same options rather than read one.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -195,8 +196,65 @@ static const cli_opt score_own[] = {
     {"top", "N", "clusters listed per kind, most homogeneous first (default 3)"},
     {"out", "SCORES.json", "also write the scores of every cluster as JSON"},
     {"overwrite", NULL, "replace an existing output file"},
+    {"tag", "TAG.npy", "a categorical tag per sample (integers): with --tag-values, also score as "
+                       "the paper's Appendix G does, counting only clusters whose labelled members "
+                       "mostly have an allowed tag ([N], [N][C] with --tag-column, or [n_seq][n_ctx] "
+                       "with --mask)"},
+    {"tag-column", "C", "the column of a [N][C] TAG.npy"},
+    {"tag-values", "V,V", "the tag values that count, e.g. 1,2 (the 100s and 10s places)"},
+    {"min-share", "S", "a cluster counts when more than S of its labelled members have an allowed "
+                       "tag (default 0.5: more than half)"},
     {NULL, NULL, NULL},
 };
+
+/* The n_top clusters of highest finite homogeneity (NaN: not counted), best
+ * first, ties to the lower index; -1 past the last. */
+static void top_finite(const double *h, int64_t nc, int64_t n_top, int64_t *top) {
+    for (int64_t r = 0; r < n_top; r++) {
+        int64_t pick = -1;
+        for (int64_t g = 0; g < nc; g++) {
+            if (isnan(h[g])) continue;
+            int taken = 0;
+            for (int64_t q = 0; q < r && !taken; q++) taken = top[q] == g;
+            if (!taken && (pick < 0 || h[g] > h[pick])) pick = g;
+        }
+        top[r] = pick;
+    }
+}
+
+static void print_best(polca_clustering *c, const int64_t *best, int64_t top, const double *h,
+                       const double *r, const double *f1, const double *share) {
+    if (top > 0 && best[0] < 0) printf("  (none)\n");
+    for (int64_t i = 0; i < top && best[i] >= 0; i++) {
+        int64_t dir, size;
+        int32_t hid;
+        polca_clustering_cluster(c, best[i], &dir, &size, NULL, NULL, NULL, &hid);
+        printf("  #%lld cluster %-5lld direction %-4lld size %-6lld homogeneity %.3f  recall %.3f"
+               "  F1 %.3f", (long long)i + 1, (long long)best[i], (long long)dir,
+               (long long)size, h[best[i]], r[best[i]], f1[best[i]]);
+        if (share) printf("  tag share %.3f", share[best[i]]);
+        printf("%s\n", hid ? "  (hidden)" : "");
+    }
+}
+
+/* "restricted" / "unrestricted": the best clusters and their scores. */
+static void json_best(FILE *jf, const char *key, const int64_t *best, int64_t top, const double *h,
+                      const double *r, const double *f1) {
+    const double *v[3] = {h, r, f1};
+    static const char *names[3] = {"homogeneity", "recall", "f1"};
+    fprintf(jf, "\"%s\": {\"top\": [", key);
+    for (int64_t i = 0; i < top && best[i] >= 0; i++) fprintf(jf, "%s%lld", i ? ", " : "", (long long)best[i]);
+    fputc(']', jf);
+    for (int q = 0; q < 3; q++) {
+        fprintf(jf, ", \"%s\": [", names[q]);
+        for (int64_t i = 0; i < top && best[i] >= 0; i++) {
+            if (i) fputs(", ", jf);
+            json_num(jf, v[q][best[i]]);
+        }
+        fputc(']', jf);
+    }
+    fputs("}, ", jf);
+}
 
 int cmd_score(int argc, char **argv) {
     cli_opt all[CLI_MAX_OPTS];
@@ -207,7 +265,11 @@ int cmd_score(int argc, char **argv) {
                        "scores every cluster against\na binary label: homogeneity (labelled "
                        "members / members), recall and F1 over clustered samples of\nthe same "
                        "direction, as the paper's Table 1. --kind all (the default) scores every "
-                       "output the file\nholds, the baselines included.");
+                       "output the file\nholds, the baselines included. With --tag and --tag-values, "
+                       "the clusters are also scored as the\npaper's Appendix G does: a cluster "
+                       "counts only if more than --min-share of its labelled members\nhave an "
+                       "allowed tag value (e.g. carries in the 10s or 100s place); that restricted "
+                       "score is\nlisted first, the unrestricted one after it.");
     if (rc) return rc;
     const char *labels_path;
     int64_t top = 3;
@@ -230,12 +292,29 @@ int cmd_score(int argc, char **argv) {
     polca_trajectories_view(t, POLCA_TRAJ_POLCA, &x, &k0, &n, &tt);
     rc = parse_kinds(&a, t, "all", kinds, &n_kinds);
     if (!rc) rc = cli_load_labels(labels_path, cli_get(&a, "mask"), n, &label);
+    cli_restriction rs;
+    memset(&rs, 0, sizeof rs);
+    if (!rc) rc = cli_load_restriction(&a, n, &rs);
+    char rule[256] = "";
+    if (rs.tag) cli_restriction_describe(&rs, rule, sizeof rule);
     if (!rc && cli_get(&a, "out")) {
         /* written to a temporary file as the kinds are scored, published
          * only when every kind was */
         rc = cli_output_open(&out, "--out", cli_get(&a, "out"), cli_flag(&a, "overwrite"));
-        if (!rc) jf = out.f;
-        if (jf) fputs("{\"format\": \"polca-scores-1\", \"kinds\": {", jf);
+        if (!rc) {
+            jf = out.f;
+            fputs("{\"format\": \"polca-scores-1\", ", jf);
+            if (rs.tag) {
+                fputs("\"restriction\": {\"tag\": ", jf);
+                json_str(jf, cli_get(&a, "tag"));
+                fputs(", \"values\": [", jf);
+                for (int64_t i = 0; i < rs.n_allowed; i++) fprintf(jf, "%s%d", i ? ", " : "", (int)rs.allowed[i]);
+                fputs("], \"min_share\": ", jf);
+                json_num(jf, rs.min_share);
+                fputs("}, ", jf);
+            }
+            fputs("\"kinds\": {", jf);
+        }
     }
     int64_t positives = 0;
     for (int64_t i = 0; label && i < n; i++) positives += label[i];
@@ -247,29 +326,46 @@ int cmd_score(int argc, char **argv) {
         double hidden;
         polca_clustering_shape(c, NULL, NULL, NULL, NULL, &nc);
         polca_clustering_hidden_fraction(c, &hidden);
-        double *h = malloc(sizeof(double) * (size_t)(nc + 1)), *r = malloc(sizeof(double) * (size_t)(nc + 1)),
-               *f1 = malloc(sizeof(double) * (size_t)(nc + 1));
-        int64_t *best = malloc(sizeof(int64_t) * (size_t)top);
+        size_t sz = sizeof(double) * (size_t)(nc + 1);
+        double *h = malloc(sz), *r = malloc(sz), *f1 = malloc(sz);
+        double *rh = malloc(sz), *rr = malloc(sz), *rf = malloc(sz), *share = malloc(sz);
+        int32_t *eligible = malloc(sizeof(int32_t) * (size_t)(nc + 1));
+        int64_t *best = malloc(sizeof(int64_t) * (size_t)top), *rbest = malloc(sizeof(int64_t) * (size_t)top);
         int32_t st = 0;
-        if (!h || !r || !f1 || !best) rc = cli_fail(CLI_LIBRARY, "out of memory");
+        int64_t n_eligible = 0;
+        if (!h || !r || !f1 || !rh || !rr || !rf || !share || !eligible || !best || !rbest)
+            rc = cli_fail(CLI_LIBRARY, "out of memory");
         if (!rc && (st = polca_clustering_score(c, label, h, r, f1))) rc = cli_lib(st, NULL);
         if (!rc && (st = polca_clustering_best(c, label, NULL, top, best))) rc = cli_lib(st, NULL);
+        if (!rc && rs.tag &&
+            (st = polca_clustering_score_restricted(c, label, rs.tag, rs.n_allowed, rs.allowed,
+                                                    rs.min_share, rh, rr, rf, share, eligible)))
+            rc = cli_lib(st, NULL);
+        if (!rc && rs.tag) {
+            top_finite(rh, nc, top, rbest);
+            for (int64_t i = 0; i < nc; i++) n_eligible += eligible[i] != 0;
+        }
         if (!rc) {
             cli_progress_done();
             printf("%-22s %4lld clusters, hidden breakthroughs in %.3f of them\n",
                    traj_kind_titles[kinds[q]], (long long)nc, hidden);
-            for (int64_t i = 0; i < top && best[i] >= 0; i++) {
-                int64_t dir, size;
-                int32_t hid;
-                polca_clustering_cluster(c, best[i], &dir, &size, NULL, NULL, NULL, &hid);
-                printf("  #%lld cluster %-5lld direction %-4lld size %-6lld homogeneity %.3f  recall %.3f"
-                       "  F1 %.3f%s\n", (long long)i + 1, (long long)best[i], (long long)dir,
-                       (long long)size, h[best[i]], r[best[i]], f1[best[i]], hid ? "  (hidden)" : "");
+            if (rs.tag) {
+                printf(" restricted (the paper's rule: %s): %lld clusters count\n", rule,
+                       (long long)n_eligible);
+                print_best(c, rbest, top, rh, rr, rf, share);
+                printf(" unrestricted (every cluster):\n");
             }
+            print_best(c, best, top, h, r, f1, rs.tag ? share : NULL);
             if (jf) {
                 fprintf(jf, "%s\n  ", q ? "," : "");
                 json_str(jf, traj_kind_names[kinds[q]]);
-                fputs(": {\"hidden_fraction\": ", jf);
+                fputs(": {", jf);
+                if (rs.tag) {
+                    json_best(jf, "restricted", rbest, top, rh, rr, rf);
+                    json_best(jf, "unrestricted", best, top, h, r, f1);
+                    fprintf(jf, "\"eligible_clusters\": %lld, ", (long long)n_eligible);
+                }
+                fputs("\"hidden_fraction\": ", jf);
                 json_num(jf, hidden);
                 fputs(", \"clusters\": [", jf);
                 for (int64_t i = 0; i < nc; i++) {
@@ -284,15 +380,18 @@ int cmd_score(int argc, char **argv) {
                     json_num(jf, r[i]);
                     fputs(", \"f1\": ", jf);
                     json_num(jf, f1[i]);
+                    if (rs.tag) {
+                        fputs(", \"tag_share\": ", jf);
+                        json_num(jf, share[i]);
+                        fprintf(jf, ", \"eligible\": %s", eligible[i] ? "true" : "false");
+                    }
                     fputs("}", jf);
                 }
                 fputs("]}", jf);
             }
         }
-        free(h);
-        free(r);
-        free(f1);
-        free(best);
+        free(h), free(r), free(f1), free(rh), free(rr), free(rf), free(share), free(eligible);
+        free(best), free(rbest);
         polca_clustering_destroy(c);
     }
     if (jf && !rc) {
@@ -301,6 +400,7 @@ int cmd_score(int argc, char **argv) {
     }
     cli_output_abort(&out);
     free(label);
+    cli_restriction_free(&rs);
     polca_trajectories_destroy(t);
     return rc;
 }

@@ -20,6 +20,12 @@ static const cli_opt report_own[] = {
     {"top", "N", "directions drawn with their clusters (default 4)"},
     {"title", "TEXT", "page title"},
     {"overwrite", NULL, "replace an existing output file"},
+    {"tag", "TAG.npy", "with --labels and --tag-values: also score as the paper's Appendix G does "
+                       "(as polca score --tag)"},
+    {"tag-column", "C", "the column of a [N][C] TAG.npy"},
+    {"tag-values", "V,V", "the tag values that count"},
+    {"min-share", "S", "a cluster counts when more than S of its labelled members have an allowed "
+                       "tag (default 0.5)"},
     {NULL, NULL, NULL},
 };
 
@@ -39,6 +45,7 @@ typedef struct page {
     const float *polca;  /* [k][n][t1] */
     const float *exact;  /* [n][t1] or NULL */
     const uint8_t *label; /* [n] or NULL */
+    const cli_restriction *rs; /* rs->tag NULL: no restricted scores */
 } page;
 
 /* Set when a section could not be drawn for want of memory: the page is
@@ -231,13 +238,63 @@ static void direction_figure(const page *p, polca_clustering *cl, int64_t dir, d
     free(mean);
 }
 
+/* The three best clusters: best[3] (-1 past the last) by homogeneity h,
+ * NaN not counted, ties to the lower index. */
+static void best3(const double *h, int64_t nc, int64_t *best) {
+    for (int r = 0; r < 3; r++) {
+        best[r] = -1;
+        for (int64_t g = 0; g < nc; g++) {
+            if (isnan(h[g])) continue;
+            int taken = 0;
+            for (int q = 0; q < r && !taken; q++) taken = best[q] == g;
+            if (!taken && (best[r] < 0 || h[g] > h[best[r]])) best[r] = g;
+        }
+    }
+}
+
+static void score_cells(const page *p, polca_clustering *c, const int64_t *best, int i,
+                        const double *h, const double *r, const double *f1, const double *share,
+                        const char *none) {
+    int cols = share ? 6 : 5;
+    if (best[i] < 0) {
+        if (i == 0) fprintf(p->f, "<td colspan=\"%d\" class=\"l\">%s</td>", cols, none);
+        else
+            for (int q = 0; q < cols; q++) fputs("<td></td>", p->f);
+        return;
+    }
+    int64_t d, size;
+    polca_clustering_cluster(c, best[i], &d, &size, NULL, NULL, NULL, NULL);
+    fprintf(p->f, "<td>%lld</td><td>%lld</td><td>%.3f</td><td>%.3f</td><td>%.3f</td>", (long long)d,
+            (long long)size, h[best[i]], r[best[i]], f1[best[i]]);
+    if (share) {
+        fputs("<td>", p->f);
+        num(p->f, share[best[i]], "%.3f");
+        fputs("</td>", p->f);
+    }
+}
+
 static int scores_table(const cli_args *a, const page *p) {
+    const int restricted = p->rs && p->rs->tag;
+    char rule[256] = "";
+    if (restricted) cli_restriction_describe(p->rs, rule, sizeof rule);
     fputs("<h2>Clusters against the label</h2>\n<p>For each kind of trajectory: the three clusters "
           "with the highest fraction of labelled members (homogeneity), their recall and F1 (noise "
-          "excluded), and the fraction of all clusters whose onset comes after the plateau.</p>\n"
-          "<table>\n<tr><th class=\"l\">Trajectories</th><th>Clusters</th><th>Hidden fraction</th>"
-          "<th>#</th><th>Direction</th><th>Size</th><th>Homogeneity</th><th>Recall</th><th>F1</th></tr>\n",
-          p->f);
+          "excluded), and the fraction of all clusters whose onset comes after the plateau.", p->f);
+    if (restricted) {
+        fputs(" First the paper's rule (Appendix G): only clusters with ", p->f);
+        html_text(p->f, rule);
+        fputs(" count; then every cluster, with the share of its labelled members whose tag is "
+              "allowed.", p->f);
+    }
+    fputs("</p>\n<table>\n<tr><th class=\"l\" rowspan=\"2\">Trajectories</th><th rowspan=\"2\">"
+          "Clusters</th><th rowspan=\"2\">Hidden fraction</th><th rowspan=\"2\">#</th>", p->f);
+    if (restricted) fputs("<th colspan=\"5\">The paper's rule</th><th colspan=\"6\">Every cluster</th>", p->f);
+    else fputs("<th colspan=\"5\">Every cluster</th>", p->f);
+    fputs("</tr>\n<tr>", p->f);
+    for (int v = 0; v < 1 + restricted; v++)
+        fputs("<th>Direction</th><th>Size</th><th>Homogeneity</th><th>Recall</th><th>F1</th>", p->f);
+    if (restricted) fputs("<th>Tag share</th>", p->f);
+    fputs("</tr>\n", p->f);
     for (int32_t kind = 0; kind < N_KINDS; kind++) {
         const float *v;
         int64_t k, n, tt;
@@ -245,41 +302,54 @@ static int scores_table(const cli_args *a, const page *p) {
         polca_clustering *c = NULL;
         int rc = cluster_kind(a, p->t, kind, &c);
         if (rc) return rc;
-        int64_t nc = 0, best[3] = {-1, -1, -1};
+        int64_t nc = 0, best[3] = {-1, -1, -1}, rbest[3] = {-1, -1, -1}, n_eligible = 0;
         double hidden = NAN;
         polca_clustering_shape(c, NULL, NULL, NULL, NULL, &nc);
         polca_clustering_hidden_fraction(c, &hidden);
-        double *h = malloc(sizeof(double) * (size_t)(nc + 1)), *r = malloc(sizeof(double) * (size_t)(nc + 1)),
-               *f1 = malloc(sizeof(double) * (size_t)(nc + 1));
-        int32_t st = !h || !r || !f1 ? POLCA_ERR_OUT_OF_MEMORY : polca_clustering_score(c, p->label, h, r, f1);
+        size_t sz = sizeof(double) * (size_t)(nc + 1);
+        double *h = malloc(sz), *r = malloc(sz), *f1 = malloc(sz), *rh = malloc(sz), *rr = malloc(sz),
+               *rf = malloc(sz), *share = malloc(sz);
+        int32_t *eligible = malloc(sizeof(int32_t) * (size_t)(nc + 1));
+        int oom = !h || !r || !f1 || !rh || !rr || !rf || !share || !eligible;
+        int32_t st = oom ? POLCA_ERR_OUT_OF_MEMORY : polca_clustering_score(c, p->label, h, r, f1);
         if (!st) st = polca_clustering_best(c, p->label, NULL, 3, best);
+        if (!st && restricted)
+            st = polca_clustering_score_restricted(c, p->label, p->rs->tag, p->rs->n_allowed,
+                                                   p->rs->allowed, p->rs->min_share, rh, rr, rf,
+                                                   share, eligible);
         if (st) {
-            free(h), free(r), free(f1);
+            free(h), free(r), free(f1), free(rh), free(rr), free(rf), free(share), free(eligible);
             polca_clustering_destroy(c);
-            return st == POLCA_ERR_OUT_OF_MEMORY && (!h || !r || !f1) ? cli_fail(CLI_LIBRARY, "out of memory")
-                                                                     : cli_lib(st, traj_kind_names[kind]);
+            return oom ? cli_fail(CLI_LIBRARY, "out of memory") : cli_lib(st, traj_kind_names[kind]);
+        }
+        if (restricted) {
+            best3(rh, nc, rbest);
+            for (int64_t g = 0; g < nc; g++) n_eligible += eligible[g] != 0;
         }
         int rows = 0;
-        while (rows < 3 && best[rows] >= 0) rows++;
+        while (rows < 3 && (best[rows] >= 0 || rbest[rows] >= 0)) rows++;
         for (int i = 0; i < (rows ? rows : 1); i++) {
             fputs("<tr>", p->f);
             if (i == 0) {
                 int span = rows ? rows : 1;
-                fprintf(p->f, "<td class=\"l\" rowspan=\"%d\">%s</td><td rowspan=\"%d\">%lld</td>"
-                              "<td rowspan=\"%d\">", span, traj_kind_titles[kind], span, (long long)nc, span);
+                fprintf(p->f, "<td class=\"l\" rowspan=\"%d\">%s</td><td rowspan=\"%d\">%lld",
+                        span, traj_kind_titles[kind], span, (long long)nc);
+                if (restricted) fprintf(p->f, "<br><small>%lld count</small>", (long long)n_eligible);
+                fprintf(p->f, "</td><td rowspan=\"%d\">", span);
                 num(p->f, hidden, "%.3f");
                 fputs("</td>", p->f);
             }
             if (!rows) {
-                fputs("<td colspan=\"6\" class=\"l\">no cluster</td></tr>\n", p->f);
+                fprintf(p->f, "<td colspan=\"%d\" class=\"l\">no cluster</td></tr>\n",
+                        restricted ? 12 : 6);
                 break;
             }
-            int64_t d, size;
-            polca_clustering_cluster(c, best[i], &d, &size, NULL, NULL, NULL, NULL);
-            fprintf(p->f, "<td>%d</td><td>%lld</td><td>%lld</td><td>%.3f</td><td>%.3f</td><td>%.3f</td></tr>\n",
-                    i + 1, (long long)d, (long long)size, h[best[i]], r[best[i]], f1[best[i]]);
+            fprintf(p->f, "<td>%d</td>", i + 1);
+            if (restricted) score_cells(p, c, rbest, i, rh, rr, rf, NULL, "no cluster counts");
+            score_cells(p, c, best, i, h, r, f1, restricted ? share : NULL, "no cluster");
+            fputs("</tr>\n", p->f);
         }
-        free(h), free(r), free(f1);
+        free(h), free(r), free(f1), free(rh), free(rr), free(rf), free(share), free(eligible);
         polca_clustering_destroy(c);
     }
     fputs("</table>\n", p->f);
@@ -330,6 +400,11 @@ int cmd_report(int argc, char **argv) {
     if (!rc) kind = kinds[0];
     if (!rc && cli_get(&a, "labels")) rc = cli_load_labels(cli_get(&a, "labels"), cli_get(&a, "mask"), p.n, &label);
     p.label = label;
+    cli_restriction rs;
+    memset(&rs, 0, sizeof rs);
+    if (!rc) rc = cli_load_restriction(&a, p.n, &rs);
+    if (!rc && rs.tag && !label) rc = cli_fail(CLI_USAGE, "--tag scores against a label: give --labels");
+    p.rs = &rs;
     if (!rc && cli_get(&a, "basis") && (st = polca_basis_load(ctx, cli_get(&a, "basis"), &basis)))
         rc = cli_lib(st, NULL);
     if (!rc) rc = cluster_kind(&a, p.t, kind, &cl);
@@ -379,6 +454,7 @@ int cmd_report(int argc, char **argv) {
     if (!rc) cli_say("%s: report of %lld directions x %lld samples", out, (long long)p.k, (long long)p.n);
     free(p.x);
     free(label);
+    cli_restriction_free(&rs);
     polca_basis_destroy(basis);
     polca_clustering_destroy(cl);
     polca_trajectories_destroy(p.t);

@@ -25,6 +25,8 @@ declare("polca_clustering_plateau", _i32, _p, ctypes.POINTER(_f64))
 declare("polca_clustering_hidden_fraction", _i32, _p, ctypes.POINTER(_f64))
 declare("polca_clustering_score", _i32, _p, _p, _p, _p, _p)
 declare("polca_clustering_best", _i32, _p, _p, _p, _i64, _p)
+declare("polca_clustering_score_restricted", _i32, _p, _p, _p, _i64, _p, _f64, _p, _p, _p, _p,
+        _p)
 declare("polca_clustering_autolabel", _i32, _p, _i64, _i64, _p, _p, _p, _p)
 
 HdbscanResult = collections.namedtuple("HdbscanResult",
@@ -34,6 +36,8 @@ ClusterLabels = collections.namedtuple("ClusterLabels",
 ClusterInfo = collections.namedtuple("ClusterInfo",
                                      "direction size medoid onset plateau hidden")
 Scores = collections.namedtuple("Scores", "homogeneity recall f1")
+RestrictedScores = collections.namedtuple("RestrictedScores",
+                                          "homogeneity recall f1 share eligible")
 
 
 def hdbscan(ctx, x, **options):
@@ -175,6 +179,37 @@ class Clustering(Handle):
         h, r, f = (np.empty(nc, dtype=np.float64) for _ in range(3))
         call("polca_clustering_score", self.ptr, ptr(lab), ptr(h), ptr(r), ptr(f))
         return Scores(h, r, f)
+
+    def score_restricted(self, label, tag, allowed, min_share=0.5):
+        """The paper's Appendix G rule: scores only the clusters whose
+        labelled members have a tag value in `allowed` for more than
+        `min_share` of them (0.5: more than half; exactly half does not
+        count). label: bool or 0/1 [n]; tag: integers [n]; allowed: the tag
+        values that count. Returns RestrictedScores(homogeneity, recall,
+        f1: float64 [n_clusters], NaN for an ineligible cluster; share:
+        float64 [n_clusters], NaN without labelled members; eligible: bool
+        [n_clusters])."""
+        n = self.shape[1]
+        lab = _label_array(label, n)
+        t = np.asarray(tag)
+        if t.dtype.kind not in "iu":
+            raise TypeError(f"tag: expected integers, got {t.dtype}")
+        if t.shape != (n,):
+            raise ValueError(f"tag: expected [{n}], got shape {t.shape}")
+        a = np.asarray(allowed).reshape(-1)
+        if a.size and a.dtype.kind not in "iu":  # [] is float64 in numpy
+            raise TypeError(f"allowed: expected integers, got {a.dtype}")
+        lo, hi = np.iinfo(np.int32).min, np.iinfo(np.int32).max
+        for name, v in (("tag", t), ("allowed", a)):
+            if v.size and (v.min() < lo or v.max() > hi):  # would wrap in int32
+                raise ValueError(f"{name}: values must fit int32, got {v.min()}..{v.max()}")
+        t, a = as_c(t, np.int32, "tag"), as_c(a, np.int32, "allowed")
+        nc = self.n_clusters
+        h, r, f, s = (np.empty(nc, dtype=np.float64) for _ in range(4))
+        el = np.empty(nc, dtype=np.int32)
+        call("polca_clustering_score_restricted", self.ptr, ptr(lab), ptr(t), len(a), ptr(a),
+             float(min_share), ptr(h), ptr(r), ptr(f), ptr(s), ptr(el))
+        return RestrictedScores(h, r, f, s, el.astype(bool))
 
     def best(self, label, n_top=3):
         """(best [k]: per direction the most homogeneous cluster or -1,
