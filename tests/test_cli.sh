@@ -301,11 +301,11 @@ done
 # status 2 naming the output, the old file kept, no temporary file left
 echo old >"$tmp/o_full.json"
 cp "$tmp/basis.polca" "$tmp/o_full.polca"
-(cd "$tmp" && trap '' XFSZ && ulimit -f 2 && exec "$bin" cluster traj.polca --min-cluster-size 8 \
+(cd "$tmp" && trap '' XFSZ && ulimit -f 1 && exec "$bin" cluster traj.polca --min-cluster-size 8 \
     --out o_full.json --overwrite >/dev/null 2>"$tmp/err")
 r1=$?
 e1=$(cat "$tmp/err")
-(cd "$tmp" && trap '' XFSZ && ulimit -f 2 && exec "$bin" basis --series series.polca --method random --k 6 \
+(cd "$tmp" && trap '' XFSZ && ulimit -f 1 && exec "$bin" basis --series series.polca --method random --k 6 \
     --out o_full.polca --overwrite >/dev/null 2>"$tmp/err")
 r2=$?
 if [ $r1 -eq 2 ] && [ $r2 -eq 2 ] && [ "$(cat "$tmp/o_full.json")" = old ] &&
