@@ -4,6 +4,7 @@
 #                     (where nvcc exists), examples
 #   make check        installs missing Debian packages, builds, runs the suite
 #   make check-asan   the suite under AddressSanitizer + UBSan
+#   make check-faults the fault campaign of tests/faults/ (ASAN=1: on the sanitized build)
 #   make demo         the main job (examples)
 #   make bench        benchmarks (never part of check)
 #   make install PREFIX=/usr/local DESTDIR=

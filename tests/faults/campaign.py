@@ -163,7 +163,7 @@ class Tally:
     def add(self, key, note=None):
         self.c[key] += 1
         if key in self.BAD and note and (VERBOSE or len(self.notes) < 3):
-            self.notes.append(note)
+            self.notes.append(note.replace("\n", " | "))
 
     def run_verdict(self, v, what, ok_check=None, note=""):
         """one try: v from verdict(); ok_check() -> None if right, else why"""
@@ -679,7 +679,7 @@ class Campaign:
     def file_attacks(self):
         fx = self.fx
         rng = self.rng
-        nf, nt = self.n(12, 250), self.n(6, 60)
+        nf, nt = self.n(12, 120), self.n(6, 40)
         # flips concentrated on the headers, where a flip is not just caught by a CRC
         def muts(victim, head=None):
             b = rd(fx.path(victim))
@@ -1335,6 +1335,9 @@ class Campaign:
                            f"(exit 0)")
                 elif v == "error" and "exist" in r.errline() and os.lstat(pth).st_ino == st0.st_ino:
                     tt.add("errors")
+                elif mode != "file" and r.rc in (1, 2) and verdict(r, codes=(1, 2)) == "error" and \
+                        os.lstat(pth).st_ino == st0.st_ino:
+                    tt.add("errors")  # a link at the output path refused in other words
                 elif v == "error":
                     tt.add("unclear", f"{what}: {r.errline()[:120]}")
                 else:
@@ -1527,6 +1530,10 @@ class Campaign:
             for rnd in range(self.n(3, 10)):
                 path = os.path.join(d, f"s{rnd}.polca")
                 r = run([TOOL, path], d, stdin_data=b"create\nappendn 1000 1 3\nclose\n")
+                if r.out.split() != b"ok ok 1000 ok 1001 ok 1002 ok".split():
+                    t.tries += 1
+                    t.add("unclear", f"round {rnd}: could not make the series: {r.out[-200:]!r}")
+                    continue
                 w = subprocess.Popen([TOOL, path], cwd=d, env=ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, preexec_fn=_limits, text=True)
 
