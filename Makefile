@@ -4,6 +4,7 @@
 #                     (where nvcc exists), examples
 #   make check        installs missing Debian packages, builds, runs the suite
 #   make check-asan   the suite under AddressSanitizer + UBSan
+#   make check-faults the fault campaign of tests/faults/ (ASAN=1: on the sanitized build)
 #   make demo         the main job (examples)
 #   make bench        benchmarks (never part of check)
 #   make install PREFIX=/usr/local DESTDIR=
@@ -275,3 +276,31 @@ uninstall-cli:
 -include $(CLI_OBJ:.o=.d)
 # tests/test_cli_readers.c compiles the tool's readers in.
 $(BUILD)/tests/test_cli_readers: tools/polca/json.c tools/polca/json.h tools/polca/npy.c tools/polca/npy.h
+
+# ---- The fault campaign (tests/faults/, issue 21): hostile files, kill -9,
+# SIGINT, a full disk, read-only directories, existing outputs, concurrent
+# writers and readers. One line per attack, "N passed, N failed" last.
+#   make check-faults                   the full campaign on the plain build
+#   make check-faults ASAN=1            the same on the ASan+UBSan build (build-asan/)
+#   make check-faults FAULTS_ARGS="--only files --seed 7"
+# A quick subset runs in make check (tests/test_faults_quick.sh).
+FAULTS_TOOL := $(BUILD)/tests/faults/series_tool
+FAULTS_ARGS ?=
+.PHONY: check-faults faults-tool
+tests: $(FAULTS_TOOL)
+faults-tool: $(FAULTS_TOOL)
+$(FAULTS_TOOL): tests/faults/series_tool.c $(SO_DEV)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(LIBOUT) -lpolca -Wl,-rpath,'$$ORIGIN/../../../$(LIBOUT)' -lm $(SANITIZE)
+ifeq ($(ASAN),1)
+check-faults: deps
+	$(MAKE) BUILD=build-asan LIBOUT=build-asan/lib OPT="-O1 -g" \
+		SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+		lib cli faults-tool
+	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		POLCA_SANITIZED=1 BUILD=build-asan $(PYTHON) tests/faults/campaign.py $(FAULTS_ARGS)
+else
+check-faults: deps
+	$(MAKE) lib cli faults-tool
+	BUILD=$(BUILD) $(PYTHON) tests/faults/campaign.py $(FAULTS_ARGS)
+endif
