@@ -246,43 +246,82 @@ static int array(parser *p, json_value *v, int depth) {
     }
 }
 
+/* Duplicate keys of a complete object, found by sorting: O(n log n) for n
+ * members whatever the keys (comparing each key with every earlier one made
+ * a 100k-tensor safetensors header take seconds to minutes). Fails at the
+ * first repeated key in document order, key_pos[] giving its offset. */
+typedef struct key_ref {
+    const char *key;
+    size_t member;
+} key_ref;
+
+static int key_ref_cmp(const void *a, const void *b) {
+    const key_ref *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->member > y->member) - (x->member < y->member);
+}
+
+static int check_duplicates(parser *p, const json_value *v, const size_t *key_pos) {
+    if (v->length < 2) return 0;
+    key_ref *refs = malloc(v->length * sizeof *refs);
+    if (!refs) return jfail(p, "out of memory");
+    for (size_t k = 0; k < v->length; k++) refs[k] = (key_ref){v->keys[k], k};
+    qsort(refs, v->length, sizeof *refs, key_ref_cmp);
+    size_t first_dup = v->length;
+    for (size_t k = 1; k < v->length; k++)
+        if (strcmp(refs[k].key, refs[k - 1].key) == 0 && refs[k].member < first_dup &&
+            (k < 2 || strcmp(refs[k - 2].key, refs[k].key) != 0))
+            first_dup = refs[k].member; /* the second of its group */
+    free(refs);
+    if (first_dup == v->length) return 0;
+    p->i = key_pos[first_dup];
+    return jfail(p, "duplicate key \"%s\"", v->keys[first_dup]);
+}
+
 static int object(parser *p, json_value *v, int depth) {
     p->i++;
     v->type = JSON_OBJECT;
-    size_t cap = 0;
+    size_t cap = 0, *key_pos = NULL;
     skip_ws(p);
     if (p->i < p->n && p->s[p->i] == '}') {
         p->i++;
         return 0;
     }
+    int rc = -1;
     for (;;) {
         skip_ws(p);
-        if (p->i >= p->n || p->s[p->i] != '"') return jfail(p, "a string key expected");
+        if (p->i >= p->n || p->s[p->i] != '"') {
+            jfail(p, "a string key expected");
+            break;
+        }
         if (v->length == cap) {
             size_t nc = cap ? cap * 2 : 8;
             json_value *ni = realloc(v->items, nc * sizeof *ni);
-            if (!ni) return jfail(p, "out of memory");
-            v->items = ni;
-            char **nk = realloc(v->keys, nc * sizeof *nk);
-            if (!nk) return jfail(p, "out of memory");
-            v->keys = nk;
+            if (ni) v->items = ni;
+            char **nk = ni ? realloc(v->keys, nc * sizeof *nk) : NULL;
+            if (nk) v->keys = nk;
+            size_t *np = nk ? realloc(key_pos, nc * sizeof *np) : NULL;
+            if (!np) {
+                jfail(p, "out of memory");
+                break;
+            }
+            key_pos = np;
             cap = nc;
         }
         size_t at = v->length;
         memset(&v->items[at], 0, sizeof *v->items);
         v->keys[at] = NULL;
         v->length++;
-        size_t key_pos = p->i, key_len;
-        if (string(p, &v->keys[at], &key_len)) return -1;
-        for (size_t k = 0; k < at; k++)
-            if (strcmp(v->keys[k], v->keys[at]) == 0) {
-                p->i = key_pos;
-                return jfail(p, "duplicate key \"%s\"", v->keys[at]);
-            }
+        size_t key_len;
+        key_pos[at] = p->i;
+        if (string(p, &v->keys[at], &key_len)) break;
         skip_ws(p);
-        if (p->i >= p->n || p->s[p->i] != ':') return jfail(p, "':' expected");
+        if (p->i >= p->n || p->s[p->i] != ':') {
+            jfail(p, "':' expected");
+            break;
+        }
         p->i++;
-        if (value(p, &v->items[at], depth + 1)) return -1;
+        if (value(p, &v->items[at], depth + 1)) break;
         skip_ws(p);
         if (p->i < p->n && p->s[p->i] == ',') {
             p->i++;
@@ -290,10 +329,14 @@ static int object(parser *p, json_value *v, int depth) {
         }
         if (p->i < p->n && p->s[p->i] == '}') {
             p->i++;
-            return 0;
+            rc = check_duplicates(p, v, key_pos);
+            break;
         }
-        return jfail(p, "',' or '}' expected");
+        jfail(p, "',' or '}' expected");
+        break;
     }
+    free(key_pos);
+    return rc;
 }
 
 static int value(parser *p, json_value *v, int depth) {
