@@ -267,8 +267,8 @@ put("st_many_meta.safetensors", {"__metadata__": {"k%d" % i: str(i) for i in ran
 # integer tensor where the model wants floats
 with open(os.path.join(d, "ckpts", "ckpt_000000.safetensors"), "rb") as f:
     b = f.read()
-open(os.path.join(d, "st_cut.safetensors"), "wb").write(b[:-1])
-open(os.path.join(d, "st_padded.safetensors"), "wb").write(b + b"\0" * 4)
+open(os.path.join(d, "st_cut_000000.safetensors"), "wb").write(b[:-1])
+open(os.path.join(d, "st_padded_000000.safetensors"), "wb").write(b + b"\0" * 4)
 hl = int.from_bytes(b[:8], "little")
 open(os.path.join(d, "st_i32_000000.safetensors"), "wb").write(
     b[:8] + b[8:8 + hl].replace(b'"F32"', b'"I32"', 1) + b[8 + hl:])
@@ -285,8 +285,8 @@ must_fail "info: overlapping tensors" 2 'tensor "b" (data_offsets \[4, 12\]) ove
 must_fail "info: hole between tensors" 2 'before tensor "b"' info st_hole.safetensors
 must_fail "info: bytes after the last tensor" 2 "4 bytes after the last tensor" info st_trailing.safetensors
 must_fail "info: data past the end" 2 "past the end of the file" info st_short.safetensors
-must_fail "info: truncated checkpoint" 2 "st_cut.safetensors: tensor .* past the end of the file" info st_cut.safetensors
-must_fail "info: padded checkpoint" 2 "4 bytes after the last tensor" info st_padded.safetensors
+must_fail "info: truncated checkpoint" 2 "st_cut_000000.safetensors: tensor .* past the end of the file" info st_cut_000000.safetensors
+must_fail "info: padded checkpoint" 2 "4 bytes after the last tensor" info st_padded_000000.safetensors
 must_ok "info: tensors out of header order" info st_unordered.safetensors
 must_ok "info: 100k tensors" info st_many.safetensors
 grep -q "st_many.safetensors: safetensors, 100000 tensors, 100000 elements" "$tmp/out" &&
@@ -295,8 +295,8 @@ must_fail "info: duplicate name after 100k tensors" 2 'duplicate key "t0"' info 
 must_ok "info: 100k metadata keys" info st_many_meta.safetensors
 [ "$(grep -c "^  metadata k" "$tmp/out")" -eq 100000 ] && ok "info lists 100k metadata keys" ||
     fail "info 100k metadata" "$(grep -c "^  metadata k" "$tmp/out") lines"
-must_fail "import: truncated checkpoint" 2 "st_cut.safetensors" import --config model.json --out x.polca st_cut.safetensors
-must_fail "import: padded checkpoint" 2 "after the last tensor" import --config model.json --out x.polca st_padded.safetensors
+must_fail "import: truncated checkpoint" 2 "st_cut_000000.safetensors" import --config model.json --out x.polca st_cut_000000.safetensors
+must_fail "import: padded checkpoint" 2 "after the last tensor" import --config model.json --out x.polca st_padded_000000.safetensors
 must_fail "import: integer tensor" 2 "tensor 'embed.W_E' has dtype I32" import --config model.json --out x.polca st_i32_000000.safetensors
 must_fail "import: duplicate name after 100k tensors" 2 "duplicate tensor name" import --config model.json --out x.polca st_many_dup.safetensors
 [ -z "$(ls "$tmp"/x.polca* 2>/dev/null)" ] && ok "failed imports leave no output file" || fail "no partial files" "$(ls "$tmp")"

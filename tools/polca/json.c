@@ -213,6 +213,19 @@ static int number(parser *p, json_value *v) {
 
 static int value(parser *p, json_value *v, int depth);
 
+/* Gives back the unused tail of a finished array's or object's arrays
+ * (capacity doubles from 8: a safetensors header of a million small
+ * entries would otherwise hold several times its parsed size). */
+static void fit(json_value *v, size_t cap) {
+    if (v->length == 0 || v->length == cap) return;
+    json_value *ni = realloc(v->items, v->length * sizeof *ni);
+    if (ni) v->items = ni;
+    if (v->keys) {
+        char **nk = realloc(v->keys, v->length * sizeof *nk);
+        if (nk) v->keys = nk;
+    }
+}
+
 static int array(parser *p, json_value *v, int depth) {
     p->i++;
     v->type = JSON_ARRAY;
@@ -240,6 +253,7 @@ static int array(parser *p, json_value *v, int depth) {
         }
         if (p->i < p->n && p->s[p->i] == ']') {
             p->i++;
+            fit(v, cap);
             return 0;
         }
         return jfail(p, "',' or ']' expected");
@@ -330,6 +344,7 @@ static int object(parser *p, json_value *v, int depth) {
         if (p->i < p->n && p->s[p->i] == '}') {
             p->i++;
             rc = check_duplicates(p, v, key_pos);
+            fit(v, cap);
             break;
         }
         jfail(p, "',' or '}' expected");
