@@ -239,13 +239,14 @@ static int32_t parse_layout(polca__container *c, const unsigned char *p, uint64_
         for (uint32_t d = 0; d < nd; d++, pos += 8) shape[d] = (int64_t)polca__ld64(p + pos);
         int64_t off = (int64_t)polca__ld64(p + pos);
         pos += 8;
-        if (polca__layout_add(&c->layout, name, (int32_t)nd, shape) != POLCA_OK)
+        if (polca__layout_append(&c->layout, name, (int32_t)nd, shape) != POLCA_OK)
             return corrupt(c, at, "layout tensor %llu: %s", (unsigned long long)i,
                            polca_last_error());
         if (c->layout.tensors[i].offset != off)
             return corrupt(c, at + pos - 8, "layout tensor '%s': offset %lld, expected %lld", name,
                            (long long)off, (long long)c->layout.tensors[i].offset);
     }
+    polca__layout_rehash(&c->layout); /* once: O(n), not per tensor */
     if (pos != len)
         return corrupt(c, at + pos, "layout field has %llu trailing bytes",
                        (unsigned long long)(len - pos));

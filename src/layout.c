@@ -8,6 +8,7 @@ void polca__layout_init(polca__layout *l) { memset(l, 0, sizeof *l); }
 
 void polca__layout_free(polca__layout *l) {
     free(l->tensors);
+    polca__strset_free(&l->names);
     polca__layout_init(l);
 }
 
@@ -36,14 +37,16 @@ uint64_t polca__layout_hash(const polca__layout *l) {
     return h;
 }
 
-int64_t polca__layout_find(const polca__layout *l, const char *name) {
-    for (int64_t i = 0; i < l->n_tensors; i++)
-        if (strcmp(l->tensors[i].name, name) == 0) return i;
-    return -1;
+static const char *name_at(const void *ctx, int64_t i) {
+    return ((const polca__layout *)ctx)->tensors[i].name;
 }
 
-int32_t polca__layout_add(polca__layout *l, const char *name, int32_t ndim,
-                          const int64_t *shape) {
+int64_t polca__layout_find(const polca__layout *l, const char *name) {
+    return polca__strset_find(&l->names, name, name_at, l);
+}
+
+int32_t polca__layout_append(polca__layout *l, const char *name, int32_t ndim,
+                             const int64_t *shape) {
     if (!name || !name[0] || strlen(name) > POLCA_LAYOUT_NAME_MAX)
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
                            "tensor name must be 1..%d bytes", POLCA_LAYOUT_NAME_MAX);
@@ -61,9 +64,19 @@ int32_t polca__layout_add(polca__layout *l, const char *name, int32_t ndim,
     }
     if (l->n_params > INT64_MAX - count)
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "layout too large at tensor '%s'", name);
-    polca__tensor_info *grown = realloc(l->tensors, (size_t)(l->n_tensors + 1) * sizeof *grown);
-    if (!grown) return polca__fail(POLCA_ERR_OUT_OF_MEMORY, "out of memory growing a layout");
-    l->tensors = grown;
+    if (l->n_tensors == l->cap) {
+        int64_t nc = l->cap ? 2 * l->cap : 16;
+        size_t bytes;
+        if (!polca__mul_size((size_t)nc, sizeof *l->tensors, &bytes))
+            return polca__fail(POLCA_ERR_OUT_OF_MEMORY, "layout too large at tensor '%s'", name);
+        polca__tensor_info *grown = realloc(l->tensors, bytes);
+        if (!grown) return polca__fail(POLCA_ERR_OUT_OF_MEMORY, "out of memory growing a layout");
+        l->tensors = grown;
+        l->cap = nc;
+    }
+    int64_t dup;
+    int32_t st = polca__strset_add(&l->names, name, l->n_tensors, name_at, l, &dup);
+    if (st) return st;
     polca__tensor_info *t = &l->tensors[l->n_tensors++];
     memset(t, 0, sizeof *t);
     strcpy(t->name, name);
@@ -72,8 +85,16 @@ int32_t polca__layout_add(polca__layout *l, const char *name, int32_t ndim,
     t->offset = l->n_params;
     t->count = count;
     l->n_params += count;
-    l->hash = polca__layout_hash(l);
     return POLCA_OK;
+}
+
+void polca__layout_rehash(polca__layout *l) { l->hash = polca__layout_hash(l); }
+
+int32_t polca__layout_add(polca__layout *l, const char *name, int32_t ndim,
+                          const int64_t *shape) {
+    int32_t st = polca__layout_append(l, name, ndim, shape);
+    if (st == POLCA_OK) polca__layout_rehash(l);
+    return st;
 }
 
 int32_t polca__layout_copy(polca__layout *dst, const polca__layout *src) {
@@ -82,7 +103,13 @@ int32_t polca__layout_copy(polca__layout *dst, const polca__layout *src) {
     dst->tensors = polca__alloc(bytes, "layout copy");
     if (!dst->tensors) return POLCA_ERR_OUT_OF_MEMORY;
     if (bytes) memcpy(dst->tensors, src->tensors, bytes);
-    dst->n_tensors = src->n_tensors;
+    int32_t st = polca__strset_copy(&dst->names, &src->names);
+    if (st) {
+        free(dst->tensors);
+        polca__layout_init(dst);
+        return st;
+    }
+    dst->n_tensors = dst->cap = src->n_tensors;
     dst->n_params = src->n_params;
     dst->hash = src->hash;
     return POLCA_OK;

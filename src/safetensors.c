@@ -21,6 +21,7 @@
 #include "bytes.h"
 #include "fileio.h"
 #include "safetensors.h"
+#include "strset.h"
 
 #define JSON_MAX_DEPTH 64
 
@@ -36,7 +37,16 @@ struct polca__st_file {
         const char *key, *val;
     } * meta;
     int64_t n_meta, meta_cap;
+    polca__strset names, meta_keys; /* indices of tensors[] and meta[] by name */
 };
+
+static const char *tensor_name_at(const void *ctx, int64_t i) {
+    return ((const polca__st_file *)ctx)->tensors[i].name;
+}
+
+static const char *meta_key_at(const void *ctx, int64_t i) {
+    return ((const polca__st_file *)ctx)->meta[i].key;
+}
 
 /* ---- dtypes ---- */
 
@@ -344,16 +354,18 @@ static int32_t parse_metadata(jp *j) {
         jp_ws(j);
         if (jp_peek(j) != '"') return jp_fail(j, "__metadata__ values must be strings");
         if ((st = jp_string(j, 1, &val))) return st;
-        for (int64_t i = 0; i < f->n_meta; i++)
-            if (strcmp(f->meta[i].key, key) == 0) {
-                j->p = at;
-                return jp_fail(j, "duplicate __metadata__ key");
-            }
         if ((st = grow((void **)&f->meta, &f->meta_cap, f->n_meta + 1, sizeof *f->meta,
                        "metadata entries")))
             return st;
         f->meta[f->n_meta].key = key;
         f->meta[f->n_meta].val = val;
+        int64_t dup;
+        if ((st = polca__strset_add(&f->meta_keys, key, f->n_meta, meta_key_at, f, &dup)))
+            return st;
+        if (dup >= 0) {
+            j->p = at;
+            return jp_fail(j, "duplicate __metadata__ key");
+        }
         f->n_meta++;
         jp_ws(j);
         if (jp_peek(j) == ',') {
@@ -392,10 +404,13 @@ static int32_t parse_entry(jp *j, polca__st_tensor *t) {
                 jp_ws(j);
                 const unsigned char *at = j->p;
                 if ((st = jp_string(j, 0, &dt))) return st;
-                if (strlen(dt) >= sizeof t->dtype) {
+                if (strlen(dt) >= sizeof t->dtype || !dtype_bits(dt)) {
+                    /* not a dtype of the format (the reference rejects it
+                     * too): a bad file, not a missing feature */
                     j->p = at;
-                    return polca__fail(POLCA_ERR_UNSUPPORTED,
-                                       "%s: byte %llu: tensor '%s': unsupported dtype '%.40s'",
+                    return polca__fail(POLCA_ERR_CORRUPT,
+                                       "%s: byte %llu: safetensors header: tensor '%s': unknown "
+                                       "dtype '%.40s'",
                                        j->f->src.name, (unsigned long long)(8 + (at - j->start)),
                                        t->name, dt);
                 }
@@ -469,10 +484,10 @@ static int32_t parse_entry(jp *j, polca__st_tensor *t) {
         else
             count *= dim;
     }
-    int bits = dtype_bits(t->dtype);
+    int bits = dtype_bits(t->dtype); /* known: checked above */
     if (!why && begin > end) why = "data_offsets begin after they end";
     if (!why && end > j->f->data_size) why = "data_offsets reach past the end of the file";
-    if (!why && bits) {
+    if (!why) {
         /* count * bits / 8, rounded up, without overflow */
         uint64_t need = count / 8 * (uint64_t)bits + (count % 8 * (uint64_t)bits + 7) / 8;
         if (count > (uint64_t)INT64_MAX / 64 || need != end - begin)
@@ -511,19 +526,21 @@ static int32_t parse_header(jp *j) {
                 have_meta = 1;
                 if ((st = parse_metadata(j))) return st;
             } else {
-                for (int64_t i = 0; i < f->n; i++)
-                    if (strcmp(f->tensors[i].name, name) == 0) {
-                        j->p = at;
-                        return jp_fail(j, "duplicate tensor name");
-                    }
-                /* keep the name: it was decoded at arena_used */
-                f->arena_used += strlen(name) + 1;
                 if ((st = grow((void **)&f->tensors, &f->cap, f->n + 1, sizeof *f->tensors,
                                "tensors")))
                     return st;
                 polca__st_tensor *t = &f->tensors[f->n];
                 memset(t, 0, sizeof *t);
                 t->name = name;
+                int64_t dup;
+                if ((st = polca__strset_add(&f->names, name, f->n, tensor_name_at, f, &dup)))
+                    return st;
+                if (dup >= 0) {
+                    j->p = at;
+                    return jp_fail(j, "duplicate tensor name");
+                }
+                /* keep the name: it was decoded at arena_used */
+                f->arena_used += strlen(name) + 1;
                 if ((st = parse_entry(j, t))) return st;
                 f->n++;
             }
@@ -541,12 +558,78 @@ static int32_t parse_header(jp *j) {
     return POLCA_OK;
 }
 
+/* ---- the data buffer: the tensors tile it ---- */
+
+typedef struct span {
+    uint64_t begin, end; /* relative to the data buffer */
+    int64_t i;
+} span;
+
+static int span_cmp(const void *pa, const void *pb) {
+    const span *a = pa, *b = pb;
+    if (a->begin != b->begin) return a->begin < b->begin ? -1 : 1;
+    if (a->end != b->end) return a->end < b->end ? -1 : 1;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* What the reference implementation checks (Metadata::validate and
+ * read_metadata): sorted by data_offsets, each tensor begins where the one
+ * before ends (the first at 0) and the last ends at the end of the file: no
+ * overlap, no hole, nothing after. */
+static int32_t check_tiling(polca__st_file *f) {
+    if (f->n == 0 && f->data_size == 0) return POLCA_OK;
+    span *sp = polca__calloc((size_t)(f->n ? f->n : 1), sizeof *sp, "safetensors offsets");
+    if (!sp) return POLCA_ERR_OUT_OF_MEMORY;
+    for (int64_t i = 0; i < f->n; i++) {
+        sp[i].begin = f->tensors[i].data_offset - f->data_start;
+        sp[i].end = sp[i].begin + f->tensors[i].nbytes;
+        sp[i].i = i;
+    }
+    qsort(sp, (size_t)f->n, sizeof *sp, span_cmp);
+    uint64_t at = 0;
+    int32_t st = POLCA_OK;
+    for (int64_t k = 0; k < f->n && !st; k++) {
+        const polca__st_tensor *t = &f->tensors[sp[k].i];
+        if (sp[k].begin < at) {
+            const polca__st_tensor *prev = &f->tensors[sp[k - 1].i];
+            st = polca__fail(POLCA_ERR_CORRUPT,
+                             "%s: byte %llu: safetensors data: tensor '%s' (data_offsets [%llu, "
+                             "%llu]) overlaps tensor '%s' (data_offsets [%llu, %llu])",
+                             f->src.name, (unsigned long long)(f->data_start + sp[k].begin),
+                             t->name, (unsigned long long)sp[k].begin,
+                             (unsigned long long)sp[k].end, prev->name,
+                             (unsigned long long)sp[k - 1].begin,
+                             (unsigned long long)sp[k - 1].end);
+        } else if (sp[k].begin > at) {
+            st = polca__fail(POLCA_ERR_CORRUPT,
+                             "%s: byte %llu: safetensors data: %llu bytes before tensor '%s' "
+                             "(data_offsets [%llu, %llu]) belong to no tensor",
+                             f->src.name, (unsigned long long)(f->data_start + at),
+                             (unsigned long long)(sp[k].begin - at), t->name,
+                             (unsigned long long)sp[k].begin, (unsigned long long)sp[k].end);
+        }
+        at = sp[k].end;
+    }
+    if (!st && at != f->data_size)
+        st = polca__fail(POLCA_ERR_CORRUPT,
+                         "%s: byte %llu: safetensors data: %llu bytes after the last tensor "
+                         "belong to no tensor (a file of %llu bytes; its tensors end at byte "
+                         "%llu)",
+                         f->src.name, (unsigned long long)(f->data_start + at),
+                         (unsigned long long)(f->data_size - at), (unsigned long long)f->src.size,
+                         (unsigned long long)(f->data_start + at));
+    free(sp);
+    return st;
+}
+
 void polca__st_close(polca__st_file *f) {
     if (!f) return;
     polca__src_close(&f->src);
     free(f->arena);
     free(f->tensors);
     free(f->meta);
+    polca__strset_free(&f->names);
+    polca__strset_free(&f->meta_keys);
     free(f);
 }
 
@@ -580,6 +663,7 @@ static int32_t st_parse(polca__st_file *f) {
         st = parse_header(&j);
     }
     free(h);
+    if (st == POLCA_OK) st = check_tiling(f);
     return st;
 }
 
@@ -620,15 +704,12 @@ const polca__st_tensor *polca__st_tensor_at(const polca__st_file *f, int64_t i) 
 }
 
 int64_t polca__st_find(const polca__st_file *f, const char *name) {
-    for (int64_t i = 0; i < f->n; i++)
-        if (strcmp(f->tensors[i].name, name) == 0) return i;
-    return -1;
+    return polca__strset_find(&f->names, name, tensor_name_at, f);
 }
 
 const char *polca__st_metadata(const polca__st_file *f, const char *key) {
-    for (int64_t i = 0; i < f->n_meta; i++)
-        if (strcmp(f->meta[i].key, key) == 0) return f->meta[i].val;
-    return NULL;
+    int64_t i = polca__strset_find(&f->meta_keys, key, meta_key_at, f);
+    return i >= 0 ? f->meta[i].val : NULL;
 }
 
 /* ---- conversion to float32 ---- */
@@ -685,8 +766,8 @@ int32_t polca__st_read_f32(polca__st_file *f, int64_t i, float *dst, int64_t cou
     size_t item = !strcmp(t->dtype, "F64")                                  ? 8
                   : (!strcmp(t->dtype, "F16") || !strcmp(t->dtype, "BF16")) ? 2
                                                                             : 0;
-    if (!item)
-        return polca__fail(POLCA_ERR_UNSUPPORTED,
+    if (!item) /* the file is fine; it does not hold what the caller wants */
+        return polca__fail(POLCA_ERR_LAYOUT_MISMATCH,
                            "%s: tensor '%s' has dtype %s; only F32, F16, BF16 and F64 convert "
                            "to float32",
                            f->src.name, t->name, t->dtype);
@@ -766,6 +847,36 @@ static int valid_utf8(const char *s) {
     return 1;
 }
 
+static const char *out_key_at(const void *ctx, int64_t i) {
+    return ((const char *const *)ctx)[i];
+}
+
+static const char *out_tensor_at(const void *ctx, int64_t i) {
+    return ((const polca__st_out_tensor *)ctx)[i].name;
+}
+
+/* Metadata keys (keys[n]) or tensor names (tensors[n]) all differ. */
+static int32_t check_unique(int64_t n, const char *const *keys, int tensor_names,
+                            const polca__st_out_tensor *tensors, const char *fn) {
+    polca__strset set;
+    polca__strset_init(&set);
+    int32_t st = POLCA_OK;
+    for (int64_t i = 0; i < n && !st; i++) {
+        int64_t dup;
+        const char *name = tensor_names ? tensors[i].name : keys[i];
+        st = tensor_names ? polca__strset_add(&set, name, i, out_tensor_at, tensors, &dup)
+                          : polca__strset_add(&set, name, i, out_key_at, keys, &dup);
+        if (!st && dup >= 0)
+            st = tensor_names
+                     ? polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: tensor '%s' appears twice", fn,
+                                   name)
+                     : polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: metadata key '%s' twice", fn,
+                                   name);
+    }
+    polca__strset_free(&set);
+    return st;
+}
+
 int32_t polca__st_write_f32(const char *path, int64_t n_tensors,
                             const polca__st_out_tensor *tensors, int64_t n_meta,
                             const char *const *meta_keys, const char *const *meta_values) {
@@ -781,10 +892,6 @@ int32_t polca__st_write_f32(const char *path, int64_t n_tensors,
             !valid_utf8(meta_values[i]))
             return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
                                "%s: metadata entry %lld is NULL or not UTF-8", fn, (long long)i);
-        for (int64_t k = 0; k < i; k++)
-            if (!strcmp(meta_keys[k], meta_keys[i]))
-                return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: metadata key '%s' twice", fn,
-                                   meta_keys[i]);
     }
     for (int64_t i = 0; i < n_tensors; i++) {
         const polca__st_out_tensor *t = &tensors[i];
@@ -806,11 +913,10 @@ int32_t polca__st_write_f32(const char *path, int64_t n_tensors,
         if (count > 0 && !t->data)
             return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: tensor '%s': data is NULL", fn,
                                t->name);
-        for (int64_t k = 0; k < i; k++)
-            if (!strcmp(tensors[k].name, t->name))
-                return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: tensor '%s' appears twice", fn,
-                                   t->name);
     }
+    int32_t st = check_unique(n_meta, meta_keys, 0, NULL, fn);
+    if (!st) st = check_unique(n_tensors, NULL, 1, tensors, fn);
+    if (st) return st;
 
     sbuf b = {0};
     char num[32];
@@ -853,7 +959,7 @@ int32_t polca__st_write_f32(const char *path, int64_t n_tensors,
     }
 
     polca__atomic a;
-    int32_t st = polca__atomic_begin(&a, path);
+    st = polca__atomic_begin(&a, path);
     if (st) {
         free(b.p);
         return st;

@@ -30,13 +30,19 @@ typedef struct polca__st_file polca__st_file;
 
 /* Opens and parses the header; data is read on demand.
  * The header is a strict JSON object: at most POLCA__ST_MAX_HEADER bytes
- * (the format's limit), UTF-8, each tensor entry with "dtype", "shape" and
+ * (the format's limit), UTF-8, each tensor entry with "dtype" (one of the
+ * format's: BOOL, U8, I8, F8_E5M2, F8_E4M3, F8_E8M0, I16, U16, F16, BF16,
+ * I32, U32, F32, I64, U64, F64, C64, F4, F6_E2M3, F6_E3M2), "shape" and
  * "data_offsets" (unknown keys inside an entry are skipped), an optional
- * "__metadata__" object of string values. Offsets must lie inside the data
- * buffer and match dtype x shape; duplicate names are corrupt. Overlapping
- * or non-contiguous offsets are accepted (they are harmless to a reader).
- * Tensors with more than POLCA__ST_MAX_DIMS dimensions or a dtype name longer
- * than 7 bytes give POLCA_ERR_UNSUPPORTED. */
+ * "__metadata__" object of string values. Offsets must match dtype x shape,
+ * and, as the reference implementation demands, the tensors sorted by
+ * offsets must tile the data buffer: the first begins at 0, each begins
+ * where the one before ends, the last ends at the end of the file (no
+ * overlap, no hole, no trailing bytes: a truncated or padded file is
+ * corrupt). Duplicate names, an unknown dtype or any of the above:
+ * POLCA_ERR_CORRUPT naming the file, byte and tensor. Tensors with more than
+ * POLCA__ST_MAX_DIMS dimensions give POLCA_ERR_UNSUPPORTED. Time and memory
+ * are linear in the header size (names are checked with a hash set). */
 POLCA_INTERNAL int32_t polca__st_open(const char *path, polca__st_file **out);
 /* The same over a memory buffer data[size], borrowed until polca__st_close;
  * name is used in messages (fuzzing, tests). */
@@ -50,7 +56,9 @@ POLCA_INTERNAL const polca__st_tensor *polca__st_tensor_at(const polca__st_file 
 /* Index of the tensor called name, or -1. */
 POLCA_INTERNAL int64_t polca__st_find(const polca__st_file *f, const char *name);
 /* Reads tensor i converted to float32 (from F32, F16, BF16 or F64) into
- * dst[count]; count must equal the tensor's element count. */
+ * dst[count]; count must equal the tensor's element count. A tensor of
+ * another dtype: POLCA_ERR_LAYOUT_MISMATCH naming it (the file is valid; it
+ * does not hold float data where the caller wants some). */
 POLCA_INTERNAL int32_t polca__st_read_f32(polca__st_file *f, int64_t i, float *dst, int64_t count);
 /* A string value of the "__metadata__" object, or NULL. */
 POLCA_INTERNAL const char *polca__st_metadata(const polca__st_file *f, const char *key);

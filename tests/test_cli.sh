@@ -476,4 +476,74 @@ elif make -s install DESTDIR="$tmp/stage" PREFIX=/opt/polca-cli >"$tmp/log" 2>&1
 else
     fail "make install" "$(tail -n 5 "$tmp/log")"
 fi
+
+# ---- info and import on hostile safetensors files (issue 21: defects 1, 2,
+# 7, 13). Each bad file: exit 2, one line naming it, no stdout; under
+# check-asan also no sanitizer report (that would add lines). ----
+"$PY" - "$tmp" <<'PY' || fail "hostile safetensors" "could not write the files"
+import json, os, struct, sys
+d = sys.argv[1]
+def put(name, header, data, raw=False):
+    h = (header if raw else json.dumps(header)).encode()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"\0" * data)
+T = lambda dt="F32", sh=(2,), off=(0, 8): {"dtype": dt, "shape": list(sh), "data_offsets": list(off)}
+put("st_nodtype.safetensors", {"w": {"shape": [2], "data_offsets": [0, 8]}}, 8)
+put("st_noshape.safetensors", {"w": {"dtype": "F32", "data_offsets": [0, 8]}}, 8)
+put("st_negdim.safetensors", {"w": T(sh=(-2,))}, 8)
+put("st_fracdim.safetensors", {"w": T(sh=(2.5,))}, 8)
+put("st_bigdim.safetensors", '{"w":{"dtype":"F32","shape":[99999999999999999999],"data_offsets":[0,8]}}', 8, raw=True)
+put("st_overflow.safetensors", {"w": T(sh=(4294967296, 4294967296, 4294967296))}, 8)
+put("st_overflow2.safetensors", {"w": T(dt="U8", sh=(3037000500, 3037000500))}, 8)
+put("st_unknown_dtype.safetensors", {"w": T(dt="F31")}, 8)
+put("st_overlap.safetensors", {"a": T(), "b": T(off=(4, 12))}, 12)
+put("st_hole.safetensors", {"a": T(sh=(1,), off=(0, 4)), "b": T(sh=(1,), off=(8, 12))}, 12)
+put("st_trailing.safetensors", {"a": T()}, 12)
+put("st_short.safetensors", {"a": T(sh=(4,), off=(0, 16))}, 8)
+# out of order in the header but tiling the buffer: fine
+put("st_unordered.safetensors", {"b": T(sh=(1,), off=(4, 8)), "a": T(sh=(1,), off=(0, 4))}, 8)
+# 100k tensors (and a copy whose last name repeats the first), 100k metadata keys
+n = 100000
+many = {"t%d" % i: T(sh=(1,), off=(4 * i, 4 * i + 4)) for i in range(n)}
+put("st_many.safetensors", many, 4 * n)
+text = json.dumps(many)[:-1] + ', "t0": ' + json.dumps(T(sh=(0,), off=(0, 0))) + "}"
+put("st_many_dup.safetensors", text, 4 * n, raw=True)
+put("st_many_meta.safetensors", {"__metadata__": {"k%d" % i: str(i) for i in range(n)}}, 0)
+# a real checkpoint, truncated by one byte; with 4 bytes appended; with an
+# integer tensor where the model wants floats
+with open(os.path.join(d, "ckpts", "ckpt_000000.safetensors"), "rb") as f:
+    b = f.read()
+open(os.path.join(d, "st_cut_000000.safetensors"), "wb").write(b[:-1])
+open(os.path.join(d, "st_padded_000000.safetensors"), "wb").write(b + b"\0" * 4)
+hl = int.from_bytes(b[:8], "little")
+open(os.path.join(d, "st_i32_000000.safetensors"), "wb").write(
+    b[:8] + b[8:8 + hl].replace(b'"F32"', b'"I32"', 1) + b[8 + hl:])
+PY
+must_fail "info: tensor without dtype" 2 'tensor "w" has no dtype' info st_nodtype.safetensors
+must_fail "info: tensor without shape" 2 'tensor "w" has no shape' info st_noshape.safetensors
+must_fail "info: negative dimension" 2 'tensor "w" has a bad shape' info st_negdim.safetensors
+must_fail "info: non-integer dimension" 2 'tensor "w" has a bad shape' info st_fracdim.safetensors
+must_fail "info: dimension beyond int64" 2 'tensor "w" has a bad shape' info st_bigdim.safetensors
+must_fail "info: element count overflows" 2 'tensor "w": its element count overflows' info st_overflow.safetensors
+must_fail "info: element count just past int64" 2 "overflows" info st_overflow2.safetensors
+must_fail "info: unknown dtype" 2 'unknown dtype "F31"' info st_unknown_dtype.safetensors
+must_fail "info: overlapping tensors" 2 'tensor "b" (data_offsets \[4, 12\]) overlaps tensor "a"' info st_overlap.safetensors
+must_fail "info: hole between tensors" 2 'before tensor "b"' info st_hole.safetensors
+must_fail "info: bytes after the last tensor" 2 "4 bytes after the last tensor" info st_trailing.safetensors
+must_fail "info: data past the end" 2 "past the end of the file" info st_short.safetensors
+must_fail "info: truncated checkpoint" 2 "st_cut_000000.safetensors: tensor .* past the end of the file" info st_cut_000000.safetensors
+must_fail "info: padded checkpoint" 2 "4 bytes after the last tensor" info st_padded_000000.safetensors
+must_ok "info: tensors out of header order" info st_unordered.safetensors
+must_ok "info: 100k tensors" info st_many.safetensors
+grep -q "st_many.safetensors: safetensors, 100000 tensors, 100000 elements" "$tmp/out" &&
+    ok "info counts 100k tensors" || fail "info 100k" "$(head -2 "$tmp/out")"
+must_fail "info: duplicate name after 100k tensors" 2 'duplicate key "t0"' info st_many_dup.safetensors
+must_ok "info: 100k metadata keys" info st_many_meta.safetensors
+[ "$(grep -c "^  metadata k" "$tmp/out")" -eq 100000 ] && ok "info lists 100k metadata keys" ||
+    fail "info 100k metadata" "$(grep -c "^  metadata k" "$tmp/out") lines"
+must_fail "import: truncated checkpoint" 2 "st_cut_000000.safetensors" import --config model.json --out x.polca st_cut_000000.safetensors
+must_fail "import: padded checkpoint" 2 "after the last tensor" import --config model.json --out x.polca st_padded_000000.safetensors
+must_fail "import: integer tensor" 2 "tensor 'embed.W_E' has dtype I32" import --config model.json --out x.polca st_i32_000000.safetensors
+must_fail "import: duplicate name after 100k tensors" 2 "duplicate tensor name" import --config model.json --out x.polca st_many_dup.safetensors
+[ -z "$(ls "$tmp"/x.polca* 2>/dev/null)" ] && ok "failed imports leave no output file" || fail "no partial files" "$(ls "$tmp")"
 finish

@@ -11,7 +11,7 @@ out=$1
 mode=${2:-libfuzzer}
 [ -n "$out" ] || { echo "usage: $0 OUT_DIR [libfuzzer|replay]" >&2; exit 2; }
 mkdir -p "$out/obj-$mode"
-SRC="src/container.c src/safetensors.c src/fileio.c src/crc32c.c src/precond.c src/layout.c
+SRC="src/container.c src/safetensors.c src/fileio.c src/crc32c.c src/precond.c src/layout.c src/strset.c
      src/error.c src/handle.c src/version.c"
 CFLAGS="-std=c11 -O1 -g -fno-omit-frame-pointer -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc -Itests/fuzz"
 if [ "$mode" = libfuzzer ]; then

@@ -20,6 +20,7 @@ static const cli_opt opts[] = {
 };
 
 static int g_all;
+#define ST_MAX_HEADER 100000000 /* bytes: the safetensors format's limit */
 #define SHOWN(n) (g_all ? (n) : ((n) < 20 ? (n) : 20))
 
 static void print_steps(const int64_t *steps, int64_t n) {
@@ -168,15 +169,59 @@ static char *slurp(const char *path, size_t offset, size_t len) {
     return buf;
 }
 
-static int64_t shape_count(const json_value *shape) {
-    int64_t c = 1;
-    for (size_t d = 0; d < shape->length; d++) {
-        int64_t x = shape->items[d].integer;
-        c = x != 0 && c > INT64_MAX / x ? INT64_MAX : c * x; /* saturates on hostile shapes */
-    }
-    return c;
+/* The dtypes the safetensors format defines, with their bits per element
+ * (src/safetensors.c has the same table). */
+static int st_dtype_bits(const char *name) {
+    static const struct {
+        const char *name;
+        int bits;
+    } dtypes[] = {
+        {"BOOL", 8},    {"U8", 8},      {"I8", 8},   {"F8_E5M2", 8}, {"F8_E4M3", 8}, {"F8_E8M0", 8},
+        {"I16", 16},    {"U16", 16},    {"F16", 16}, {"BF16", 16},   {"I32", 32},    {"U32", 32},
+        {"F32", 32},    {"I64", 64},    {"U64", 64}, {"F64", 64},    {"C64", 64},    {"F4", 4},
+        {"F6_E2M3", 6}, {"F6_E3M2", 6},
+    };
+    for (size_t i = 0; i < sizeof dtypes / sizeof *dtypes; i++)
+        if (strcmp(dtypes[i].name, name) == 0) return dtypes[i].bits;
+    return 0;
 }
 
+/* A JSON number that is an integer in 0..INT64_MAX. */
+static int st_uint(const json_value *v, uint64_t *out) {
+    if (!v || v->type != JSON_NUMBER || !v->is_integer || v->integer < 0) return 0;
+    *out = (uint64_t)v->integer;
+    return 1;
+}
+
+typedef struct st_span {
+    uint64_t begin, end; /* relative to the data buffer */
+    size_t member;       /* in the header object */
+} st_span;
+
+static int st_span_cmp(const void *pa, const void *pb) {
+    const st_span *a = pa, *b = pb;
+    if (a->begin != b->begin) return a->begin < b->begin ? -1 : 1;
+    if (a->end != b->end) return a->end < b->end ? -1 : 1;
+    return (a->member > b->member) - (a->member < b->member);
+}
+
+/* "blocks.<L>." names: the number of layers they imply, or 0. */
+static int64_t st_layers(const json_value *h) {
+    int64_t layers = 0;
+    for (size_t i = 0; i < h->length; i++) {
+        const char *k = h->keys[i];
+        if (strncmp(k, "blocks.", 7) != 0 || k[7] < '0' || k[7] > '9') continue;
+        errno = 0;
+        char *end;
+        long long l = strtoll(k + 7, &end, 10);
+        if (errno == 0 && *end == '.' && l < INT64_MAX && l + 1 > layers) layers = l + 1;
+    }
+    return layers;
+}
+
+/* Checks the header as libpolca's reader (src/safetensors.c) and the
+ * reference implementation do, then describes it. Every failure is reported
+ * while the parsed header is still alive (one exit path frees it). */
 static int info_safetensors(const char *path, uint64_t n, uint64_t size) {
     char *text = slurp(path, 8, (size_t)n);
     if (!text) return cli_fail(CLI_INPUT, "%s: cannot read the safetensors header", path);
@@ -185,28 +230,130 @@ static int info_safetensors(const char *path, uint64_t n, uint64_t size) {
     int parsed = json_parse(text, (size_t)n, &h, err, sizeof err);
     free(text);
     if (parsed) return cli_fail(CLI_INPUT, "%s: safetensors header is not valid JSON: %s", path, err);
-    if (h->type != JSON_OBJECT) {
-        json_free(h);
-        return cli_fail(CLI_INPUT, "%s: safetensors header is not an object", path);
-    }
+    int rc = CLI_OK;
+    st_span *spans = NULL;
+    const uint64_t data = size - 8 - n; /* bytes of the data buffer */
+    const json_value *meta = NULL;
     int64_t tensors = 0, params = 0;
-    for (size_t i = 0; i < h->length; i++) {
-        const json_value *v = &h->items[i];
-        const json_value *shape = json_get(v, "shape"), *dtype = json_get(v, "dtype");
-        if (strcmp(h->keys[i], "__metadata__") == 0) continue;
-        if (!shape || shape->type != JSON_ARRAY || !dtype || dtype->type != JSON_STRING) {
-            json_free(h);
-            return cli_fail(CLI_INPUT, "%s: tensor \"%s\" has no dtype or shape", path, h->keys[i]);
-        }
-        for (size_t d = 0; d < shape->length; d++)
-            if (shape->items[d].type != JSON_NUMBER || !shape->items[d].is_integer ||
-                shape->items[d].integer < 0) {
-                json_free(h);
-                return cli_fail(CLI_INPUT, "%s: tensor \"%s\" has a bad shape", path, h->keys[i]);
-            }
-        tensors++;
-        params += shape_count(shape);
+    if (h->type != JSON_OBJECT) {
+        rc = cli_fail(CLI_INPUT, "%s: safetensors header is not an object", path);
+        goto done;
     }
+    spans = malloc((h->length + 1) * sizeof *spans);
+    if (!spans) {
+        rc = cli_fail(CLI_LIBRARY, "%s: out of memory", path);
+        goto done;
+    }
+    for (size_t i = 0; i < h->length; i++) {
+        const char *name = h->keys[i];
+        const json_value *v = &h->items[i];
+        if (strcmp(name, "__metadata__") == 0) {
+            int strings = v->type == JSON_NULL || v->type == JSON_OBJECT;
+            for (size_t k = 0; strings && v->type == JSON_OBJECT && k < v->length; k++)
+                strings = v->items[k].type == JSON_STRING;
+            if (!strings) {
+                rc = cli_fail(CLI_INPUT, "%s: safetensors __metadata__ is not an object of strings",
+                              path);
+                goto done;
+            }
+            meta = v;
+            continue;
+        }
+        const json_value *dtype = json_get(v, "dtype"), *shape = json_get(v, "shape"),
+                         *offs = json_get(v, "data_offsets");
+        if (!dtype || dtype->type != JSON_STRING || !shape || shape->type != JSON_ARRAY || !offs ||
+            offs->type != JSON_ARRAY) {
+            rc = cli_fail(CLI_INPUT, "%s: tensor \"%s\" has no %s", path, name,
+                          !dtype || dtype->type != JSON_STRING   ? "dtype"
+                          : !shape || shape->type != JSON_ARRAY ? "shape"
+                                                                 : "data_offsets");
+            goto done;
+        }
+        int bits = st_dtype_bits(dtype->string);
+        if (!bits) {
+            rc = cli_fail(CLI_INPUT, "%s: tensor \"%s\" has an unknown dtype \"%.40s\"", path, name,
+                          dtype->string);
+            goto done;
+        }
+        uint64_t count = 1, dim;
+        for (size_t d = 0; d < shape->length; d++) {
+            if (!st_uint(&shape->items[d], &dim)) {
+                rc = cli_fail(CLI_INPUT,
+                              "%s: tensor \"%s\" has a bad shape (dimension %zu is not a "
+                              "non-negative integer)",
+                              path, name, d);
+                goto done;
+            }
+            if (__builtin_mul_overflow(count, dim, &count) || count > (uint64_t)INT64_MAX) {
+                rc = cli_fail(CLI_INPUT, "%s: tensor \"%s\": its element count overflows", path,
+                              name);
+                goto done;
+            }
+        }
+        uint64_t begin, end, nbits;
+        if (offs->length != 2 || !st_uint(&offs->items[0], &begin) ||
+            !st_uint(&offs->items[1], &end) || begin > end) {
+            rc = cli_fail(CLI_INPUT, "%s: tensor \"%s\" has bad data_offsets (two integers, "
+                          "begin <= end)", path, name);
+            goto done;
+        }
+        if (end > data) {
+            rc = cli_fail(CLI_INPUT,
+                          "%s: tensor \"%s\" has data_offsets [%llu, %llu] past the end of the "
+                          "file: its data buffer holds %llu bytes (truncated?)",
+                          path, name, (unsigned long long)begin, (unsigned long long)end,
+                          (unsigned long long)data);
+            goto done;
+        }
+        if (__builtin_mul_overflow(count, (uint64_t)bits, &nbits) ||
+            nbits / 8 + (nbits % 8 != 0) != end - begin) {
+            rc = cli_fail(CLI_INPUT,
+                          "%s: tensor \"%s\": data_offsets [%llu, %llu] do not match dtype %s and "
+                          "its shape",
+                          path, name, (unsigned long long)begin, (unsigned long long)end,
+                          dtype->string);
+            goto done;
+        }
+        if (__builtin_add_overflow(params, (int64_t)count, &params)) {
+            rc = cli_fail(CLI_INPUT, "%s: the element counts of its tensors overflow", path);
+            goto done;
+        }
+        spans[tensors++] = (st_span){begin, end, i};
+    }
+    /* As the reference implementation demands: sorted by offsets, the
+     * tensors tile the data buffer exactly (no overlap, no hole, nothing
+     * after the last, nothing missing). */
+    qsort(spans, (size_t)tensors, sizeof *spans, st_span_cmp);
+    uint64_t at = 0;
+    for (int64_t k = 0; k < tensors; k++) {
+        const st_span *sp = &spans[k];
+        if (sp->begin < at) {
+            rc = cli_fail(CLI_INPUT, "%s: tensor \"%s\" (data_offsets [%llu, %llu]) overlaps "
+                          "tensor \"%s\" (data_offsets [%llu, %llu])",
+                          path, h->keys[sp->member], (unsigned long long)sp->begin,
+                          (unsigned long long)sp->end, h->keys[spans[k - 1].member],
+                          (unsigned long long)spans[k - 1].begin,
+                          (unsigned long long)spans[k - 1].end);
+            goto done;
+        }
+        if (sp->begin > at) {
+            rc = cli_fail(CLI_INPUT,
+                          "%s: %llu bytes of the data buffer before tensor \"%s\" (data_offsets "
+                          "[%llu, %llu]) belong to no tensor",
+                          path, (unsigned long long)(sp->begin - at), h->keys[sp->member],
+                          (unsigned long long)sp->begin, (unsigned long long)sp->end);
+            goto done;
+        }
+        at = sp->end;
+    }
+    if (at != data) {
+        rc = cli_fail(CLI_INPUT, "%s: %llu bytes after the last tensor belong to no tensor (the "
+                      "tensors end at byte %llu of %llu)",
+                      path, (unsigned long long)(data - at), (unsigned long long)(8 + n + at),
+                      (unsigned long long)size);
+        goto done;
+    }
+
     printf("%s: safetensors, %lld tensors, %lld elements, %llu bytes\n", path, (long long)tensors,
            (long long)params, (unsigned long long)size);
     int64_t shown = 0;
@@ -220,27 +367,21 @@ static int info_safetensors(const char *path, uint64_t n, uint64_t size) {
         printf("]\n");
     }
     if (SHOWN(tensors) < tensors) printf("  ... (--all lists every tensor)\n");
-    const json_value *meta = json_get(h, "__metadata__");
     if (meta && meta->type == JSON_OBJECT)
         for (size_t i = 0; i < meta->length; i++)
-            if (meta->items[i].type == JSON_STRING)
-                printf("  metadata %s = %s\n", meta->keys[i], meta->items[i].string);
+            printf("  metadata %s = %s\n", meta->keys[i], meta->items[i].string);
     /* A TransformerLens state_dict: the model config it implies. */
     const json_value *we = json_get(h, "embed.W_E"), *wp = json_get(h, "pos_embed.W_pos"),
                      *wq = json_get(h, "blocks.0.attn.W_Q"), *wi = json_get(h, "blocks.0.mlp.W_in");
     if (we && wp && wq) {
         const json_value *se = json_get(we, "shape"), *sp = json_get(wp, "shape"),
                          *sq = json_get(wq, "shape");
-        int64_t layers = 0;
-        for (size_t i = 0; i < h->length; i++) {
-            long l;
-            if (sscanf(h->keys[i], "blocks.%ld.", &l) == 1 && l + 1 > layers) layers = l + 1;
-        }
+        int64_t layers = st_layers(h);
         const json_value *si = wi ? json_get(wi, "shape") : NULL;
         int64_t d_mlp = si && si->length == 2 ? si->items[1].integer : 0;
         if (se->length == 2 && sp->length == 2 && sq->length == 3) {
             const json_value *act = meta && meta->type == JSON_OBJECT ? json_get(meta, "act_fn") : NULL;
-            const char *act_fn = act && act->type == JSON_STRING ? act->string : "SET: gelu, gelu_new or relu";
+            const char *act_fn = act ? act->string : "SET: gelu, gelu_new or relu";
             printf("  TransformerLens state_dict; its model config%s:\n"
                    "  {\"n_layers\": %lld, \"d_model\": %lld, \"n_heads\": %lld, \"d_head\": %lld, "
                    "\"d_mlp\": %lld, \"d_vocab\": %lld, \"n_ctx\": %lld, \"act_fn\": \"%s\"}\n",
@@ -251,8 +392,10 @@ static int info_safetensors(const char *path, uint64_t n, uint64_t size) {
                    (long long)se->items[0].integer, (long long)sp->items[0].integer, act_fn);
         }
     }
+done:
+    free(spans);
     json_free(h);
-    return CLI_OK;
+    return rc;
 }
 
 static int info_npy(const char *path) {
@@ -333,11 +476,23 @@ static int info_one(const char *path) {
         }
     }
     if (got >= 6 && memcmp(head, "\x93NUMPY", 6) == 0) return info_npy(path);
-    if (got >= 9) {
+    if (got >= 9 && (head[8] == '{' || head[8] == ' ' || head[8] == '\n' || head[8] == '\t' ||
+                     head[8] == '\r')) {
         uint64_t n = 0;
         for (int i = 0; i < 8; i++) n |= (uint64_t)head[i] << (8 * i);
-        if (n >= 2 && n <= size - 8 && n <= (100u << 20) && head[8] == '{')
+        /* A header length below 2^32 (text has no zero bytes there): a
+         * safetensors file, whole or not. */
+        if (n >> 32 == 0) {
+            if (n < 2 || n > size - 8)
+                return cli_fail(CLI_INPUT, "%s: safetensors header length %llu does not fit a file "
+                                "of %llu bytes (truncated?)", path, (unsigned long long)n,
+                                (unsigned long long)size);
+            if (n > ST_MAX_HEADER)
+                return cli_fail(CLI_INPUT, "%s: safetensors header length %llu exceeds the "
+                                "format's limit of %d bytes", path, (unsigned long long)n,
+                                ST_MAX_HEADER);
             return info_safetensors(path, n, size);
+        }
     }
     size_t i = 0;
     while (i < got && (head[i] == ' ' || head[i] == '\n' || head[i] == '\t' || head[i] == '\r')) i++;

@@ -213,6 +213,19 @@ static int number(parser *p, json_value *v) {
 
 static int value(parser *p, json_value *v, int depth);
 
+/* Gives back the unused tail of a finished array's or object's arrays
+ * (capacity doubles from 8: a safetensors header of a million small
+ * entries would otherwise hold several times its parsed size). */
+static void fit(json_value *v, size_t cap) {
+    if (v->length == 0 || v->length == cap) return;
+    json_value *ni = realloc(v->items, v->length * sizeof *ni);
+    if (ni) v->items = ni;
+    if (v->keys) {
+        char **nk = realloc(v->keys, v->length * sizeof *nk);
+        if (nk) v->keys = nk;
+    }
+}
+
 static int array(parser *p, json_value *v, int depth) {
     p->i++;
     v->type = JSON_ARRAY;
@@ -240,106 +253,89 @@ static int array(parser *p, json_value *v, int depth) {
         }
         if (p->i < p->n && p->s[p->i] == ']') {
             p->i++;
+            fit(v, cap);
             return 0;
         }
         return jfail(p, "',' or ']' expected");
     }
 }
 
-/* Sorting the members by (key, index) puts equal keys side by side:
- * O(n log n) for an object of n members, where comparing each key with
- * every earlier one was quadratic (40k keys took 9 s). The duplicate
- * reported is the first repeat in document order, as a one-pass check
- * would find it. */
-typedef struct keyed {
+/* Duplicate keys of a complete object, found by sorting: O(n log n) for n
+ * members whatever the keys (comparing each key with every earlier one made
+ * a 100k-tensor safetensors header take seconds to minutes). Fails at the
+ * first repeated key in document order, key_pos[] giving its offset. */
+typedef struct key_ref {
     const char *key;
-    size_t index;
-} keyed;
+    size_t member;
+} key_ref;
 
-static int by_key_then_index(const void *a, const void *b) {
-    const keyed *x = a, *y = b;
+static int key_ref_cmp(const void *a, const void *b) {
+    const key_ref *x = a, *y = b;
     int c = strcmp(x->key, y->key);
-    return c ? c : (x->index > y->index) - (x->index < y->index);
+    return c ? c : (x->member > y->member) - (x->member < y->member);
 }
 
-static int reject_duplicate_keys(parser *p, const json_value *v, const size_t *key_pos) {
+static int check_duplicates(parser *p, const json_value *v, const size_t *key_pos) {
     if (v->length < 2) return 0;
-    keyed *order = malloc(v->length * sizeof *order);
-    if (!order) return jfail(p, "out of memory");
-    for (size_t k = 0; k < v->length; k++) order[k] = (keyed){v->keys[k], k};
-    qsort(order, v->length, sizeof *order, by_key_then_index);
-    size_t first_repeat = v->length;
+    key_ref *refs = malloc(v->length * sizeof *refs);
+    if (!refs) return jfail(p, "out of memory");
+    for (size_t k = 0; k < v->length; k++) refs[k] = (key_ref){v->keys[k], k};
+    qsort(refs, v->length, sizeof *refs, key_ref_cmp);
+    size_t first_dup = v->length;
     for (size_t k = 1; k < v->length; k++)
-        if (strcmp(order[k - 1].key, order[k].key) == 0 && order[k].index < first_repeat)
-            first_repeat = order[k].index;
-    free(order);
-    if (first_repeat == v->length) return 0;
-    p->i = key_pos[first_repeat];
-    return jfail(p, "duplicate key \"%s\"", v->keys[first_repeat]);
+        if (strcmp(refs[k].key, refs[k - 1].key) == 0 && refs[k].member < first_dup &&
+            (k < 2 || strcmp(refs[k - 2].key, refs[k].key) != 0))
+            first_dup = refs[k].member; /* the second of its group */
+    free(refs);
+    if (first_dup == v->length) return 0;
+    p->i = key_pos[first_dup];
+    return jfail(p, "duplicate key \"%s\"", v->keys[first_dup]);
 }
 
 static int object(parser *p, json_value *v, int depth) {
     p->i++;
     v->type = JSON_OBJECT;
-    size_t cap = 0, key_pos_cap = 0;
-    size_t *key_pos = NULL; /* [length] offset of each key's opening quote */
+    size_t cap = 0, *key_pos = NULL;
     skip_ws(p);
     if (p->i < p->n && p->s[p->i] == '}') {
         p->i++;
         return 0;
     }
+    int rc = -1;
     for (;;) {
         skip_ws(p);
         if (p->i >= p->n || p->s[p->i] != '"') {
-            free(key_pos);
-            return jfail(p, "a string key expected");
+            jfail(p, "a string key expected");
+            break;
         }
         if (v->length == cap) {
             size_t nc = cap ? cap * 2 : 8;
             json_value *ni = realloc(v->items, nc * sizeof *ni);
-            if (!ni) {
-                free(key_pos);
-                return jfail(p, "out of memory");
+            if (ni) v->items = ni;
+            char **nk = ni ? realloc(v->keys, nc * sizeof *nk) : NULL;
+            if (nk) v->keys = nk;
+            size_t *np = nk ? realloc(key_pos, nc * sizeof *np) : NULL;
+            if (!np) {
+                jfail(p, "out of memory");
+                break;
             }
-            v->items = ni;
-            char **nk = realloc(v->keys, nc * sizeof *nk);
-            if (!nk) {
-                free(key_pos);
-                return jfail(p, "out of memory");
-            }
-            v->keys = nk;
+            key_pos = np;
             cap = nc;
         }
         size_t at = v->length;
         memset(&v->items[at], 0, sizeof *v->items);
         v->keys[at] = NULL;
         v->length++;
-        if (at == key_pos_cap) {
-            size_t nc = key_pos_cap ? key_pos_cap * 2 : 8;
-            size_t *np = realloc(key_pos, nc * sizeof *np);
-            if (!np) {
-                free(key_pos);
-                return jfail(p, "out of memory");
-            }
-            key_pos = np;
-            key_pos_cap = nc;
-        }
-        key_pos[at] = p->i;
         size_t key_len;
-        if (string(p, &v->keys[at], &key_len)) {
-            free(key_pos);
-            return -1;
-        }
+        key_pos[at] = p->i;
+        if (string(p, &v->keys[at], &key_len)) break;
         skip_ws(p);
         if (p->i >= p->n || p->s[p->i] != ':') {
-            free(key_pos);
-            return jfail(p, "':' expected");
+            jfail(p, "':' expected");
+            break;
         }
         p->i++;
-        if (value(p, &v->items[at], depth + 1)) {
-            free(key_pos);
-            return -1;
-        }
+        if (value(p, &v->items[at], depth + 1)) break;
         skip_ws(p);
         if (p->i < p->n && p->s[p->i] == ',') {
             p->i++;
@@ -347,13 +343,15 @@ static int object(parser *p, json_value *v, int depth) {
         }
         if (p->i < p->n && p->s[p->i] == '}') {
             p->i++;
-            int rc = reject_duplicate_keys(p, v, key_pos);
-            free(key_pos);
-            return rc;
+            rc = check_duplicates(p, v, key_pos);
+            fit(v, cap);
+            break;
         }
-        free(key_pos);
-        return jfail(p, "',' or '}' expected");
+        jfail(p, "',' or '}' expected");
+        break;
     }
+    free(key_pos);
+    return rc;
 }
 
 static int value(parser *p, json_value *v, int depth) {
