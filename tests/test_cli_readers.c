@@ -57,9 +57,21 @@ TEST(json_refuses_what_is_not_strict_json) {
         "01", "1.", ".5", "1e", "+1", "-", "\"\\x\"", "\"\\ud800\"", "\"\\udc00\"",
         "\"\\ud800\\u0041\"", "\"abc", "\"a\nb\"", "tru", "nul", "[1] 2", "{} x", "// c\n{}",
         "{\"a\": NaN}", "[Infinity]", "\"\\u12\"",
+        /* not UTF-8: a lone continuation byte, a truncated sequence, an
+         * overlong '/', a UTF-16 surrogate, beyond U+10FFFF, 0xF5..0xFF */
+        "\"a\x80\"", "\"a\xf4n\"", "\"\xc3\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"",
+        "\"\xf4\x90\x80\x80\"", "\"\xf5\x80\x80\x80\"", "\"\xff\"", "{\"\xe2\x82\": 1}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         if (parses(bad[i])) FAILF("accepted: %s", bad[i]);
+    /* well-formed UTF-8 of every length passes through unchanged */
+    const char *good = "\"\x7f \xc3\xa9 \xe2\x82\xac \xef\xbf\xbf \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf\"";
+    json_value *g = NULL;
+    char gerr[256];
+    CHECK(json_parse(good, strlen(good), &g, gerr, sizeof gerr) == 0);
+    CHECK(g && g->type == JSON_STRING && g->length == strlen(good) - 2 &&
+          memcmp(g->string, good + 1, g->length) == 0);
+    json_free(g);
     /* nesting: 64 levels are fine, 65 are refused */
     char deep[300];
     for (int depth = 64; depth <= 65; depth++) {

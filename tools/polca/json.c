@@ -95,6 +95,27 @@ static size_t put_utf8(char *d, unsigned cp) {
 }
 
 /* At the opening quote. Decoded text never exceeds the encoded length. */
+/* The length of the well-formed UTF-8 sequence at s[0..n) (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), or 0. JSON text
+ * is UTF-8 (RFC 8259 section 8.1); tensor names read here must be the same
+ * strings the library accepts. */
+static size_t utf8_length(const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t k;
+    unsigned cp, min;
+    if (u[0] >= 0xC2 && u[0] <= 0xDF) k = 2, cp = u[0] & 0x1Fu, min = 0x80;
+    else if (u[0] >= 0xE0 && u[0] <= 0xEF) k = 3, cp = u[0] & 0x0Fu, min = 0x800;
+    else if (u[0] >= 0xF0 && u[0] <= 0xF4) k = 4, cp = u[0] & 0x07u, min = 0x10000;
+    else return 0;
+    if (k > n) return 0;
+    for (size_t j = 1; j < k; j++) {
+        if ((u[j] & 0xC0u) != 0x80u) return 0;
+        cp = cp << 6 | (u[j] & 0x3Fu);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000)) return 0;
+    return k;
+}
+
 static int string(parser *p, char **out, size_t *out_len) {
     p->i++;
     size_t start = p->i, end = start;
@@ -108,6 +129,16 @@ static int string(parser *p, char **out, size_t *out_len) {
         if (c < 0x20) {
             free(d);
             return jfail(p, "control character in string");
+        }
+        if (c >= 0x80) {
+            size_t k = utf8_length(p->s + p->i, end - p->i);
+            if (!k) {
+                free(d);
+                return jfail(p, "invalid UTF-8 in string");
+            }
+            memcpy(d + len, p->s + p->i, k);
+            len += k, p->i += k;
+            continue;
         }
         if (c != '\\') {
             d[len++] = (char)c;
