@@ -604,7 +604,7 @@ int32_t polca__checkpoints_import_safetensors(polca_context *ctx, const polca__l
                                               int64_t n_files, const char *const *files,
                                               const char *path, const polca_options *options,
                                               polca_checkpoints **out) {
-    static const char fn[] = "polca__checkpoints_import_safetensors";
+    static const char fn[] = "polca_checkpoints_import_safetensors"; /* the public name: users read it */
     polca__clear_error();
     int32_t st = check_ctx(ctx, fn);
     if (st) return st;

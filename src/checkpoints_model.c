@@ -29,7 +29,7 @@ int32_t polca_checkpoints_import_safetensors(polca_context *ctx, const polca_mod
     polca__clear_error();
     int32_t st = check_args(ctx, model, fn);
     if (st) return st;
-    st = polca__checkpoints_import_safetensors(ctx, polca__model_layout(model), n_files, files,
-                                               path, options, out);
-    return st ? polca__wrap(st, "%s", fn) : POLCA_OK;
+    /* its messages already begin with this function's name */
+    return polca__checkpoints_import_safetensors(ctx, polca__model_layout(model), n_files, files,
+                                                 path, options, out);
 }

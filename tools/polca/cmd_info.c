@@ -275,6 +275,11 @@ static int info_safetensors(const char *path, uint64_t n, uint64_t size) {
                           dtype->string);
             goto done;
         }
+        if (shape->length > 8) { /* the library's reader limit (POLCA_ERR_UNSUPPORTED) */
+            rc = cli_fail(CLI_LIBRARY, "%s: tensor \"%s\" has more than 8 dimensions "
+                          "(libpolca reads at most 8)", path, name);
+            goto done;
+        }
         uint64_t count = 1, dim;
         for (size_t d = 0; d < shape->length; d++) {
             if (!st_uint(&shape->items[d], &dim)) {
