@@ -165,19 +165,22 @@ int32_t polca__fsync(int fd, const char *path) {
     return POLCA_OK;
 }
 
-int32_t polca__fsync_parent(const char *path) {
+/* The directory part of path ("." for a bare name, "/" for "/name"),
+ * malloc'd; NULL when out of memory (the error is set). */
+static char *directory_of(const char *path) {
     const char *slash = strrchr(path, '/');
-    char *dir;
-    if (!slash) {
-        dir = polca__strdup(".");
-    } else {
-        size_t n = slash == path ? 1 : (size_t)(slash - path);
-        dir = polca__alloc(n + 1, "a directory name");
-        if (dir) {
-            memcpy(dir, path, n);
-            dir[n] = 0;
-        }
+    if (!slash) return polca__strdup(".");
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    char *dir = polca__alloc(n + 1, "a directory name");
+    if (dir) {
+        memcpy(dir, path, n);
+        dir[n] = 0;
     }
+    return dir;
+}
+
+int32_t polca__fsync_parent(const char *path) {
+    char *dir = directory_of(path);
     if (!dir) return POLCA_ERR_OUT_OF_MEMORY;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
@@ -362,17 +365,7 @@ int32_t polca__anchor_open(polca__anchor *a, const char *path) {
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
     if (!*base) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: not a file name", path);
-    char *dir;
-    if (!slash) {
-        dir = polca__strdup(".");
-    } else {
-        size_t n = slash == path ? 1 : (size_t)(slash - path);
-        dir = polca__alloc(n + 1, "a directory name");
-        if (dir) {
-            memcpy(dir, path, n);
-            dir[n] = 0;
-        }
-    }
+    char *dir = directory_of(path);
     if (!dir) return POLCA_ERR_OUT_OF_MEMORY;
 #ifdef O_PATH
     int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
