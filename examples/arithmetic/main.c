@@ -42,6 +42,7 @@ void experiment_config_default(experiment_config *c) {
     c->smoothing = 1; /* eq. 9 on the raw curve, as in the paper */
     c->curvature = "exact";
     c->block = 16;
+    c->warmup = 0, c->schedule = "constant";
 }
 
 void experiment_config_paper(experiment_config *c) {
@@ -63,7 +64,12 @@ static int usage(const char *argv0) {
             "          [--curvature exact|secant] [--lr LR] [--min-cluster-size N]\n"
             "          [--min-samples-divisor N] [--normalize unit|none] [--smoothing W]\n"
             "  the paper's arithmetic experiment; results in DIR (default out/arithmetic)\n"
-            "  --smoothing W: odd moving-average width for breakthrough onsets (1: none)\n",
+            "          [--weight-decay WD] [--batch N] [--warmup N] [--schedule constant|cosine]\n"
+            "          [--layers N] [--d-model N] [--heads N] [--d-mlp N]\n"
+            "          [--log-every N] [--train-only 1]\n"
+            "  --smoothing W: odd moving-average width for breakthrough onsets (1: none)\n"
+            "  --log-every N: validation accuracy and loss per (place, carry) every N steps\n"
+            "  --train-only 1: stop after training and the accuracy line (screening)\n",
             argv0);
     return 2;
 }
@@ -100,6 +106,29 @@ static int parse_args(int argc, char **argv, experiment_config *c) {
             c->normalize = v;
         } else if (!strcmp(a, "--smoothing")) {
             c->smoothing = atoi(v);
+        } else if (!strcmp(a, "--weight-decay")) {
+            c->weight_decay = atof(v);
+        } else if (!strcmp(a, "--batch")) {
+            c->batch = atoi(v);
+        } else if (!strcmp(a, "--warmup")) {
+            c->warmup = atoi(v);
+        } else if (!strcmp(a, "--schedule")) {
+            if (strcmp(v, "constant") && strcmp(v, "cosine")) return usage(argv[0]);
+            c->schedule = v;
+        } else if (!strcmp(a, "--layers")) {
+            c->n_layers = atoi(v);
+        } else if (!strcmp(a, "--d-model")) {
+            c->d_model = atoi(v);
+            c->d_head = c->n_heads > 0 ? c->d_model / c->n_heads : 0;
+        } else if (!strcmp(a, "--heads")) {
+            c->n_heads = atoi(v);
+            c->d_head = c->n_heads > 0 ? c->d_model / c->n_heads : 0;
+        } else if (!strcmp(a, "--d-mlp")) {
+            c->d_mlp = atoi(v);
+        } else if (!strcmp(a, "--log-every")) {
+            c->log_every = atoi(v);
+        } else if (!strcmp(a, "--train-only")) {
+            c->train_only = atoi(v);
         } else if (!strcmp(a, "--lr")) {
             c->lr = atof(v);
         } else if (!strcmp(a, "--curvature")) {
@@ -140,7 +169,10 @@ int main(int argc, char **argv) {
     }
     if (cfg.steps < 2 * cfg.basis_every || cfg.polca_every < 1 || cfg.basis_every < 1 ||
         cfg.basis_every % cfg.polca_every || cfg.k_per_basis < 1 || cfg.n_val < 10 ||
-        cfg.smoothing < 1 || cfg.smoothing % 2 == 0)
+        cfg.smoothing < 1 || cfg.smoothing % 2 == 0 || cfg.batch < 1 || cfg.warmup < 0 ||
+        cfg.log_every < 0 || cfg.n_layers < 1 || cfg.n_heads < 1 || cfg.d_head < 1 ||
+        cfg.d_model != cfg.n_heads * cfg.d_head || cfg.d_mlp < 1 || !(cfg.lr > 0) ||
+        !(cfg.weight_decay >= 0))
         return usage(argv[0]);
     polca_context *ctx = NULL;
     if (failed(polca_context_create(NULL, &ctx), "context")) return 1;
@@ -187,8 +219,11 @@ int main(int argc, char **argv) {
                 tr.val_accuracy_by_place[2], tr.val_accuracy_by_place[3]);
         timings[1] = (report_timing){"accuracy", now_seconds() - t0};
     }
-    if (!rc) rc = analyse(ctx, model, &cfg, &data, val_tokens, val, &tr, &an);
-    if (!rc) {
+    if (!rc && cfg.train_only) {
+        fprintf(stderr, "arithmetic: --train-only: stopping after training (%.1f s)\n",
+                timings[0].seconds);
+    } else if (!rc) rc = analyse(ctx, model, &cfg, &data, val_tokens, val, &tr, &an);
+    if (!rc && !cfg.train_only) {
         timings[2] = (report_timing){"basis", an.seconds_basis};
         timings[3] = (report_timing){"trajectories", an.seconds_trajectories};
         timings[4] = (report_timing){"clustering", an.seconds_clustering};
