@@ -40,6 +40,8 @@ typedef struct experiment_config {
     const char *schedule;  /* lr after warmup: "constant" or "cosine" (to 0 at steps) */
     int32_t log_every;     /* > 0: per-place, per-carry validation accuracy every N steps */
     int32_t train_only;    /* 1: stop after training and the accuracy line */
+    double mid_carry_keep; /* data mix: a training pair with a carry into the 10s or
+                              100s place is kept with this probability (1: uniform) */
 } experiment_config;
 
 void experiment_config_default(experiment_config *c);

@@ -43,6 +43,7 @@ void experiment_config_default(experiment_config *c) {
     c->curvature = "exact";
     c->block = 16;
     c->warmup = 0, c->schedule = "constant";
+    c->mid_carry_keep = 1.0;
 }
 
 void experiment_config_paper(experiment_config *c) {
@@ -66,10 +67,12 @@ static int usage(const char *argv0) {
             "  the paper's arithmetic experiment; results in DIR (default out/arithmetic)\n"
             "          [--weight-decay WD] [--batch N] [--warmup N] [--schedule constant|cosine]\n"
             "          [--layers N] [--d-model N] [--heads N] [--d-mlp N]\n"
-            "          [--log-every N] [--train-only 1]\n"
+            "          [--log-every N] [--train-only 1] [--mid-carry-keep P]\n"
             "  --smoothing W: odd moving-average width for breakthrough onsets (1: none)\n"
             "  --log-every N: validation accuracy and loss per (place, carry) every N steps\n"
-            "  --train-only 1: stop after training and the accuracy line (screening)\n",
+            "  --train-only 1: stop after training and the accuracy line (screening)\n"
+            "  --mid-carry-keep P: keep a training pair that carries into the 10s or 100s\n"
+            "    with probability P (data mix; validation stays uniform; default 1)\n",
             argv0);
     return 2;
 }
@@ -127,6 +130,8 @@ static int parse_args(int argc, char **argv, experiment_config *c) {
             c->d_mlp = atoi(v);
         } else if (!strcmp(a, "--log-every")) {
             c->log_every = atoi(v);
+        } else if (!strcmp(a, "--mid-carry-keep")) {
+            c->mid_carry_keep = atof(v);
         } else if (!strcmp(a, "--train-only")) {
             c->train_only = atoi(v);
         } else if (!strcmp(a, "--lr")) {
@@ -172,7 +177,7 @@ int main(int argc, char **argv) {
         cfg.smoothing < 1 || cfg.smoothing % 2 == 0 || cfg.batch < 1 || cfg.warmup < 0 ||
         cfg.log_every < 0 || cfg.n_layers < 1 || cfg.n_heads < 1 || cfg.d_head < 1 ||
         cfg.d_model != cfg.n_heads * cfg.d_head || cfg.d_mlp < 1 || !(cfg.lr > 0) ||
-        !(cfg.weight_decay >= 0))
+        !(cfg.weight_decay >= 0) || !(cfg.mid_carry_keep > 0 && cfg.mid_carry_keep <= 1))
         return usage(argv[0]);
     polca_context *ctx = NULL;
     if (failed(polca_context_create(NULL, &ctx), "context")) return 1;

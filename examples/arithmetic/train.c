@@ -113,6 +113,18 @@ typedef struct adamw {
     int64_t t;
 } adamw;
 
+/* Training pairs (--mid-carry-keep): uniform pairs off the validation set,
+ * each one that carries into the 10s or 100s place kept with probability
+ * keep (a second stream, so keep = 1 gives exactly the uniform stream). */
+static void draw_train(const arith_data *d, arith_rng *rng, arith_rng *mix, double keep,
+                       int32_t n, int32_t *a, int32_t *b) {
+    for (int32_t i = 0; i < n;) {
+        arith_data_draw_train(d, rng, 1, &a[i], &b[i]);
+        int mid = a[i] % 10 + b[i] % 10 >= 10 || a[i] % 100 + b[i] % 100 >= 100;
+        if (keep >= 1.0 || !mid || (double)(arith_rng_next(mix) >> 11) * 0x1.0p-53 < keep) i++;
+    }
+}
+
 /* The learning rate at a step: linear warmup over cfg->warmup steps, then
  * constant or a cosine decay to 0 at cfg->steps. */
 static double lr_at(const experiment_config *c, int32_t step) {
@@ -169,6 +181,8 @@ int train(polca_context *ctx, polca_model *model, const experiment_config *cfg,
     arith_score_mask(cfg->batch, mask);
     arith_rng rng;
     arith_rng_seed(&rng, cfg->seed, 1);
+    arith_rng mix;
+    arith_rng_seed(&mix, cfg->seed, 3);
     int rc = failed(polca_model_init(model, cfg->seed, theta), "init");
     /* screening log: the first (at most 500) validation sequences */
     int32_t n_log = cfg->log_every > 0 ? (data->cfg.n_val < 500 ? data->cfg.n_val : 500) : 0;
@@ -192,7 +206,7 @@ int train(polca_context *ctx, polca_model *model, const experiment_config *cfg,
         if (!rc && n_log && step % cfg->log_every == 0)
             rc = log_groups(ctx, model, step, n_log, log_tokens, log_mask, log_tags, theta);
         if (rc || step == cfg->steps) break;
-        arith_data_draw_train(data, &rng, cfg->batch, a, b);
+        draw_train(data, &rng, &mix, cfg->mid_carry_keep, cfg->batch, a, b);
         arith_encode_batch(cfg->batch, a, b, tokens);
         polca_data *batch = NULL;
         rc = failed(polca_data_create_tokens(ctx, cfg->batch, ARITH_N_CTX, tokens, mask, &batch),
