@@ -65,15 +65,17 @@ static int usage(const char *argv0) {
             "          [--curvature exact|secant] [--lr LR] [--min-cluster-size N]\n"
             "          [--min-samples-divisor N] [--normalize unit|none] [--smoothing W]\n"
             "  the paper's arithmetic experiment; results in DIR (default out/arithmetic)\n"
+            "  --smoothing W: odd moving-average width for breakthrough onsets (1: none)\n",
+            argv0);
+    fprintf(stderr,
+            "  training and screening (README, \"Looking for the carry skill\"):\n"
             "          [--weight-decay WD] [--batch N] [--warmup N] [--schedule constant|cosine]\n"
             "          [--layers N] [--d-model N] [--heads N] [--d-mlp N]\n"
             "          [--log-every N] [--train-only 1] [--mid-carry-keep P]\n"
-            "  --smoothing W: odd moving-average width for breakthrough onsets (1: none)\n"
             "  --log-every N: validation accuracy and loss per (place, carry) every N steps\n"
             "  --train-only 1: stop after training and the accuracy line (screening)\n"
             "  --mid-carry-keep P: keep a training pair that carries into the 10s or 100s\n"
-            "    with probability P (data mix; validation stays uniform; default 1)\n",
-            argv0);
+            "    with probability P (data mix; validation stays uniform; default 1)\n");
     return 2;
 }
 
