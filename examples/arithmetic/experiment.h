@@ -38,6 +38,13 @@ typedef struct experiment_config {
                                carry tokens are in the 100s or 10s place; [0, 1) */
     const char *curvature; /* "exact" or "secant" */
     int32_t block;         /* directions per pass */
+    /* training schedule and screening (README, "Finding a carry skill") */
+    int32_t warmup;        /* linear lr warmup, steps (0: none) */
+    const char *schedule;  /* lr after warmup: "constant" or "cosine" (to 0 at steps) */
+    int32_t log_every;     /* > 0: per-place, per-carry validation accuracy every N steps */
+    int32_t train_only;    /* 1: stop after training and the accuracy line */
+    double mid_carry_keep; /* data mix: a training pair with a carry into the 10s or
+                              100s place is kept with this probability (1: uniform) */
 } experiment_config;
 
 void experiment_config_default(experiment_config *c);
@@ -57,6 +64,11 @@ typedef struct training_result {
  * cfg->out_dir as it goes. Returns 0 or prints why and returns 1. */
 int train(polca_context *ctx, polca_model *model, const experiment_config *cfg,
           const arith_data *data, training_result *out);
+
+/* Predicted token (argmax over the vocabulary, teacher forcing) at every
+ * scored position of n sequences: pred out [n][ARITH_N_OUT]. */
+int predict_tokens(polca_context *ctx, polca_model *model, const int32_t *tokens, int32_t n,
+                   const float *theta, int32_t *pred);
 
 /* Token accuracy of theta on the validation data: for every scored
  * position the argmax over the vocabulary (teacher forcing). */

@@ -43,6 +43,8 @@ void experiment_config_default(experiment_config *c) {
     c->carry_mid_share = 0.5; /* "over [a share]": lost in the text; METHOD.md */
     c->curvature = "exact";
     c->block = 16;
+    c->warmup = 0, c->schedule = "constant";
+    c->mid_carry_keep = 1.0;
 }
 
 void experiment_config_paper(experiment_config *c) {
@@ -68,6 +70,15 @@ static int usage(const char *argv0) {
             "  --carry-mid-share S: Table 1 counts a carry cluster only if more than S of its\n"
             "    carry tokens are in the 100s or 10s place (default 0.5; paper, Appendix G)\n",
             argv0);
+    fprintf(stderr,
+            "  training and screening (README, \"Looking for the carry skill\"):\n"
+            "          [--weight-decay WD] [--batch N] [--warmup N] [--schedule constant|cosine]\n"
+            "          [--layers N] [--d-model N] [--heads N] [--d-mlp N]\n"
+            "          [--log-every N] [--train-only 1] [--mid-carry-keep P]\n"
+            "  --log-every N: validation accuracy and loss per (place, carry) every N steps\n"
+            "  --train-only 1: stop after training and the accuracy line (screening)\n"
+            "  --mid-carry-keep P: keep a training pair that carries into the 10s or 100s\n"
+            "    with probability P (data mix; validation stays uniform; default 1)\n");
     return 2;
 }
 
@@ -103,6 +114,31 @@ static int parse_args(int argc, char **argv, experiment_config *c) {
             c->normalize = v;
         } else if (!strcmp(a, "--smoothing")) {
             c->smoothing = atoi(v);
+        } else if (!strcmp(a, "--weight-decay")) {
+            c->weight_decay = atof(v);
+        } else if (!strcmp(a, "--batch")) {
+            c->batch = atoi(v);
+        } else if (!strcmp(a, "--warmup")) {
+            c->warmup = atoi(v);
+        } else if (!strcmp(a, "--schedule")) {
+            if (strcmp(v, "constant") && strcmp(v, "cosine")) return usage(argv[0]);
+            c->schedule = v;
+        } else if (!strcmp(a, "--layers")) {
+            c->n_layers = atoi(v);
+        } else if (!strcmp(a, "--d-model")) {
+            c->d_model = atoi(v);
+            c->d_head = c->n_heads > 0 ? c->d_model / c->n_heads : 0;
+        } else if (!strcmp(a, "--heads")) {
+            c->n_heads = atoi(v);
+            c->d_head = c->n_heads > 0 ? c->d_model / c->n_heads : 0;
+        } else if (!strcmp(a, "--d-mlp")) {
+            c->d_mlp = atoi(v);
+        } else if (!strcmp(a, "--log-every")) {
+            c->log_every = atoi(v);
+        } else if (!strcmp(a, "--mid-carry-keep")) {
+            c->mid_carry_keep = atof(v);
+        } else if (!strcmp(a, "--train-only")) {
+            c->train_only = atoi(v);
         } else if (!strcmp(a, "--lr")) {
             c->lr = atof(v);
         } else if (!strcmp(a, "--curvature")) {
@@ -150,7 +186,10 @@ int main(int argc, char **argv) {
     }
     if (cfg.steps < 2 * cfg.basis_every || cfg.polca_every < 1 || cfg.basis_every < 1 ||
         cfg.basis_every % cfg.polca_every || cfg.k_per_basis < 1 || cfg.n_val < 10 ||
-        cfg.smoothing < 1 || cfg.smoothing % 2 == 0)
+        cfg.smoothing < 1 || cfg.smoothing % 2 == 0 || cfg.batch < 1 || cfg.warmup < 0 ||
+        cfg.log_every < 0 || cfg.n_layers < 1 || cfg.n_heads < 1 || cfg.d_head < 1 ||
+        cfg.d_model != cfg.n_heads * cfg.d_head || cfg.d_mlp < 1 || !(cfg.lr > 0) ||
+        !(cfg.weight_decay >= 0) || !(cfg.mid_carry_keep > 0 && cfg.mid_carry_keep <= 1))
         return usage(argv[0]);
     polca_context *ctx = NULL;
     if (failed(polca_context_create(NULL, &ctx), "context")) return 1;
@@ -197,8 +236,11 @@ int main(int argc, char **argv) {
                 tr.val_accuracy_by_place[2], tr.val_accuracy_by_place[3]);
         timings[1] = (report_timing){"accuracy", now_seconds() - t0};
     }
-    if (!rc) rc = analyse(ctx, model, &cfg, &data, val_tokens, val, &tr, &an);
-    if (!rc) {
+    if (!rc && cfg.train_only) {
+        fprintf(stderr, "arithmetic: --train-only: stopping after training (%.1f s)\n",
+                timings[0].seconds);
+    } else if (!rc) rc = analyse(ctx, model, &cfg, &data, val_tokens, val, &tr, &an);
+    if (!rc && !cfg.train_only) {
         timings[2] = (report_timing){"basis", an.seconds_basis};
         timings[3] = (report_timing){"trajectories", an.seconds_trajectories};
         timings[4] = (report_timing){"clustering", an.seconds_clustering};

@@ -31,16 +31,15 @@ int failed(int32_t status, const char *what) {
  * candidate, one pass over copies of the data with every output token set
  * to v, scoring one output position at a time, gives log p(v) there.
  */
-int token_accuracy(polca_context *ctx, polca_model *model, const int32_t *val_tokens,
-                   int32_t n_val, const float *theta, double *overall, double by_place[4]) {
-    const int32_t n = n_val, len = ARITH_N_CTX;
+int predict_tokens(polca_context *ctx, polca_model *model, const int32_t *val_tokens, int32_t n,
+                   const float *theta, int32_t *pred) {
+    const int32_t len = ARITH_N_CTX;
     int32_t *tokens = malloc(sizeof(int32_t) * n * len);
     uint8_t *mask = calloc((size_t)n * len, 1);
     float *loss = malloc(sizeof(float) * n);
     float *best = malloc(sizeof(float) * n * ARITH_N_OUT);
-    int32_t *pred = malloc(sizeof(int32_t) * n * ARITH_N_OUT);
-    int rc = !tokens || !mask || !loss || !best || !pred;
-    for (int32_t i = 0; i < n * ARITH_N_OUT; i++) best[i] = INFINITY, pred[i] = -1;
+    int rc = !tokens || !mask || !loss || !best;
+    for (int32_t i = 0; !rc && i < n * ARITH_N_OUT; i++) best[i] = INFINITY, pred[i] = -1;
     for (int32_t q = 0; !rc && q < ARITH_N_OUT; q++) {
         int32_t pos = ARITH_FIRST_SCORED + q; /* scored position, target at pos + 1 */
         memset(mask, 0, (size_t)n * len);
@@ -58,11 +57,54 @@ int token_accuracy(polca_context *ctx, polca_model *model, const int32_t *val_to
                     best[s * ARITH_N_OUT + q] = loss[s], pred[s * ARITH_N_OUT + q] = v;
         }
     }
+    free(tokens), free(mask), free(loss), free(best);
+    return rc;
+}
+
+int token_accuracy(polca_context *ctx, polca_model *model, const int32_t *val_tokens,
+                   int32_t n_val, const float *theta, double *overall, double by_place[4]) {
+    int32_t *pred = malloc(sizeof(int32_t) * n_val * ARITH_N_OUT);
+    int rc = !pred || predict_tokens(ctx, model, val_tokens, n_val, theta, pred);
+    /* arith_token_accuracy compares the predicted output tokens */
+    if (!rc) *overall = arith_token_accuracy(n_val, val_tokens, pred, by_place);
+    free(pred);
+    return rc;
+}
+
+/* The screening log (--log-every): validation accuracy and mean loss of
+ * each (place, carry) group of tokens, on the first n validation
+ * sequences. One line:
+ *   val <step> acc <1000s no carry>/<carry> <100s ..>/<..> <10s ..>/<..> <1s> loss ... */
+static int log_groups(polca_context *ctx, polca_model *model, int32_t step, int32_t n,
+                      const int32_t *tokens, const uint8_t *mask, const int32_t *tags,
+                      const float *theta) {
+    int32_t *pred = malloc(sizeof(int32_t) * n * ARITH_N_OUT);
+    float *loss = malloc(sizeof(float) * n * ARITH_N_OUT);
+    polca_data *d = NULL;
+    int rc = !pred || !loss || predict_tokens(ctx, model, tokens, n, theta, pred) ||
+             failed(polca_data_create_tokens(ctx, n, ARITH_N_CTX, tokens, mask, &d), "log data") ||
+             failed(polca_model_losses(model, d, theta, loss), "log losses");
+    polca_data_destroy(d);
     if (!rc) {
-        /* arith_token_accuracy compares the predicted output tokens */
-        *overall = arith_token_accuracy(n, val_tokens, pred, by_place);
+        double right[8] = {0}, sum[8] = {0}, count[8] = {0};
+        for (int32_t s = 0; s < n; s++)
+            for (int q = 0; q < ARITH_N_OUT; q++) {
+                int32_t j = s * ARITH_N_OUT + q, g = tags[j * ARITH_N_TAGS + ARITH_TAG_PLACE_CARRY];
+                count[g]++;
+                sum[g] += loss[j];
+                right[g] += pred[j] == tokens[s * ARITH_N_CTX + ARITH_FIRST_SCORED + 1 + q];
+            }
+        char acc[128] = "", ls[128] = "";
+        for (int g = 0; g < 7; g++) {
+            char b[24];
+            snprintf(b, sizeof b, "%s%.2f", g % 2 ? "/" : " ", count[g] ? right[g] / count[g] : NAN);
+            strcat(acc, b);
+            snprintf(b, sizeof b, "%s%.3f", g % 2 ? "/" : " ", count[g] ? sum[g] / count[g] : NAN);
+            strcat(ls, b);
+        }
+        fprintf(stderr, "  val %5d acc%s  loss%s\n", step, acc, ls);
     }
-    free(tokens), free(mask), free(loss), free(best), free(pred);
+    free(pred), free(loss);
     return rc;
 }
 
@@ -71,8 +113,30 @@ typedef struct adamw {
     int64_t t;
 } adamw;
 
-static void adamw_step(adamw *opt, const experiment_config *c, int64_t p, float *theta,
-                       const float *grad) {
+/* Training pairs (--mid-carry-keep): uniform pairs off the validation set,
+ * each one that carries into the 10s or 100s place kept with probability
+ * keep (a second stream, so keep = 1 gives exactly the uniform stream). */
+static void draw_train(const arith_data *d, arith_rng *rng, arith_rng *mix, double keep,
+                       int32_t n, int32_t *a, int32_t *b) {
+    for (int32_t i = 0; i < n;) {
+        arith_data_draw_train(d, rng, 1, &a[i], &b[i]);
+        int mid = a[i] % 10 + b[i] % 10 >= 10 || a[i] % 100 + b[i] % 100 >= 100;
+        if (keep >= 1.0 || !mid || (double)(arith_rng_next(mix) >> 11) * 0x1.0p-53 < keep) i++;
+    }
+}
+
+/* The learning rate at a step: linear warmup over cfg->warmup steps, then
+ * constant or a cosine decay to 0 at cfg->steps. */
+static double lr_at(const experiment_config *c, int32_t step) {
+    double f = 1.0;
+    if (c->warmup > 0 && step < c->warmup) f = (double)(step + 1) / c->warmup;
+    else if (c->schedule && !strcmp(c->schedule, "cosine") && c->steps > c->warmup)
+        f = 0.5 * (1.0 + cos(3.14159265358979323846 * (step - c->warmup) / (c->steps - c->warmup)));
+    return c->lr * f;
+}
+
+static void adamw_step(adamw *opt, const experiment_config *c, double lr, int64_t p,
+                       float *theta, const float *grad) {
     opt->t++;
     const double b1t = 1.0 - pow(c->beta1, (double)opt->t);
     const double b2t = 1.0 - pow(c->beta2, (double)opt->t);
@@ -82,7 +146,7 @@ static void adamw_step(adamw *opt, const experiment_config *c, int64_t p, float 
         opt->v[j] = (float)(c->beta2 * opt->v[j] + (1.0 - c->beta2) * g * g);
         double mhat = opt->m[j] / b1t, vhat = opt->v[j] / b2t;
         /* decoupled weight decay (Loshchilov & Hutter), as torch.optim.AdamW */
-        theta[j] = (float)(theta[j] - c->lr * (mhat / (sqrt(vhat) + c->eps) + c->weight_decay * theta[j]));
+        theta[j] = (float)(theta[j] - lr * (mhat / (sqrt(vhat) + c->eps) + c->weight_decay * theta[j]));
     }
 }
 
@@ -117,7 +181,20 @@ int train(polca_context *ctx, polca_model *model, const experiment_config *cfg,
     arith_score_mask(cfg->batch, mask);
     arith_rng rng;
     arith_rng_seed(&rng, cfg->seed, 1);
+    arith_rng mix;
+    arith_rng_seed(&mix, cfg->seed, 3);
     int rc = failed(polca_model_init(model, cfg->seed, theta), "init");
+    /* screening log: the first (at most 500) validation sequences */
+    int32_t n_log = cfg->log_every > 0 ? (data->cfg.n_val < 500 ? data->cfg.n_val : 500) : 0;
+    int32_t *log_tokens = malloc(sizeof(int32_t) * (n_log + 1) * ARITH_N_CTX);
+    int32_t *log_tags = malloc(sizeof(int32_t) * (n_log + 1) * ARITH_N_OUT * ARITH_N_TAGS);
+    uint8_t *log_mask = malloc((size_t)(n_log + 1) * ARITH_N_CTX);
+    if (!log_tokens || !log_tags || !log_mask) rc = 1;
+    if (!rc && n_log) {
+        arith_encode_batch(n_log, data->val_a, data->val_b, log_tokens);
+        arith_labels(n_log, log_tokens, NULL, NULL, log_tags);
+        arith_score_mask(n_log, log_mask);
+    }
     double loss = NAN, t0 = now_seconds(), smooth = NAN;
     for (int32_t step = 0; !rc && step <= cfg->steps; step++) {
         if (step % cfg->polca_every == 0)
@@ -126,8 +203,10 @@ int train(polca_context *ctx, polca_model *model, const experiment_config *cfg,
         if (!rc && step % cfg->basis_every == 0 && step > 0)
             rc = failed(polca_checkpoints_append(out->basis_series, step, theta, p),
                         "appending a basis checkpoint");
+        if (!rc && n_log && step % cfg->log_every == 0)
+            rc = log_groups(ctx, model, step, n_log, log_tokens, log_mask, log_tags, theta);
         if (rc || step == cfg->steps) break;
-        arith_data_draw_train(data, &rng, cfg->batch, a, b);
+        draw_train(data, &rng, &mix, cfg->mid_carry_keep, cfg->batch, a, b);
         arith_encode_batch(cfg->batch, a, b, tokens);
         polca_data *batch = NULL;
         rc = failed(polca_data_create_tokens(ctx, cfg->batch, ARITH_N_CTX, tokens, mask, &batch),
@@ -135,7 +214,7 @@ int train(polca_context *ctx, polca_model *model, const experiment_config *cfg,
              failed(polca_model_grad(model, batch, theta, &loss, grad), "gradient");
         polca_data_destroy(batch);
         if (rc) break;
-        adamw_step(&opt, cfg, p, theta, grad);
+        adamw_step(&opt, cfg, lr_at(cfg, step), p, theta, grad);
         smooth = isnan(smooth) ? loss : 0.98 * smooth + 0.02 * loss;
         if ((step + 1) % 250 == 0)
             fprintf(stderr, "  train step %5d/%d  loss %.4f  (%.1f s)\n", step + 1, cfg->steps,
@@ -144,5 +223,6 @@ int train(polca_context *ctx, polca_model *model, const experiment_config *cfg,
     out->final_train_loss = smooth;
     out->theta_final = theta;
     free(grad), free(opt.m), free(opt.v), free(a), free(b), free(tokens), free(mask);
+    free(log_tokens), free(log_tags), free(log_mask);
     return rc;
 }
