@@ -29,7 +29,12 @@ void experiment_config_default(experiment_config *c) {
      * then (README, Results), and the decomposition at the paper's spacing
      * (every 20 steps) stays within 10 minutes on 2 cores */
     c->steps = 2000, c->batch = 64;
-    c->lr = 1e-3, c->weight_decay = 0.1, c->beta1 = 0.9, c->beta2 = 0.999, c->eps = 1e-8;
+    /* lr 3e-4 with the data mix below (SEARCH.md R5/R7): the digits without
+     * a carry are learned by step ~500 and the carry into the 10s and 100s
+     * afterwards, as a skill of its own (steps ~600-1500). At lr 1e-3 on
+     * uniform data every place and its carry are learned together by step
+     * ~600, and no method finds a 10s/100s carry cluster (README, Results). */
+    c->lr = 3e-4, c->weight_decay = 0.1, c->beta1 = 0.9, c->beta2 = 0.999, c->eps = 1e-8;
     c->polca_every = 20, c->basis_every = 200;
     c->n_val = 1250, c->n_basis_seq = 256, c->k_per_basis = 1;
     c->eig_tol = 1e-3, c->eig_max_products = 120;
@@ -44,7 +49,11 @@ void experiment_config_default(experiment_config *c) {
     c->curvature = "exact";
     c->block = 16;
     c->warmup = 0, c->schedule = "constant";
-    c->mid_carry_keep = 1.0;
+    /* A deviation from the paper's uniform training data (README): a
+     * training pair that carries into the 10s or 100s is kept with
+     * probability 0.1. Validation and the basis sample set stay uniform;
+     * --mid-carry-keep 1 restores the paper's data. */
+    c->mid_carry_keep = 0.1;
 }
 
 void experiment_config_paper(experiment_config *c) {
@@ -56,6 +65,7 @@ void experiment_config_paper(experiment_config *c) {
      * kept; at this size and length it learns slowly (METHOD.md). */
     c->n_layers = 3, c->d_model = 512, c->n_heads = 4, c->d_head = 128, c->d_mlp = 2048;
     c->steps = 10000, c->lr = 1e-5;
+    c->mid_carry_keep = 1.0; /* the paper's uniform data */
     c->n_basis_seq = 1250, c->eig_tol = 1e-4, c->eig_max_products = 300;
 }
 
@@ -78,7 +88,8 @@ static int usage(const char *argv0) {
             "  --log-every N: validation accuracy and loss per (place, carry) every N steps\n"
             "  --train-only 1: stop after training and the accuracy line (screening)\n"
             "  --mid-carry-keep P: keep a training pair that carries into the 10s or 100s\n"
-            "    with probability P (data mix; validation stays uniform; default 1)\n");
+            "    with probability P (data mix; validation stays uniform; default 0.1,\n"
+            "    --scale paper: 1, the paper's uniform data)\n");
     return 2;
 }
 
