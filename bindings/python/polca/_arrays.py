@@ -70,7 +70,8 @@ def as_c(x, dtype, name, ndim=None, shape=None):
         with np.errstate(over="ignore"):
             a = np.ascontiguousarray(x, dtype=dtype)
     except OverflowError as e:  # a Python int beyond even float64
-        raise ValueError(f"{name}: a value is beyond {np.dtype(dtype).name}'s range ({e})") from None
+        raise ValueError(f"{name}: a value is beyond {np.dtype(dtype).name}'s range "
+                         f"({e})") from None
     except (TypeError, ValueError) as e:
         raise TypeError(f"{name}: cannot convert to a {np.dtype(dtype).name} array: {e}") from None
     if a.dtype == np.float32 and a.size and not (

@@ -55,7 +55,8 @@ class Basis(Handle):
     def axis(cls, ctx, theta, k):
         """e_j for the k parameters of largest |theta_j| (per-sample LCA)."""
         t = f32(theta, "theta", ndim=1)
-        return cls(new_handle("polca_basis_create_axis", (ctx.ptr, t.shape[0], ptr(t), as_int(k, "k"), None),
+        return cls(new_handle("polca_basis_create_axis",
+                              (ctx.ptr, t.shape[0], ptr(t), as_int(k, "k"), None),
                               lib.polca_basis_destroy, ctx.native))
 
     @classmethod
@@ -137,8 +138,9 @@ class Basis(Handle):
         kind, conv = _i32(), _i32()
         step, index = _i64(), _i64()
         ev, res = _f64(), _f64()
-        call("polca_basis_get_info", self.ptr, as_int(i, "i"), ctypes.byref(kind), ctypes.byref(step),
-             ctypes.byref(index), ctypes.byref(ev), ctypes.byref(res), ctypes.byref(conv))
+        call("polca_basis_get_info", self.ptr, as_int(i, "i"), ctypes.byref(kind),
+             ctypes.byref(step), ctypes.byref(index), ctypes.byref(ev), ctypes.byref(res),
+             ctypes.byref(conv))
         return BasisInfo(KIND_NAMES.get(kind.value, str(kind.value)), step.value, index.value,
                          ev.value, res.value, bool(conv.value))
 

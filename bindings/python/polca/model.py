@@ -266,7 +266,8 @@ class Model(Handle):
         """Built-in MLP softmax classifier (double precision on the host).
         hidden: widths of the hidden layers; activation "tanh" (default),
         "relu" or "gelu"."""
-        hid = hidden if isinstance(hidden, str) else ",".join(str(as_int(h, "hidden")) for h in hidden)
+        hid = hidden if isinstance(hidden, str) else \
+            ",".join(str(as_int(h, "hidden")) for h in hidden)
         p, keep = options_ptr(dict(n_features=n_features, n_classes=n_classes, hidden=hid,
                                    activation=activation))
         return cls._make(ctx, "polca_model_create_mlp", p)
@@ -330,8 +331,7 @@ class Model(Handle):
         name, ndim, off = _s(), _i32(), _i64()
         shape = (_i64 * MAX_DIMS)()
         call("polca_model_tensor_info", self.ptr, as_int(index, "index"), ctypes.byref(name),
-             ctypes.byref(ndim),
-             ctypes.addressof(shape), ctypes.byref(off))
+             ctypes.byref(ndim), ctypes.addressof(shape), ctypes.byref(off))
         shp = tuple(shape[:ndim.value])
         return TensorInfo(name.value.decode(), shp, off.value, int(np.prod(shp, dtype=np.int64)))
 

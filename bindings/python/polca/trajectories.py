@@ -129,8 +129,8 @@ class Trajectories(Handle):
         code = kind_code(kind)
         n = self.view(code).shape[1]
         out = np.empty(n, dtype=np.uint8)
-        call("polca_trajectories_decreasing", self.ptr, code, as_int(direction, "direction"), ptr(out),
-             n, None)
+        call("polca_trajectories_decreasing", self.ptr, code, as_int(direction, "direction"),
+             ptr(out), n, None)
         return out.astype(bool)
 
     def save(self, path):
