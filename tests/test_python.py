@@ -890,5 +890,107 @@ def handles_close_in_any_order():
     assert all(n() is None for n in natives)
 
 
+
+# ==== Python inputs (issue 17, item 4) ============================================
+
+@test
+def numpy_integer_scalars_are_accepted_wherever_ints_are():
+    """np.int32/np.int64/np.uint8/... scalars (what indexing an integer array
+    or a numpy sum gives) work wherever a Python int does, with the same
+    results; bools and floats are refused where an integer count, index or
+    step is expected (an option may still be a flag)."""
+    ctx = polca.Context(backend="cpu", threads=np.int64(1))
+    assert ctx.backend == "cpu"
+    polca.Options(a=np.int32(3), b=np.uint8(1), c=np.float32(0.5), d=np.bool_(True))
+    X, y, _ = problem()
+    ref = polca.Model.mlp(ctx, n_features=4, n_classes=3, hidden=(5,))
+    m = polca.Model.mlp(ctx, n_features=np.int64(4), n_classes=np.uint8(3),
+                        hidden=np.array([5], dtype=np.int16))
+    assert m.n_params == ref.n_params
+    assert np.array_equal(m.init(np.uint32(7)), ref.init(7))
+    assert m.tensor_info(np.int64(1)) == ref.tensor_info(1)
+    data = polca.Data.features(ctx, X, y)
+    assert data.sample_at(np.int32(3)) == data.sample_at(3)
+    assert len(polca.Data.indices(ctx, np.int64(5))) == 5
+    host = polca.Model.host(ctx, np.int64(3), np.int32(4),
+                            loss=lambda th, smp: np.zeros(len(smp)),
+                            grad=lambda th, smp: (0.0, np.zeros(3)))
+    assert host.n_params == 3
+    steps = np.array([0, 10, 20], dtype=np.int64)
+    series = polca.Checkpoints.create(ctx, m)
+    theta = m.init(1)
+    for i in range(3):
+        series.append(steps[i], theta + np.float32(0.1 * i))
+    assert list(series.steps) == [0, 10, 20]
+    assert series.step(np.int64(2)) == 20 and series.find_step(np.uint8(10)) == 1
+    assert np.array_equal(series.read(np.int32(1)), series[np.int64(1)])
+    assert np.array_equal(series[np.int64(-1)], series.read(2))
+    series.export_npy(np.int64(0), os.path.join(TMP, "np_index.npy"))
+    b = polca.Basis.random(ctx, np.int64(m.n_params), np.int32(2), seed=np.uint16(1))
+    b_ref = polca.Basis.random(ctx, m.n_params, 2, seed=1)
+    assert np.array_equal(b.vectors(), b_ref.vectors())
+    assert np.array_equal(b.vector(np.int64(1)), b_ref.vector(1))
+    assert b.info(np.uint8(0))[:3] == b_ref.info(0)[:3]  # eigenvalue: NaN
+    assert len(polca.Basis.axis(ctx, theta, np.int64(3))) == 3
+    r = polca.eigen_solve(ctx, np.int64(4), np.diag([1.0, 2, 3, 4]), np.int32(1), tol=1e-6)
+    close(r.values, [4.0], 1e-5, "eigenvalue")
+    t = polca.Trajectories.create(ctx, m, data, series, b)
+    assert np.array_equal(t.decreasing(np.int64(polca.POLCA), np.int64(1)),
+                          t.decreasing(polca.POLCA, 1))
+    assert np.array_equal(t.final_means(np.int32(0)), t.final_means("polca"))
+    # refused as before (bool arrays as indices) and now also as scalars,
+    # naming the argument; floats are refused rather than truncated
+    expect_raises(TypeError, polca.Data.indices, ctx, 5, [True, False])
+    e = expect_raises(TypeError, series.append, True, theta)
+    assert "step" in str(e) and "bool" in str(e), str(e)
+    e = expect_raises(TypeError, series.append, 30.5, theta)
+    assert "step" in str(e) and "float" in str(e), str(e)
+    expect_raises(TypeError, series.read, np.float64(1.0))
+    expect_raises(TypeError, b.vector, np.bool_(True))
+    assert len(series) == 3  # nothing appended by the refused calls
+    e = expect_raises(ValueError, m.init, -1)
+    assert "seed" in str(e), str(e)
+
+
+@test
+def float64_beyond_float32_range_says_so():
+    """A finite float64 that float32 cannot hold (|x| > 3.4028235e38) in an
+    input the library takes as float32 raises ValueError naming the element
+    and saying it is beyond float32's range (not that it is infinite, which
+    it is not); genuine infinities are still the library's NOT_FINITE error.
+    No numpy overflow warning leaks out."""
+    import warnings
+    ctx = polca.Context(backend="cpu")
+    model, data, _ = mlp_setup(ctx)
+    theta = model.init(1).astype(np.float64)
+    theta[3] = 1e39
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for fn in (lambda: model.losses(data, theta),
+                   lambda: polca.Checkpoints.create(ctx, model).append(0, theta)):
+            e = expect_raises(ValueError, fn)
+            assert "theta[3]" in str(e) and "beyond float32's range" in str(e), str(e)
+            assert "infinite" not in str(e), str(e)
+        X = np.zeros((6, 2))
+        X[4, 1] = -2e40
+        e = expect_raises(ValueError, polca.hdbscan, ctx, X, min_cluster_size=2)
+        assert "x[4][1]" in str(e) and "beyond float32's range" in str(e), str(e)
+        e = expect_raises(ValueError, polca.Data.features, ctx, [[1.0, 3.5e38]], [0])
+        assert "features[0][1]" in str(e) and "beyond float32's range" in str(e), str(e)
+        # a host model's result beyond float32: the call fails and says why
+        host = polca.Model.host(ctx, 3, 4, loss=lambda th, smp: np.full(len(smp), 1e39),
+                                grad=lambda th, smp: (0.0, np.zeros(3)))
+        e = expect_error(polca.ERR_BACKEND, host.losses, polca.Data.indices(ctx, 4),
+                         np.zeros(3))
+        assert isinstance(e.__cause__, ValueError), repr(e.__cause__)
+        assert "beyond float32's range" in str(e.__cause__), str(e.__cause__)
+    # float32's own largest value passes; a real infinity is the library's to name
+    ok = model.init(1).astype(np.float64)
+    ok[3] = float(np.finfo(np.float32).max)
+    polca.Checkpoints.create(ctx, model).append(0, ok)
+    theta[3] = np.inf
+    expect_error(polca.ERR_NOT_FINITE, polca.Checkpoints.create(ctx, model).append, 0, theta)
+
+
 if __name__ == "__main__":
     run()

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from ._arrays import f32, index_array, ptr
+from ._arrays import as_int, f32, index_array, ptr
 from ._native import lib, declare, call, check, Native, PolcaError, _i32, _i64, _f64, _p, _s
 from .core import Handle, new_handle, options_ptr
 
@@ -47,14 +47,16 @@ class Basis(Handle):
     def random(cls, ctx, n_params, k, seed=None):
         """K random orthonormal vectors (seeded)."""
         p, keep = options_ptr(dict(seed=seed))
-        return cls(new_handle("polca_basis_create_random", (ctx.ptr, n_params, k, p),
+        return cls(new_handle("polca_basis_create_random",
+                              (ctx.ptr, as_int(n_params, "n_params"), as_int(k, "k"), p),
                               lib.polca_basis_destroy, ctx.native))
 
     @classmethod
     def axis(cls, ctx, theta, k):
         """e_j for the k parameters of largest |theta_j| (per-sample LCA)."""
         t = f32(theta, "theta", ndim=1)
-        return cls(new_handle("polca_basis_create_axis", (ctx.ptr, t.shape[0], ptr(t), k, None),
+        return cls(new_handle("polca_basis_create_axis",
+                              (ctx.ptr, t.shape[0], ptr(t), as_int(k, "k"), None),
                               lib.polca_basis_destroy, ctx.native))
 
     @classmethod
@@ -85,7 +87,7 @@ class Basis(Handle):
         out = _p()
         status = lib.polca_basis_create_hessian(
             ctx.ptr, model.ptr, data.ptr, series.ptr, ptr(idx),
-            0 if idx is None else idx.shape[0], k, p, ctypes.byref(out))
+            0 if idx is None else idx.shape[0], as_int(k, "k"), p, ctypes.byref(out))
         basis = cls._wrap(ctx, out.value) if status in (0, NOT_CONVERGED) else None
         if status == NOT_CONVERGED and allow_unconverged:
             check(0, "polca_basis_create_hessian")
@@ -118,7 +120,7 @@ class Basis(Handle):
         """Vector i, float32 [P] (a copy)."""
         n = self.n_params
         out = np.empty(n, dtype=np.float32)
-        call("polca_basis_get_vector", self.ptr, i, ptr(out), n)
+        call("polca_basis_get_vector", self.ptr, as_int(i, "i"), ptr(out), n)
         return out
 
     def vectors(self):
@@ -136,8 +138,9 @@ class Basis(Handle):
         kind, conv = _i32(), _i32()
         step, index = _i64(), _i64()
         ev, res = _f64(), _f64()
-        call("polca_basis_get_info", self.ptr, i, ctypes.byref(kind), ctypes.byref(step),
-             ctypes.byref(index), ctypes.byref(ev), ctypes.byref(res), ctypes.byref(conv))
+        call("polca_basis_get_info", self.ptr, as_int(i, "i"), ctypes.byref(kind),
+             ctypes.byref(step), ctypes.byref(index), ctypes.byref(ev), ctypes.byref(res),
+             ctypes.byref(conv))
         return BasisInfo(KIND_NAMES.get(kind.value, str(kind.value)), step.value, index.value,
                          ev.value, res.value, bool(conv.value))
 

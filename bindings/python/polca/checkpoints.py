@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from ._arrays import f32, ptr
+from ._arrays import as_int, f32, ptr
 from ._native import lib, declare, call, _i32, _i64, _u64, _p, _s
 from .core import Handle, new_handle, options_ptr
 
@@ -71,7 +71,7 @@ class Checkpoints(Handle):
         """Appends theta [P] (any float array; converted to float32) at a
         training step greater than every step in the series."""
         t = f32(theta, "theta", ndim=1)
-        call("polca_checkpoints_append", self.ptr, int(step), ptr(t), t.shape[0])
+        call("polca_checkpoints_append", self.ptr, as_int(step, "step"), ptr(t), t.shape[0])
 
     def __len__(self):
         out = _i64()
@@ -99,7 +99,7 @@ class Checkpoints(Handle):
 
     def step(self, index):
         out = _i64()
-        call("polca_checkpoints_step", self.ptr, index, ctypes.byref(out))
+        call("polca_checkpoints_step", self.ptr, as_int(index, "index"), ctypes.byref(out))
         return out.value
 
     @property
@@ -113,17 +113,18 @@ class Checkpoints(Handle):
     def find_step(self, step):
         """The index of the checkpoint at a training step, or None."""
         out = _i64()
-        call("polca_checkpoints_find_step", self.ptr, int(step), ctypes.byref(out))
+        call("polca_checkpoints_find_step", self.ptr, as_int(step, "step"), ctypes.byref(out))
         return None if out.value < 0 else out.value
 
     def read(self, index):
         """theta [P] float32 of checkpoint index (bit-exact)."""
         n = self.n_params
         out = np.empty(n, dtype=np.float32)
-        call("polca_checkpoints_read", self.ptr, index, ptr(out), n)
+        call("polca_checkpoints_read", self.ptr, as_int(index, "index"), ptr(out), n)
         return out
 
     def __getitem__(self, index):
+        index = as_int(index, "index")
         n = len(self)
         if index < 0:
             index += n
@@ -142,4 +143,4 @@ class Checkpoints(Handle):
         call("polca_checkpoints_save", self.ptr, _path(path), p)
 
     def export_npy(self, index, path):
-        call("polca_checkpoints_export_npy", self.ptr, index, _path(path))
+        call("polca_checkpoints_export_npy", self.ptr, as_int(index, "index"), _path(path))

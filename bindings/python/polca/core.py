@@ -2,6 +2,9 @@
 import ctypes
 import math
 
+import numpy as np
+
+from ._arrays import as_int
 from ._native import lib, declare, call, stash, Native, Ptr, _i32, _i64, _f64, _p, _s
 
 declare("polca_options_create", _i32, ctypes.POINTER(_p))
@@ -77,7 +80,8 @@ def new_handle(create_name, args, destroy, parent=None):
 
 class Options(Handle):
     """Named, typed settings; built from keyword arguments:
-    Options(backend="cpu", threads=2). ints (and bools), floats and strs map
+    Options(backend="cpu", threads=2). ints (and bools), floats and strs
+    (numpy integer, bool and floating scalars too) map
     to the C setters; None values are skipped. The call that consumes an
     Options checks the names (PolcaError status -8 for an unknown one)."""
 
@@ -90,10 +94,11 @@ class Options(Handle):
         key = name.encode()
         if value is None:
             return
-        if isinstance(value, (bool, int)):
-            call("polca_options_set_int", self.ptr, key, int(value))
-        elif isinstance(value, float):
-            call("polca_options_set_double", self.ptr, key, value)
+        if isinstance(value, (bool, np.bool_, int, np.integer)):
+            call("polca_options_set_int", self.ptr, key,
+                 as_int(value, f"option {name!r}", allow_bool=True))
+        elif isinstance(value, (float, np.floating)):
+            call("polca_options_set_double", self.ptr, key, float(value))
         elif isinstance(value, str):
             call("polca_options_set_string", self.ptr, key, value.encode())
         else:

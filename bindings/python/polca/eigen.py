@@ -4,7 +4,7 @@ import ctypes
 
 import numpy as np
 
-from ._arrays import c_view, f32, ptr
+from ._arrays import as_c, as_int, c_view, f32, ptr
 from ._native import declare, lib, stash, _i32, _i64, _p, PolcaError
 from .core import options_ptr
 from . import _native
@@ -32,6 +32,8 @@ def eigen_solve(ctx, n, apply, k, start=None, allow_unconverged=False, **options
     residuals [k], converged [k] bool, products). When some pair does not
     converge the PolcaError (status -12) carries the best estimates as
     .result, unless allow_unconverged=True, which returns them."""
+    n = as_int(n, "n")
+    k = as_int(k, "k")
     if not callable(apply):
         mat = f32(apply, "apply", ndim=2, shape=(n, n))
         apply = mat.dot
@@ -39,7 +41,7 @@ def eigen_solve(ctx, n, apply, k, start=None, allow_unconverged=False, **options
     def bridge(user, x, y):
         try:
             xv = c_view(x, n, ctypes.c_float)
-            r = np.asarray(apply(xv), dtype=np.float32).reshape(-1)
+            r = as_c(apply(xv), np.float32, "operator result").reshape(-1)
             if r.shape != (n,):
                 raise ValueError(f"operator returned {r.size} values, expected {n}")
             c_view(y, n, ctypes.c_float, writable=True)[:] = r

@@ -7,7 +7,7 @@ import struct
 
 import numpy as np
 
-from ._arrays import as_c, c_view, f32, index_array, ptr
+from ._arrays import UINT64_MAX, as_c, as_int, c_view, f32, index_array, ptr
 from ._native import lib, declare, call, stash, Native, _i32, _i64, _u64, _f64, _p, _s
 from .core import Handle, new_handle, options_ptr
 
@@ -109,6 +109,7 @@ class Data(Handle):
     def indices(cls, ctx, n_total, indices=None):
         """Sample numbers into a host model's sample set of n_total samples;
         None = all of them in order."""
+        n_total = as_int(n_total, "n_total")
         if indices is None:
             return cls._make(ctx, "polca_data_create_indices", n_total, n_total, None)
         i = index_array(indices, "indices")
@@ -128,7 +129,8 @@ class Data(Handle):
     def sample_at(self, sample):
         """(sequence, position) of sample `sample`."""
         seq, pos = _i64(), _i64()
-        call("polca_data_sample_at", self.ptr, sample, ctypes.byref(seq), ctypes.byref(pos))
+        call("polca_data_sample_at", self.ptr, as_int(sample, "sample"), ctypes.byref(seq),
+             ctypes.byref(pos))
         return seq.value, pos.value
 
     def subset_sequences(self, seq):
@@ -264,7 +266,8 @@ class Model(Handle):
         """Built-in MLP softmax classifier (double precision on the host).
         hidden: widths of the hidden layers; activation "tanh" (default),
         "relu" or "gelu"."""
-        hid = hidden if isinstance(hidden, str) else ",".join(str(int(h)) for h in hidden)
+        hid = hidden if isinstance(hidden, str) else \
+            ",".join(str(as_int(h, "hidden")) for h in hidden)
         p, keep = options_ptr(dict(n_features=n_features, n_classes=n_classes, hidden=hid,
                                    activation=activation))
         return cls._make(ctx, "polca_model_create_mlp", p)
@@ -286,7 +289,8 @@ class Model(Handle):
         function fails the libpolca call with a PolcaError whose __cause__ it
         is."""
         p, keep = options_ptr(dict(fd_step=fd_step, fd_step2=fd_step2))
-        m = cls._make(ctx, "polca_model_create_host", n_params, n_samples, p)
+        m = cls._make(ctx, "polca_model_create_host", as_int(n_params, "n_params"),
+                      as_int(n_samples, "n_samples"), p)
         m.set_callbacks(loss=loss, grad=grad, hvp=hvp, dirderiv=dirderiv,
                         second_dirderiv=second_dirderiv)
         return m
@@ -326,8 +330,8 @@ class Model(Handle):
     def tensor_info(self, index):
         name, ndim, off = _s(), _i32(), _i64()
         shape = (_i64 * MAX_DIMS)()
-        call("polca_model_tensor_info", self.ptr, index, ctypes.byref(name), ctypes.byref(ndim),
-             ctypes.addressof(shape), ctypes.byref(off))
+        call("polca_model_tensor_info", self.ptr, as_int(index, "index"), ctypes.byref(name),
+             ctypes.byref(ndim), ctypes.addressof(shape), ctypes.byref(off))
         shp = tuple(shape[:ndim.value])
         return TensorInfo(name.value.decode(), shp, off.value, int(np.prod(shp, dtype=np.int64)))
 
@@ -364,7 +368,7 @@ class Model(Handle):
         """Seeded initialization (TransformerLens's scheme for the
         transformer, PyTorch's nn.Linear for the MLP) -> theta[P]."""
         theta = np.empty(self.n_params, dtype=np.float32)
-        call("polca_model_init", self.ptr, seed, ptr(theta))
+        call("polca_model_init", self.ptr, as_int(seed, "seed", 0, UINT64_MAX), ptr(theta))
         return theta
 
     def load_safetensors(self, path):
@@ -426,7 +430,7 @@ class Model(Handle):
 # model is referenced weakly through its n_params only (no cycle).
 
 def _result(value, shape, name):
-    a = np.asarray(value, dtype=np.float32)
+    a = as_c(value, np.float32, f"host model {name}")
     if a.shape != shape:
         if a.size == int(np.prod(shape)) and a.ndim <= len(shape):
             a = a.reshape(shape)

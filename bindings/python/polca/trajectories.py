@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from ._arrays import ptr
+from ._arrays import as_int, ptr
 from ._native import lib, declare, call, PolcaError, _i32, _i64, _f64, _p, _s
 from .core import Handle, new_handle, options_ptr
 
@@ -35,7 +35,7 @@ def kind_code(kind):
             return KINDS[kind]
         except KeyError:
             raise ValueError(f"unknown trajectory kind {kind!r}; one of {sorted(KINDS)}") from None
-    return int(kind)
+    return as_int(kind, "kind", -(1 << 31), (1 << 31) - 1)
 
 
 def _library_view(owner, address, count, ctype, np_type, shape):
@@ -129,7 +129,8 @@ class Trajectories(Handle):
         code = kind_code(kind)
         n = self.view(code).shape[1]
         out = np.empty(n, dtype=np.uint8)
-        call("polca_trajectories_decreasing", self.ptr, code, direction, ptr(out), n, None)
+        call("polca_trajectories_decreasing", self.ptr, code, as_int(direction, "direction"),
+             ptr(out), n, None)
         return out.astype(bool)
 
     def save(self, path):
