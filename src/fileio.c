@@ -287,9 +287,13 @@ static int32_t place_replace(const char *tmp, const char *path) {
                                    strerror(e));
             return POLCA_OK;
         }
-        /* dfd < 0: a symbolic link (the rename replaces the link, not its
-         * target) or a file we may not read: nothing a libpolca writer of
-         * ours can hold. Not a regular file: likewise. */
+        /* ELOOP: a symbolic link (the rename replaces the link, not its
+         * target), which no writer holds; a file that cannot be opened to
+         * check for a writer is not replaced. Not a regular file: no writer
+         * of ours holds it either. */
+        if (dfd < 0 && errno != ELOOP)
+            return polca__fail(POLCA_ERR_IO, "%s: cannot open it to check for a writer before "
+                               "replacing it: %s", path, strerror(errno));
         struct stat held, now;
         if (dfd >= 0 && fstat(dfd, &held) == 0 && S_ISREG(held.st_mode)) {
             if (flock(dfd, LOCK_SH | LOCK_NB) != 0) {

@@ -1564,15 +1564,18 @@ class Campaign:
                 c = run([TOOL, path, "check", "1000"], d)
                 steps = [int(x) for x in c.out.split(b"\n")[0].split()[1:]] if c.rc == 0 else []
                 ok_after = [int(x.split()[1]) for x in after if x.startswith("ok ")]
-                missing = sorted(set(ok_after) - set(steps))
+                # every append the writer was told is committed, before the
+                # replacement attempt or after it, must be in the final file
+                ok_first = [int(x.split()[1]) for x in first[1:] if x.startswith("ok ")]
+                missing = sorted(set(ok_first + ok_after) - set(steps))
                 if c.rc != 0:
                     t.add("wrong", f"round {rnd}: final series does not check: {c.out[-200:]!r}")
                 elif any(x.startswith("ok") is False for x in first):
                     t.add("unclear", f"round {rnd}: writer failed before the replacement: {first}")
                 elif missing:
                     t.add("lost", f"round {rnd}: replacer {'succeeded' if replaced else 'refused'}; the writer "
-                                  f"was told {len(ok_after)} later appends committed, {len(missing)} are not in the "
-                                  f"file")
+                                  f"was told {len(ok_first) + len(ok_after)} appends committed, {len(missing)} are "
+                                  f"not in the file")
                 elif not replaced and (rr.rc != 0 if how == "cli" else True):
                     t.add("errors")
                 else:

@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -259,13 +260,49 @@ static int fsync_dir(const cli_output *o) {
     return r != 0 && err != EINVAL ? write_fail(o, err) : CLI_OK;
 }
 
+/* --overwrite: rename over the name, unless the file there is a series
+ * that a writer holds (libpolca writers keep an exclusive flock on it;
+ * docs/format.md 1.5): a shared lock held across the rename, on the file
+ * checked to be the one at the name, as the library's own replacements do. */
+static int replace_unless_held(cli_output *o) {
+    for (int attempt = 0; attempt < 100; attempt++) {
+        struct stat st, held;
+        if (lstat(o->path, &st) != 0) {
+            if (errno != ENOENT) return write_fail(o, errno);
+        } else {
+            int rc = replaceable(o->option, o->path, &st);
+            if (rc) return rc;
+        }
+        /* a symlink (O_NOFOLLOW fails) or nothing there: no writer to respect */
+        int fd = open(o->path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0 && errno != ENOENT && errno != ELOOP) return write_fail(o, errno);
+        if (fd >= 0 && fstat(fd, &held) == 0 && S_ISREG(held.st_mode)) {
+            if (flock(fd, LOCK_SH | LOCK_NB) != 0) {
+                int e = errno;
+                close(fd);
+                if (e == EWOULDBLOCK)
+                    return cli_fail(CLI_LIBRARY, "%s %s: a writer holds this file (a series open "
+                                    "for appending); not replaced", o->option, o->path);
+                return write_fail(o, e);
+            }
+            if (lstat(o->path, &st) != 0 || st.st_dev != held.st_dev || st.st_ino != held.st_ino) {
+                close(fd);
+                continue; /* replaced meanwhile: check the new one */
+            }
+        }
+        int r = rename(o->tmp, o->path), e = errno;
+        if (fd >= 0) close(fd);
+        return r != 0 ? write_fail(o, e) : CLI_OK;
+    }
+    return cli_fail(CLI_INPUT, "%s %s: replaced by others 100 times while polca tried to "
+                    "replace it; not replaced", o->option, o->path);
+}
+
 /* Step 3: the temporary file under the final name. */
 static int publish(cli_output *o) {
     if (o->overwrite) {
-        struct stat st;
-        int rc = lstat(o->path, &st) == 0 ? replaceable(o->option, o->path, &st) : CLI_OK;
+        int rc = replace_unless_held(o);
         if (rc) return rc;
-        if (rename(o->tmp, o->path) != 0) return write_fail(o, errno);
     } else if (renameat2(AT_FDCWD, o->tmp, AT_FDCWD, o->path, RENAME_NOREPLACE) != 0) {
         if (errno == EEXIST) return exists_fail(o);
         if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP) return write_fail(o, errno);
