@@ -496,7 +496,11 @@ must_fail "--normalize: a bad value" 1 "--normalize 'shape'" cluster traj.polca 
 must_ok "cluster --normalize unit" cluster traj.polca --min-cluster-size 8 --normalize unit --labels-out o_nu.npy
 must_ok "score --normalize unit" score traj.polca --labels labels.npy --min-cluster-size 8 --normalize unit
 must_ok "report --normalize unit" report traj.polca --min-cluster-size 8 --normalize unit --out o_nu.html
-# --normalize unit is HDBSCAN on the trajectories divided by their norms
+for k in exact_loss loss_change fisher; do
+    must_ok "cluster --kind $k" cluster traj.polca --kind $k --min-cluster-size 8 --labels-out o_k_$k.npy
+done
+# --normalize unit is HDBSCAN on the trajectories divided by their norms;
+# Python's from_trajectories has the CLI's per-kind defaults
 if [ -n "$POLCA_SANITIZED" ]; then
     skip "--normalize unit vs python" "the bindings load the plain build"
 elif out=$(cd "$tmp" && POLCA_LIBRARY="$root/$LIBOUT/libpolca.so.0" PYTHONPATH="$root/bindings/python" \
@@ -513,10 +517,19 @@ lab = np.load("o_nu.npy")
 assert ref.n_clusters > 0
 for d in range(x.shape[0]):
     assert np.array_equal(ref.labels(d).labels, lab[d]), d
-print(ref.n_clusters, "clusters")
+n = {}
+for k in ("exact_loss", "loss_change", "fisher"):
+    py = polca.Clustering.from_trajectories(ctx, t, k, min_cluster_size=8)
+    cli = np.load("o_k_%s.npy" % k)
+    assert cli.shape[0] == py.shape[0], k
+    for d in range(cli.shape[0]):
+        assert np.array_equal(py.labels(d).labels, cli[d]), (k, d)
+    n[k] = py.n_clusters
+assert n["exact_loss"] > 0, n
+print(ref.n_clusters, "clusters; per kind", n)
 PY
 ); then
-    ok "--normalize unit: the clusters of the normalized trajectories ($out)"
+    ok "--normalize unit: the clusters of the normalized trajectories; python = CLI per kind ($out)"
 else
     fail "--normalize unit vs python" "$out"
 fi
