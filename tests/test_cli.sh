@@ -534,13 +534,17 @@ else
     fail "--normalize unit vs python" "$out"
 fi
 run cluster traj.polca --kind exact_loss
-if [ $rc -eq 0 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "exact loss: 0 clusters" "$tmp/err" &&
-    grep -q -- "--min-cluster-size" "$tmp/err" && grep -q -- "--normalize" "$tmp/err" &&
-    grep -q -- "--filter" "$tmp/err" && grep -q "^exact_loss: 0 clusters" "$tmp/out"; then
-    ok "0 clusters: one line names the knobs: $(cat "$tmp/err")"
+note=$(grep "^note: exact loss: 0 clusters" "$tmp/out")
+if [ $rc -eq 0 ] && [ ! -s "$tmp/err" ] && [ "$(echo "$note" | wc -l)" -eq 1 ] &&
+    echo "$note" | grep -q -- "--min-cluster-size" && echo "$note" | grep -q -- "--normalize" &&
+    echo "$note" | grep -q -- "--filter" && grep -q "^exact_loss: 0 clusters" "$tmp/out"; then
+    ok "0 clusters: one line names the knobs: $note"
 else
-    fail "0 clusters note" "rc=$rc $(cat "$tmp/err") / $(head -c 200 "$tmp/out")"
+    fail "0 clusters note" "rc=$rc $(cat "$tmp/err") / $(head -c 300 "$tmp/out")"
 fi
+run --quiet cluster traj.polca --kind exact_loss
+[ $rc -eq 0 ] && ! grep -q "note:" "$tmp/out" && [ ! -s "$tmp/err" ] && ok "0 clusters: no note with --quiet" ||
+    fail "0 clusters --quiet" "rc=$rc $(cat "$tmp/out" "$tmp/err")"
 run score --help
 grep -q -- "--kind NAME *all (default" "$tmp/out" && grep -q -- "--normalize HOW *none (default" "$tmp/out" &&
     ok "score --help: --kind all and --normalize none are the defaults" ||

@@ -74,8 +74,9 @@ static const char *kind_filter(const cli_args *a, int32_t kind) {
     return "decrease";
 }
 
-/* No cluster found: one warning line naming the knobs that decide it, with
- * their values, and how many samples the filter left to cluster. */
+/* No cluster found: one note on stdout (not with --quiet; stderr stays one
+ * line on a later failure) naming the knobs that decide it, with their
+ * values, and how many samples the filter left to cluster. */
 static void warn_no_clusters(const cli_args *a, polca_clustering *c, int32_t kind) {
     int64_t k, n, nc, kept_max = 0;
     polca_clustering_shape(c, &k, &n, NULL, NULL, &nc);
@@ -90,11 +91,11 @@ static void warn_no_clusters(const cli_args *a, polca_clustering *c, int32_t kin
     const char *mcs = cli_get(a, "min-cluster-size"), *norm = cli_get(a, "normalize");
     const char *filter = kind_filter(a, kind);
     int unit = norm && strcmp(norm, "unit") == 0, all = strcmp(filter, "none") == 0;
-    cli_warn("%s: 0 clusters (--min-cluster-size %s, --normalize %s, --filter %s keeps at most "
-             "%lld of %lld samples per direction); the knobs that matter: a smaller "
-             "--min-cluster-size%s%s", traj_kind_titles[kind], mcs ? mcs : "150",
-             unit ? "unit" : "none", filter, (long long)kept_max, (long long)n,
-             unit ? "" : ", --normalize unit", all ? "" : ", --filter none");
+    cli_say("note: %s: 0 clusters (--min-cluster-size %s, --normalize %s, --filter %s keeps at "
+            "most %lld of %lld samples per direction); the knobs that matter: a smaller "
+            "--min-cluster-size%s%s", traj_kind_titles[kind], mcs ? mcs : "150",
+            unit ? "unit" : "none", filter, (long long)kept_max, (long long)n,
+            unit ? "" : ", --normalize unit", all ? "" : ", --filter none");
 }
 
 int cluster_kind(const cli_args *a, polca_trajectories *t, int32_t kind, polca_clustering **out) {

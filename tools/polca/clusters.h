@@ -26,9 +26,9 @@ int parse_kinds(const cli_args *a, const polca_trajectories *t, const char *dflt
 
 /* Clusters one output of t with the command-line options (and the paper's
  * per-kind defaults: filter "none" for exact loss, its change and Fisher,
- * onset of the running sum for the change). Prints a warning naming the
- * knobs that matter (min cluster size, normalize, filter) when no cluster
- * is found. */
+ * onset of the running sum for the change). Prints a note naming the
+ * knobs that matter (min cluster size, normalize, filter) on stdout when no
+ * cluster is found. */
 int cluster_kind(const cli_args *a, polca_trajectories *t, int32_t kind, polca_clustering **out);
 
 /* Training step at a fractional checkpoint index (linear between steps). */
