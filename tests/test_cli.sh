@@ -183,7 +183,6 @@ must_fail "series of another model" 2 "layout" decompose --config other.json --t
 must_fail "basis of another size" 2 "basis" decompose --config model.json --tokens tokens.npy --series series.polca --basis series.polca --out x.polca
 must_fail "labels of the wrong length" 2 "labels for" score traj.polca --labels labels_short.npy --min-cluster-size 8
 must_fail "labels not binary" 2 "not 0 or 1" score traj.polca --labels labels_three.npy --min-cluster-size 8
-must_fail "per-position labels without a mask" 1 "need --mask" score traj.polca --labels labels2d.npy
 must_fail "kind not computed" 2 "no fisher output" cluster kept.polca --kind fisher
 must_fail "bad kind" 1 "--kind 'fishr'" cluster traj.polca --kind fishr
 must_fail "bad cluster option" 2 "min_cluster_size" cluster traj.polca --min-cluster-size 1
@@ -462,6 +461,94 @@ else
     fail "Ctrl-C during import" "tests/cli_fixtures.py --import-set failed"
 fi
 # ==== end of the cli helper block ====
+
+# ---- issue 17 item 2: the CLI reaches what the library and the demo use:
+# --normalize, a note on 0 clusters, --npy-dir created, per-position labels
+# at the default mask, score --help's real defaults ----
+"$PY" - "$tmp" <<'PY' || fail "issue 17 inputs" "could not write them"
+import os, sys
+import numpy as np
+d = sys.argv[1]
+tok = np.load(os.path.join(d, "tokens.npy"))
+np.save(os.path.join(d, "lab_pos.npy"), np.roll(tok, -1, axis=1) % 2 == 0)  # every position
+m = np.ones(tok.shape, dtype=bool)
+m[:, -1] = False  # written out by hand: every position but the last
+np.save(os.path.join(d, "mask_default.npy"), m)
+PY
+must_ok "decompose without --mask, --npy-dir created" decompose --config model.json --tokens tokens.npy \
+    --series series.polca --basis basis.polca --out o_dm.polca --npy-dir o_newdir/
+[ -f "$tmp/o_newdir/polca.npy" ] && [ -f "$tmp/o_newdir/steps.npy" ] && ok "--npy-dir made the directory" ||
+    fail "--npy-dir missing" "$(ls "$tmp/o_newdir" 2>&1)"
+must_fail "--npy-dir: a missing parent is refused" 1 "its parent o_nodir is not a directory" decompose \
+    --config model.json --tokens tokens.npy --series series.polca --basis basis.polca --out o_x.polca \
+    --npy-dir o_nodir/sub
+must_fail "--npy-dir: a file is refused" 1 "exists and is not a directory" decompose --config model.json \
+    --tokens tokens.npy --series series.polca --basis basis.polca --out o_x.polca --npy-dir model.json
+[ ! -e "$tmp/o_x.polca" ] && ok "refused --npy-dir: no output" || fail "refused --npy-dir" "o_x.polca written"
+must_ok "score: per-position labels, default mask" score o_dm.polca --labels lab_pos.npy --kind polca \
+    --min-cluster-size 8 --out o_sd1.json
+must_ok "score: per-position labels, the same mask by hand" score o_dm.polca --labels lab_pos.npy \
+    --mask mask_default.npy --kind polca --min-cluster-size 8 --out o_sd2.json
+cmp -s "$tmp/o_sd1.json" "$tmp/o_sd2.json" && ok "the default mask is decompose's" ||
+    fail "default mask for labels" "scores differ"
+must_fail "per-position labels of another mask" 2 "give --mask" score traj.polca --labels lab_pos.npy
+must_fail "--normalize: a bad value" 1 "--normalize 'shape'" cluster traj.polca --normalize shape
+must_ok "cluster --normalize unit" cluster traj.polca --min-cluster-size 8 --normalize unit --labels-out o_nu.npy
+must_ok "score --normalize unit" score traj.polca --labels labels.npy --min-cluster-size 8 --normalize unit
+must_ok "report --normalize unit" report traj.polca --min-cluster-size 8 --normalize unit --out o_nu.html
+for k in exact_loss loss_change fisher; do
+    must_ok "cluster --kind $k" cluster traj.polca --kind $k --min-cluster-size 8 --labels-out o_k_$k.npy
+done
+# --normalize unit is HDBSCAN on the trajectories divided by their norms;
+# Python's from_trajectories has the CLI's per-kind defaults
+if [ -n "$POLCA_SANITIZED" ]; then
+    skip "--normalize unit vs python" "the bindings load the plain build"
+elif out=$(cd "$tmp" && POLCA_LIBRARY="$root/$LIBOUT/libpolca.so.0" PYTHONPATH="$root/bindings/python" \
+    "$PY" - 2>&1 <<'PY'
+import numpy as np
+import polca
+ctx = polca.Context(backend="cpu")
+t = polca.Trajectories.load(ctx, "traj.polca")
+x = np.array(t.polca, dtype=np.float64)
+norm = np.linalg.norm(x, axis=2, keepdims=True)
+x = np.where(norm > 0, x / np.where(norm > 0, norm, 1), 0).astype(np.float32)
+ref = polca.Clustering.create(ctx, x, t1=len(t.steps), exact_loss=t.exact_loss[0], min_cluster_size=8)
+lab = np.load("o_nu.npy")
+assert ref.n_clusters > 0
+for d in range(x.shape[0]):
+    assert np.array_equal(ref.labels(d).labels, lab[d]), d
+n = {}
+for k in ("exact_loss", "loss_change", "fisher"):
+    py = polca.Clustering.from_trajectories(ctx, t, k, min_cluster_size=8)
+    cli = np.load("o_k_%s.npy" % k)
+    assert cli.shape[0] == py.shape[0], k
+    for d in range(cli.shape[0]):
+        assert np.array_equal(py.labels(d).labels, cli[d]), (k, d)
+    n[k] = py.n_clusters
+assert n["exact_loss"] > 0, n
+print(ref.n_clusters, "clusters; per kind", n)
+PY
+); then
+    ok "--normalize unit: the clusters of the normalized trajectories; python = CLI per kind ($out)"
+else
+    fail "--normalize unit vs python" "$out"
+fi
+run cluster traj.polca --kind exact_loss
+note=$(grep "^note: exact loss: 0 clusters" "$tmp/out")
+if [ $rc -eq 0 ] && [ ! -s "$tmp/err" ] && [ "$(echo "$note" | wc -l)" -eq 1 ] &&
+    echo "$note" | grep -q -- "--min-cluster-size" && echo "$note" | grep -q -- "--normalize" &&
+    echo "$note" | grep -q -- "--filter" && grep -q "^exact_loss: 0 clusters" "$tmp/out"; then
+    ok "0 clusters: one line names the knobs: $note"
+else
+    fail "0 clusters note" "rc=$rc $(cat "$tmp/err") / $(head -c 300 "$tmp/out")"
+fi
+run --quiet cluster traj.polca --kind exact_loss
+[ $rc -eq 0 ] && ! grep -q "note:" "$tmp/out" && [ ! -s "$tmp/err" ] && ok "0 clusters: no note with --quiet" ||
+    fail "0 clusters --quiet" "rc=$rc $(cat "$tmp/out" "$tmp/err")"
+run score --help
+grep -q -- "--kind NAME *all (default" "$tmp/out" && grep -q -- "--normalize HOW *none (default" "$tmp/out" &&
+    ok "score --help: --kind all and --normalize none are the defaults" ||
+    fail "score --help defaults" "$(grep -e --kind -e --normalize "$tmp/out")"
 
 # ---- make install ----
 if [ -n "$POLCA_SANITIZED" ]; then

@@ -203,5 +203,44 @@ def clustering_of_computed_trajectories():
         assert 0 <= cl.hidden_fraction <= 1
 
 
+@test
+def from_trajectories_per_kind_defaults():
+    """from_trajectories applies polca cluster's per-kind defaults: filter
+    "none" for the exact loss, its change and Fisher (the exact loss never
+    ends below 0, so "decrease" would leave no sample), onset of the running
+    sum for the change; options given explicitly still win."""
+    ctx = polca.Context(backend="cpu")
+    rng = np.random.default_rng(1)  # a run whose exact losses form 2 clusters
+    X = rng.standard_normal((300, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int32)
+    model = polca.Model.mlp(ctx, 3, 2, hidden=(4,))
+    data = polca.Data.features(ctx, X, y)
+    theta = model.init(0)
+    s = polca.Checkpoints.create(ctx, model)
+    for step in range(8):
+        s.append(step, theta)
+        theta = theta - 2.0 * model.grad(data, theta)[1]
+    basis = polca.Basis.hessian(ctx, model, data, s, k=1, indices=[0])
+    traj = polca.Trajectories.create(ctx, model, data, s, basis, fisher=1)
+    t1, exact = len(traj.steps), traj.exact_loss[0]
+    for kind, extra in (("exact_loss", {}), ("fisher", {}), ("loss_change", {"onset_of": "cumsum"})):
+        got = polca.Clustering.from_trajectories(ctx, traj, kind, min_cluster_size=10)
+        ref = polca.Clustering.create(ctx, traj.view(kind), t1=t1, exact_loss=exact,
+                                      min_cluster_size=10, filter="none", **extra)
+        assert got.n_clusters == ref.n_clusters > 0, (kind, got.n_clusters, ref.n_clusters)
+        for d in range(ref.shape[0]):
+            a, b = got.labels(d), ref.labels(d)
+            assert np.array_equal(a.labels, b.labels), kind
+            assert np.array_equal(a.onsets, b.onsets), kind
+    kept = polca.Clustering.from_trajectories(ctx, traj, polca.EXACT_LOSS, min_cluster_size=10,
+                                              filter="decrease")
+    assert kept.n_clusters == 0 and (kept.labels(0).labels == -2).all()
+    unit = polca.Clustering.from_trajectories(ctx, traj, "exact_loss", min_cluster_size=10,
+                                              normalize="unit")
+    ref = polca.Clustering.create(ctx, exact[None], t1=t1, exact_loss=exact, min_cluster_size=10,
+                                  filter="none", normalize="unit")
+    assert np.array_equal(unit.labels(0).labels, ref.labels(0).labels)
+
+
 if __name__ == "__main__":
     run()

@@ -160,7 +160,8 @@ int cli_load_model(const char *config_path, polca_model **out);
 int cli_load_tokens(const char *tokens_path, const char *mask_path, polca_data **out);
 /* A binary label per sample from labels.npy: [N] (bool / 0-1 integers), or
  * [n_seq][n_ctx] per token position, taken at the scored positions of
- * mask_path (required then) in row-major order. *out malloc'd [n]. */
+ * mask_path in row-major order (NULL: cli_load_tokens's default mask, every
+ * position but the last). *out malloc'd [n]. */
 int cli_load_labels(const char *labels_path, const char *mask_path, int64_t n_samples,
                     uint8_t **out);
 /* (sequence, position) of every sample from a mask .npy: *seq, *pos

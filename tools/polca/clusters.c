@@ -16,12 +16,14 @@ const char *const traj_kind_titles[N_KINDS] = {"POLCA", "first-order POLCA", "Fi
                                                "change in exact loss"};
 
 const cli_opt cluster_opts[] = {
-    {"kind", "NAME", "polca (default), first_order, fisher, lca, exact_loss, loss_change, or all"},
     {"min-cluster-size", "N", "HDBSCAN min_cluster_size (default 150, the paper's)"},
     {"min-samples", "N", "HDBSCAN min_samples (default: samples clustered / 15)"},
     {"min-samples-divisor", "N", "that divisor (default 15)"},
     {"selection", "NAME", "eom (default) or leaf"},
-    {"filter", "NAME", "decrease (projected kinds' default), net_decrease, or none"},
+    {"filter", "NAME", "decrease (default for polca, first_order, lca), net_decrease, or none "
+                       "(default for exact_loss, loss_change, fisher)"},
+    {"normalize", "HOW", "none (default, the paper's): cluster the trajectories as given; unit: "
+                         "each divided by its norm, clustered by shape alone"},
     {"smoothing", "W", "odd moving-average width before the onset rule (default 1)"},
     {"plateau", "INDEX", "the plateau tau as a checkpoint index (default: from the exact loss)"},
     {"plateau-epsilon", "E", "plateau tolerance (default 0.05)"},
@@ -63,6 +65,39 @@ int parse_kinds(const cli_args *a, const polca_trajectories *t, const char *dflt
                     "lca, exact_loss, loss_change", name);
 }
 
+/* The filter a kind is clustered with: --filter, else the paper's per-kind
+ * default (keep every sample for the exact loss, its change and Fisher). */
+static const char *kind_filter(const cli_args *a, int32_t kind) {
+    if (cli_get(a, "filter")) return cli_get(a, "filter");
+    if (kind == POLCA_TRAJ_EXACT_LOSS || kind == POLCA_TRAJ_LOSS_CHANGE || kind == POLCA_TRAJ_FISHER)
+        return "none";
+    return "decrease";
+}
+
+/* No cluster found: one note on stdout (not with --quiet; stderr stays one
+ * line on a later failure) naming the knobs that decide it, with their
+ * values, and how many samples the filter left to cluster. */
+static void warn_no_clusters(const cli_args *a, polca_clustering *c, int32_t kind) {
+    int64_t k, n, nc, kept_max = 0;
+    polca_clustering_shape(c, &k, &n, NULL, NULL, &nc);
+    int32_t *lab = malloc(sizeof *lab * (size_t)(n + 1));
+    for (int64_t d = 0; lab && d < k; d++) {
+        int64_t kept = 0;
+        if (polca_clustering_labels(c, d, lab, NULL, NULL, NULL) == POLCA_OK)
+            for (int64_t i = 0; i < n; i++) kept += lab[i] != -2;
+        if (kept > kept_max) kept_max = kept;
+    }
+    free(lab);
+    const char *mcs = cli_get(a, "min-cluster-size"), *norm = cli_get(a, "normalize");
+    const char *filter = kind_filter(a, kind);
+    int unit = norm && strcmp(norm, "unit") == 0, all = strcmp(filter, "none") == 0;
+    cli_say("note: %s: 0 clusters (--min-cluster-size %s, --normalize %s, --filter %s keeps at "
+            "most %lld of %lld samples per direction); the knobs that matter: a smaller "
+            "--min-cluster-size%s%s", traj_kind_titles[kind], mcs ? mcs : "150",
+            unit ? "unit" : "none", filter, (long long)kept_max, (long long)n,
+            unit ? "" : ", --normalize unit", all ? "" : ", --filter none");
+}
+
 int cluster_kind(const cli_args *a, polca_trajectories *t, int32_t kind, polca_clustering **out) {
     const float *x, *exact = NULL;
     int64_t k, n, tt, ek, en, et, t1;
@@ -86,11 +121,11 @@ int cluster_kind(const cli_args *a, polca_trajectories *t, int32_t kind, polca_c
     }
     if (!rc && cli_get(a, "selection"))
         rc = cli_opt_string(&o, "cluster_selection_method", cli_get(a, "selection"));
-    const char *filter = cli_get(a, "filter");
-    if (!filter && (kind == POLCA_TRAJ_EXACT_LOSS || kind == POLCA_TRAJ_LOSS_CHANGE ||
-                    kind == POLCA_TRAJ_FISHER))
-        filter = "none";
-    if (!rc && filter) rc = cli_opt_string(&o, "filter", filter);
+    if (!rc) rc = cli_opt_string(&o, "filter", kind_filter(a, kind));
+    const char *norm = cli_get(a, "normalize");
+    if (!rc && norm && strcmp(norm, "none") != 0 && strcmp(norm, "unit") != 0)
+        rc = cli_fail(CLI_USAGE, "--normalize '%s': expected none or unit", norm);
+    if (!rc && norm) rc = cli_opt_string(&o, "normalize", norm);
     if (!rc && kind == POLCA_TRAJ_LOSS_CHANGE) rc = cli_opt_string(&o, "onset_of", "cumsum");
     d = -1;
     if (!rc && !(rc = cli_get_double(a, "plateau", 0, 1e18, &d)) && d >= 0)
@@ -105,6 +140,9 @@ int cluster_kind(const cli_args *a, polca_trajectories *t, int32_t kind, polca_c
         st = polca_clustering_create(g_cli.ctx, k, n, tt, x, t1, exact, o, out);
         if (st) rc = cli_lib(st, kind == POLCA_TRAJ_POLCA ? "clustering the POLCA trajectories" : traj_kind_titles[kind]);
     }
+    int64_t nc = 0;
+    if (!rc && polca_clustering_shape(*out, NULL, NULL, NULL, NULL, &nc) == POLCA_OK && nc == 0)
+        warn_no_clusters(a, *out, kind);
     polca_options_destroy(o);
     return rc;
 }

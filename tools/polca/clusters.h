@@ -13,7 +13,8 @@
 extern const char *const traj_kind_names[N_KINDS]; /* "polca", ... as POLCA_TRAJ_* */
 extern const char *const traj_kind_titles[N_KINDS]; /* "POLCA", "exact loss", ... */
 
-/* The clustering options every clustering command accepts. */
+/* The clustering options every clustering command accepts (each command
+ * lists its own --kind, whose default differs). */
 extern const cli_opt cluster_opts[];
 /* dst = a followed by b (both {NULL}-ended), at most cap entries. */
 void cli_opts_join(cli_opt *dst, int cap, const cli_opt *a, const cli_opt *b);
@@ -25,7 +26,9 @@ int parse_kinds(const cli_args *a, const polca_trajectories *t, const char *dflt
 
 /* Clusters one output of t with the command-line options (and the paper's
  * per-kind defaults: filter "none" for exact loss, its change and Fisher,
- * onset of the running sum for the change). */
+ * onset of the running sum for the change). Prints a note naming the
+ * knobs that matter (min cluster size, normalize, filter) on stdout when no
+ * cluster is found. */
 int cluster_kind(const cli_args *a, polca_trajectories *t, int32_t kind, polca_clustering **out);
 
 /* Training step at a fractional checkpoint index (linear between steps). */

@@ -27,6 +27,7 @@ static int load_traj(const cli_args *a, polca_trajectories **t) {
 /* ---- cluster ---- */
 
 static const cli_opt cluster_own[] = {
+    {"kind", "NAME", "polca (default), first_order, fisher, lca, exact_loss, loss_change, or all"},
     {"out", "CLUSTERS.json", "write the clusters (members, onsets, hidden flags) as JSON"},
     {"labels-out", "LABELS.npy", "write every sample's cluster per direction, int32 [K][N] "
                                  "(-1 noise, -2 left out by the filter)"},
@@ -191,8 +192,12 @@ int cmd_cluster(int argc, char **argv) {
 /* ---- score ---- */
 
 static const cli_opt score_own[] = {
-    {"labels", "LABELS.npy", "a binary label per sample: [N], or [n_seq][n_ctx] with --mask (required)"},
-    {"mask", "MASK.npy", "the mask the samples came from (for per-position labels)"},
+    {"kind", "NAME", "all (default: every output the file holds), polca, first_order, fisher, lca, "
+                     "exact_loss, or loss_change"},
+    {"labels", "LABELS.npy", "a binary label per sample: [N], or per position [n_seq][n_ctx] "
+                             "(required)"},
+    {"mask", "MASK.npy", "the mask the samples came from, for per-position labels (default: "
+                         "every position but the last, as decompose)"},
     {"top", "N", "clusters listed per kind, most homogeneous first (default 3)"},
     {"out", "SCORES.json", "also write the scores of every cluster as JSON"},
     {"overwrite", NULL, "replace an existing output file"},

@@ -3,9 +3,11 @@
  * change along each basis direction over the series (POLCA), with the
  * baselines, saved as a trajectories file.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "npy.h"
@@ -25,7 +27,8 @@ static const cli_opt opts[] = {
     {"drop-rising", NULL, "Algorithm 1's filter: drop directions whose mean projected loss rises, "
                           "then recompute"},
     {"basis-out", "BASIS.polca", "with --drop-rising: write the kept basis here"},
-    {"npy-dir", "DIR", "also write each output as DIR/<kind>.npy and DIR/steps.npy"},
+    {"npy-dir", "DIR", "also write each output as DIR/<kind>.npy and DIR/steps.npy (DIR is "
+                       "created when missing)"},
     {"overwrite", NULL, "replace existing output files"},
     {NULL, NULL, NULL},
 };
@@ -91,6 +94,45 @@ static int check_npy_dir(const cli_args *a, const char *dir, int overwrite,
     return CLI_OK;
 }
 
+/* --npy-dir DIR: a directory, or missing with its parent directory present
+ * (*create = 1: made once the outputs are computed). Refused before any
+ * work otherwise. */
+static int check_npy_dir_path(const char *dir, int *create) {
+    struct stat st;
+    *create = 0;
+    if (stat(dir, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return CLI_OK;
+        return cli_fail(CLI_USAGE, "--npy-dir %s: exists and is not a directory", dir);
+    }
+    if (errno != ENOENT) return cli_fail(CLI_INPUT, "--npy-dir %s: %s", dir, strerror(errno));
+    /* the parent: DIR without its trailing slashes and last component */
+    char parent[4096];
+    size_t len = strlen(dir);
+    if (len >= sizeof parent) return cli_fail(CLI_USAGE, "--npy-dir: path too long");
+    memcpy(parent, dir, len + 1);
+    while (len > 1 && parent[len - 1] == '/') parent[--len] = '\0';
+    char *slash = strrchr(parent, '/');
+    if (!slash) strcpy(parent, ".");
+    else if (slash == parent) parent[1] = '\0';
+    else *slash = '\0';
+    if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
+        return cli_fail(CLI_USAGE, "--npy-dir %s: its parent %s is not a directory (only the last "
+                        "component is created)", dir, parent);
+    *create = 1;
+    return CLI_OK;
+}
+
+/* Creates DIR (*made = 1), or accepts one that appeared meanwhile. */
+static int create_npy_dir(const char *dir, int *made) {
+    struct stat st;
+    if (mkdir(dir, 0777) == 0) {
+        *made = 1;
+        return CLI_OK;
+    }
+    if (errno == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return CLI_OK;
+    return cli_fail(CLI_INPUT, "--npy-dir %s: cannot create it: %s", dir, strerror(errno));
+}
+
 /* Every output kind the trajectories hold, and the steps, into staged
  * files outs[*n...] (published with the other outputs by the caller). */
 static int export_npy(polca_trajectories *t, char paths[N_NPY][4096], int overwrite,
@@ -144,10 +186,9 @@ int cmd_decompose(int argc, char **argv) {
     if ((rc = cli_output_check("--out", out, overwrite)) ||
         (basis_out && (rc = cli_output_check("--basis-out", basis_out, overwrite))))
         return rc;
-    struct stat st;
     char npy_paths[N_NPY][4096];
-    if (npy_dir && (stat(npy_dir, &st) != 0 || !S_ISDIR(st.st_mode)))
-        return cli_fail(CLI_USAGE, "--npy-dir %s: not a directory", npy_dir);
+    int make_npy_dir = 0;
+    if (npy_dir && (rc = check_npy_dir_path(npy_dir, &make_npy_dir))) return rc;
     if (npy_dir && (rc = check_npy_dir(&a, npy_dir, overwrite, npy_paths))) return rc;
     polca_model *model = NULL;
     polca_data *data = NULL;
@@ -199,9 +240,12 @@ int cmd_decompose(int argc, char **argv) {
         outs[n_outs++] = &kept_out;
         if ((status = polca_basis_save(basis, kept_out.tmp))) rc = cli_output_lib(&kept_out, status);
     }
+    int made_npy_dir = 0;
+    if (!rc && make_npy_dir) rc = create_npy_dir(npy_dir, &made_npy_dir);
     if (!rc && npy_dir) rc = export_npy(t, npy_paths, overwrite, npy, outs, &n_outs);
     if (!rc) rc = cli_outputs_commit(outs, n_outs);
     for (int i = 0; i < n_outs; i++) cli_output_abort(outs[i]);
+    if (rc && made_npy_dir) rmdir(npy_dir); /* all or nothing: the directory too */
     if (!rc && !g_cli.quiet) {
         const float *v;
         int64_t k, n, tt;

@@ -14,8 +14,11 @@
 
 static const cli_opt report_own[] = {
     {"out", "REPORT.html", "the page to write (required)"},
+    {"kind", "NAME", "the trajectories drawn: polca (default), first_order, fisher, lca, exact_loss, "
+                     "or loss_change"},
     {"labels", "LABELS.npy", "a binary label per sample: scores every kind of trajectory"},
-    {"mask", "MASK.npy", "the mask the samples came from (per-position labels; medoids)"},
+    {"mask", "MASK.npy", "the mask the samples came from, for per-position labels (default: every "
+                         "position but the last, as decompose)"},
     {"basis", "BASIS.polca", "the basis the trajectories used: eigenvalues in the direction table"},
     {"top", "N", "directions drawn with their clusters (default 4)"},
     {"title", "TEXT", "page title"},

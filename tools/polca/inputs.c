@@ -176,9 +176,38 @@ static int read_npy(const char *path, npy_file *f) {
     return CLI_OK;
 }
 
-int cli_load_tokens(const char *tokens_path, const char *mask_path, polca_data **out) {
-    npy_file t, m;
+/* The scored positions of [n_seq][n_ctx] samples (1 = scored): from
+ * mask_path, or without one every position but the last of each sequence,
+ * polca_data_create_tokens's default. The one definition of the default
+ * mask: decompose and basis (tokens) and per-position labels use it.
+ * of: the file whose shape the mask must have (messages). *out malloc'd. */
+static int scored_positions(const char *mask_path, int64_t n_seq, int64_t n_ctx, const char *of,
+                            uint8_t **out) {
+    npy_file m;
     memset(&m, 0, sizeof m);
+    int rc = mask_path ? read_npy(mask_path, &m) : CLI_OK;
+    char desc[128];
+    if (!rc && mask_path) {
+        npy_describe(&m, desc, sizeof desc);
+        if (m.ndim != 2 || m.shape[0] != n_seq || m.shape[1] != n_ctx || m.kind == 'f')
+            rc = cli_fail(CLI_INPUT, "%s: the mask must be bool or integers of the shape of %s "
+                          "[%lld, %lld], not %s", mask_path, of, (long long)n_seq,
+                          (long long)n_ctx, desc);
+    }
+    uint8_t *mask = rc ? NULL : malloc((size_t)(n_seq * n_ctx) + 1);
+    if (!rc && !mask) rc = cli_fail(CLI_LIBRARY, "out of memory");
+    for (int64_t i = 0; !rc && i < n_seq * n_ctx; i++) {
+        int ok;
+        mask[i] = mask_path ? npy_int(&m, i, &ok) != 0 : i % n_ctx != n_ctx - 1;
+    }
+    npy_free(&m);
+    if (rc) return rc;
+    *out = mask;
+    return CLI_OK;
+}
+
+int cli_load_tokens(const char *tokens_path, const char *mask_path, polca_data **out) {
+    npy_file t;
     int rc = read_npy(tokens_path, &t);
     if (rc) return rc;
     char desc[128];
@@ -187,22 +216,12 @@ int cli_load_tokens(const char *tokens_path, const char *mask_path, polca_data *
         rc = cli_fail(CLI_INPUT, "%s: tokens must be an integer array [n_seq][n_ctx], not %s",
                       tokens_path, desc);
     if (!rc && t.count == 0) rc = cli_fail(CLI_INPUT, "%s: no tokens", tokens_path);
-    if (!rc && mask_path) {
-        rc = read_npy(mask_path, &m);
-        if (!rc) {
-            npy_describe(&m, desc, sizeof desc);
-            if (m.ndim != 2 || m.shape[0] != t.shape[0] || m.shape[1] != t.shape[1] || m.kind == 'f')
-                rc = cli_fail(CLI_INPUT, "%s: the mask must be bool or integers of the tokens' shape "
-                              "[%lld, %lld], not %s", mask_path, (long long)t.shape[0],
-                              (long long)t.shape[1], desc);
-        }
-    }
     int32_t *tok = NULL;
     uint8_t *mask = NULL;
+    if (!rc) rc = scored_positions(mask_path, t.shape[0], t.shape[1], tokens_path, &mask);
     if (!rc) {
         tok = malloc(sizeof *tok * (size_t)t.count);
-        mask = mask_path ? malloc((size_t)m.count) : NULL;
-        if (!tok || (mask_path && !mask)) rc = cli_fail(CLI_LIBRARY, "out of memory");
+        if (!tok) rc = cli_fail(CLI_LIBRARY, "out of memory");
     }
     for (int64_t i = 0; !rc && i < t.count; i++) {
         int ok;
@@ -213,10 +232,6 @@ int cli_load_tokens(const char *tokens_path, const char *mask_path, polca_data *
         else
             tok[i] = (int32_t)v;
     }
-    for (int64_t i = 0; !rc && mask && i < m.count; i++) {
-        int ok;
-        mask[i] = npy_int(&m, i, &ok) != 0;
-    }
     polca_context *ctx = rc ? NULL : cli_context(&rc);
     if (!rc) {
         int32_t st = polca_data_create_tokens(ctx, t.shape[0], t.shape[1], tok, mask, out);
@@ -225,7 +240,6 @@ int cli_load_tokens(const char *tokens_path, const char *mask_path, polca_data *
     free(tok);
     free(mask);
     npy_free(&t);
-    npy_free(&m);
     return rc;
 }
 
@@ -265,8 +279,7 @@ int cli_load_positions(const char *mask_path, int64_t **seq, int64_t **pos, int6
 
 int cli_load_labels(const char *labels_path, const char *mask_path, int64_t n_samples,
                     uint8_t **out) {
-    npy_file l, m;
-    memset(&m, 0, sizeof m);
+    npy_file l;
     int rc = read_npy(labels_path, &l);
     if (rc) return rc;
     char desc[128];
@@ -289,18 +302,12 @@ int cli_load_labels(const char *labels_path, const char *mask_path, int64_t n_sa
                 lab[i] = (uint8_t)v;
         }
     } else if (!rc && l.ndim == 2) {
-        if (!mask_path)
-            rc = cli_fail(CLI_USAGE, "%s: labels per token position [%lld, %lld] need --mask to "
-                          "select the scored positions", labels_path, (long long)l.shape[0],
-                          (long long)l.shape[1]);
-        if (!rc) rc = read_npy(mask_path, &m);
-        if (!rc && (m.ndim != 2 || m.shape[0] != l.shape[0] || m.shape[1] != l.shape[1]))
-            rc = cli_fail(CLI_INPUT, "%s: the mask's shape differs from the labels' (%s)", mask_path,
-                          desc);
+        uint8_t *m = NULL;
+        rc = scored_positions(mask_path, l.shape[0], l.shape[1], labels_path, &m);
         int64_t j = 0;
-        for (int64_t i = 0; !rc && i < m.count; i++) {
+        for (int64_t i = 0; !rc && i < l.count; i++) {
             int ok;
-            if (npy_int(&m, i, &ok) == 0) continue;
+            if (!m[i]) continue;
             int64_t v = npy_int(&l, i, &ok);
             if (v != 0 && v != 1)
                 rc = cli_fail(CLI_INPUT, "%s: label [%lld][%lld] is %lld, not 0 or 1", labels_path,
@@ -309,15 +316,21 @@ int cli_load_labels(const char *labels_path, const char *mask_path, int64_t n_sa
                 lab[j] = (uint8_t)v;
             j++;
         }
-        if (!rc && j != n_samples)
+        if (!rc && j != n_samples && mask_path)
             rc = cli_fail(CLI_INPUT, "%s: scores %lld positions; the trajectories have %lld samples",
                           mask_path, (long long)j, (long long)n_samples);
+        if (!rc && j != n_samples)
+            rc = cli_fail(CLI_INPUT, "%s: labels per position [%lld, %lld] at the default mask "
+                          "(every position but the last) give %lld samples; the trajectories "
+                          "have %lld: give --mask, the mask decompose used", labels_path,
+                          (long long)l.shape[0], (long long)l.shape[1], (long long)j,
+                          (long long)n_samples);
+        free(m);
     } else if (!rc) {
         rc = cli_fail(CLI_INPUT, "%s: labels must be [n_samples] or [n_seq][n_ctx], not %s",
                       labels_path, desc);
     }
     npy_free(&l);
-    npy_free(&m);
     if (rc) {
         free(lab);
         return rc;

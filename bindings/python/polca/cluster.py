@@ -8,6 +8,7 @@ import numpy as np
 from ._arrays import f32, as_c, ptr
 from ._native import lib, declare, call, _i32, _i64, _f64, _p
 from .core import Handle, new_handle, options_ptr, Options
+from .trajectories import kind_code, EXACT_LOSS, LOSS_CHANGE, FISHER
 
 _pp = ctypes.POINTER(_p)
 _ip = ctypes.POINTER(_i64)
@@ -103,9 +104,17 @@ class Clustering(Handle):
     @classmethod
     def from_trajectories(cls, ctx, traj, kind="polca", **options):
         """Clusters one output of a polca.Trajectories (its T1 and, when it
-        was computed, its exact loss for the plateau)."""
+        was computed, its exact loss for the plateau), with the per-kind
+        defaults of `polca cluster` (the paper's) unless given: filter
+        "none" for exact_loss, loss_change and fisher (the others keep the
+        library's "decrease"), and onset_of "cumsum" for loss_change."""
+        code = kind_code(kind)
+        if code in (EXACT_LOSS, LOSS_CHANGE, FISHER):
+            options.setdefault("filter", "none")
+        if code == LOSS_CHANGE:
+            options.setdefault("onset_of", "cumsum")
         exact = traj.exact_loss[0] if "exact_loss" in traj.available else None
-        return cls.create(ctx, traj.view(kind), t1=len(traj.steps), exact_loss=exact, **options)
+        return cls.create(ctx, traj.view(code), t1=len(traj.steps), exact_loss=exact, **options)
 
     @property
     def shape(self):
