@@ -80,7 +80,8 @@ static int32_t evaluate(const polca__engine_source *src, const polca__engine_req
             first = 0;
         }
     }
-    /* the first non-finite quantity, in the order they are computed */
+    /* the first non-finite quantity, in the order they are computed; indices
+     * as the [K][N] outputs are laid out: [direction][sample] */
     for (int64_t i = 0; i < N; i++)
         if (!isfinite(b->losses[i]))
             return polca__fail(POLCA_ERR_NOT_FINITE,
@@ -91,10 +92,11 @@ static int32_t evaluate(const polca__engine_source *src, const polca__engine_req
         if (!isfinite(b->g[x])) {
             int64_t k = x / N, lca = k >= req->k;
             return polca__fail(POLCA_ERR_NOT_FINITE,
-                               "checkpoint %lld (step %lld): g[%lld][%lld], the directional "
+                               "checkpoint %lld (step %lld): %s[%lld][%lld], the directional "
                                "derivative of sample %lld along %s %lld, is %s",
-                               (long long)t, (long long)step, (long long)(x % N),
+                               (long long)t, (long long)step, lca ? "g_lca" : "g",
                                (long long)(lca ? k - req->k : k), (long long)(x % N),
+                               (long long)(x % N),
                                lca ? "LCA axis" : "basis direction",
                                (long long)(lca ? k - req->k : k), nonfinite(b->g[x]));
         }
@@ -103,8 +105,8 @@ static int32_t evaluate(const polca__engine_source *src, const polca__engine_req
             return polca__fail(POLCA_ERR_NOT_FINITE,
                                "checkpoint %lld (step %lld): c[%lld][%lld], the curvature of "
                                "sample %lld along basis direction %lld, is %s",
-                               (long long)t, (long long)step, (long long)(x % N),
-                               (long long)(x / N), (long long)(x % N), (long long)(x / N),
+                               (long long)t, (long long)step, (long long)(x / N),
+                               (long long)(x % N), (long long)(x % N), (long long)(x / N),
                                nonfinite(b->c[x]));
     return POLCA_OK;
 }
