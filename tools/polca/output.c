@@ -223,7 +223,9 @@ static int write_fail(const cli_output *o, int err) {
 static int finish(cli_output *o) {
     int fd, err = 0;
     if (o->f) {
-        if (ferror(o->f)) err = errno ? errno : EIO;
+        /* an earlier fwrite failed: its errno is long gone (later calls
+         * overwrite it), so say EIO rather than a stale, unrelated reason */
+        if (ferror(o->f)) err = EIO;
         if (fflush(o->f) != 0 && !err) err = errno;
         fd = fileno(o->f);
     } else {
