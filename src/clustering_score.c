@@ -80,7 +80,7 @@ int32_t polca_clustering_score_restricted(const polca_clustering *c, const uint8
     if (!tag) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'tag' is NULL", fn);
     if (n_allowed < 1 || n_allowed > INT32_MAX)
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
-                           "%s: argument 'n_allowed' is %lld; must be >= 1", fn,
+                           "%s: argument 'n_allowed' is %lld; must be in 1..2147483647", fn,
                            (long long)n_allowed);
     if (!allowed)
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'allowed' is NULL", fn);
