@@ -176,13 +176,12 @@ def clustering_options_baselines_and_errors():
     expect_raises(ValueError, cl.autolabel, 0, np.zeros((N - 1, 2), int))
 
 
-@test
-def clustering_of_computed_trajectories():
-    """The pipeline end to end on the built-in MLP: trajectories -> clusters
-    (shapes and invariants only; the numbers are checked above)."""
-    ctx = polca.Context(backend="cpu")
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((200, 3)).astype(np.float32)
+def mlp_trajectories(ctx, seed, n, lr, indices, **options):
+    """Trajectories of a small MLP trained 8 gradient steps on a linearly
+    separable task (n samples from rng seed), a Hessian basis over the
+    checkpoints `indices`."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 3)).astype(np.float32)
     y = (X[:, 0] > 0).astype(np.int32)
     model = polca.Model.mlp(ctx, 3, 2, hidden=(4,))
     data = polca.Data.features(ctx, X, y)
@@ -190,9 +189,17 @@ def clustering_of_computed_trajectories():
     s = polca.Checkpoints.create(ctx, model)
     for step in range(8):
         s.append(step, theta)
-        theta = theta - 0.5 * model.grad(data, theta)[1]
-    basis = polca.Basis.hessian(ctx, model, data, s, k=1, indices=[0, 3])
-    traj = polca.Trajectories.create(ctx, model, data, s, basis)
+        theta = theta - lr * model.grad(data, theta)[1]
+    basis = polca.Basis.hessian(ctx, model, data, s, k=1, indices=indices)
+    return polca.Trajectories.create(ctx, model, data, s, basis, **options)
+
+
+@test
+def clustering_of_computed_trajectories():
+    """The pipeline end to end on the built-in MLP: trajectories -> clusters
+    (shapes and invariants only; the numbers are checked above)."""
+    ctx = polca.Context(backend="cpu")
+    traj = mlp_trajectories(ctx, seed=0, n=200, lr=0.5, indices=[0, 3])
     cl = polca.Clustering.from_trajectories(ctx, traj, min_cluster_size=10)
     k, n, t, t1, nc = cl.shape
     assert (k, n, t, t1) == (2, 200, 8, 8)
@@ -210,18 +217,8 @@ def from_trajectories_per_kind_defaults():
     ends below 0, so "decrease" would leave no sample), onset of the running
     sum for the change; options given explicitly still win."""
     ctx = polca.Context(backend="cpu")
-    rng = np.random.default_rng(1)  # a run whose exact losses form 2 clusters
-    X = rng.standard_normal((300, 3)).astype(np.float32)
-    y = (X[:, 0] > 0).astype(np.int32)
-    model = polca.Model.mlp(ctx, 3, 2, hidden=(4,))
-    data = polca.Data.features(ctx, X, y)
-    theta = model.init(0)
-    s = polca.Checkpoints.create(ctx, model)
-    for step in range(8):
-        s.append(step, theta)
-        theta = theta - 2.0 * model.grad(data, theta)[1]
-    basis = polca.Basis.hessian(ctx, model, data, s, k=1, indices=[0])
-    traj = polca.Trajectories.create(ctx, model, data, s, basis, fisher=1)
+    # seed 1: a run whose exact losses form 2 clusters
+    traj = mlp_trajectories(ctx, seed=1, n=300, lr=2.0, indices=[0], fisher=1)
     t1, exact = len(traj.steps), traj.exact_loss[0]
     for kind, extra in (("exact_loss", {}), ("fisher", {}), ("loss_change", {"onset_of": "cumsum"})):
         got = polca.Clustering.from_trajectories(ctx, traj, kind, min_cluster_size=10)
