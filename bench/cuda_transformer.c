@@ -201,7 +201,7 @@ int main(int argc, char **argv) {
     b.st = b.ctx->be_state;
     b.stream = ((polca_cuda_state *)b.st)->stream;
 
-    b.cfg = (polca__tf_config){3, 512, 4, 128, 2048, 14, 12, POLCA__ACT_GELU};
+    b.cfg = polca__tf_config_basic(3, 512, 4, 128, 2048, 14, 12, POLCA__ACT_GELU);
     b.n_seq = 1250;
     const int64_t T = b.cfg.n_ctx, R = b.n_seq * T;
     polca__tf_offsets off;

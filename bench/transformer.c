@@ -143,7 +143,7 @@ int main(int argc, char **argv) {
     if (runs < 1 || runs > 15) runs = 5;
     const int act_id = !strcmp(act, "relu") ? POLCA__ACT_RELU
                        : !strcmp(act, "gelu_new") ? POLCA__ACT_GELU_NEW : POLCA__ACT_GELU;
-    const polca__tf_config cfg = {2, 128, 4, 32, 512, 14, 12, act_id};
+    const polca__tf_config cfg = polca__tf_config_basic(2, 128, 4, 32, 512, 14, 12, act_id);
     const int64_t S = 1250, T = cfg.n_ctx, K = 16;
     polca__tf_offsets o;
     if (polca__tf_check_config(&cfg)) return 1;

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define POLCA_BACKEND_ABI 1u
+#define POLCA_BACKEND_ABI 2u /* 2: polca__tf_config gained the architecture switches */
 
 struct polca__tf_config; /* src/transformer.h */
 

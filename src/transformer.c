@@ -3,51 +3,73 @@
  * check, parameter layout and seeded initialization. The kernels are
  * dispatch-table entries (src/cpu/transformer_*.c).
  *
- * The model is TransformerLens's HookedTransformer with
- * normalization_type "LN", positional_embedding_type "standard", untied
- * embeddings, attn_only = (d_mlp == 0):
+ * The model is TransformerLens's HookedTransformer; with polca__tf_config_
+ * basic's switches exactly its normalization_type "LN",
+ * positional_embedding_type "standard", untied embeddings, attn_only =
+ * (d_mlp == 0). Every switch and what it selects (H = n_heads, G =
+ * n_kv_heads, E = d_head):
  *
- *   x      = W_E[token] + W_pos[position]                  (residual stream)
+ *   x      = W_E[token] (+ W_pos[position]   positions learned)
  *   for each block:
- *     a    = LN1(x)                                       (pre-LayerNorm)
- *     q_h  = a W_Q[h] + b_Q[h], k_h, v_h likewise          per head h
- *     P_h  = softmax(q_h k_h^T / sqrt(d_head), causal)     (j <= i)
- *     x   += sum_h (P_h v_h) W_O[h] + b_O
- *     (unless attention-only)
- *     x   += act(LN2(x) W_in + b_in) W_out + b_out
- *   logits = LN_final(x) W_U + b_U
- *   LN(x)  = (x - mean) / sqrt(var + 1e-5) * w + b, var the biased variance
- *   act    = gelu (erf form), gelu_new (tanh form) or relu
+ *     a    = N1(x)                                        (pre-norm)
+ *     q_h  = a W_Q[h] (+ b_Q[h]),  k_g = a W_K[g] (+ b_K[g]),  v_g likewise,
+ *            g = h / (H / G)                              (grouped-query)
+ *     (positions rotary: q_h, k_g <- rot(q_h, t), rot(k_g, t), below)
+ *     P_h  = softmax(q_h k_g^T / sqrt(E), causal)          (j <= i)
+ *     o    = sum_h (P_h v_g) W_O[h] (+ b_O)
+ *     m    = W_out-projection of the MLP of N2(.), below  (unless d_mlp = 0)
+ *     x   <- x + o, then x + m(N2(x))          sequential residual, or
+ *     x   <- x + o + m(N2(x_in))              parallel_residual (GPT-NeoX)
+ *   logits = N_final(x) W_U (+ b_U), W_U = W_E^T when tied_embeddings
+ *
+ *   MLP:   plain  m(a) = act(a W_in (+ b_in)) W_out (+ b_out)
+ *          gated  m(a) = (act(a W_gate) * (a W_in (+ b_in))) W_out (+ b_out)
+ *          (TransformerLens GatedMLP; Llama's down(act(gate a) * up a))
+ *   norm:  LN(x)  = (x - mean) / sqrt(var + eps) * w (+ b), var biased
+ *          RMS(x) = x / sqrt(mean(x^2) + eps) * w
+ *   act:   gelu (erf form), gelu_new (tanh form), relu, silu (x sigmoid x)
+ *   rot:   rotate-half on the first rotary_dim dims of a head (GPT-NeoX,
+ *          Llama; the rest pass through): with r = rotary_dim / 2 and
+ *          f_i = rope_theta^(-2i / rotary_dim), i < r, at position t
+ *            y_i     = x_i cos(t f_i) - x_{i+r} sin(t f_i)
+ *            y_{i+r} = x_{i+r} cos(t f_i) + x_i sin(t f_i)
  *
  * Layout: the tensors of TransformerLens's state_dict, in its order, with
  * its names and shapes (buffers such as attn.mask and attn.IGNORE are not
- * parameters and have no place here):
+ * parameters and have no place here); a tensor a switch removes is absent:
  *
  *   embed.W_E            [d_vocab, d_model]
- *   pos_embed.W_pos      [n_ctx, d_model]
+ *   pos_embed.W_pos      [n_ctx, d_model]             positions learned
  *   per block l:
- *   blocks.l.ln1.w, .b   [d_model]
- *   blocks.l.attn.W_Q    [n_heads, d_model, d_head]   (W_K, W_V likewise)
+ *   blocks.l.ln1.w       [d_model]
+ *   blocks.l.ln1.b       [d_model]                    norm LN with bias
+ *   blocks.l.attn.W_Q    [n_heads, d_model, d_head]
+ *   blocks.l.attn.W_K    [n_kv_heads, d_model, d_head]  (W_V likewise; named
+ *                        attn._W_K, attn._W_V when n_kv_heads < n_heads, as
+ *                        TransformerLens's grouped-query attention does)
  *   blocks.l.attn.W_O    [n_heads, d_head, d_model]
- *   blocks.l.attn.b_Q    [n_heads, d_head]            (b_K, b_V likewise)
- *   blocks.l.attn.b_O    [d_model]
+ *   blocks.l.attn.b_Q    [n_heads, d_head]            qkv_bias
+ *   blocks.l.attn.b_K    [n_kv_heads, d_head]         qkv_bias (b_V likewise;
+ *                        attn._b_K, attn._b_V when grouped)
+ *   blocks.l.attn.b_O    [d_model]                    out_bias
  *   blocks.l.ln2.w, .b   [d_model]          } absent when d_mlp = 0, as
  *   blocks.l.mlp.W_in    [d_model, d_mlp]   } TransformerLens has no ln2 and
- *   blocks.l.mlp.b_in    [d_mlp]            } no mlp in an attn_only block
- *   blocks.l.mlp.W_out   [d_mlp, d_model]   }
- *   blocks.l.mlp.b_out   [d_model]          }
- *   ln_final.w, .b       [d_model]
- *   unembed.W_U          [d_model, d_vocab]
- *   unembed.b_U          [d_vocab]
+ *   blocks.l.mlp.W_gate  [d_model, d_mlp]   } no mlp in an attn_only block;
+ *   blocks.l.mlp.b_in    [d_mlp]            } W_gate only when gated, b_in
+ *   blocks.l.mlp.W_out   [d_mlp, d_model]   } and b_out only with mlp_bias,
+ *   blocks.l.mlp.b_out   [d_model]          } ln2.b only with LN bias
+ *   ln_final.w, .b       [d_model]                    (.b: LN with bias)
+ *   unembed.W_U          [d_model, d_vocab]           untied
+ *   unembed.b_U          [d_vocab]                    unembed_bias
  *
  * Initialization (TransformerLens's default init_mode "gpt2"): every
  * weight matrix (a name containing "W_": W_E, W_pos, W_Q, W_K, W_V, W_O,
- * W_in, W_out, W_U) is drawn from N(0, s^2) with s = initializer_range =
- * 0.8 / sqrt(d_model); biases are 0; LayerNorm weights are 1 and biases 0.
- * What differs: the random numbers come from libpolca's own generator
- * (splitmix64 seeded with `seed`, Box-Muller in double, tensors filled in
- * layout order), not torch's, so the same seed gives other (identically
- * distributed) values than torch.manual_seed(seed) would.
+ * W_in, W_gate, W_out, W_U) is drawn from N(0, s^2) with s =
+ * initializer_range = 0.8 / sqrt(d_model); biases are 0; norm weights are 1
+ * and biases 0. What differs: the random numbers come from libpolca's own
+ * generator (splitmix64 seeded with `seed`, Box-Muller in double, tensors
+ * filled in layout order), not torch's, so the same seed gives other
+ * (identically distributed) values than torch.manual_seed(seed) would.
  */
 #include <math.h>
 #include <stdio.h>
@@ -68,6 +90,52 @@ static int32_t check_dim(const char *name, int64_t v, int64_t lo) {
     return POLCA_OK;
 }
 
+static int32_t bad(const char *what, long long v, const char *expected) {
+    return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "transformer config: %s = %lld; expected %s",
+                       what, v, expected);
+}
+
+static int is_bool(int32_t v) { return v == 0 || v == 1; }
+
+/* The architecture switches (transformer.h), each on its own. */
+static int32_t check_switches(const polca__tf_config *cfg) {
+    if (cfg->n_kv_heads < 1 || cfg->n_kv_heads > cfg->n_heads ||
+        cfg->n_heads % cfg->n_kv_heads != 0)
+        return bad("n_kv_heads", cfg->n_kv_heads, "a divisor of n_heads");
+    if (cfg->norm < POLCA__NORM_LN || cfg->norm > POLCA__NORM_RMS)
+        return bad("norm", cfg->norm, "LayerNorm (0), LayerNorm without bias (1) or RMSNorm (2)");
+    if (!(cfg->norm_eps > 0.0f) || !isfinite(cfg->norm_eps))
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "transformer config: norm_eps = %g; expected a finite value > 0",
+                           (double)cfg->norm_eps);
+    if (cfg->positions < POLCA__POS_LEARNED || cfg->positions > POLCA__POS_NONE)
+        return bad("positions", cfg->positions, "learned (0), rotary (1) or none (2)");
+    if (cfg->positions == POLCA__POS_ROTARY) {
+        if (cfg->rotary_dim < 2 || cfg->rotary_dim > cfg->d_head || cfg->rotary_dim % 2)
+            return bad("rotary_dim", cfg->rotary_dim, "an even number in [2, d_head]");
+        if (!(cfg->rope_theta > 0.0f) || !isfinite(cfg->rope_theta))
+            return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                               "transformer config: rope_theta = %g; expected a finite value > 0",
+                               (double)cfg->rope_theta);
+    }
+    const struct {
+        const char *name;
+        int32_t v;
+    } flags[] = {{"qkv_bias", cfg->qkv_bias},
+                 {"out_bias", cfg->out_bias},
+                 {"mlp_bias", cfg->mlp_bias},
+                 {"mlp_gated", cfg->mlp_gated},
+                 {"parallel_residual", cfg->parallel_residual},
+                 {"tied_embeddings", cfg->tied_embeddings},
+                 {"unembed_bias", cfg->unembed_bias}};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (!is_bool(flags[i].v)) return bad(flags[i].name, flags[i].v, "0 or 1");
+    if (cfg->parallel_residual && cfg->d_mlp == 0)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "transformer config: parallel_residual needs an MLP (d_mlp = 0)");
+    return POLCA_OK;
+}
+
 int32_t polca__tf_check_config(const polca__tf_config *cfg) {
     if (!cfg) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "transformer config is NULL");
     int32_t st;
@@ -76,12 +144,13 @@ int32_t polca__tf_check_config(const polca__tf_config *cfg) {
         (st = check_dim("d_mlp", cfg->d_mlp, 0)) || (st = check_dim("d_vocab", cfg->d_vocab, 1)) ||
         (st = check_dim("n_ctx", cfg->n_ctx, 1)))
         return st;
-    if (cfg->act_fn != POLCA__ACT_GELU && cfg->act_fn != POLCA__ACT_GELU_NEW &&
-        cfg->act_fn != POLCA__ACT_RELU)
+    if (cfg->act_fn < POLCA__ACT_GELU || cfg->act_fn > POLCA__ACT_SILU)
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
-                           "transformer config: act_fn = %d is not gelu (%d), gelu_new (%d) or "
-                           "relu (%d)",
-                           (int)cfg->act_fn, POLCA__ACT_GELU, POLCA__ACT_GELU_NEW, POLCA__ACT_RELU);
+                           "transformer config: act_fn = %d is not gelu (%d), gelu_new (%d), "
+                           "relu (%d) or silu (%d)",
+                           (int)cfg->act_fn, POLCA__ACT_GELU, POLCA__ACT_GELU_NEW, POLCA__ACT_RELU,
+                           POLCA__ACT_SILU);
+    if ((st = check_switches(cfg))) return st;
     /* Largest single tensors and per-row widths the kernels index with int. */
     const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head;
     const int64_t prods[][2] = {{cfg->d_vocab, D}, {cfg->n_ctx, D},  {HE, D},
@@ -114,8 +183,8 @@ static int32_t add(polca__layout *l, const char *name, int32_t ndim, int64_t d0,
 int32_t polca__tf_layout(const polca__tf_config *cfg, polca__layout *out) {
     int32_t st = polca__tf_check_config(cfg);
     if (st) return st;
-    const int64_t D = cfg->d_model, H = cfg->n_heads, E = cfg->d_head, M = cfg->d_mlp,
-                  V = cfg->d_vocab, T = cfg->n_ctx;
+    const int64_t D = cfg->d_model, H = cfg->n_heads, G = cfg->n_kv_heads, E = cfg->d_head,
+                  M = cfg->d_mlp, V = cfg->d_vocab, T = cfg->n_ctx;
     polca__layout l;
     polca__layout_init(&l);
     char name[POLCA_LAYOUT_NAME_MAX + 1];
@@ -128,32 +197,36 @@ int32_t polca__tf_layout(const polca__tf_config *cfg, polca__layout *out) {
         snprintf(name, sizeof name, "blocks.%d.%s", (int)layer, (suffix));     \
         TF_ADD(name, nd, a, b, c);                                             \
     } while (0)
+    const int norm_bias = cfg->norm == POLCA__NORM_LN, grouped = G < H;
     TF_ADD("embed.W_E", 2, V, D, 0);
-    TF_ADD("pos_embed.W_pos", 2, T, D, 0);
+    if (cfg->positions == POLCA__POS_LEARNED) TF_ADD("pos_embed.W_pos", 2, T, D, 0);
     for (int32_t layer = 0; layer < cfg->n_layers; layer++) {
         TF_BLOCK("ln1.w", 1, D, 0, 0);
-        TF_BLOCK("ln1.b", 1, D, 0, 0);
+        if (norm_bias) TF_BLOCK("ln1.b", 1, D, 0, 0);
         TF_BLOCK("attn.W_Q", 3, H, D, E);
-        TF_BLOCK("attn.W_K", 3, H, D, E);
-        TF_BLOCK("attn.W_V", 3, H, D, E);
+        TF_BLOCK(grouped ? "attn._W_K" : "attn.W_K", 3, G, D, E);
+        TF_BLOCK(grouped ? "attn._W_V" : "attn.W_V", 3, G, D, E);
         TF_BLOCK("attn.W_O", 3, H, E, D);
-        TF_BLOCK("attn.b_Q", 2, H, E, 0);
-        TF_BLOCK("attn.b_K", 2, H, E, 0);
-        TF_BLOCK("attn.b_V", 2, H, E, 0);
-        TF_BLOCK("attn.b_O", 1, D, 0, 0);
+        if (cfg->qkv_bias) {
+            TF_BLOCK("attn.b_Q", 2, H, E, 0);
+            TF_BLOCK(grouped ? "attn._b_K" : "attn.b_K", 2, G, E, 0);
+            TF_BLOCK(grouped ? "attn._b_V" : "attn.b_V", 2, G, E, 0);
+        }
+        if (cfg->out_bias) TF_BLOCK("attn.b_O", 1, D, 0, 0);
         if (M > 0) {
             TF_BLOCK("ln2.w", 1, D, 0, 0);
-            TF_BLOCK("ln2.b", 1, D, 0, 0);
+            if (norm_bias) TF_BLOCK("ln2.b", 1, D, 0, 0);
             TF_BLOCK("mlp.W_in", 2, D, M, 0);
-            TF_BLOCK("mlp.b_in", 1, M, 0, 0);
+            if (cfg->mlp_gated) TF_BLOCK("mlp.W_gate", 2, D, M, 0);
+            if (cfg->mlp_bias) TF_BLOCK("mlp.b_in", 1, M, 0, 0);
             TF_BLOCK("mlp.W_out", 2, M, D, 0);
-            TF_BLOCK("mlp.b_out", 1, D, 0, 0);
+            if (cfg->mlp_bias) TF_BLOCK("mlp.b_out", 1, D, 0, 0);
         }
     }
     TF_ADD("ln_final.w", 1, D, 0, 0);
-    TF_ADD("ln_final.b", 1, D, 0, 0);
-    TF_ADD("unembed.W_U", 2, D, V, 0);
-    TF_ADD("unembed.b_U", 1, V, 0, 0);
+    if (norm_bias) TF_ADD("ln_final.b", 1, D, 0, 0);
+    if (!cfg->tied_embeddings) TF_ADD("unembed.W_U", 2, D, V, 0);
+    if (cfg->unembed_bias) TF_ADD("unembed.b_U", 1, V, 0, 0);
 #undef TF_BLOCK
 #undef TF_ADD
     *out = l;
@@ -196,33 +269,50 @@ int32_t polca__tf_init(const polca__tf_config *cfg, uint64_t seed, float *theta)
     if (!theta) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "transformer init: theta is NULL");
     polca__tf_offsets o;
     polca__tf_offsets_of(cfg, &o);
-    const int64_t D = cfg->d_model, H = cfg->n_heads, E = cfg->d_head, M = cfg->d_mlp,
-                  V = cfg->d_vocab, T = cfg->n_ctx;
+    const int64_t D = cfg->d_model, H = cfg->n_heads, G = cfg->n_kv_heads, E = cfg->d_head,
+                  M = cfg->d_mlp, V = cfg->d_vocab, T = cfg->n_ctx;
     const double std = 0.8 / sqrt((double)D);
     uint64_t s = seed;
-    fill_normal(theta + o.W_E, V * D, std, &s);
-    fill_normal(theta + o.W_pos, T * D, std, &s);
+    /* Layout order; absent tensors (offset -1) are skipped. */
+#define TF_NORMAL(off, n)                                                      \
+    do {                                                                       \
+        if ((off) >= 0) fill_normal(base + (off), (n), std, &s);               \
+    } while (0)
+#define TF_CONST(off, n, v)                                                    \
+    do {                                                                       \
+        if ((off) >= 0) fill_const(base + (off), (n), (v));                    \
+    } while (0)
+    float *base = theta;
+    TF_NORMAL(o.W_E, V * D);
+    TF_NORMAL(o.W_pos, T * D);
     for (int32_t l = 0; l < cfg->n_layers; l++) {
-        float *b = theta + o.layer0 + l * o.layer_stride;
-        fill_const(b + o.ln1_w, D, 1.0f);
-        fill_const(b + o.ln1_b, D, 0.0f);
-        fill_normal(b + o.W_Q, H * D * E, std, &s);
-        fill_normal(b + o.W_K, H * D * E, std, &s);
-        fill_normal(b + o.W_V, H * D * E, std, &s);
-        fill_normal(b + o.W_O, H * E * D, std, &s);
-        fill_const(b + o.b_Q, 3 * H * E + D, 0.0f); /* b_Q, b_K, b_V, b_O */
+        base = theta + o.layer0 + l * o.layer_stride;
+        TF_CONST(o.ln1_w, D, 1.0f);
+        TF_CONST(o.ln1_b, D, 0.0f);
+        TF_NORMAL(o.W_Q, H * D * E);
+        TF_NORMAL(o.W_K, G * D * E);
+        TF_NORMAL(o.W_V, G * D * E);
+        TF_NORMAL(o.W_O, H * E * D);
+        TF_CONST(o.b_Q, H * E, 0.0f);
+        TF_CONST(o.b_K, G * E, 0.0f);
+        TF_CONST(o.b_V, G * E, 0.0f);
+        TF_CONST(o.b_O, D, 0.0f);
         if (M > 0) {
-            fill_const(b + o.ln2_w, D, 1.0f);
-            fill_const(b + o.ln2_b, D, 0.0f);
-            fill_normal(b + o.W_in, D * M, std, &s);
-            fill_const(b + o.b_in, M, 0.0f);
-            fill_normal(b + o.W_out, M * D, std, &s);
-            fill_const(b + o.b_out, D, 0.0f);
+            TF_CONST(o.ln2_w, D, 1.0f);
+            TF_CONST(o.ln2_b, D, 0.0f);
+            TF_NORMAL(o.W_in, D * M);
+            TF_NORMAL(o.W_gate, D * M);
+            TF_CONST(o.b_in, M, 0.0f);
+            TF_NORMAL(o.W_out, M * D);
+            TF_CONST(o.b_out, D, 0.0f);
         }
     }
-    fill_const(theta + o.lnf_w, D, 1.0f);
-    fill_const(theta + o.lnf_b, D, 0.0f);
-    fill_normal(theta + o.W_U, D * V, std, &s);
-    fill_const(theta + o.b_U, V, 0.0f);
+    base = theta;
+    TF_CONST(o.lnf_w, D, 1.0f);
+    TF_CONST(o.lnf_b, D, 0.0f);
+    TF_NORMAL(o.W_U, D * V);
+    TF_CONST(o.b_U, V, 0.0f);
+#undef TF_NORMAL
+#undef TF_CONST
     return POLCA_OK;
 }

@@ -247,26 +247,26 @@ static void run_config(polca_context *g, polca__tf_config cfg, int64_t n_seq, un
 /* {n_layers, d_model, n_heads, d_head, d_mlp, d_vocab, n_ctx, act} */
 TEST(cuda_tf_gelu) {
     NEED_GPU();
-    run_config(gpu, (polca__tf_config){2, 16, 2, 8, 32, 11, 9, POLCA__ACT_GELU}, 24, 1, TOL_FP32,
+    run_config(gpu, polca__tf_config_basic(2, 16, 2, 8, 32, 11, 9, POLCA__ACT_GELU), 24, 1, TOL_FP32,
                "gelu");
 }
 
 TEST(cuda_tf_gelu_new_uneven_heads) {
     NEED_GPU();
     /* d_head 5 != d_model / n_heads = 4 */
-    run_config(gpu, (polca__tf_config){2, 12, 3, 5, 20, 7, 8, POLCA__ACT_GELU_NEW}, 20, 2, TOL_FP32,
+    run_config(gpu, polca__tf_config_basic(2, 12, 3, 5, 20, 7, 8, POLCA__ACT_GELU_NEW), 20, 2, TOL_FP32,
                "gelu_new, d_head != d_model/n_heads");
 }
 
 TEST(cuda_tf_relu) {
     NEED_GPU();
-    run_config(gpu, (polca__tf_config){1, 8, 2, 4, 16, 6, 7, POLCA__ACT_RELU}, 30, 3, TOL_FP32,
+    run_config(gpu, polca__tf_config_basic(1, 8, 2, 4, 16, 6, 7, POLCA__ACT_RELU), 30, 3, TOL_FP32,
                "relu");
 }
 
 TEST(cuda_tf_attention_only) {
     NEED_GPU();
-    run_config(gpu, (polca__tf_config){2, 8, 3, 4, 0, 5, 6, POLCA__ACT_GELU}, 25, 4, TOL_FP32,
+    run_config(gpu, polca__tf_config_basic(2, 8, 3, 4, 0, 5, 6, POLCA__ACT_GELU), 25, 4, TOL_FP32,
                "attention-only");
 }
 
@@ -274,7 +274,7 @@ TEST(cuda_tf_wide) {
     NEED_GPU();
     /* the paper's shape, scaled down: d_vocab 14, n_ctx 12, 4 heads; rows
      * and widths over one warp (32) and one cuBLAS tile */
-    run_config(gpu, (polca__tf_config){3, 64, 4, 32, 256, 14, 12, POLCA__ACT_GELU}, 40, 5,
+    run_config(gpu, polca__tf_config_basic(3, 64, 4, 32, 256, 14, 12, POLCA__ACT_GELU), 40, 5,
                TOL_FP32, "wide");
 }
 
@@ -282,7 +282,7 @@ TEST(cuda_tf_long_rows) {
     NEED_GPU();
     /* n_ctx and d_vocab over 32: the warp-per-row kernels (softmax rows,
      * cross-entropy) loop over their rows */
-    run_config(gpu, (polca__tf_config){2, 24, 2, 12, 48, 45, 40, POLCA__ACT_GELU_NEW}, 12, 11,
+    run_config(gpu, polca__tf_config_basic(2, 24, 2, 12, 48, 45, 40, POLCA__ACT_GELU_NEW), 12, 11,
                TOL_FP32, "n_ctx 40, d_vocab 45");
 }
 
@@ -290,7 +290,7 @@ TEST(cuda_tf_long_rows) {
  * uneven last one) give what the CPU gives in one. */
 TEST(cuda_tf_chunked) {
     NEED_GPU();
-    const polca__tf_config cfg = {2, 16, 2, 8, 32, 9, 10, POLCA__ACT_GELU_NEW};
+    const polca__tf_config cfg = polca__tf_config_basic(2, 16, 2, 8, 32, 9, 10, POLCA__ACT_GELU_NEW);
     const int64_t n_seq = 37;
     const size_t budget = 64 << 10;
     /* one activation set of the batch is far over the budget: chunks */
@@ -324,7 +324,7 @@ TEST(cuda_tf_tf32) {
     int32_t s;
     polca_context *g = open_cuda(1, &s);
     CHECK_OK(s);
-    run_config(g, (polca__tf_config){3, 64, 4, 32, 256, 14, 12, POLCA__ACT_GELU}, 40, 7, TOL_TF32,
+    run_config(g, polca__tf_config_basic(3, 64, 4, 32, 256, 14, 12, POLCA__ACT_GELU), 40, 7, TOL_TF32,
                "wide, TF32 allowed");
     polca_context_destroy(g);
 }
@@ -332,7 +332,7 @@ TEST(cuda_tf_tf32) {
 TEST(cuda_tf_no_samples) {
     NEED_GPU();
     model m;
-    CHECK(model_make(&m, (polca__tf_config){2, 12, 3, 5, 20, 7, 8, POLCA__ACT_GELU_NEW}, 3, 8));
+    CHECK(model_make(&m, polca__tf_config_basic(2, 12, 3, 5, 20, 7, 8, POLCA__ACT_GELU_NEW), 3, 8));
     memset(m.mask, 0, (size_t)(3 * m.cfg.n_ctx));
     const polca_backend *be = gpu->be;
     void *st = gpu->be_state;
@@ -358,7 +358,7 @@ TEST(cuda_tf_no_samples) {
 TEST(cuda_tf_token_out_of_range) {
     NEED_GPU();
     model m;
-    CHECK(model_make(&m, (polca__tf_config){1, 8, 2, 4, 16, 6, 7, POLCA__ACT_RELU}, 4, 9));
+    CHECK(model_make(&m, polca__tf_config_basic(1, 8, 2, 4, 16, 6, 7, POLCA__ACT_RELU), 4, 9));
     m.tokens[10] = m.cfg.d_vocab;
     float *d_theta = dev_floats(gpu, m.theta, m.P), *d_out = dev_poisoned(gpu, m.P);
     CHECK(d_theta && d_out);
@@ -380,7 +380,7 @@ TEST(cuda_tf_token_out_of_range) {
  * is the same failure, reachable in a test.) */
 TEST(cuda_tf_out_of_memory) {
     NEED_GPU();
-    const polca__tf_config cfg = {1, 4, 1 << 13, 1, 4, 5, 1 << 12, POLCA__ACT_RELU};
+    const polca__tf_config cfg = polca__tf_config_basic(1, 4, 1 << 13, 1, 4, 5, 1 << 12, POLCA__ACT_RELU);
     CHECK_OK(polca__tf_check_config(&cfg));
     polca__tf_offsets o;
     polca__tf_offsets_of(&cfg, &o);
@@ -411,7 +411,7 @@ TEST(cuda_tf_out_of_memory) {
     release(gpu, d_theta), release(gpu, d_out);
     free(theta);
     /* still usable */
-    run_config(gpu, (polca__tf_config){1, 8, 2, 4, 16, 6, 7, POLCA__ACT_RELU}, 5, 10, TOL_FP32,
+    run_config(gpu, polca__tf_config_basic(1, 8, 2, 4, 16, 6, 7, POLCA__ACT_RELU), 5, 10, TOL_FP32,
                "after out-of-memory");
 }
 

@@ -171,7 +171,7 @@ TEST(public_api_equals_kernels) {
     CHECK(m != NULL);
     CHECK_OK(polca_data_create_tokens(ctx, f.S, f.T, f.tokens.data, f.mask.data, &d));
     const int32_t *c = f.cfg.data;
-    const polca__tf_config cfg = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]};
+    const polca__tf_config cfg = polca__tf_config_basic(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]);
     const polca_backend *be = ctx->be;
     float *a = malloc(f.K * f.N * 4), *b = malloc(f.K * f.N * 4);
     CHECK_OK(polca_model_losses(m, d, f.theta.data, a));

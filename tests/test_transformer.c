@@ -90,15 +90,15 @@ static void random_vec(float *x, int64_t n, unsigned long long seed) {
     for (int64_t i = 0; i < n; i++) x[i] = harness_uniform(&s);
 }
 
-static const polca__tf_config CFG_GELU_NEW = {2, 8, 2, 3, 12, 7, 6, POLCA__ACT_GELU_NEW};
-static const polca__tf_config CFG_ATTN_ONLY = {2, 8, 3, 4, 0, 5, 5, POLCA__ACT_GELU};
-static const polca__tf_config CFG_RELU = {1, 6, 2, 4, 10, 6, 5, POLCA__ACT_RELU};
-static const polca__tf_config CFG_GELU = {1, 6, 1, 5, 9, 5, 6, POLCA__ACT_GELU};
+#define CFG_GELU_NEW polca__tf_config_basic(2, 8, 2, 3, 12, 7, 6, POLCA__ACT_GELU_NEW)
+#define CFG_ATTN_ONLY polca__tf_config_basic(2, 8, 3, 4, 0, 5, 5, POLCA__ACT_GELU)
+#define CFG_RELU polca__tf_config_basic(1, 6, 2, 4, 10, 6, 5, POLCA__ACT_RELU)
+#define CFG_GELU polca__tf_config_basic(1, 6, 1, 5, 9, 5, 6, POLCA__ACT_GELU)
 
 /* ---- layout, config, init ---- */
 
 TEST(layout_matches_transformerlens) {
-    const polca__tf_config c = {2, 8, 2, 3, 12, 7, 6, POLCA__ACT_GELU};
+    const polca__tf_config c = polca__tf_config_basic(2, 8, 2, 3, 12, 7, 6, POLCA__ACT_GELU);
     polca__layout l;
     CHECK_OK(polca__tf_layout(&c, &l));
     static const char *names[] = {
@@ -174,7 +174,7 @@ TEST(config_check_rejects_bad_fields) {
 }
 
 TEST(init_follows_transformerlens_gpt2_scheme) {
-    const polca__tf_config c = {2, 64, 4, 16, 256, 50, 32, POLCA__ACT_GELU};
+    const polca__tf_config c = polca__tf_config_basic(2, 64, 4, 16, 256, 50, 32, POLCA__ACT_GELU);
     polca__layout l;
     CHECK_OK(polca__tf_layout(&c, &l));
     float *a = malloc((size_t)l.n_params * 4), *b = malloc((size_t)l.n_params * 4);
@@ -340,9 +340,9 @@ TEST(dirderivs_vs_float64_differences) {
 /* Degenerate shapes: width-1 model (LayerNorm of one value), one position
  * (nothing to score), one head of width 1. */
 TEST(degenerate_shapes) {
-    const polca__tf_config cfgs[] = {{1, 1, 1, 1, 0, 2, 3, POLCA__ACT_RELU},
-                                     {2, 1, 1, 1, 1, 3, 2, POLCA__ACT_GELU_NEW},
-                                     {1, 4, 1, 1, 2, 3, 1, POLCA__ACT_GELU}};
+    const polca__tf_config cfgs[] = {polca__tf_config_basic(1, 1, 1, 1, 0, 2, 3, POLCA__ACT_RELU),
+                                     polca__tf_config_basic(2, 1, 1, 1, 1, 3, 2, POLCA__ACT_GELU_NEW),
+                                     polca__tf_config_basic(1, 4, 1, 1, 2, 3, 1, POLCA__ACT_GELU)};
     for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
         model m;
         CHECK(model_make(&m, cfgs[i], 2, 60 + i));
@@ -373,7 +373,7 @@ static double dotd(const float *a, const float *b, int64_t n) {
 }
 
 TEST(hessian_symmetry_and_sample_sums) {
-    const polca__tf_config cfg = {2, 16, 2, 6, 24, 9, 8, POLCA__ACT_GELU_NEW};
+    const polca__tf_config cfg = polca__tf_config_basic(2, 16, 2, 6, 24, 9, 8, POLCA__ACT_GELU_NEW);
     model m;
     CHECK(model_make(&m, cfg, 6, 31));
     const int64_t P = m.P, N = m.N;
@@ -441,7 +441,7 @@ static double diff_norm(const float *a, const float *b, int64_t n) {
  * per value says nothing. Bitwise where it holds by construction: the same
  * call twice (the same sgemm calls, the same thread splits). */
 TEST(chunked_batch_matches_single_sequences) {
-    const polca__tf_config cfg = {1, 48, 4, 12, 192, 10, 48, POLCA__ACT_GELU};
+    const polca__tf_config cfg = polca__tf_config_basic(1, 48, 4, 12, 192, 10, 48, POLCA__ACT_GELU);
     const int64_t per_seq = 3 * polca__tf_acts_floats_per_seq(&cfg) * 4;
     const int64_t n_seq = 2 * (int64_t)(TF_CHUNK_BYTES / (size_t)per_seq) + 3;
     model m;
@@ -545,7 +545,7 @@ TEST(no_samples_gives_zero_mean_and_gradient) {
 
 TEST(allocation_failure_is_a_status) {
     /* one sequence needs H * T^2 = 2^37 floats of attention probabilities */
-    const polca__tf_config cfg = {1, 4, 1 << 13, 1, 4, 5, 1 << 12, POLCA__ACT_RELU};
+    const polca__tf_config cfg = polca__tf_config_basic(1, 4, 1 << 13, 1, 4, 5, 1 << 12, POLCA__ACT_RELU);
     CHECK_OK(polca__tf_check_config(&cfg));
     polca__tf_offsets o;
     polca__tf_offsets_of(&cfg, &o);
@@ -586,7 +586,7 @@ static void check_fixture(const char *name) {
           load(dir, "hvp", &hva) && load(dir, "dirs", &dira) && load(dir, "g", &ga) &&
           load(dir, "c", &ca));
     const int32_t *cf = cfa.data;
-    const polca__tf_config cfg = {cf[0], cf[1], cf[2], cf[3], cf[4], cf[5], cf[6], cf[7]};
+    const polca__tf_config cfg = polca__tf_config_basic(cf[0], cf[1], cf[2], cf[3], cf[4], cf[5], cf[6], cf[7]);
     polca__layout lay;
     CHECK_OK(polca__tf_layout(&cfg, &lay));
     /* the torch module's state_dict order, names and shapes = our layout */

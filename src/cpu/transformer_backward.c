@@ -232,6 +232,8 @@ int32_t polca__cpu_tf_grad(void *state, const struct polca__tf_config *cfg, cons
                            int64_t n_seq, const int32_t *tokens, const uint8_t *mask,
                            double *host_mean_loss, float *grad) {
     (void)state;
+    int32_t chk = polca__tf_cpu_check(cfg);
+    if (chk) return chk;
     return reverse(cfg, theta, n_seq, tokens, mask, NULL, host_mean_loss, grad, NULL);
 }
 
@@ -239,5 +241,7 @@ int32_t polca__cpu_tf_hvp(void *state, const struct polca__tf_config *cfg, const
                           int64_t n_seq, const int32_t *tokens, const uint8_t *mask,
                           const float *v, float *hv) {
     (void)state;
+    int32_t chk = polca__tf_cpu_check(cfg);
+    if (chk) return chk;
     return reverse(cfg, theta, n_seq, tokens, mask, v, NULL, NULL, hv);
 }

@@ -70,6 +70,11 @@ POLCA_INTERNAL void polca__tf_qkv_pack(const polca__tf_config *cfg, tf_view *v);
 /* W_Q, W_K, W_V += Wqkv of each block (gradients accumulated packed). */
 POLCA_INTERNAL void polca__tf_qkv_unpack_add(const polca__tf_config *cfg, tf_view *v);
 
+/* POLCA_ERR_UNSUPPORTED, naming the switch, when cfg uses an architecture
+ * switch these kernels do not compute (transformer_work.c); every entry
+ * checks first. */
+POLCA_INTERNAL int32_t polca__tf_cpu_check(const polca__tf_config *cfg);
+
 /* ---- threads for the elementwise ops (transformer_par.c) ---- */
 
 typedef struct tf_pool tf_pool;

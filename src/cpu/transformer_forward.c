@@ -58,6 +58,8 @@ int32_t polca__cpu_tf_losses(void *state, const struct polca__tf_config *cfg, co
                              int64_t n_seq, const int32_t *tokens, const uint8_t *mask,
                              float *losses) {
     (void)state;
+    int32_t chk = polca__tf_cpu_check(cfg);
+    if (chk) return chk;
     const int64_t T = cfg->n_ctx, D = cfg->d_model;
     const int64_t chunk = polca__tf_chunk_seqs(cfg, n_seq, 1, T * D);
     tf_block_view *blocks = polca__calloc((size_t)cfg->n_layers, sizeof *blocks, "transformer view");

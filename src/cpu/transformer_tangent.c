@@ -89,6 +89,8 @@ int32_t polca__cpu_tf_dirderivs(void *state, const struct polca__tf_config *cfg,
                                 const uint8_t *mask, int64_t k, const float *dirs, float *losses,
                                 float *g, float *c) {
     (void)state;
+    int32_t chk = polca__tf_cpu_check(cfg);
+    if (chk) return chk;
     const int64_t T = cfg->n_ctx, D = cfg->d_model;
     polca__tf_offsets o;
     polca__tf_offsets_of(cfg, &o);

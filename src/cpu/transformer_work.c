@@ -150,3 +150,30 @@ void polca__tf_qkv_unpack_add(const polca__tf_config *cfg, tf_view *v) {
                 }
     }
 }
+
+int32_t polca__tf_cpu_check(const polca__tf_config *cfg) {
+    const char *missing = NULL;
+    if (cfg->n_kv_heads != cfg->n_heads)
+        missing = "grouped-query attention (n_kv_heads < n_heads)";
+    else if (cfg->positions == POLCA__POS_ROTARY)
+        missing = "rotary positions";
+    else if (cfg->positions == POLCA__POS_NONE)
+        missing = "no positional embedding";
+    else if (cfg->norm != POLCA__NORM_LN)
+        missing = "RMSNorm and bias-free LayerNorm";
+    else if (cfg->norm_eps != 1e-5f)
+        missing = "a norm_eps other than 1e-5";
+    else if (!cfg->qkv_bias || !cfg->out_bias || !cfg->mlp_bias || !cfg->unembed_bias)
+        missing = "absent biases";
+    else if (cfg->act_fn == POLCA__ACT_SILU)
+        missing = "the silu activation";
+    else if (cfg->mlp_gated)
+        missing = "the gated MLP";
+    else if (cfg->parallel_residual)
+        missing = "the parallel residual";
+    else if (cfg->tied_embeddings)
+        missing = "tied embeddings";
+    if (!missing) return POLCA_OK;
+    return polca__fail(POLCA_ERR_UNSUPPORTED, "CPU transformer kernels: %s is not implemented",
+                       missing);
+}

@@ -218,6 +218,12 @@ int32_t build_index(tf_call *c, const int32_t *tokens, const uint8_t *mask, inde
 int32_t tf_call_open(cuda_state *s, const polca__tf_config *cfg, int kind, bool curvature,
                      int64_t n_seq, const int32_t *tokens, const uint8_t *mask, tf_call *c) {
     memset(c, 0, sizeof *c);
+    if (!polca__tf_config_is_basic(cfg))
+        return report(s, POLCA_ERR_UNSUPPORTED,
+                      "CUDA transformer kernels: this model uses architecture switches (rotary or "
+                      "no positions, grouped-query attention, RMSNorm or bias-free norms, "
+                      "absent biases, silu, gated MLP, parallel residual or tied embeddings) "
+                      "that this module does not have yet; use backend \"cpu\"");
     tf_run *r = &c->run;
     r->s = s;
     r->cfg = cfg;
