@@ -146,34 +146,69 @@ POLCA_API int32_t polca_data_subset_samples(const polca_data *data, int64_t n,
 typedef struct polca_model polca_model;
 
 /*
- * Built-in decoder-only transformer, TransformerLens HookedTransformer
- * compatible: token embedding plus learned positional embedding; n_layers
- * pre-LayerNorm blocks (LayerNorm eps 1e-5 with weight and bias) of causal
- * multi-head attention scaled by 1/sqrt(d_head) and, unless d_mlp is 0, an
- * MLP; a final LayerNorm; an untied unembedding with bias. Loss: cross-entropy
- * of each scored position's next token.
+ * Built-in decoder-only transformer. With the default options it is
+ * TransformerLens 2/3's HookedTransformer: token embedding plus learned
+ * positional embedding; n_layers pre-LayerNorm blocks (LayerNorm eps 1e-5
+ * with weight and bias) of causal multi-head attention scaled by
+ * 1/sqrt(d_head) and, unless d_mlp is 0, an MLP; a final LayerNorm; an
+ * untied unembedding with bias. Switches (below) make it GPT-2, GPT-NeoX
+ * (Pythia) or Llama-style (Llama, Qwen2, Mistral): one model with options,
+ * every combination exact in all five computations. Loss: cross-entropy of
+ * each scored position's next token. polca_model_create_pretrained makes one
+ * from a Hugging Face or TransformerLens checkpoint with these options set.
  *
  * Options (NULL is not allowed: the sizes have no defaults):
- *   "n_layers" int   >= 1, required
- *   "d_model"  int   >= 1, required
- *   "n_heads"  int   >= 1, required
- *   "d_head"   int   >= 1, default d_model / n_heads (n_heads must divide
- *                    d_model when d_head is not given)
- *   "d_mlp"    int   >= 0, default 4 * d_model; 0 = attention-only (no MLP
- *                    and no ln2 in the blocks)
- *   "d_vocab"  int   >= 2, required
- *   "n_ctx"    int   >= 2, required
- *   "act_fn"   string "gelu" (exact, erf), "gelu_new" (tanh approximation)
- *                    or "relu"; default "gelu_new"
+ *   "n_layers"   int    >= 1, required
+ *   "d_model"    int    >= 1, required
+ *   "n_heads"    int    >= 1, required
+ *   "d_head"     int    >= 1, default d_model / n_heads (n_heads must divide
+ *                       d_model when d_head is not given)
+ *   "d_mlp"      int    >= 0, default 4 * d_model; 0 = attention-only (no MLP
+ *                       and no ln2 in the blocks)
+ *   "d_vocab"    int    >= 2, required
+ *   "n_ctx"      int    >= 2, required: the longest sequence (the rows of
+ *                       W_pos when positions are learned)
+ *   "act_fn"     string "gelu" (exact, erf), "gelu_new" (tanh
+ *                       approximation), "relu" or "silu" (x sigmoid(x));
+ *                       default "gelu_new"
+ *   Switches (defaults: TransformerLens 2/3):
+ *   "n_kv_heads" int    key/value heads, dividing n_heads (grouped-query
+ *                       attention: query head h reads kv head
+ *                       h / (n_heads / n_kv_heads)); default n_heads
+ *   "norm"       string "layernorm" (default), "layernorm_nobias" or
+ *                       "rmsnorm" (x / sqrt(mean(x^2) + eps) * w); every
+ *                       norm of the model
+ *   "norm_eps"   double > 0, default 1e-5
+ *   "positions"  string "learned" (default: W_pos), "rotary" (rotate-half on
+ *                       q and k, as GPT-NeoX and Llama) or "none"
+ *   "rotary_dim" int    rotary only: the rotated dims of each head, even,
+ *                       2..d_head (Pythia's rotary_pct * d_head); default
+ *                       d_head
+ *   "rope_theta" double rotary base, > 0, default 10000
+ *   "qkv_bias"   int    0 or 1: b_Q, b_K, b_V exist; default 1
+ *   "out_bias"   int    0 or 1: b_O exists; default 1
+ *   "mlp_bias"   int    0 or 1: b_in and b_out exist; default 1
+ *   "mlp_gated"  int    0 or 1: the MLP is act(x W_gate) * (x W_in + b_in)
+ *                       (SwiGLU with silu); default 0
+ *   "parallel_residual" int 0 or 1: x + attn(ln1 x) + mlp(ln2 x) in one step
+ *                       (GPT-NeoX); default 0 (sequential); needs an MLP
+ *   "tied_embeddings"   int 0 or 1: no W_U, logits = x W_E^T (GPT-2); the one
+ *                       W_E gets both uses' gradient and curvature; default 0
+ *   "unembed_bias" int  0 or 1: b_U exists; default 1
  * Every size is at most 2^24 and every tensor under 2^31 elements
  * (POLCA_ERR_INVALID_ARGUMENT naming the option otherwise).
  * Parameters: tensors named and shaped as in TransformerLens's state_dict
  * (embed.W_E [d_vocab, d_model], pos_embed.W_pos [n_ctx, d_model],
  * blocks.0.ln1.w, blocks.0.attn.W_Q [n_heads, d_model, d_head], ...,
- * unembed.W_U [d_model, d_vocab], unembed.b_U [d_vocab]); query them with
- * polca_model_tensor_info. The context's backend computes: a backend without
- * the transformer kernels makes the five computations fail with
- * POLCA_ERR_UNSUPPORTED.
+ * unembed.W_U [d_model, d_vocab], unembed.b_U [d_vocab]); a switch that
+ * removes a tensor removes its name; grouped-query K and V are
+ * attn._W_K/_W_V/_b_K/_b_V [n_kv_heads, ...] and the gate is mlp.W_gate
+ * [d_model, d_mlp], as TransformerLens names them. Query them with
+ * polca_model_tensor_info. Without learned positions, data shorter than
+ * n_ctx is computed at its own length (no padding cost). The context's
+ * backend computes: a backend without the transformer kernels, or without a
+ * switch the model uses (docs/gpu.md says which the CUDA module has), makes
+ * the five computations fail with POLCA_ERR_UNSUPPORTED naming it.
  */
 POLCA_API int32_t polca_model_create_transformer(polca_context *ctx,
                                                  const polca_options *options,
@@ -330,7 +365,7 @@ POLCA_API int32_t polca_model_find_tensor(const polca_model *model, const char *
 /*
  * Seeded initialization into out theta[P] (caller-owned).
  *   transformer: TransformerLens's default ("gpt2") scheme: every weight
- *                matrix (W_E, W_pos, W_Q, W_K, W_V, W_O, W_in, W_out, W_U)
+ *                matrix (W_E, W_pos, W_Q, W_K, W_V, W_O, W_in, W_gate, W_out, W_U)
  *                from N(0, (0.8 / sqrt(d_model))^2), biases 0, LayerNorm
  *                weights 1 and biases 0;
  *   MLP:         W and b uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)], as
