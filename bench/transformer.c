@@ -18,7 +18,6 @@
  * dW); HVP 8F (forward 1, tangent 2, dx 1, dx' 2, dW' 2); g+c for K
  * directions (1 + 4K) F (tangent 2 and second order 2 per direction).
  */
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,45 +25,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "internal.h"
 #include "transformer.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *x, int n) {
-    qsort(x, (size_t)n, sizeof *x, cmp_double);
-    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
-}
-
-static float uniform(unsigned long long *s) {
-    *s ^= *s >> 12, *s ^= *s << 25, *s ^= *s >> 27;
-    return (float)((double)((*s * 2685821657736338717ULL) >> 40) / (double)(1 << 24) * 2.0 - 1.0);
-}
-
-/* sgemm rate (GFLOP/s) for C[m][n] = A[m][k] B[k][n], median of `runs`. */
-static double sgemm_rate(int m, int n, int k, int runs) {
-    float *a = malloc((size_t)m * k * 4), *b = malloc((size_t)k * n * 4), *c = malloc((size_t)m * n * 4);
-    unsigned long long s = 7;
-    for (long i = 0; i < (long)m * k; i++) a[i] = uniform(&s);
-    for (long i = 0; i < (long)k * n; i++) b[i] = uniform(&s);
-    double t[16];
-    for (int r = 0; r < runs + 1; r++) {
-        double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
-        if (r) t[r - 1] = now() - t0;
-    }
-    free(a), free(b), free(c);
-    return 2.0 * m * n * k / median(t, runs) * 1e-9;
-}
 
 /* PyTorch in a child process that times one operation per request, so the
  * two sides of each comparison run back to back (the machine is shared and
@@ -169,10 +132,10 @@ int main(int argc, char **argv) {
     uint8_t *mask = malloc((size_t)(S * T));
     polca__tf_init(&cfg, 1, theta);
     unsigned long long s = 99;
-    for (int64_t i = 0; i < P; i++) theta[i] += 0.02f * uniform(&s), v[i] = uniform(&s);
-    for (int64_t i = 0; i < K * P; i++) dirs[i] = uniform(&s);
+    for (int64_t i = 0; i < P; i++) theta[i] += 0.02f * bench_uniform(&s), v[i] = bench_uniform(&s);
+    for (int64_t i = 0; i < K * P; i++) dirs[i] = bench_uniform(&s);
     for (int64_t i = 0; i < S * T; i++) {
-        tokens[i] = (int32_t)((uniform(&s) + 1.0f) * 7.0f) % 14;
+        tokens[i] = (int32_t)((bench_uniform(&s) + 1.0f) * 7.0f) % 14;
         mask[i] = (i % T) + 1 < T;
     }
 
@@ -181,8 +144,8 @@ int main(int argc, char **argv) {
            "P = %lld; %lld sequences, N = %lld samples; K = %lld; median of %d runs\n",
            act, (long long)P, (long long)S, (long long)N, (long long)K, runs);
 
-    const double gem = sgemm_rate(2048, 2048, 2048, 3);
-    const double gem_model = sgemm_rate(4096, 512, 128, 5);
+    const double gem = bench_sgemm_rate(2048, 2048, 2048, 3);
+    const double gem_model = bench_sgemm_rate(4096, 512, 128, 5);
     printf("sgemm ceiling: %.1f GFLOP/s at 2048^3, %.1f GFLOP/s at 4096x512x128 (an MLP GEMM)\n",
            gem, gem_model);
 
@@ -217,16 +180,16 @@ int main(int argc, char **argv) {
         const int n = i == 3 ? (runs < 3 ? runs : 3) : runs; /* g+c: at most 3 runs */
         double t[16];
         for (int r = 0; r < n; r++) {
-            const double t0 = now();
+            const double t0 = bench_now();
             int32_t bad = i == 0   ? be->tf_losses(st, &cfg, theta, S, tokens, mask, losses)
                           : i == 1 ? be->tf_grad(st, &cfg, theta, S, tokens, mask, &mean, grad)
                           : i == 2 ? be->tf_hvp(st, &cfg, theta, S, tokens, mask, v, hv)
                                    : be->tf_dirderivs(st, &cfg, theta, S, tokens, mask, K, dirs,
                                                       NULL, g, c);
             if (bad) goto fail;
-            t[r] = now() - t0;
+            t[r] = bench_now() - t0;
         }
-        ms[i] = 1e3 * median(t, n);
+        ms[i] = 1e3 * bench_median(t, n);
         torch_ms[i] = torch_time(&tp, ops[i]);
     }
     torch_stop(&tp);
