@@ -102,9 +102,10 @@ POLCA_INTERNAL int32_t polca__basis_hessian_parse(const polca_options *options, 
                                                   polca__hessian_basis_opts *o);
 
 /*
- * Algorithm 1 (METHOD.md): B <- []; for each checkpoint c (in order, or
- * shuffled), the top-k eigenvectors of A_c = (I - B B^T) H_c (I - B B^T)
- * restricted to the orthogonal complement of B are appended to B.
+ * Algorithm 1 (docs/method.md#the-basis-algorithm-1): B <- []; for each
+ * checkpoint c (in order, or shuffled), the top-k eigenvectors of
+ * A_c = (I - B B^T) H_c (I - B B^T) restricted to the orthogonal complement
+ * of B are appended to B.
  *   p:             parameters; n_checkpoints >= 1 with n_checkpoints*k <= p.
  *   steps:         host [n_checkpoints]: the training step of each
  *                  checkpoint (metadata only).

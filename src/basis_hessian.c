@@ -1,8 +1,9 @@
 /*
- * src/basis_hessian.c - Algorithm 1 (METHOD.md, "The basis"): the Hessian
- * eigenbasis over a series of checkpoints, each checkpoint contributing the
- * top-k eigenvectors of its Hessian projected onto the orthogonal complement
- * of the basis so far; and the shuffled-checkpoint variant (Appendix H).
+ * src/basis_hessian.c - Algorithm 1 (docs/method.md#the-basis-algorithm-1):
+ * the Hessian eigenbasis over a series of checkpoints, each checkpoint
+ * contributing the top-k eigenvectors of its Hessian projected onto the
+ * orthogonal complement of the basis so far; and the shuffled-checkpoint
+ * variant (Appendix H).
  *
  * The operator at checkpoint c is A_c = P H_c P with P = I - B B^T, applied
  * as written (project the input, HVP, project the output), so the reported

@@ -1,8 +1,9 @@
 /*
  * src/clustering.c - polca_clustering: per-direction HDBSCAN on loss
  * trajectories, with each cluster's members, medoid, mean trajectory,
- * breakthrough onset and hidden-breakthrough flag (METHOD.md, Clustering and
- * Breakthroughs; include/polca/cluster.h has the definitions).
+ * breakthrough onset and hidden-breakthrough flag (docs/method.md#clustering
+ * and docs/method.md#breakthroughs; include/polca/cluster.h has the
+ * definitions).
  *
  * Reading of the paper (section 3.4 and Appendix G) for the plateau: "the
  * step where the mean exact loss plateaus (Appendix Figure 7)" is the loss of

@@ -37,8 +37,9 @@ struct polca_clustering {
  * [2t + 1] doubles of scratch. */
 POLCA_INTERNAL int64_t polca__onset(const float *f, int64_t t, int64_t w, int cumsum,
                                     double *work);
-/* Plateau of a curve m[t1] (METHOD.md): with D = |m[0] - m[t1-1]|, the first
- * index u such that |m[v] - m[t1-1]| <= eps D for every v >= u. */
+/* Plateau of a curve m[t1] (docs/method.md#the-plateau): with
+ * D = |m[0] - m[t1-1]|, the first index u such that |m[v] - m[t1-1]| <= eps D
+ * for every v >= u. */
 POLCA_INTERNAL double polca__plateau(const double *m, int64_t t1, double eps);
 
 #endif /* POLCA_CLUSTERING_H */

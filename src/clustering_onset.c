@@ -1,5 +1,5 @@
 /* src/clustering_onset.c - breakthrough onsets (paper eq. 9) and the plateau
- * of the exact loss (METHOD.md, Breakthroughs). */
+ * of the exact loss (docs/method.md#breakthroughs). */
 #include <math.h>
 
 #include "clustering.h"

@@ -1,5 +1,6 @@
 /*
- * src/polca_engine.c - the POLCA decomposition (METHOD.md eq. 2, 6-8),
+ * src/polca_engine.c - the POLCA decomposition (paper eq. 2, 6-8;
+ * docs/method.md#the-decomposition),
  * streamed over checkpoints; see polca_engine.h.
  *
  * Per interval t -> t+1, with s_k = <b_k, theta_{t+1} - theta_t>:

@@ -1,6 +1,7 @@
 /*
  * src/polca_engine.h - the POLCA decomposition, streamed over checkpoints.
- * Private. METHOD.md, "The decomposition" and "Baselines", is the spec.
+ * Private. docs/method.md#the-decomposition and docs/method.md#baselines
+ * are the spec.
  *
  * The engine never sees a model, a file or a basis handle: it reads them
  * through a source of callbacks, so the same code serves every model kind

@@ -27,10 +27,11 @@ TEST(onset_by_hand) {
     CHECK(polca__onset(changes, 8, 1, 1, work) == 2);
 }
 
-/* Eq. 9 takes the argmax of the negated second difference; METHOD.md and
- * cluster.h: the first maximum when several are equal. Every value below is
- * an integer or a dyadic fraction, so the tied accelerations are equal to
- * the bit in float32 and in double (worked out with exact fractions). */
+/* Eq. 9 takes the argmax of the negated second difference;
+ * docs/method.md#onset-eq-9 and cluster.h: the first maximum when several
+ * are equal. Every value below is an integer or a dyadic fraction, so the
+ * tied accelerations are equal to the bit in float32 and in double (worked
+ * out with exact fractions). */
 TEST(onset_ties_take_the_first_maximum) {
     double work[64];
     /* Two equal drops: accelerations (j = 1..8) 0, 1, -1, 0, 0, 1, -1, 0:

@@ -221,7 +221,8 @@ TEST(quadratic_complete_basis_is_exact) {
     }
 }
 
-/* Any complete orthonormal basis: the first-order identity of METHOD.md. */
+/* Any complete orthonormal basis: the first-order identity of
+ * docs/method.md#first-order-polca-eq-2. */
 TEST(first_order_identity_random_basis) {
     static model m;
     static run r;

@@ -22,7 +22,8 @@ void experiment_config_default(experiment_config *c) {
     c->scale = "default";
     c->out_dir = "out/arithmetic";
     c->seed = 1;
-    /* METHOD.md "Small scale": this size learns the task within ~3000 steps */
+    /* this size learns the task on a CPU:
+     * README.md#make-demo-default-configuration-cpu */
     c->n_layers = 2, c->d_model = 64, c->n_heads = 4, c->d_head = 16, c->d_mlp = 256;
     c->act_fn = "gelu";
     /* 2000 steps: the model is at >= 0.99 validation token accuracy by
@@ -45,7 +46,8 @@ void experiment_config_default(experiment_config *c) {
      * method alike. */
     c->normalize = "unit";
     c->smoothing = 1; /* eq. 9 on the raw curve, as in the paper */
-    c->carry_mid_share = 0.5; /* "over [a share]": lost in the text; METHOD.md */
+    c->carry_mid_share = 0.5; /* "over [a share]": lost in the text;
+                                 docs/method.md#the-carry-scores-exclusion-rule */
     c->curvature = "exact";
     c->block = 16;
     c->warmup = 0, c->schedule = "constant";
@@ -62,7 +64,8 @@ void experiment_config_paper(experiment_config *c) {
     /* Appendix D/E.1: 3 layers, d_model 512, 4 heads, d_mlp 2048, 10,000
      * steps, batch 64, POLCA every 20 steps, a basis vector every 200 steps
      * (k = 1), 1250 validation and basis sequences. The paper's lr (1e-5) is
-     * kept; at this size and length it learns slowly (METHOD.md). */
+     * kept (docs/method.md#the-arithmetic-setting); at this size and length
+     * it learns slowly. */
     c->n_layers = 3, c->d_model = 512, c->n_heads = 4, c->d_head = 128, c->d_mlp = 2048;
     c->steps = 10000, c->lr = 1e-5;
     c->mid_carry_keep = 1.0; /* the paper's uniform data */

@@ -4,7 +4,7 @@ hidden-breakthrough fractions in numpy, from the files the example writes.
 
     /usr/bin/python3 examples/arithmetic/recheck_onsets.py out/arithmetic
 
-Independent of the library: tau (METHOD.md "Breakthroughs": the first
+Independent of the library: tau (docs/method.md#the-plateau: the first
 checkpoint after which the mean exact loss stays within eps = 0.05 of its
 total drop from its final value), every sample's onset (eq. 9: the
 earliest argmax over 1 <= j <= T-2 of -(f[j+1] - 2 f[j] + f[j-1]), f
@@ -50,7 +50,7 @@ def plateau(mean_exact):
 
 def smooth(x, w):
     """Centred moving average of odd width w along rows, the window cut at
-    the ends (METHOD.md, eq. 9's smoothing option)."""
+    the ends (eq. 9's smoothing option, docs/method.md#onset-eq-9)."""
     h = (w - 1) // 2
     if h == 0:
         return x

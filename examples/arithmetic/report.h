@@ -83,9 +83,10 @@ typedef struct report_method {
     const char *name;    /* summary.json key: exact_loss, loss_change, fisher,
                             lca, polca_first_order, polca */
     const char *display; /* table text, e.g. "POLCA"; NULL = name */
-    /* The paper's scoring (Appendix G, METHOD.md "The carry score's
-     * exclusion rule"): only clusters where more than carry_mid_share of
-     * the carry tokens are in the 100s or 10s place count. */
+    /* The paper's scoring (Appendix G,
+     * docs/method.md#the-carry-scores-exclusion-rule): only clusters where
+     * more than carry_mid_share of the carry tokens are in the 100s or 10s
+     * place count. */
     report_scores faithful;
     /* Every cluster counts (the carry into the 1000s place, i.e. "the sum
      * starts with 1", included). */

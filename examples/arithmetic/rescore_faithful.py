@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Rescores one arithmetic run's clusters for the carry label the way the
-paper's Appendix G does (METHOD.md, "The carry score's exclusion rule").
+paper's Appendix G does (docs/method.md#the-carry-scores-exclusion-rule).
 
     /usr/bin/python3 examples/arithmetic/rescore_faithful.py OUT_DIR \
         [--normalize none,unit] [--share 0.5] [--min-cluster-size N] \

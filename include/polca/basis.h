@@ -9,7 +9,7 @@
  * context's backend (device memory on CUDA) and are read through
  * polca_basis_get_vector; K * P need not fit in host memory at once.
  *
- * Kinds of basis (METHOD.md, "The basis"; paper Appendix H):
+ * Kinds of basis (docs/method.md#the-basis-algorithm-1; paper Appendix H):
  *   - Hessian eigenbasis by Algorithm 1 (built from a model and its
  *     checkpoints; see the model API), in checkpoint order or over a
  *     seeded shuffle of the checkpoints;

@@ -1,7 +1,7 @@
 /*
  * polca/trajectories.h - POLCA: every sample's loss change between
  * checkpoints, decomposed along each basis vector, and the paper's
- * baselines (METHOD.md, "The decomposition" and "Baselines").
+ * baselines (docs/method.md#the-decomposition and docs/method.md#baselines).
  *
  * With checkpoints theta_0..theta_T (T1 = T + 1 of them), basis vectors b_k,
  * s_{k,t} = <b_k, theta_{t+1} - theta_t>, g_{i,k,t} = <grad l_i(theta_t), b_k>
