@@ -47,9 +47,9 @@ static int64_t max3(int64_t a, int64_t b, int64_t c) {
 int64_t polca__tf_backward_scratch_per_seq(const polca__tf_config *cfg, int tangent) {
     const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head, T = cfg->n_ctx;
     const int64_t wide = max3(cfg->d_vocab, cfg->d_mlp, HE);
-    /* dx, dln [D]; dlogits / dpost / dz [wide]; dq, dk, dv [HE]; per row,
+    /* dx, dln [D]; dlogits / dpost / dz [wide]; dq | dk | dv [(H+2G)E]; per row,
      * once or twice (tangent); + the op scratch once (counted per sequence). */
-    return (tangent ? 2 : 1) * T * (2 * D + wide + 3 * HE + 4 * 16) +
+    return (tangent ? 2 : 1) * T * (2 * D + wide + tf_qkv_width(cfg) + 4 * 16) +
            polca__tf_op_scratch_floats(cfg) + 64;
 }
 
@@ -65,13 +65,14 @@ static float *take(float **cursor, int64_t n) {
 }
 
 static void carve_adj(const polca__tf_config *cfg, int64_t R, float **cur, adj *d) {
-    const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head;
+    const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head,
+                  GE = (int64_t)cfg->n_kv_heads * cfg->d_head;
     d->dx = take(cur, R * D);
     d->dln = take(cur, R * D);
     d->wide = take(cur, R * max3(cfg->d_vocab, cfg->d_mlp, HE));
-    d->dq = take(cur, R * 3 * HE); /* dq | dk | dv: [R][3HE] like q | k | v */
+    d->dq = take(cur, R * tf_qkv_width(cfg)); /* dq | dk | dv: [R][(H+2G)E] like q | k | v */
     d->dk = d->dq + HE;
-    d->dv = d->dq + 2 * HE;
+    d->dv = d->dq + HE + GE;
 }
 
 #define OPT(p, field) ((p) ? (p)->field : NULL)
@@ -80,7 +81,7 @@ void polca__tf_backward_chunk(const polca__tf_config *cfg, const tf_view *th, co
                               const tf_batch *bt, const tf_acts *a, const tf_acts *t1,
                               const tf_view *grad, const tf_view *hv, float *scratch) {
     const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head, M = cfg->d_mlp,
-                  V = cfg->d_vocab, T = cfg->n_ctx, R = bt->R;
+                  V = cfg->d_vocab, T = cfg->n_ctx, R = bt->R, LQ = tf_qkv_width(cfg);
     const int tan = t1 != NULL;
     float *cur = scratch;
     adj d, d1 = {0};
@@ -131,9 +132,9 @@ void polca__tf_backward_chunk(const polca__tf_config *cfg, const tf_view *th, co
                            OPT(u, q), OPT(u, k), OPT(u, v), OPT(u, P), tan ? d1.wide : NULL,
                            d1.dq, d1.dk, d1.dv, tmp);
         /* q | k | v = a1 Wqkv + b_Q | b_K | b_V (packed, one GEMM per term) */
-        linear_bwd(R, D, 3 * HE, (tf_mat){s->a1, D}, (tf_mat){OPT(u, a1), D},
-                   (tf_mat){w->Wqkv, 3 * HE}, (tf_mat){vb->Wqkv, 3 * HE}, (tf_mat){d.dq, 3 * HE},
-                   (tf_mat){tan ? d1.dq : NULL, 3 * HE}, 0.0f, (tf_mat){d.dln, D},
+        linear_bwd(R, D, LQ, (tf_mat){s->a1, D}, (tf_mat){OPT(u, a1), D},
+                   (tf_mat){w->Wqkv, LQ}, (tf_mat){vb->Wqkv, LQ}, (tf_mat){d.dq, LQ},
+                   (tf_mat){tan ? d1.dq : NULL, LQ}, 0.0f, (tf_mat){d.dln, D},
                    (tf_mat){d1.dln, D}, gb->Wqkv, gb->b_Q, hb->Wqkv, hb->b_Q);
         polca__tf_ln_bwd(R, D, s->n1, s->s1, w->ln1_w, d.dln, d.dx, gb->ln1_w, gb->ln1_b,
                          OPT(u, n1), OPT(u, s1), vb->ln1_w, tan ? d1.dln : NULL, d1.dx, hb->ln1_w,

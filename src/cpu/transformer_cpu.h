@@ -18,9 +18,12 @@
  * Conventions. A chunk holds B whole sequences, R = B * n_ctx rows; row
  * r = b * n_ctx + t. Activations are row-major [R][width]. Heads are
  * concatenated along a row: z is [R][H*E] with head h in columns
- * h*E .. h*E+E-1; q, k, v are the three column blocks of one [R][3*H*E]
- * buffer (made by one GEMM), head h at the same place within each block; attention probabilities are [B][H][T][T] (zero above the
- * diagonal). Notation in comments: x' (first-order tangent, "t1") and x''
+ * h*E .. h*E+E-1; q, k, v are the three column blocks of one
+ * [R][(H+2G)E] buffer (G = n_kv_heads; made by one GEMM): q's H heads
+ * (HE columns), then k's G heads and v's G heads (GE columns each); query
+ * head h reads kv head h / (H/G) (grouped-query attention); with rotary
+ * positions q and k are stored rotated. Attention probabilities are
+ * [B][H][T][T] (zero above the diagonal). Notation in comments: x' (first-order tangent, "t1") and x''
  * (second-order, "t2") are the first and second derivatives of x(theta + s d)
  * in s at s = 0; dx is the adjoint (gradient of the mean loss w.r.t. x), dx'
  * its tangent.
@@ -56,12 +59,17 @@
 #define TF_CHUNK_BYTES ((size_t)24 << 20)
 #endif
 
+/* Width of the packed q | k | v rows: (n_heads + 2 n_kv_heads) d_head. */
+static inline int64_t tf_qkv_width(const polca__tf_config *cfg) {
+    return ((int64_t)cfg->n_heads + 2 * (int64_t)cfg->n_kv_heads) * cfg->d_head;
+}
+
 /* ---- parameter views (src/transformer.h) ---- */
 
 typedef polca__tf_block_view tf_block_view;
 typedef polca__tf_view tf_view;
 
-/* Packed QKV copies for a view: allocates n_layers * D * 3HE floats and
+/* Packed QKV copies for a view: allocates n_layers * D * (H+2G)E floats and
  * points each block's Wqkv into them; returns the allocation (free() it) or
  * NULL (out of memory, reported). */
 POLCA_INTERNAL float *polca__tf_qkv_alloc(const polca__tf_config *cfg, tf_view *v);
@@ -102,7 +110,7 @@ POLCA_INTERNAL float *polca__tf_worker_scratch(int w);
 
 typedef struct tf_block_acts {
     float *n1, *s1, *a1; /* LN1: normalized [R][D], per-row scalar [R], output [R][D] */
-    float *q, *k, *v;    /* column blocks of one [R][3HE] buffer (row stride 3HE) */
+    float *q, *k, *v;    /* column blocks of one [R][(H+2G)E] buffer (that row stride) */
     float *P;            /* [B][H][T][T] */
     float *z;            /* [R][HE] attention values before W_O */
     float *n2, *s2, *a2; /* LN2 (absent when d_mlp = 0) */

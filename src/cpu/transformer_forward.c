@@ -26,7 +26,7 @@ static void linear(int64_t R, int64_t k, int64_t n, tf_mat x, tf_mat W, const fl
 int64_t polca__tf_forward_chunk(const polca__tf_config *cfg, const tf_view *th, const tf_batch *bt,
                                 tf_acts *a, float *x, float *losses, double *loss_sum) {
     const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head, M = cfg->d_mlp,
-                  V = cfg->d_vocab, T = cfg->n_ctx, R = bt->R;
+                  V = cfg->d_vocab, T = cfg->n_ctx, R = bt->R, LQ = tf_qkv_width(cfg);
     /* residual stream x [R][D] = W_E[token] + W_pos[position] */
     for (int64_t r = 0; r < R; r++) {
         const float *e = th->W_E + (int64_t)bt->tokens[r] * D, *p = th->W_pos + (r % T) * D;
@@ -38,8 +38,8 @@ int64_t polca__tf_forward_chunk(const polca__tf_config *cfg, const tf_view *th, 
         tf_block_acts *s = &a->blocks[l];
         polca__tf_ln_fwd(R, D, x, w->ln1_w, w->ln1_b, s->n1, s->s1, s->a1);
         /* q | k | v of all heads: one GEMM, bias b_Q | b_K | b_V */
-        linear(R, D, 3 * HE, (tf_mat){s->a1, D}, (tf_mat){w->Wqkv, 3 * HE}, w->b_Q, 0,
-               (tf_mat){s->q, 3 * HE});
+        linear(R, D, LQ, (tf_mat){s->a1, D}, (tf_mat){w->Wqkv, LQ}, w->b_Q, 0,
+               (tf_mat){s->q, LQ});
         polca__tf_attn_fwd(cfg, bt->B, s->q, s->k, s->v, s->P, s->z);
         /* W_O [H][E][D] is one [HE][D] matrix: all heads in one GEMM */
         linear(R, HE, D, (tf_mat){s->z, HE}, (tf_mat){w->W_O, D}, w->b_O, 1, (tf_mat){x, D});

@@ -345,27 +345,30 @@ TF_INLINE void axpyf(float a, const float *x, float *y, int64_t n) {
 }
 
 /* Row i of head h of sequence b: q, k, v (their tangents and adjoints) are
- * column blocks of one [R][3HE] buffer (row stride LQ = 3HE); z and its
- * tangents and adjoints are [R][HE]. */
+ * column blocks of one [R][(H+2G)E] buffer (row stride LQ); z and its
+ * tangents and adjoints are [R][HE]. Query head h reads kv head
+ * g = h / (H/G) (HROW(k, b, j, g)); H = G is multi-head attention. */
 #define HROW(buf, b, i, h) ((buf) + ((b) * T + (i)) * LQ + (h) * E)
 #define ZROW(buf, b, i, h) ((buf) + ((b) * T + (i)) * HE + (h) * E)
 #define PROW(buf, b, h, i) ((buf) + (((b) * H + (h)) * T + (i)) * T)
 
 static TF_CLONES void attn_fwd_impl(const polca__tf_config *cfg, int64_t B, const float *q,
                                      const float *k, const float *v, float *P, float *z) {
-    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E, LQ = 3 * HE;
+    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E,
+                  LQ = tf_qkv_width(cfg), rep = H / cfg->n_kv_heads;
     const float scale = (float)(1.0 / sqrt((double)E));
     /* Per (sequence, head): the [T][T] block of P holds the shifted scores,
      * then one exponential pass over the whole block (T*T values: long
      * enough to vectorize, unlike a row of T), then normalization. */
     for (int64_t b = 0; b < B; b++)
         for (int64_t h = 0; h < H; h++) {
+            const int64_t g = h / rep; /* its kv head */
             float *blk = PROW(P, b, h, 0);
             for (int64_t i = 0; i < T; i++) {
                 const float *qi = HROW(q, b, i, h);
                 float *p = blk + i * T, m = -INFINITY;
                 for (int64_t j = 0; j <= i; j++) {
-                    p[j] = scale * dotf(qi, HROW(k, b, j, h), E);
+                    p[j] = scale * dotf(qi, HROW(k, b, j, g), E);
                     m = p[j] > m ? p[j] : m;
                 }
                 for (int64_t j = 0; j <= i; j++) p[j] -= m;
@@ -378,7 +381,7 @@ static TF_CLONES void attn_fwd_impl(const polca__tf_config *cfg, int64_t B, cons
                 const float inv = 1.0f / sum;
                 for (int64_t j = 0; j <= i; j++) p[j] *= inv;
                 for (int64_t j = i + 1; j < T; j++) p[j] = 0.0f;
-                weighted_rows(p, i + 1, HROW(v, b, 0, h), LQ, E, 0, zi);
+                weighted_rows(p, i + 1, HROW(v, b, 0, g), LQ, E, 0, zi);
             }
         }
 }
@@ -396,32 +399,34 @@ static TF_CLONES void attn_tan_impl(const polca__tf_config *cfg, int64_t B, cons
                                      const float *q1, const float *k1, const float *v1,
                                      float *P1, float *z1, const float *q2, const float *k2,
                                      const float *v2, float *z2, float *tmp) {
-    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E, LQ = 3 * HE;
+    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E,
+                  LQ = tf_qkv_width(cfg), rep = H / cfg->n_kv_heads;
     const float scale = (float)(1.0 / sqrt((double)E));
     float *S1 = tmp, *S2 = tmp + T;
     for (int64_t b = 0; b < B; b++)
-        for (int64_t h = 0; h < H; h++)
+        for (int64_t h = 0; h < H; h++) {
+            const int64_t g = h / rep; /* its kv head */
             for (int64_t i = 0; i < T; i++) {
                 const float *qi = HROW(q, b, i, h), *q1i = HROW(q1, b, i, h);
                 const float *p = PROW(P, b, h, i);
                 float *p1 = PROW(P1, b, h, i), *z1i = ZROW(z1, b, i, h);
                 float mu1 = 0.0f;
                 for (int64_t j = 0; j <= i; j++) {
-                    S1[j] = scale * (dotf(q1i, HROW(k, b, j, h), E) + dotf(qi, HROW(k1, b, j, h), E));
+                    S1[j] = scale * (dotf(q1i, HROW(k, b, j, g), E) + dotf(qi, HROW(k1, b, j, g), E));
                     mu1 += p[j] * S1[j];
                 }
                 for (int64_t j = 0; j <= i; j++) p1[j] = p[j] * (S1[j] - mu1);
                 for (int64_t j = i + 1; j < T; j++) p1[j] = 0.0f;
-                weighted_rows(p1, i + 1, HROW(v, b, 0, h), LQ, E, 0, z1i);
-                weighted_rows(p, i + 1, HROW(v1, b, 0, h), LQ, E, 1, z1i);
+                weighted_rows(p1, i + 1, HROW(v, b, 0, g), LQ, E, 0, z1i);
+                weighted_rows(p, i + 1, HROW(v1, b, 0, g), LQ, E, 1, z1i);
                 if (!q2) continue;
                 const float *q2i = HROW(q2, b, i, h);
                 float *z2i = ZROW(z2, b, i, h);
                 float mu2 = 0.0f;
                 for (int64_t j = 0; j <= i; j++) {
-                    S2[j] = scale * (dotf(q2i, HROW(k, b, j, h), E) +
-                                     2.0f * dotf(q1i, HROW(k1, b, j, h), E) +
-                                     dotf(qi, HROW(k2, b, j, h), E));
+                    S2[j] = scale * (dotf(q2i, HROW(k, b, j, g), E) +
+                                     2.0f * dotf(q1i, HROW(k1, b, j, g), E) +
+                                     dotf(qi, HROW(k2, b, j, g), E));
                     mu2 += p1[j] * S1[j] + p[j] * S2[j];
                 }
                 /* S2 becomes P'' in place; S1 becomes 2 P' */
@@ -429,10 +434,11 @@ static TF_CLONES void attn_tan_impl(const polca__tf_config *cfg, int64_t B, cons
                     S2[j] = p1[j] * (S1[j] - mu1) + p[j] * (S2[j] - mu2);
                     S1[j] = 2.0f * p1[j];
                 }
-                weighted_rows(S2, i + 1, HROW(v, b, 0, h), LQ, E, 0, z2i);
-                weighted_rows(S1, i + 1, HROW(v1, b, 0, h), LQ, E, 1, z2i);
-                weighted_rows(p, i + 1, HROW(v2, b, 0, h), LQ, E, 1, z2i);
+                weighted_rows(S2, i + 1, HROW(v, b, 0, g), LQ, E, 0, z2i);
+                weighted_rows(S1, i + 1, HROW(v1, b, 0, g), LQ, E, 1, z2i);
+                weighted_rows(p, i + 1, HROW(v2, b, 0, g), LQ, E, 1, z2i);
             }
+        }
 }
 
 /*
@@ -449,34 +455,38 @@ static TF_CLONES void attn_bwd_impl(const polca__tf_config *cfg, int64_t B, cons
                                      const float *q1, const float *k1, const float *v1,
                                      const float *P1, const float *dz1, float *dq1, float *dk1,
                                      float *dv1, float *tmp) {
-    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E, LQ = 3 * HE;
+    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E,
+                  LQ = tf_qkv_width(cfg), rep = H / cfg->n_kv_heads;
     const float scale = (float)(1.0 / sqrt((double)E));
     float *dP = tmp, *dS = tmp + T, *dP1 = tmp + 2 * T, *dS1 = tmp + 3 * T;
     const size_t row_bytes = (size_t)E * sizeof(float);
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t h = 0; h < H; h++) {
-            for (int64_t j = 0; j < T; j++) {
-                memset(HROW(dk, b, j, h), 0, row_bytes);
-                memset(HROW(dv, b, j, h), 0, row_bytes);
-                if (dz1) {
-                    memset(HROW(dk1, b, j, h), 0, row_bytes);
-                    memset(HROW(dv1, b, j, h), 0, row_bytes);
-                }
+    /* dk, dv of kv head g sum over the rep query heads of its group */
+    const size_t kv_bytes = (size_t)(cfg->n_kv_heads * E) * sizeof(float);
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t j = 0; j < T; j++) {
+            memset(HROW(dk, b, j, 0), 0, kv_bytes);
+            memset(HROW(dv, b, j, 0), 0, kv_bytes);
+            if (dz1) {
+                memset(HROW(dk1, b, j, 0), 0, kv_bytes);
+                memset(HROW(dv1, b, j, 0), 0, kv_bytes);
             }
+        }
+        for (int64_t h = 0; h < H; h++) {
+            const int64_t g = h / rep; /* its kv head */
             for (int64_t i = 0; i < T; i++) {
                 const float *p = PROW(P, b, h, i), *dzi = ZROW(dz, b, i, h), *qi = HROW(q, b, i, h);
                 float *dqi = HROW(dq, b, i, h);
                 float gamma = 0.0f;
                 for (int64_t j = 0; j <= i; j++) {
-                    dP[j] = dotf(dzi, HROW(v, b, j, h), E);
+                    dP[j] = dotf(dzi, HROW(v, b, j, g), E);
                     gamma += p[j] * dP[j];
-                    axpyf(p[j], dzi, HROW(dv, b, j, h), E);
+                    axpyf(p[j], dzi, HROW(dv, b, j, g), E);
                 }
                 memset(dqi, 0, row_bytes);
                 for (int64_t j = 0; j <= i; j++) {
                     dS[j] = p[j] * (dP[j] - gamma);
-                    axpyf(scale * dS[j], HROW(k, b, j, h), dqi, E);
-                    axpyf(scale * dS[j], qi, HROW(dk, b, j, h), E);
+                    axpyf(scale * dS[j], HROW(k, b, j, g), dqi, E);
+                    axpyf(scale * dS[j], qi, HROW(dk, b, j, g), E);
                 }
                 if (!dz1) continue;
                 const float *p1 = PROW(P1, b, h, i), *dz1i = ZROW(dz1, b, i, h);
@@ -484,23 +494,24 @@ static TF_CLONES void attn_bwd_impl(const polca__tf_config *cfg, int64_t B, cons
                 float *dq1i = HROW(dq1, b, i, h);
                 float gamma1 = 0.0f;
                 for (int64_t j = 0; j <= i; j++) {
-                    dP1[j] = dotf(dz1i, HROW(v, b, j, h), E) + dotf(dzi, HROW(v1, b, j, h), E);
+                    dP1[j] = dotf(dz1i, HROW(v, b, j, g), E) + dotf(dzi, HROW(v1, b, j, g), E);
                     gamma1 += p1[j] * dP[j] + p[j] * dP1[j];
-                    float *dv1j = HROW(dv1, b, j, h);
+                    float *dv1j = HROW(dv1, b, j, g);
                     axpyf(p1[j], dzi, dv1j, E);
                     axpyf(p[j], dz1i, dv1j, E);
                 }
                 memset(dq1i, 0, row_bytes);
                 for (int64_t j = 0; j <= i; j++) {
                     dS1[j] = p1[j] * (dP[j] - gamma) + p[j] * (dP1[j] - gamma1);
-                    axpyf(scale * dS1[j], HROW(k, b, j, h), dq1i, E);
-                    axpyf(scale * dS[j], HROW(k1, b, j, h), dq1i, E);
-                    float *dk1j = HROW(dk1, b, j, h);
+                    axpyf(scale * dS1[j], HROW(k, b, j, g), dq1i, E);
+                    axpyf(scale * dS[j], HROW(k1, b, j, g), dq1i, E);
+                    float *dk1j = HROW(dk1, b, j, g);
                     axpyf(scale * dS1[j], qi, dk1j, E);
                     axpyf(scale * dS[j], q1i, dk1j, E);
                 }
             }
         }
+    }
 }
 
 #undef HROW
@@ -733,7 +744,7 @@ typedef struct attn_off {
 
 static attn_off attn_offsets(const polca__tf_config *cfg, int64_t b0) {
     const int64_t T = cfg->n_ctx, HE = (int64_t)cfg->n_heads * cfg->d_head;
-    attn_off o = {b0 * T * 3 * HE, b0 * T * HE, b0 * cfg->n_heads * T * T};
+    attn_off o = {b0 * T * tf_qkv_width(cfg), b0 * T * HE, b0 * cfg->n_heads * T * T};
     return o;
 }
 

@@ -34,7 +34,7 @@ void polca__tf_tangent_chunk(const polca__tf_config *cfg, const tf_view *th, con
                              const tf_batch *bt, const tf_acts *a, tf_acts *t1, tf_acts *t2,
                              float *x1, float *x2, float *tmp, float *g, float *c) {
     const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head, M = cfg->d_mlp,
-                  V = cfg->d_vocab, T = cfg->n_ctx, R = bt->R;
+                  V = cfg->d_vocab, T = cfg->n_ctx, R = bt->R, LQ = tf_qkv_width(cfg);
     const int second = t2 != NULL;
     /* embedding tangents: x' = d_W_E[token] + d_W_pos[t]; x'' = 0 */
     for (int64_t r = 0; r < R; r++) {
@@ -50,10 +50,10 @@ void polca__tf_tangent_chunk(const polca__tf_config *cfg, const tf_view *th, con
         polca__tf_ln_tan(R, D, s->n1, s->s1, w->ln1_w, x1, d->ln1_w, d->ln1_b, second ? x2 : NULL,
                          u->n1, u->s1, u->a1, second ? uu->a1 : NULL);
         /* q | k | v of all heads with the packed weights: one GEMM per term */
-        linear_tan(R, D, 3 * HE, (tf_mat){s->a1, D}, (tf_mat){u->a1, D},
-                   (tf_mat){second ? uu->a1 : NULL, D}, (tf_mat){w->Wqkv, 3 * HE},
-                   (tf_mat){d->Wqkv, 3 * HE}, d->b_Q, 0, (tf_mat){u->q, 3 * HE},
-                   (tf_mat){second ? uu->q : NULL, 3 * HE});
+        linear_tan(R, D, LQ, (tf_mat){s->a1, D}, (tf_mat){u->a1, D},
+                   (tf_mat){second ? uu->a1 : NULL, D}, (tf_mat){w->Wqkv, LQ},
+                   (tf_mat){d->Wqkv, LQ}, d->b_Q, 0, (tf_mat){u->q, LQ},
+                   (tf_mat){second ? uu->q : NULL, LQ});
         polca__tf_attn_tan(cfg, bt->B, s->q, s->k, s->v, s->P, u->q, u->k, u->v, u->P, u->z,
                            second ? uu->q : NULL, second ? uu->k : NULL, second ? uu->v : NULL,
                            second ? uu->z : NULL, tmp);
@@ -129,7 +129,7 @@ int32_t polca__cpu_tf_dirderivs(void *state, const struct polca__tf_config *cfg,
             for (int64_t kk = 0; kk < k; kk++) {
                 polca__tf_view_of(cfg, dirs + kk * P, blocks + cfg->n_layers, &dv);
                 for (int32_t l = 0; l < cfg->n_layers; l++)
-                    dv.blocks[l].Wqkv = dpacked + l * (int64_t)D * 3 * cfg->n_heads * cfg->d_head;
+                    dv.blocks[l].Wqkv = dpacked + l * (int64_t)D * tf_qkv_width(cfg);
                 polca__tf_qkv_pack(cfg, &dv);
                 polca__tf_tangent_chunk(cfg, &th, &dv, &bt, &a, &t1, c ? &t2 : NULL, x1, x2,
                                         tmp, g + kk * N + done, c ? c + kk * N + done : NULL);
