@@ -625,7 +625,7 @@ static void check_fixture(const char *name) {
         float *packed = polca__tf_qkv_alloc(&cfg, &th);
         CHECK(packed);
         polca__tf_qkv_pack(&cfg, &th);
-        const tf_batch bt = {S, S * T, tokens, none, 0.0f};
+        const tf_batch bt = {S, S * T, tokens, none, 0.0f, NULL};
         CHECK(polca__tf_forward_chunk(&cfg, &th, &bt, &a, x, NULL, NULL) == 0);
         double err = 0, den = 0;
         for (int64_t i = 0; i < S * T * V; i++) {

@@ -131,6 +131,9 @@ void polca__tf_backward_chunk(const polca__tf_config *cfg, const tf_view *th, co
         polca__tf_attn_bwd(cfg, bt->B, s->q, s->k, s->v, s->P, d.wide, d.dq, d.dk, d.dv,
                            OPT(u, q), OPT(u, k), OPT(u, v), OPT(u, P), tan ? d1.wide : NULL,
                            d1.dq, d1.dk, d1.dv, tmp);
+        /* rotary: adjoints of the rotated q, k -> of the GEMM's (the transpose) */
+        polca__tf_rope_apply(cfg, R, bt->rope, d.dq, 1);
+        if (tan) polca__tf_rope_apply(cfg, R, bt->rope, d1.dq, 1);
         /* q | k | v = a1 Wqkv + b_Q | b_K | b_V (packed, one GEMM per term) */
         linear_bwd(R, D, LQ, (tf_mat){s->a1, D}, (tf_mat){OPT(u, a1), D},
                    (tf_mat){w->Wqkv, LQ}, (tf_mat){vb->Wqkv, LQ}, (tf_mat){d.dq, LQ},
@@ -176,7 +179,7 @@ static int32_t reverse(const polca__tf_config *cfg, const float *theta, int64_t 
         polca__tf_backward_scratch_per_seq(cfg, tan) + 2 * T * D + op_scratch + 32;
     const int64_t chunk = polca__tf_chunk_seqs(cfg, n_seq, tan ? 2 : 1, scratch_per_seq);
     tf_block_view *blocks = polca__calloc(4 * (size_t)cfg->n_layers, sizeof *blocks, "transformer view");
-    float *scratch = NULL, *acc = NULL, *pk[3] = {NULL, NULL, NULL};
+    float *scratch = NULL, *acc = NULL, *pk[3] = {NULL, NULL, NULL}, *rope = NULL;
     tf_acts a = {0}, t1 = {0};
     tf_view th, dvv, out;
     int32_t st = blocks ? POLCA_OK : POLCA_ERR_OUT_OF_MEMORY;
@@ -184,6 +187,7 @@ static int32_t reverse(const polca__tf_config *cfg, const float *theta, int64_t 
     if (!st) st = polca__tf_pool_open(cfg, &pool);
     if (!st) st = polca__tf_acts_alloc(cfg, chunk, &a);
     if (!st && tan) st = polca__tf_acts_alloc(cfg, chunk, &t1);
+    if (!st) st = polca__tf_rope_table(cfg, &rope);
     if (!st && !(scratch = polca__alloc((size_t)(chunk * scratch_per_seq) * sizeof *scratch,
                                         "transformer reverse scratch")))
         st = POLCA_ERR_OUT_OF_MEMORY;
@@ -207,7 +211,7 @@ static int32_t reverse(const polca__tf_config *cfg, const float *theta, int64_t 
         for (int64_t s0 = 0; s0 < n_seq; s0 += chunk) {
             const int64_t B = n_seq - s0 < chunk ? n_seq - s0 : chunk;
             const tf_batch bt = {B, B * T, tokens + s0 * T, mask + s0 * T,
-                                 N > 0 ? (float)(1.0 / (double)N) : 0.0f};
+                                 N > 0 ? (float)(1.0 / (double)N) : 0.0f, rope};
             float *x = scratch, *x1 = x + B * T * D, *tmp = x1 + B * T * D;
             float *rest = tmp + op_scratch + 32;
             polca__tf_forward_chunk(cfg, &th, &bt, &a, x, NULL, &loss_sum);
@@ -222,6 +226,7 @@ static int32_t reverse(const polca__tf_config *cfg, const float *theta, int64_t 
     polca__tf_pool_close(pool);
     free(acc);
     free(scratch);
+    free(rope);
     for (int i = 0; i < 3; i++) free(pk[i]);
     polca__tf_acts_free(&a);
     polca__tf_acts_free(&t1);

@@ -8,6 +8,7 @@
  *                          cross-entropy) with their forward-mode (first and
  *                          second order) and reverse-mode derivatives
  *   transformer_linear.c   GEMM-based linear maps and their derivatives
+ *   transformer_rotary.c   rotary positions: the rotation of q and k
  *   transformer_forward.c  primal forward pass; the tf_losses entry
  *   transformer_tangent.c  forward-mode tangent pass (order 1 or 2); the
  *                          tf_dirderivs entry
@@ -145,6 +146,7 @@ typedef struct tf_batch {
     const int32_t *tokens; /* [B][T] */
     const uint8_t *mask;   /* [B][T] */
     float weight;          /* 1 / n_samples of the whole batch: the mean-loss weight */
+    const float *rope;     /* rotary cos/sin table (polca__tf_rope_table), else NULL */
 } tf_batch;
 
 /* Row r of a chunk is a sample: scored, and not the last position. */
@@ -156,6 +158,17 @@ static inline int tf_scored(const polca__tf_config *cfg, const tf_batch *bt, int
  * (t < n_ctx - 1). */
 POLCA_INTERNAL int64_t polca__tf_count_samples(const polca__tf_config *cfg, int64_t n_seq,
                                 const uint8_t *mask);
+
+/* ---- rotary positions (transformer_rotary.c) ---- */
+
+/* The table of cos(t f_i) and sin(t f_i), [2][n_ctx][rotary_dim/2], into
+ * *out (free() it); *out = NULL when positions are not rotary. */
+POLCA_INTERNAL int32_t polca__tf_rope_table(const polca__tf_config *cfg, float **out);
+/* Rotates in place the q and k heads (the first (H+G)E columns) of R rows
+ * of a packed [R][(H+2G)E] buffer, row r at position r % n_ctx; inverse
+ * applies the transpose (for adjoints). rope or qk NULL: nothing. */
+POLCA_INTERNAL void polca__tf_rope_apply(const polca__tf_config *cfg, int64_t R, const float *rope,
+                                         float *qk, int inverse);
 
 /* ---- primal forward (transformer_forward.c) ---- */
 

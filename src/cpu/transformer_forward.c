@@ -40,6 +40,7 @@ int64_t polca__tf_forward_chunk(const polca__tf_config *cfg, const tf_view *th, 
         /* q | k | v of all heads: one GEMM, bias b_Q | b_K | b_V */
         linear(R, D, LQ, (tf_mat){s->a1, D}, (tf_mat){w->Wqkv, LQ}, w->b_Q, 0,
                (tf_mat){s->q, LQ});
+        polca__tf_rope_apply(cfg, R, bt->rope, s->q, 0); /* rotary: q, k rotated */
         polca__tf_attn_fwd(cfg, bt->B, s->q, s->k, s->v, s->P, s->z);
         /* W_O [H][E][D] is one [HE][D] matrix: all heads in one GEMM */
         linear(R, HE, D, (tf_mat){s->z, HE}, (tf_mat){w->W_O, D}, w->b_O, 1, (tf_mat){x, D});
@@ -63,7 +64,7 @@ int32_t polca__cpu_tf_losses(void *state, const struct polca__tf_config *cfg, co
     const int64_t T = cfg->n_ctx, D = cfg->d_model;
     const int64_t chunk = polca__tf_chunk_seqs(cfg, n_seq, 1, T * D);
     tf_block_view *blocks = polca__calloc((size_t)cfg->n_layers, sizeof *blocks, "transformer view");
-    float *x = NULL, *packed = NULL;
+    float *x = NULL, *packed = NULL, *rope = NULL;
     tf_acts a = {0};
     tf_view th;
     int32_t st = blocks ? POLCA_OK : POLCA_ERR_OUT_OF_MEMORY;
@@ -74,6 +75,7 @@ int32_t polca__cpu_tf_losses(void *state, const struct polca__tf_config *cfg, co
     tf_pool *pool = NULL;
     if (!st) st = polca__tf_pool_open(cfg, &pool);
     if (!st) st = polca__tf_acts_alloc(cfg, chunk, &a);
+    if (!st) st = polca__tf_rope_table(cfg, &rope);
     if (!st && !(x = polca__alloc((size_t)(chunk * T * D) * sizeof *x, "transformer residual")))
         st = POLCA_ERR_OUT_OF_MEMORY;
     if (!st) {
@@ -81,13 +83,14 @@ int32_t polca__cpu_tf_losses(void *state, const struct polca__tf_config *cfg, co
         int64_t done = 0;
         for (int64_t s0 = 0; s0 < n_seq; s0 += chunk) {
             const int64_t B = n_seq - s0 < chunk ? n_seq - s0 : chunk;
-            const tf_batch bt = {B, B * T, tokens + s0 * T, mask + s0 * T, 0.0f};
+            const tf_batch bt = {B, B * T, tokens + s0 * T, mask + s0 * T, 0.0f, rope};
             done += polca__tf_forward_chunk(cfg, &th, &bt, &a, x, losses + done, NULL);
         }
     }
     polca__tf_pool_close(pool);
     free(x);
     free(packed);
+    free(rope);
     polca__tf_acts_free(&a);
     free(blocks);
     return st;

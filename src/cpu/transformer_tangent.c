@@ -54,6 +54,9 @@ void polca__tf_tangent_chunk(const polca__tf_config *cfg, const tf_view *th, con
                    (tf_mat){second ? uu->a1 : NULL, D}, (tf_mat){w->Wqkv, LQ},
                    (tf_mat){d->Wqkv, LQ}, d->b_Q, 0, (tf_mat){u->q, LQ},
                    (tf_mat){second ? uu->q : NULL, LQ});
+        /* rotary is linear with constant coefficients: q', k' (q'', k'') rotate alike */
+        polca__tf_rope_apply(cfg, R, bt->rope, u->q, 0);
+        if (second) polca__tf_rope_apply(cfg, R, bt->rope, uu->q, 0);
         polca__tf_attn_tan(cfg, bt->B, s->q, s->k, s->v, s->P, u->q, u->k, u->v, u->P, u->z,
                            second ? uu->q : NULL, second ? uu->k : NULL, second ? uu->v : NULL,
                            second ? uu->z : NULL, tmp);
@@ -98,7 +101,7 @@ int32_t polca__cpu_tf_dirderivs(void *state, const struct polca__tf_config *cfg,
     const int sets = c ? 3 : 2;
     const int64_t chunk = polca__tf_chunk_seqs(cfg, n_seq, sets, 3 * T * D);
     tf_block_view *blocks = polca__calloc(2 * (size_t)cfg->n_layers, sizeof *blocks, "transformer view");
-    float *x = NULL, *packed = NULL, *dpacked = NULL;
+    float *x = NULL, *packed = NULL, *dpacked = NULL, *rope = NULL;
     tf_acts a = {0}, t1 = {0}, t2 = {0};
     tf_view th, dv;
     int32_t st = blocks ? POLCA_OK : POLCA_ERR_OUT_OF_MEMORY;
@@ -113,6 +116,7 @@ int32_t polca__cpu_tf_dirderivs(void *state, const struct polca__tf_config *cfg,
     if (!st) st = polca__tf_acts_alloc(cfg, chunk, &a);
     if (!st) st = polca__tf_acts_alloc(cfg, chunk, &t1);
     if (!st && c) st = polca__tf_acts_alloc(cfg, chunk, &t2);
+    if (!st) st = polca__tf_rope_table(cfg, &rope);
     if (!st && !(x = polca__alloc((size_t)(3 * chunk * T * D + polca__tf_op_scratch_floats(cfg)) *
                                       sizeof *x,
                                   "transformer residuals")))
@@ -122,7 +126,7 @@ int32_t polca__cpu_tf_dirderivs(void *state, const struct polca__tf_config *cfg,
         int64_t done = 0;
         for (int64_t s0 = 0; s0 < n_seq; s0 += chunk) {
             const int64_t B = n_seq - s0 < chunk ? n_seq - s0 : chunk;
-            const tf_batch bt = {B, B * T, tokens + s0 * T, mask + s0 * T, 0.0f};
+            const tf_batch bt = {B, B * T, tokens + s0 * T, mask + s0 * T, 0.0f, rope};
             float *x1 = x + B * T * D, *x2 = x1 + B * T * D, *tmp = x2 + B * T * D;
             const int64_t n = polca__tf_forward_chunk(cfg, &th, &bt, &a, x,
                                                       losses ? losses + done : NULL, NULL);
@@ -141,6 +145,7 @@ int32_t polca__cpu_tf_dirderivs(void *state, const struct polca__tf_config *cfg,
     free(x);
     free(packed);
     free(dpacked);
+    free(rope);
     polca__tf_acts_free(&a);
     polca__tf_acts_free(&t1);
     polca__tf_acts_free(&t2);

@@ -167,9 +167,7 @@ void polca__tf_qkv_unpack_add(const polca__tf_config *cfg, tf_view *v) {
 
 int32_t polca__tf_cpu_check(const polca__tf_config *cfg) {
     const char *missing = NULL;
-    if (cfg->positions == POLCA__POS_ROTARY)
-        missing = "rotary positions";
-    else if (cfg->positions == POLCA__POS_NONE)
+    if (cfg->positions == POLCA__POS_NONE)
         missing = "no positional embedding";
     else if (cfg->norm != POLCA__NORM_LN)
         missing = "RMSNorm and bias-free LayerNorm";
