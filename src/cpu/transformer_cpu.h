@@ -115,7 +115,9 @@ typedef struct tf_block_acts {
     float *P;            /* [B][H][T][T] */
     float *z;            /* [R][HE] attention values before W_O */
     float *n2, *s2, *a2; /* LN2 (absent when d_mlp = 0) */
-    float *pre, *post;   /* [R][M] MLP pre- and post-activation */
+    float *pre, *post;   /* [R][M] MLP pre- and post-activation; gated: pre is the
+                            "up" a W_in + b_in, post = act(gate) * pre */
+    float *gate;         /* [R][M] a W_gate (gated MLP only, else NULL) */
 } tf_block_acts;
 
 /* One set of activations (primal, or one tangent order). For the primal, s*
@@ -123,7 +125,7 @@ typedef struct tf_block_acts {
  * alpha = mean(n * x'c) of each row (what the reverse tangent needs). */
 typedef struct tf_acts {
     tf_block_acts *blocks; /* [n_layers] */
-    float *nf, *sf, *af;   /* final LayerNorm */
+    float *nf, *sf, *af;   /* final norm */
     float *logits;         /* [R][V]: primal: softmax probabilities of scored rows;
                               tangent: logit tangents */
     float *mem;            /* the one allocation behind all of the above */
@@ -230,23 +232,28 @@ POLCA_INTERNAL void polca__tf_col_sums(int64_t R, int64_t n, tf_mat dy, float *g
 
 /* ---- per-op kernels (transformer_ops.c) ---- */
 
-/* LayerNorm over rows of width D (eps 1e-5). Forward: n, s (1/sigma), y = n w + b. */
-POLCA_INTERNAL void polca__tf_ln_fwd(int64_t R, int64_t D, const float *x, const float *w, const float *b,
-                      float *n, float *s, float *y);
+/* The norm of cfg->norm over rows of width D = d_model, eps cfg->norm_eps:
+ * LayerNorm n = (x - mean) s, s = 1/sqrt(var + eps), or RMSNorm n = x s,
+ * s = 1/sqrt(mean(x^2) + eps); y = n w (+ b; b NULL: no bias, and the b
+ * tangents and gradients below are NULL too). Forward: n, s, y. */
+POLCA_INTERNAL void polca__tf_ln_fwd(const polca__tf_config *cfg, int64_t R, const float *x,
+                                     const float *w, const float *b, float *n, float *s, float *y);
 /* Tangents: inputs x1 (and x2 for second order, may be NULL), parameter
  * tangents w1, b1; primal n, s. Outputs n1, alpha [R], y1, and when x2:
  * y2 (n2 is not kept). The ops below split their rows (elements,
  * sequences) among the current pool's workers; tmp arguments hold
  * polca__tf_op_scratch_floats floats (used when there is no pool). */
-POLCA_INTERNAL void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const float *s, const float *w,
-                      const float *x1, const float *w1, const float *b1, const float *x2,
-                      float *n1, float *alpha, float *y1, float *y2);
+POLCA_INTERNAL void polca__tf_ln_tan(const polca__tf_config *cfg, int64_t R, const float *n,
+                                     const float *s, const float *w, const float *x1,
+                                     const float *w1, const float *b1, const float *x2, float *n1,
+                                     float *alpha, float *y1, float *y2);
 /* Reverse: dy -> dx (accumulated into dx), dw, db (+=, may be NULL).
  * With tangent (dy1 != NULL): also dx1 (+=), dw1, db1 (+=, may be NULL). */
-POLCA_INTERNAL void polca__tf_ln_bwd(int64_t R, int64_t D, const float *n, const float *s, const float *w,
-                      const float *dy, float *dx, float *dw, float *db, const float *n1,
-                      const float *alpha, const float *w1, const float *dy1, float *dx1,
-                      float *dw1, float *db1, float *tmp);
+POLCA_INTERNAL void polca__tf_ln_bwd(const polca__tf_config *cfg, int64_t R, const float *n,
+                                     const float *s, const float *w, const float *dy, float *dx,
+                                     float *dw, float *db, const float *n1, const float *alpha,
+                                     const float *w1, const float *dy1, float *dx1, float *dw1,
+                                     float *db1, float *tmp);
 
 /* Activation: post = f(pre). */
 POLCA_INTERNAL void polca__tf_act_fwd(int act, int64_t n, const float *pre, float *post);
@@ -257,6 +264,20 @@ POLCA_INTERNAL void polca__tf_act_tan(int act, int64_t n, const float *pre, cons
  * (computed from the incoming d). */
 POLCA_INTERNAL void polca__tf_act_bwd(int act, int64_t n, const float *pre, float *d, const float *pre1,
                        float *d1);
+
+/* Gated MLP, n elements: post = f(gate) up. */
+POLCA_INTERNAL void polca__tf_glu_fwd(int act, int64_t n, const float *gate, const float *up,
+                                      float *post);
+/* post1 = f'(g) g1 up + f(g) up1; when g2 != NULL also
+ * post2 = (f'(g) g2 + f''(g) g1^2) up + 2 f'(g) g1 up1 + f(g) up2. */
+POLCA_INTERNAL void polca__tf_glu_tan(int act, int64_t n, const float *gate, const float *up,
+                                      const float *g1, const float *up1, const float *g2,
+                                      const float *up2, float *post1, float *post2);
+/* d (in: dpost, out: dup = d f(g)), dg = d up f'(g) (overwritten); with
+ * tangent (g1 != NULL): d1 (in: dpost', out: dup'), dg1 = dg' (overwritten). */
+POLCA_INTERNAL void polca__tf_glu_bwd(int act, int64_t n, const float *gate, const float *up,
+                                      float *d, float *dg, const float *g1, const float *up1,
+                                      float *d1, float *dg1);
 
 /* Causal attention of one chunk, all heads: P = softmax(q k^T * scale), z = P v. */
 POLCA_INTERNAL void polca__tf_attn_fwd(const polca__tf_config *cfg, int64_t B, const float *q, const float *k,

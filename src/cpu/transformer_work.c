@@ -48,8 +48,9 @@ static void carve_acts(const polca__tf_config *cfg, int64_t B, carver *c, tf_act
             k->a2 = carve(c, R * D);
             k->pre = carve(c, R * M);
             k->post = carve(c, R * M);
+            k->gate = cfg->mlp_gated ? carve(c, R * M) : NULL;
         } else {
-            k->n2 = k->s2 = k->a2 = k->pre = k->post = NULL;
+            k->n2 = k->s2 = k->a2 = k->pre = k->post = k->gate = NULL;
         }
     }
     a->nf = carve(c, R * D);
@@ -64,6 +65,7 @@ int64_t polca__tf_acts_floats_per_seq(const polca__tf_config *cfg) {
     int64_t per_row = cfg->n_layers * (2 * D + 1 + tf_qkv_width(cfg) + HE + cfg->n_heads * T +
                                        (M > 0 ? 2 * D + 1 + 2 * M : 0)) +
                       2 * D + 1 + cfg->d_vocab;
+    if (M > 0 && cfg->mlp_gated) per_row += cfg->n_layers * M; /* gate */
     return per_row * T;
 }
 
@@ -166,24 +168,8 @@ void polca__tf_qkv_unpack_add(const polca__tf_config *cfg, tf_view *v) {
 }
 
 int32_t polca__tf_cpu_check(const polca__tf_config *cfg) {
-    const char *missing = NULL;
-    if (cfg->positions == POLCA__POS_NONE)
-        missing = "no positional embedding";
-    else if (cfg->norm != POLCA__NORM_LN)
-        missing = "RMSNorm and bias-free LayerNorm";
-    else if (cfg->norm_eps != 1e-5f)
-        missing = "a norm_eps other than 1e-5";
-    else if (!cfg->qkv_bias || !cfg->out_bias || !cfg->mlp_bias || !cfg->unembed_bias)
-        missing = "absent biases";
-    else if (cfg->act_fn == POLCA__ACT_SILU)
-        missing = "the silu activation";
-    else if (cfg->mlp_gated)
-        missing = "the gated MLP";
-    else if (cfg->parallel_residual)
-        missing = "the parallel residual";
-    else if (cfg->tied_embeddings)
-        missing = "tied embeddings";
-    if (!missing) return POLCA_OK;
-    return polca__fail(POLCA_ERR_UNSUPPORTED, "CPU transformer kernels: %s is not implemented",
-                       missing);
+    /* Every switch of polca__tf_config is computed (a switch added later
+     * and not computed yet is refused here, POLCA_ERR_UNSUPPORTED naming it). */
+    (void)cfg;
+    return POLCA_OK;
 }
