@@ -25,6 +25,7 @@
  * as a skip naming the switch. Build with -DALLOW_UNSUPPORTED=0 (or flip the
  * default once every kernel is in) to make that a failure.
  */
+#include "npy.h"
 #include "transformer_check.h"
 
 #ifndef ALLOW_UNSUPPORTED
@@ -460,6 +461,193 @@ TEST(ref_parallel_equals_sequential_without_attention_output) {
     dmodel_free(&a), dmodel_free(&b);
 }
 
+/* ---- against Hugging Face transformers in float64 ----
+ *
+ * tests/gen_transformer_arch_fixtures.py evaluates the real
+ * GPT2LMHeadModel, GPTNeoXForCausalLM (parallel with rotary on a quarter of
+ * each head; sequential with full rotary), LlamaForCausalLM (GQA; untied, and
+ * tied with one kv head) and Qwen2ForCausalLM in float64 on parameters given
+ * in our layout (mapped to theirs by reshapes and transposes only), and takes
+ * every derivative with respect to our flat vector. Checked here:
+ *   - the layout (names, shapes, order) = the generator's copy of the spec;
+ *   - the float64 reference's losses = PyTorch's within 1e-10 relative (both
+ *     float64 from the same float32 parameters: they differ by rounding,
+ *     <= 1e-15 measured);
+ *   - the reference's float64 central-difference gradient = PyTorch's
+ *     autograd gradient within 1e-6 in ||a - b|| / ||b|| (what the kernel
+ *     checks above rely on: the differences are accurate to ~1e-8, far
+ *     inside DERIV_TOL);
+ *   - the CPU kernels: losses (LOSS_TOL), gradient, HVP, g and c (DERIV_TOL)
+ *     against PyTorch, as for the basic fixtures in tests/test_transformer.c
+ *     (a skip while a switch's kernels are missing, ALLOW_UNSUPPORTED). */
+
+static int parse_config(const char *path, polca__tf_config *c) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    memset(c, 0, sizeof *c);
+    char key[64], val[64];
+    int n = 0;
+    while (fscanf(f, "%63s %63s", key, val) == 2) {
+        static const char *const acts[] = {"gelu", "gelu_new", "relu", "silu"};
+        static const int act_ids[] = {POLCA__ACT_GELU, POLCA__ACT_GELU_NEW, POLCA__ACT_RELU, POLCA__ACT_SILU};
+        static const char *const norms[] = {"layernorm", "layernorm_nobias", "rmsnorm"};
+        static const char *const poss[] = {"learned", "rotary", "none"};
+        const struct {
+            const char *name;
+            int32_t *field;
+        } ints[] = {{"n_layers", &c->n_layers},   {"d_model", &c->d_model},
+                    {"n_heads", &c->n_heads},     {"d_head", &c->d_head},
+                    {"d_mlp", &c->d_mlp},         {"d_vocab", &c->d_vocab},
+                    {"n_ctx", &c->n_ctx},         {"n_kv_heads", &c->n_kv_heads},
+                    {"rotary_dim", &c->rotary_dim}, {"qkv_bias", &c->qkv_bias},
+                    {"out_bias", &c->out_bias},   {"mlp_bias", &c->mlp_bias},
+                    {"mlp_gated", &c->mlp_gated}, {"parallel_residual", &c->parallel_residual},
+                    {"tied_embeddings", &c->tied_embeddings}, {"unembed_bias", &c->unembed_bias}};
+        int known = 0;
+        for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
+            if (!strcmp(key, ints[i].name)) *ints[i].field = atoi(val), known = 1;
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(key, "act_fn") && !strcmp(val, acts[i])) c->act_fn = act_ids[i], known = 1;
+        for (int i = 0; i < 3; i++) {
+            if (!strcmp(key, "norm") && !strcmp(val, norms[i])) c->norm = i, known = 1;
+            if (!strcmp(key, "positions") && !strcmp(val, poss[i])) c->positions = i, known = 1;
+        }
+        if (!strcmp(key, "norm_eps")) c->norm_eps = (float)atof(val), known = 1;
+        if (!strcmp(key, "rope_theta")) c->rope_theta = (float)atof(val), known = 1;
+        if (!known) {
+            printf("  %s: unknown line '%s %s'\n", path, key, val);
+            fclose(f);
+            return 0;
+        }
+        n++;
+    }
+    fclose(f);
+    return n == 21;
+}
+
+/* part 0: the layout and the reference; part 1: the CPU kernels. */
+static void check_hf_fixture(const char *name, int part) {
+    char dir[256], path[512];
+    snprintf(dir, sizeof dir, "tests/fixtures/transformer_arch/%s", name);
+    snprintf(path, sizeof path, "%s/config.txt", dir);
+    polca__tf_config cfg;
+    CHECK(parse_config(path, &cfg));
+    CHECK_OK(polca__tf_check_config(&cfg));
+    polca__layout lay;
+    CHECK_OK(polca__tf_layout(&cfg, &lay));
+    /* our layout = the spec's list as the generator wrote it */
+    snprintf(path, sizeof path, "%s/names.txt", dir);
+    FILE *f = fopen(path, "r");
+    CHECK(f);
+    char line[256];
+    int64_t t = 0;
+    while (fgets(line, sizeof line, f)) {
+        char nm[128], shp[64], want[64] = "", *w = want;
+        CHECK(sscanf(line, "%127s %63s", nm, shp) == 2 && t < lay.n_tensors);
+        const polca__tensor_info *ti = &lay.tensors[t++];
+        for (int d = 0; d < ti->ndim; d++) w += sprintf(w, d ? ",%lld" : "%lld", (long long)ti->shape[d]);
+        if (strcmp(nm, ti->name) || strcmp(shp, want)) FAILF("%s: tensor %s %s vs ours %s %s", name, nm, shp, ti->name, want);
+    }
+    fclose(f);
+    CHECK(t == lay.n_tensors);
+    static const char *files[10] = {"theta", "tokens", "mask", "losses", "mean_loss",
+                                    "grad",  "v",      "hvp",  "dirs",   "g"};
+    npy_array a[11];
+    memset(a, 0, sizeof a);
+    for (int i = 0; i < 11; i++) {
+        snprintf(path, sizeof path, "%s/%s.npy", dir, i < 10 ? files[i] : "c");
+        CHECK(npy_load(path, &a[i]));
+    }
+    const float *theta = a[0].data, *v = a[6].data, *dirs = a[8].data;
+    const int32_t *tokens = a[1].data;
+    const uint8_t *mask = a[2].data;
+    const double *losses = a[3].data, *gr = a[5].data, *hvp = a[7].data, *g = a[9].data, *c = a[10].data;
+    const int64_t P = lay.n_params, S = a[1].shape[0], N = a[3].count, K = a[8].shape[0];
+    CHECK(a[0].count == P && a[1].shape[1] == cfg.n_ctx && polca__tf_count_samples(&cfg, S, mask) == N);
+
+    /* the reference against PyTorch: losses, and its difference gradient */
+    model m = {cfg, lay, P, S, N, (float *)theta, (int32_t *)tokens, (uint8_t *)mask};
+    double *th = to_double(theta, P), *rl = malloc((size_t)N * 8), *fd = malloc((size_t)P * 8);
+    const double rmean = ref_mean(&m, th, rl);
+    char why[512];
+    int refused = 0;
+    if (part == 1) goto kernels;
+    double worst = 0;
+    for (int64_t i = 0; i < N; i++) {
+        const double e = fabs(rl[i] - losses[i]) / fabs(losses[i]);
+        worst = e > worst ? e : worst;
+    }
+    const double h = 1e-5;
+    for (int64_t j = 0; j < P; j++) {
+        const double keep = th[j];
+        th[j] = keep + h;
+        const double up = ref_mean(&m, th, NULL);
+        th[j] = keep - h;
+        fd[j] = (up - ref_mean(&m, th, NULL)) / (2 * h);
+        th[j] = keep;
+    }
+    double num = 0, den = 0;
+    for (int64_t j = 0; j < P; j++) num += (fd[j] - gr[j]) * (fd[j] - gr[j]), den += gr[j] * gr[j];
+    const double egfd = sqrt(num / den);
+    const double emean = fabs(rmean - ((double *)a[4].data)[0]) / rmean;
+    printf("  %s: reference vs PyTorch: losses %.2g, mean %.2g, difference gradient %.2g\n", name,
+           worst, emean, egfd);
+    if (!(worst <= 1e-10 && emean <= 1e-10))
+        FAILF("%s: reference losses differ from PyTorch's by %g (mean %g)", name, worst, emean);
+    if (!(egfd <= 1e-6)) FAILF("%s: reference difference gradient differs by %g", name, egfd);
+
+    goto done;
+kernels: /* the CPU kernels against PyTorch */
+    refused = kernels_refuse(&cfg, why, sizeof why);
+    if (!refused) {
+        float *l = malloc((size_t)N * 4), *kg = malloc((size_t)P * 4), *khv = malloc((size_t)P * 4),
+              *gg = malloc((size_t)(K * N) * 4), *cc = malloc((size_t)(K * N) * 4);
+        double mean;
+        CHECK_OK(be->tf_losses(NULL, &cfg, theta, S, tokens, mask, l));
+        double wl = 0;
+        for (int64_t i = 0; i < N; i++) {
+            const double e = fabs(l[i] - losses[i]) / fabs(losses[i]);
+            wl = e > wl ? e : wl;
+        }
+        CHECK_OK(be->tf_grad(NULL, &cfg, theta, S, tokens, mask, &mean, kg));
+        CHECK_OK(be->tf_hvp(NULL, &cfg, theta, S, tokens, mask, v, khv));
+        CHECK_OK(be->tf_dirderivs(NULL, &cfg, theta, S, tokens, mask, K, dirs, NULL, gg, cc));
+        const double eg = rel_err_fd(kg, gr, P), eh = rel_err_fd(khv, hvp, P),
+                     edg = rel_err_fd(gg, g, K * N), edc = rel_err_fd(cc, c, K * N);
+        printf("  %s: kernels vs PyTorch: losses %.2g, gradient %.2g, HVP %.2g, g %.2g, c %.2g\n",
+               name, wl, eg, eh, edg, edc);
+        if (!(wl <= LOSS_TOL)) FAILF("%s: kernel losses relative error %g", name, wl);
+        if (!(fabs(mean - rmean) <= LOSS_TOL * rmean)) FAILF("%s: mean loss %.9g vs %.9g", name, mean, rmean);
+        if (!(eg <= DERIV_TOL)) FAILF("%s: gradient relative error %g", name, eg);
+        if (!(eh <= DERIV_TOL)) FAILF("%s: HVP relative error %g", name, eh);
+        if (!(edg <= DERIV_TOL)) FAILF("%s: g relative error %g", name, edg);
+        if (!(edc <= DERIV_TOL)) FAILF("%s: c relative error %g", name, edc);
+        free(l), free(kg), free(khv), free(gg), free(cc);
+    }
+done:
+    free(th), free(rl), free(fd);
+    for (int i = 0; i < 11; i++) npy_free(&a[i]);
+    polca__layout_free(&lay);
+    if (refused) {
+        if (ALLOW_UNSUPPORTED)
+            SKIP("%.30s: CPU kernels return POLCA_ERR_UNSUPPORTED (%.150s)", name, why);
+        FAILF("%s: CPU kernels return POLCA_ERR_UNSUPPORTED (%s)", name, why);
+    }
+}
+
+TEST(hf_gpt2_reference) { check_hf_fixture("gpt2", 0); }
+TEST(hf_gpt2_kernels) { check_hf_fixture("gpt2", 1); }
+TEST(hf_neox_reference) { check_hf_fixture("neox", 0); }
+TEST(hf_neox_kernels) { check_hf_fixture("neox", 1); }
+TEST(hf_neox_seq_reference) { check_hf_fixture("neox_seq", 0); }
+TEST(hf_neox_seq_kernels) { check_hf_fixture("neox_seq", 1); }
+TEST(hf_llama_reference) { check_hf_fixture("llama", 0); }
+TEST(hf_llama_kernels) { check_hf_fixture("llama", 1); }
+TEST(hf_llama_tied_reference) { check_hf_fixture("llama_tied", 0); }
+TEST(hf_llama_tied_kernels) { check_hf_fixture("llama_tied", 1); }
+TEST(hf_qwen2_reference) { check_hf_fixture("qwen2", 0); }
+TEST(hf_qwen2_kernels) { check_hf_fixture("qwen2", 1); }
+
 int main(void) {
     printf("  ALLOW_UNSUPPORTED = %d\n", ALLOW_UNSUPPORTED);
     RUN(ref_rmsnorm_equals_layernorm_nobias_on_zero_mean_rows);
@@ -494,5 +682,17 @@ int main(void) {
     RUN(family_llama);
     RUN(family_llama_tied);
     RUN(family_qwen2);
+    RUN(hf_gpt2_reference);
+    RUN(hf_gpt2_kernels);
+    RUN(hf_neox_reference);
+    RUN(hf_neox_kernels);
+    RUN(hf_neox_seq_reference);
+    RUN(hf_neox_seq_kernels);
+    RUN(hf_llama_reference);
+    RUN(hf_llama_kernels);
+    RUN(hf_llama_tied_reference);
+    RUN(hf_llama_tied_kernels);
+    RUN(hf_qwen2_reference);
+    RUN(hf_qwen2_kernels);
     return harness_done();
 }
