@@ -19,7 +19,12 @@ gradient summing both uses). Written into tests/fixtures/transformer_arch/<case>
   losses.npy  float64 [N] per scored position (row-major), cross-entropy of
               the model's logits[t] against tokens[t+1]; mean_loss.npy [1]
   grad.npy    float64 [P]; v.npy float32 [P]; hvp.npy float64 [P]
-  dirs.npy    float32 [K, P]; g.npy, c.npy float64 [K, N] (jvp, jvp of jvp)
+  dirs.npy    float32 [K, P]; g.npy, c.npy float64 [K, N]: g = jvp of the
+              losses; c[k][i] = d_k . (jvp of grad(l_i) along d_k), forward
+              over reverse per sample as for the HVP. Not jvp of jvp: torch
+              2.15's forward-over-forward of F.layer_norm is wrong (c off by
+              ~15% on a LayerNorm model; reverse-over-reverse, forward-over-
+              reverse and central differences of the jvp agree with each other).
 
 Three dtype-only patches make the models float64 throughout (the formulas
 are the library's own lines): the rotary embeddings compute their angles in
@@ -330,12 +335,12 @@ def write_case(name, family, c, seed):
     _, hv = jvp(grad(mean_loss), (theta,), (v,))
     dirs32 = rng.standard_normal((K, P)).astype(np.float32)
     gs, cs = [], []
+    n = int(l0.numel())
     for k in range(K):
         dk = torch.tensor(dirs32[k].tolist())
-        first = lambda th: jvp(losses, (th,), (dk,))[1]
-        gk, ck = jvp(first, (theta,), (dk,))
-        gs.append(gk.tolist())
-        cs.append(ck.tolist())
+        gs.append(jvp(losses, (theta,), (dk,))[1].tolist())
+        cs.append([float(torch.dot(jvp(grad(lambda th, i=i: losses(th)[i]), (theta,), (dk,))[1], dk))
+                   for i in range(n)])
     with open(os.path.join(d, "config.txt"), "w") as f:
         for k_, v_ in c.items():
             f.write(f"{k_} {v_!r}\n" if isinstance(v_, float) else f"{k_} {v_}\n")
