@@ -25,6 +25,7 @@
  * as a skip naming the switch. Build with -DALLOW_UNSUPPORTED=0 (or flip the
  * default once every kernel is in) to make that a failure.
  */
+#include "npy.h"
 #include "transformer_check.h"
 
 #ifndef ALLOW_UNSUPPORTED
@@ -460,6 +461,504 @@ TEST(ref_parallel_equals_sequential_without_attention_output) {
     dmodel_free(&a), dmodel_free(&b);
 }
 
+/* ---- against Hugging Face transformers in float64 ----
+ *
+ * tests/gen_transformer_arch_fixtures.py evaluates the real
+ * GPT2LMHeadModel, GPTNeoXForCausalLM (parallel with rotary on a quarter of
+ * each head; sequential with full rotary), LlamaForCausalLM (GQA; untied, and
+ * tied with one kv head) and Qwen2ForCausalLM in float64 on parameters given
+ * in our layout (mapped to theirs by reshapes and transposes only), and takes
+ * every derivative with respect to our flat vector. Checked here:
+ *   - the layout (names, shapes, order) = the generator's copy of the spec;
+ *   - the float64 reference's losses = PyTorch's within 1e-10 relative (both
+ *     float64 from the same float32 parameters: they differ by rounding,
+ *     <= 1e-15 measured);
+ *   - the reference's float64 central-difference gradient = PyTorch's
+ *     autograd gradient within 1e-6 in ||a - b|| / ||b|| (what the kernel
+ *     checks above rely on: the differences are accurate to ~1e-8, far
+ *     inside DERIV_TOL);
+ *   - the CPU kernels: losses (LOSS_TOL), gradient, HVP, g and c (DERIV_TOL)
+ *     against PyTorch, as for the basic fixtures in tests/test_transformer.c
+ *     (a skip while a switch's kernels are missing, ALLOW_UNSUPPORTED). */
+
+static int parse_config(const char *path, polca__tf_config *c) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    memset(c, 0, sizeof *c);
+    char key[64], val[64];
+    int n = 0;
+    while (fscanf(f, "%63s %63s", key, val) == 2) {
+        static const char *const acts[] = {"gelu", "gelu_new", "relu", "silu"};
+        static const int act_ids[] = {POLCA__ACT_GELU, POLCA__ACT_GELU_NEW, POLCA__ACT_RELU, POLCA__ACT_SILU};
+        static const char *const norms[] = {"layernorm", "layernorm_nobias", "rmsnorm"};
+        static const char *const poss[] = {"learned", "rotary", "none"};
+        const struct {
+            const char *name;
+            int32_t *field;
+        } ints[] = {{"n_layers", &c->n_layers},   {"d_model", &c->d_model},
+                    {"n_heads", &c->n_heads},     {"d_head", &c->d_head},
+                    {"d_mlp", &c->d_mlp},         {"d_vocab", &c->d_vocab},
+                    {"n_ctx", &c->n_ctx},         {"n_kv_heads", &c->n_kv_heads},
+                    {"rotary_dim", &c->rotary_dim}, {"qkv_bias", &c->qkv_bias},
+                    {"out_bias", &c->out_bias},   {"mlp_bias", &c->mlp_bias},
+                    {"mlp_gated", &c->mlp_gated}, {"parallel_residual", &c->parallel_residual},
+                    {"tied_embeddings", &c->tied_embeddings}, {"unembed_bias", &c->unembed_bias}};
+        int known = 0;
+        for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
+            if (!strcmp(key, ints[i].name)) *ints[i].field = atoi(val), known = 1;
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(key, "act_fn") && !strcmp(val, acts[i])) c->act_fn = act_ids[i], known = 1;
+        for (int i = 0; i < 3; i++) {
+            if (!strcmp(key, "norm") && !strcmp(val, norms[i])) c->norm = i, known = 1;
+            if (!strcmp(key, "positions") && !strcmp(val, poss[i])) c->positions = i, known = 1;
+        }
+        if (!strcmp(key, "norm_eps")) c->norm_eps = (float)atof(val), known = 1;
+        if (!strcmp(key, "rope_theta")) c->rope_theta = (float)atof(val), known = 1;
+        if (!known) {
+            printf("  %s: unknown line '%s %s'\n", path, key, val);
+            fclose(f);
+            return 0;
+        }
+        n++;
+    }
+    fclose(f);
+    return n == 21;
+}
+
+/* part 0: the layout and the reference; part 1: the CPU kernels. */
+static void check_hf_fixture(const char *name, int part) {
+    char dir[256], path[512];
+    snprintf(dir, sizeof dir, "tests/fixtures/transformer_arch/%s", name);
+    snprintf(path, sizeof path, "%s/config.txt", dir);
+    polca__tf_config cfg;
+    CHECK(parse_config(path, &cfg));
+    CHECK_OK(polca__tf_check_config(&cfg));
+    polca__layout lay;
+    CHECK_OK(polca__tf_layout(&cfg, &lay));
+    /* our layout = the spec's list as the generator wrote it */
+    snprintf(path, sizeof path, "%s/names.txt", dir);
+    FILE *f = fopen(path, "r");
+    CHECK(f);
+    char line[256];
+    int64_t t = 0;
+    while (fgets(line, sizeof line, f)) {
+        char nm[128], shp[64], want[64] = "", *w = want;
+        CHECK(sscanf(line, "%127s %63s", nm, shp) == 2 && t < lay.n_tensors);
+        const polca__tensor_info *ti = &lay.tensors[t++];
+        for (int d = 0; d < ti->ndim; d++) w += sprintf(w, d ? ",%lld" : "%lld", (long long)ti->shape[d]);
+        if (strcmp(nm, ti->name) || strcmp(shp, want)) FAILF("%s: tensor %s %s vs ours %s %s", name, nm, shp, ti->name, want);
+    }
+    fclose(f);
+    CHECK(t == lay.n_tensors);
+    static const char *files[10] = {"theta", "tokens", "mask", "losses", "mean_loss",
+                                    "grad",  "v",      "hvp",  "dirs",   "g"};
+    npy_array a[11];
+    memset(a, 0, sizeof a);
+    for (int i = 0; i < 11; i++) {
+        snprintf(path, sizeof path, "%s/%s.npy", dir, i < 10 ? files[i] : "c");
+        CHECK(npy_load(path, &a[i]));
+    }
+    const float *theta = a[0].data, *v = a[6].data, *dirs = a[8].data;
+    const int32_t *tokens = a[1].data;
+    const uint8_t *mask = a[2].data;
+    const double *losses = a[3].data, *gr = a[5].data, *hvp = a[7].data, *g = a[9].data, *c = a[10].data;
+    const int64_t P = lay.n_params, S = a[1].shape[0], N = a[3].count, K = a[8].shape[0];
+    CHECK(a[0].count == P && a[1].shape[1] == cfg.n_ctx && polca__tf_count_samples(&cfg, S, mask) == N);
+
+    /* the reference against PyTorch: losses, and its difference gradient */
+    model m = {cfg, lay, P, S, N, (float *)theta, (int32_t *)tokens, (uint8_t *)mask};
+    double *th = to_double(theta, P), *rl = malloc((size_t)N * 8), *fd = malloc((size_t)P * 8);
+    const double rmean = ref_mean(&m, th, rl);
+    char why[512];
+    int refused = 0;
+    if (part == 1) goto kernels;
+    double worst = 0;
+    for (int64_t i = 0; i < N; i++) {
+        const double e = fabs(rl[i] - losses[i]) / fabs(losses[i]);
+        worst = e > worst ? e : worst;
+    }
+    const double h = 1e-5;
+    for (int64_t j = 0; j < P; j++) {
+        const double keep = th[j];
+        th[j] = keep + h;
+        const double up = ref_mean(&m, th, NULL);
+        th[j] = keep - h;
+        fd[j] = (up - ref_mean(&m, th, NULL)) / (2 * h);
+        th[j] = keep;
+    }
+    double num = 0, den = 0;
+    for (int64_t j = 0; j < P; j++) num += (fd[j] - gr[j]) * (fd[j] - gr[j]), den += gr[j] * gr[j];
+    const double egfd = sqrt(num / den);
+    const double emean = fabs(rmean - ((double *)a[4].data)[0]) / rmean;
+    printf("  %s: reference vs PyTorch: losses %.2g, mean %.2g, difference gradient %.2g\n", name,
+           worst, emean, egfd);
+    if (!(worst <= 1e-10 && emean <= 1e-10))
+        FAILF("%s: reference losses differ from PyTorch's by %g (mean %g)", name, worst, emean);
+    if (!(egfd <= 1e-6)) FAILF("%s: reference difference gradient differs by %g", name, egfd);
+
+    goto done;
+kernels: /* the CPU kernels against PyTorch */
+    refused = kernels_refuse(&cfg, why, sizeof why);
+    if (!refused) {
+        float *l = malloc((size_t)N * 4), *kg = malloc((size_t)P * 4), *khv = malloc((size_t)P * 4),
+              *gg = malloc((size_t)(K * N) * 4), *cc = malloc((size_t)(K * N) * 4);
+        double mean;
+        CHECK_OK(be->tf_losses(NULL, &cfg, theta, S, tokens, mask, l));
+        double wl = 0;
+        for (int64_t i = 0; i < N; i++) {
+            const double e = fabs(l[i] - losses[i]) / fabs(losses[i]);
+            wl = e > wl ? e : wl;
+        }
+        CHECK_OK(be->tf_grad(NULL, &cfg, theta, S, tokens, mask, &mean, kg));
+        CHECK_OK(be->tf_hvp(NULL, &cfg, theta, S, tokens, mask, v, khv));
+        CHECK_OK(be->tf_dirderivs(NULL, &cfg, theta, S, tokens, mask, K, dirs, NULL, gg, cc));
+        const double eg = rel_err_fd(kg, gr, P), eh = rel_err_fd(khv, hvp, P),
+                     edg = rel_err_fd(gg, g, K * N), edc = rel_err_fd(cc, c, K * N);
+        printf("  %s: kernels vs PyTorch: losses %.2g, gradient %.2g, HVP %.2g, g %.2g, c %.2g\n",
+               name, wl, eg, eh, edg, edc);
+        if (!(wl <= LOSS_TOL)) FAILF("%s: kernel losses relative error %g", name, wl);
+        if (!(fabs(mean - rmean) <= LOSS_TOL * rmean)) FAILF("%s: mean loss %.9g vs %.9g", name, mean, rmean);
+        if (!(eg <= DERIV_TOL)) FAILF("%s: gradient relative error %g", name, eg);
+        if (!(eh <= DERIV_TOL)) FAILF("%s: HVP relative error %g", name, eh);
+        if (!(edg <= DERIV_TOL)) FAILF("%s: g relative error %g", name, edg);
+        if (!(edc <= DERIV_TOL)) FAILF("%s: c relative error %g", name, edc);
+        free(l), free(kg), free(khv), free(gg), free(cc);
+    }
+done:
+    free(th), free(rl), free(fd);
+    for (int i = 0; i < 11; i++) npy_free(&a[i]);
+    polca__layout_free(&lay);
+    if (refused) {
+        if (ALLOW_UNSUPPORTED)
+            SKIP("%.30s: CPU kernels return POLCA_ERR_UNSUPPORTED (%.150s)", name, why);
+        FAILF("%s: CPU kernels return POLCA_ERR_UNSUPPORTED (%s)", name, why);
+    }
+}
+
+TEST(hf_gpt2_reference) { check_hf_fixture("gpt2", 0); }
+TEST(hf_gpt2_kernels) { check_hf_fixture("gpt2", 1); }
+TEST(hf_neox_reference) { check_hf_fixture("neox", 0); }
+TEST(hf_neox_kernels) { check_hf_fixture("neox", 1); }
+TEST(hf_neox_seq_reference) { check_hf_fixture("neox_seq", 0); }
+TEST(hf_neox_seq_kernels) { check_hf_fixture("neox_seq", 1); }
+TEST(hf_llama_reference) { check_hf_fixture("llama", 0); }
+TEST(hf_llama_kernels) { check_hf_fixture("llama", 1); }
+TEST(hf_llama_tied_reference) { check_hf_fixture("llama_tied", 0); }
+TEST(hf_llama_tied_kernels) { check_hf_fixture("llama_tied", 1); }
+TEST(hf_qwen2_reference) { check_hf_fixture("qwen2", 0); }
+TEST(hf_qwen2_kernels) { check_hf_fixture("qwen2", 1); }
+
+/* ---- the public API ---- */
+
+static polca_context *cpu_context(void) {
+    polca_options *o = NULL;
+    polca_context *ctx = NULL;
+    polca_options_create(&o);
+    polca_options_set_string(o, "backend", "cpu");
+    polca_context_create(o, &ctx);
+    polca_options_destroy(o);
+    return ctx;
+}
+
+/* Options from "key=value" strings (NULL-terminated): act_fn, norm and
+ * positions are strings, norm_eps and rope_theta doubles, the rest ints. */
+static polca_options *options_of(const char *const *kv) {
+    polca_options *o = NULL;
+    if (polca_options_create(&o)) return NULL;
+    for (int i = 0; kv[i]; i++) {
+        char key[64];
+        const char *eq = strchr(kv[i], '=');
+        snprintf(key, sizeof key, "%.*s", (int)(eq - kv[i]), kv[i]);
+        const char *val = eq + 1;
+        if (!strcmp(key, "act_fn") || !strcmp(key, "norm") || !strcmp(key, "positions"))
+            polca_options_set_string(o, key, val);
+        else if (!strcmp(key, "norm_eps") || !strcmp(key, "rope_theta"))
+            polca_options_set_double(o, key, atof(val));
+        else
+            polca_options_set_int(o, key, atoll(val));
+    }
+    return o;
+}
+
+#define SIZES "n_layers=2", "d_model=8", "n_heads=4", "d_mlp=12", "d_vocab=7", "n_ctx=8"
+
+/* Each bad switch option: POLCA_ERR_INVALID_ARGUMENT naming the option, and
+ * *out untouched. */
+TEST(api_option_errors_name_the_option) {
+    static const struct {
+        const char *opt[4], *named;
+    } cases[] = {
+        {{"norm=layernorm2"}, "'norm'"},
+        {{"norm=RMSNorm"}, "'norm'"},
+        {{"norm_eps=0"}, "'norm_eps'"},
+        {{"norm_eps=-1e-5"}, "'norm_eps'"},
+        {{"positions=alibi"}, "'positions'"},
+        {{"act_fn=swish"}, "'act_fn'"},
+        {{"n_kv_heads=3"}, "'n_kv_heads' is 3; it must divide n_heads"},
+        {{"n_kv_heads=0"}, "'n_kv_heads'"},
+        {{"n_kv_heads=8"}, "'n_kv_heads'"},
+        /* d_head is 8 / 4 = 2 unless given */
+        {{"positions=rotary", "d_head=4", "rotary_dim=3"}, "'rotary_dim' is 3; it must be even"},
+        {{"positions=rotary", "rotary_dim=1"}, "'rotary_dim'"},
+        {{"positions=rotary", "rotary_dim=4"}, "'rotary_dim'"}, /* > d_head */
+        {{"positions=rotary", "rotary_dim=0"}, "'rotary_dim'"},
+        {{"rotary_dim=2"}, "'rotary_dim' is given but 'positions' is not"}, /* learned */
+        {{"positions=none", "rotary_dim=2"}, "'rotary_dim' is given but 'positions' is not"},
+        {{"positions=rotary", "rope_theta=0"}, "'rope_theta'"},
+        {{"qkv_bias=2"}, "'qkv_bias'"},
+        {{"out_bias=-1"}, "'out_bias'"},
+        {{"mlp_bias=2"}, "'mlp_bias'"},
+        {{"mlp_gated=2"}, "'mlp_gated'"},
+        {{"parallel_residual=2"}, "'parallel_residual'"},
+        {{"tied_embeddings=2"}, "'tied_embeddings'"},
+        {{"unembed_bias=7"}, "'unembed_bias'"},
+    };
+    polca_context *ctx = cpu_context();
+    CHECK(ctx);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *kv[16] = {SIZES};
+        int n = 6;
+        for (int j = 0; j < 4 && cases[i].opt[j]; j++) kv[n++] = cases[i].opt[j];
+        kv[n] = NULL;
+        polca_options *o = options_of(kv);
+        polca_model *sentinel = (polca_model *)&n, *m = sentinel;
+        int32_t st = polca_model_create_transformer(ctx, o, &m);
+        if (st != POLCA_ERR_INVALID_ARGUMENT || !strstr(polca_last_error(), cases[i].named) || m != sentinel)
+            FAILF("%s%s%s: status %d, message '%s', want %s naming %s", cases[i].opt[0],
+                  cases[i].opt[1] ? " " : "", cases[i].opt[1] ? cases[i].opt[1] : "", (int)st,
+                  polca_last_error(), "POLCA_ERR_INVALID_ARGUMENT", cases[i].named);
+        polca_options_destroy(o);
+    }
+    /* parallel_residual needs an MLP */
+    {
+        const char *kv[] = {"n_layers=2", "d_model=8", "n_heads=4", "d_mlp=0", "d_vocab=7", "n_ctx=8",
+                            "parallel_residual=1", NULL};
+        polca_options *o = options_of(kv);
+        polca_model *m = NULL;
+        CHECK_STATUS(polca_model_create_transformer(ctx, o, &m), POLCA_ERR_INVALID_ARGUMENT);
+        CHECK_ERROR_MENTIONS("'parallel_residual'");
+        CHECK(m == NULL);
+        polca_options_destroy(o);
+    }
+    /* and the good ones pass (the errors above are the options' own) */
+    {
+        const char *kv[] = {SIZES, "n_kv_heads=2", "norm=rmsnorm", "norm_eps=1e-6", "positions=rotary",
+                            "rotary_dim=2", "rope_theta=500000", "qkv_bias=0", "out_bias=0", "mlp_bias=0",
+                            "mlp_gated=1", "parallel_residual=1", "tied_embeddings=1", "unembed_bias=0",
+                            "act_fn=silu", NULL};
+        polca_options *o = options_of(kv);
+        polca_model *m = NULL;
+        CHECK_OK(polca_model_create_transformer(ctx, o, &m));
+        polca_model_destroy(m);
+        polca_options_destroy(o);
+    }
+    polca_context_destroy(ctx);
+}
+
+/* polca_model_tensor_info of a model = the layout of src/transformer.c's
+ * header comment, written out here for two models. */
+static void check_names(const char *const *kv, const char *const *want, const int64_t (*shapes)[3]) {
+    polca_context *ctx = cpu_context();
+    CHECK(ctx);
+    polca_options *o = options_of(kv);
+    polca_model *m = NULL;
+    CHECK_OK(polca_model_create_transformer(ctx, o, &m));
+    int64_t n = 0, P = 0, at = 0;
+    CHECK_OK(polca_model_n_tensors(m, &n));
+    CHECK_OK(polca_model_n_params(m, &P));
+    int64_t i = 0;
+    for (; want[i]; i++) {
+        const char *name = NULL;
+        int32_t nd = 0;
+        int64_t shape[POLCA_MODEL_MAX_DIMS] = {0}, off = -1, count = 1;
+        if (i >= n) {
+            FAILF("tensor %lld: the model has only %lld, want %s", (long long)i, (long long)n, want[i]);
+            break;
+        }
+        CHECK_OK(polca_model_tensor_info(m, i, &name, &nd, shape, &off));
+        int same = !strcmp(name, want[i]) && off == at;
+        for (int d = 0; d < 3; d++) {
+            if (d < nd) count *= shape[d];
+            same = same && (d < nd ? shape[d] == shapes[i][d] : shapes[i][d] == 0);
+        }
+        if (!same) FAILF("tensor %lld: %s (ndim %d, offset %lld), want %s", (long long)i, name, (int)nd,
+                         (long long)off, want[i]);
+        at += count;
+    }
+    CHECK(i == n && at == P);
+    polca_model_destroy(m);
+    polca_options_destroy(o);
+    polca_context_destroy(ctx);
+}
+
+TEST(api_tensor_names_grouped_gated_tied) {
+    /* LayerNorm with bias, learned positions, every bias: the grouped
+     * tensors are _W_K, _W_V, _b_K, _b_V; W_gate after W_in; no W_U */
+    const char *kv[] = {"n_layers=2", "d_model=8", "n_heads=4", "d_mlp=12", "d_vocab=7", "n_ctx=6",
+                        "n_kv_heads=2", "mlp_gated=1", "tied_embeddings=1", NULL};
+    static const char *const block[] = {"ln1.w", "ln1.b", "attn.W_Q", "attn._W_K", "attn._W_V", "attn.W_O",
+                                        "attn.b_Q", "attn._b_K", "attn._b_V", "attn.b_O", "ln2.w", "ln2.b",
+                                        "mlp.W_in", "mlp.W_gate", "mlp.b_in", "mlp.W_out", "mlp.b_out"};
+    static const int64_t bshape[][3] = {{8, 0, 0}, {8, 0, 0}, {4, 8, 2}, {2, 8, 2}, {2, 8, 2}, {4, 2, 8},
+                                        {4, 2, 0}, {2, 2, 0}, {2, 2, 0}, {8, 0, 0}, {8, 0, 0}, {8, 0, 0},
+                                        {8, 12, 0}, {8, 12, 0}, {12, 0, 0}, {12, 8, 0}, {8, 0, 0}};
+    enum { NB = 17, NT = 2 + 2 * NB + 3 };
+    char names[NT][64];
+    const char *want[NT + 1];
+    int64_t shapes[NT][3];
+    int t = 0;
+    const int64_t e0[3] = {7, 8, 0}, p0[3] = {6, 8, 0}, d8[3] = {8, 0, 0}, v7[3] = {7, 0, 0};
+#define PUT(nm, sh) (snprintf(names[t], 64, "%s", nm), memcpy(shapes[t], sh, sizeof shapes[t]), t++)
+    PUT("embed.W_E", e0);
+    PUT("pos_embed.W_pos", p0);
+    for (int l = 0; l < 2; l++)
+        for (int j = 0; j < NB; j++) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "blocks.%d.%s", l, block[j]);
+            PUT(nm, bshape[j]);
+        }
+    PUT("ln_final.w", d8);
+    PUT("ln_final.b", d8);
+    PUT("unembed.b_U", v7);
+#undef PUT
+    for (int i = 0; i < NT; i++) want[i] = names[i];
+    want[NT] = NULL;
+    check_names(kv, want, (const int64_t(*)[3])shapes);
+}
+
+TEST(api_tensor_names_llama_tied) {
+    /* RMSNorm, rotary, no biases, gated, tied: per block ln1.w, W_Q, _W_K,
+     * _W_V, W_O, ln2.w, W_in, W_gate, W_out */
+    const char *kv[] = {"n_layers=1", "d_model=8", "n_heads=4", "d_mlp=12", "d_vocab=7", "n_ctx=6",
+                        "n_kv_heads=1", "norm=rmsnorm", "positions=rotary", "qkv_bias=0", "out_bias=0",
+                        "mlp_bias=0", "unembed_bias=0", "mlp_gated=1", "tied_embeddings=1",
+                        "act_fn=silu", NULL};
+    static const char *const want[] = {"embed.W_E", "blocks.0.ln1.w", "blocks.0.attn.W_Q",
+                                       "blocks.0.attn._W_K", "blocks.0.attn._W_V", "blocks.0.attn.W_O",
+                                       "blocks.0.ln2.w", "blocks.0.mlp.W_in", "blocks.0.mlp.W_gate",
+                                       "blocks.0.mlp.W_out", "ln_final.w", NULL};
+    static const int64_t shapes[][3] = {{7, 8, 0}, {8, 0, 0}, {4, 8, 2}, {1, 8, 2}, {1, 8, 2}, {4, 2, 8},
+                                        {8, 0, 0}, {8, 12, 0}, {8, 12, 0}, {12, 8, 0}, {8, 0, 0}};
+    check_names(kv, want, shapes);
+}
+
+/* With rotary or no positions the kernels run at the data's width: data
+ * narrower than n_ctx gives, per sample, the results of the same sequences
+ * padded to n_ctx by the caller (other tokens after them, not scored). Both
+ * are held to the float64 reference (losses LOSS_TOL) and to each other
+ * within twice the tolerances (each is within them of the exact values; the
+ * two runs put different row counts through sgemm, which may round rows
+ * differently, so not bitwise: see chunked_batch_matches_single_sequences in
+ * tests/test_transformer.c). */
+static void check_short_vs_padded(const char *const *kv, polca__tf_config cfg, const char *what) {
+    enum { S = 3, W = 5, TP = 8, K = 2 };
+    polca_context *ctx = cpu_context();
+    CHECK(ctx);
+    polca_options *o = options_of(kv);
+    polca_model *m = NULL;
+    CHECK_OK(polca_model_create_transformer(ctx, o, &m));
+    polca_options_destroy(o);
+    int64_t P = 0;
+    CHECK_OK(polca_model_n_params(m, &P));
+    float *theta = malloc((size_t)P * 4), *v = malloc((size_t)P * 4), *dirs = malloc((size_t)(K * P) * 4);
+    CHECK_OK(polca_model_init(m, 3, theta));
+    unsigned long long s = 17;
+    for (int64_t i = 0; i < P; i++) theta[i] += 0.2f * harness_uniform(&s);
+    random_vec(v, P, 4);
+    random_vec(dirs, K * P, 5);
+    int32_t tok_s[S * W], tok_p[S * TP];
+    uint8_t mask_p[S * TP];
+    for (int i = 0; i < S * TP; i++) {
+        const int q = i / TP, t = i % TP;
+        tok_p[i] = (int32_t)((harness_uniform(&s) + 1.0f) * 3.49f); /* 0..6 */
+        if (t < W) tok_s[q * W + t] = tok_p[i];
+        mask_p[i] = t < W - 1; /* the short data's scored positions: all but its last */
+    }
+    polca_data *ds = NULL, *dp = NULL;
+    CHECK_OK(polca_data_create_tokens(ctx, S, W, tok_s, NULL, &ds));
+    CHECK_OK(polca_data_create_tokens(ctx, S, TP, tok_p, mask_p, &dp));
+    int64_t N = 0, Np = 0;
+    CHECK_OK(polca_data_n_samples(ds, &N));
+    CHECK_OK(polca_data_n_samples(dp, &Np));
+    CHECK(N == S * (W - 1) && Np == N);
+    float *l[2], *gr[2], *hv[2], *g[2], *c[2];
+    double mean[2];
+    int32_t st = POLCA_OK;
+    for (int r = 0; r < 2; r++) {
+        l[r] = malloc((size_t)N * 4), gr[r] = malloc((size_t)P * 4), hv[r] = malloc((size_t)P * 4);
+        g[r] = malloc((size_t)(K * N) * 4), c[r] = malloc((size_t)(K * N) * 4);
+    }
+    for (int r = 0; r < 2 && !st; r++) {
+        const polca_data *d = r ? dp : ds;
+        if ((st = polca_model_losses(m, d, theta, l[r]))) break;
+        if ((st = polca_model_grad(m, d, theta, &mean[r], gr[r]))) break;
+        if ((st = polca_model_hvp(m, d, theta, v, hv[r]))) break;
+        st = polca_model_dirderivs(m, d, theta, K, dirs, NULL, g[r], c[r]);
+    }
+    char why[300];
+    snprintf(why, sizeof why, "%s", polca_last_error());
+    if (!st) {
+        /* the float64 reference at the short width (cfg: what the options
+         * say, written out by the caller) */
+        cfg.n_ctx = W;
+        polca__layout lay;
+        CHECK_OK(polca__tf_layout(&cfg, &lay));
+        CHECK(lay.n_params == P);
+        double *th = to_double(theta, P), *rl = malloc((size_t)N * 8);
+        uint8_t mask_s[S * W];
+        for (int i = 0; i < S * W; i++) mask_s[i] = i % W < W - 1;
+        ref_losses(&cfg, &lay, th, S, tok_s, mask_s, rl);
+        for (int64_t i = 0; i < N; i++)
+            for (int r = 0; r < 2; r++)
+                if (!(fabs(l[r][i] - rl[i]) <= LOSS_TOL * fabs(rl[i])))
+                    FAILF("%s, %s data: loss %lld %.9g vs reference %.9g", what, r ? "padded" : "short",
+                          (long long)i, l[r][i], rl[i]);
+        CHECK_CLOSE(mean[0], mean[1], 2 * LOSS_TOL);
+        const double eg = rel_error_f(gr[0], gr[1], (size_t)P), eh = rel_error_f(hv[0], hv[1], (size_t)P);
+        if (!(eg <= 2 * DERIV_TOL)) FAILF("%s: gradient short vs padded %g", what, eg);
+        if (!(eh <= 2 * DERIV_TOL)) FAILF("%s: HVP short vs padded %g", what, eh);
+        for (int k = 0; k < K; k++) {
+            const double e1 = rel_error_f(g[0] + k * N, g[1] + k * N, (size_t)N),
+                         e2 = rel_error_f(c[0] + k * N, c[1] + k * N, (size_t)N);
+            if (!(e1 <= 2 * DERIV_TOL)) FAILF("%s: g direction %d short vs padded %g", what, k, e1);
+            if (!(e2 <= 2 * DERIV_TOL)) FAILF("%s: c direction %d short vs padded %g", what, k, e2);
+        }
+        /* the padding matters to nothing: other padding tokens, same result */
+        for (int i = 0; i < S * TP; i++)
+            if (i % TP >= W) tok_p[i] = (tok_p[i] + 3) % 7;
+        polca_data *dq = NULL;
+        float *lq = malloc((size_t)N * 4);
+        CHECK_OK(polca_data_create_tokens(ctx, S, TP, tok_p, mask_p, &dq));
+        CHECK_OK(polca_model_losses(m, dq, theta, lq));
+        CHECK(memcmp(lq, l[1], (size_t)N * 4) == 0);
+        polca_data_destroy(dq);
+        free(lq), free(th), free(rl);
+        polca__layout_free(&lay);
+    }
+    for (int r = 0; r < 2; r++) free(l[r]), free(gr[r]), free(hv[r]), free(g[r]), free(c[r]);
+    free(theta), free(v), free(dirs);
+    polca_data_destroy(ds), polca_data_destroy(dp);
+    polca_model_destroy(m);
+    polca_context_destroy(ctx);
+    if (st == POLCA_ERR_UNSUPPORTED && ALLOW_UNSUPPORTED)
+        SKIP("%.60s: CPU kernels return POLCA_ERR_UNSUPPORTED (%.150s)", what, why);
+    if (st) FAILF("%s: status %d (%s)", what, (int)st, why);
+}
+
+TEST(api_short_data_equals_padded_rotary) {
+    const char *kv[] = {SIZES, "positions=rotary", "rope_theta=30", NULL};
+    polca__tf_config c = polca__tf_config_basic(2, 8, 4, 2, 12, 7, 8, POLCA__ACT_GELU_NEW);
+    c.positions = POLCA__POS_ROTARY, c.rotary_dim = 2, c.rope_theta = 30.0f; /* rotary_dim: d_head */
+    check_short_vs_padded(kv, c, "positions rotary");
+}
+
+TEST(api_short_data_equals_padded_no_positions) {
+    const char *kv[] = {SIZES, "positions=none", NULL};
+    polca__tf_config c = polca__tf_config_basic(2, 8, 4, 2, 12, 7, 8, POLCA__ACT_GELU_NEW);
+    c.positions = POLCA__POS_NONE;
+    check_short_vs_padded(kv, c, "positions none");
+}
+
 int main(void) {
     printf("  ALLOW_UNSUPPORTED = %d\n", ALLOW_UNSUPPORTED);
     RUN(ref_rmsnorm_equals_layernorm_nobias_on_zero_mean_rows);
@@ -494,5 +993,22 @@ int main(void) {
     RUN(family_llama);
     RUN(family_llama_tied);
     RUN(family_qwen2);
+    RUN(api_option_errors_name_the_option);
+    RUN(api_tensor_names_grouped_gated_tied);
+    RUN(api_tensor_names_llama_tied);
+    RUN(api_short_data_equals_padded_rotary);
+    RUN(api_short_data_equals_padded_no_positions);
+    RUN(hf_gpt2_reference);
+    RUN(hf_gpt2_kernels);
+    RUN(hf_neox_reference);
+    RUN(hf_neox_kernels);
+    RUN(hf_neox_seq_reference);
+    RUN(hf_neox_seq_kernels);
+    RUN(hf_llama_reference);
+    RUN(hf_llama_kernels);
+    RUN(hf_llama_tied_reference);
+    RUN(hf_llama_tied_kernels);
+    RUN(hf_qwen2_reference);
+    RUN(hf_qwen2_kernels);
     return harness_done();
 }
