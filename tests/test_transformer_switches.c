@@ -295,7 +295,7 @@ TEST(one_layer_forward_recomputed) {
     tf_acts a;
     CHECK_OK(polca__tf_acts_alloc(&c, m.n_seq, &a));
     float *x = malloc((size_t)(R * D) * 4);
-    const tf_batch bt = {m.n_seq, R, m.tokens, m.mask, 0.0f};
+    const tf_batch bt = {m.n_seq, R, m.tokens, m.mask, 0.0f, NULL};
     CHECK(polca__tf_forward_chunk(&c, &th, &bt, &a, x, NULL, NULL) == m.N);
     CHECK(th.W_pos == NULL && th.W_U == NULL && blocks[0].b_Q == NULL);
     const tf_block_view *w = &blocks[0];
