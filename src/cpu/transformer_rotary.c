@@ -17,8 +17,10 @@
  * t * inv_freq, cos and sin in float32; here the same formula runs in double
  * (f_i = rope_theta^(-2i/rotary_dim), the angle t f_i, its cos and sin) and
  * only the cos/sin table is rounded to float, once per kernel call. The two
- * agree to float32 rounding of the angle (about 6e-8 t f_i); what the table
- * holds is the correctly rounded value of the defined formula.
+ * differ by Hugging Face's float32 roundings of the angle (a few 6e-8
+ * relative to t f_i, so up to ~1e-4 absolute at t ~ 2048 for f_0 = 1); the
+ * table holds the float nearest to each cos and sin of the defined formula
+ * (up to libm's double cos/sin), the same at every position.
  *
  * Cost: O(R (H + G) rotary_dim) per pass, row-parallel, next to the GEMMs'
  * O(R D (H + 2G) d_head).
