@@ -8,6 +8,7 @@
  *                          cross-entropy) with their forward-mode (first and
  *                          second order) and reverse-mode derivatives
  *   transformer_linear.c   GEMM-based linear maps and their derivatives
+ *   transformer_rotary.c   rotary positions: the rotation of q and k
  *   transformer_forward.c  primal forward pass; the tf_losses entry
  *   transformer_tangent.c  forward-mode tangent pass (order 1 or 2); the
  *                          tf_dirderivs entry
@@ -18,9 +19,12 @@
  * Conventions. A chunk holds B whole sequences, R = B * n_ctx rows; row
  * r = b * n_ctx + t. Activations are row-major [R][width]. Heads are
  * concatenated along a row: z is [R][H*E] with head h in columns
- * h*E .. h*E+E-1; q, k, v are the three column blocks of one [R][3*H*E]
- * buffer (made by one GEMM), head h at the same place within each block; attention probabilities are [B][H][T][T] (zero above the
- * diagonal). Notation in comments: x' (first-order tangent, "t1") and x''
+ * h*E .. h*E+E-1; q, k, v are the three column blocks of one
+ * [R][(H+2G)E] buffer (G = n_kv_heads; made by one GEMM): q's H heads
+ * (HE columns), then k's G heads and v's G heads (GE columns each); query
+ * head h reads kv head h / (H/G) (grouped-query attention); with rotary
+ * positions q and k are stored rotated. Attention probabilities are
+ * [B][H][T][T] (zero above the diagonal). Notation in comments: x' (first-order tangent, "t1") and x''
  * (second-order, "t2") are the first and second derivatives of x(theta + s d)
  * in s at s = 0; dx is the adjoint (gradient of the mean loss w.r.t. x), dx'
  * its tangent.
@@ -56,12 +60,17 @@
 #define TF_CHUNK_BYTES ((size_t)24 << 20)
 #endif
 
+/* Width of the packed q | k | v rows: (n_heads + 2 n_kv_heads) d_head. */
+static inline int64_t tf_qkv_width(const polca__tf_config *cfg) {
+    return ((int64_t)cfg->n_heads + 2 * (int64_t)cfg->n_kv_heads) * cfg->d_head;
+}
+
 /* ---- parameter views (src/transformer.h) ---- */
 
 typedef polca__tf_block_view tf_block_view;
 typedef polca__tf_view tf_view;
 
-/* Packed QKV copies for a view: allocates n_layers * D * 3HE floats and
+/* Packed QKV copies for a view: allocates n_layers * D * (H+2G)E floats and
  * points each block's Wqkv into them; returns the allocation (free() it) or
  * NULL (out of memory, reported). */
 POLCA_INTERNAL float *polca__tf_qkv_alloc(const polca__tf_config *cfg, tf_view *v);
@@ -102,11 +111,13 @@ POLCA_INTERNAL float *polca__tf_worker_scratch(int w);
 
 typedef struct tf_block_acts {
     float *n1, *s1, *a1; /* LN1: normalized [R][D], per-row scalar [R], output [R][D] */
-    float *q, *k, *v;    /* column blocks of one [R][3HE] buffer (row stride 3HE) */
+    float *q, *k, *v;    /* column blocks of one [R][(H+2G)E] buffer (that row stride) */
     float *P;            /* [B][H][T][T] */
     float *z;            /* [R][HE] attention values before W_O */
     float *n2, *s2, *a2; /* LN2 (absent when d_mlp = 0) */
-    float *pre, *post;   /* [R][M] MLP pre- and post-activation */
+    float *pre, *post;   /* [R][M] MLP pre- and post-activation; gated: pre is the
+                            "up" a W_in + b_in, post = act(gate) * pre */
+    float *gate;         /* [R][M] a W_gate (gated MLP only, else NULL) */
 } tf_block_acts;
 
 /* One set of activations (primal, or one tangent order). For the primal, s*
@@ -114,7 +125,7 @@ typedef struct tf_block_acts {
  * alpha = mean(n * x'c) of each row (what the reverse tangent needs). */
 typedef struct tf_acts {
     tf_block_acts *blocks; /* [n_layers] */
-    float *nf, *sf, *af;   /* final LayerNorm */
+    float *nf, *sf, *af;   /* final norm */
     float *logits;         /* [R][V]: primal: softmax probabilities of scored rows;
                               tangent: logit tangents */
     float *mem;            /* the one allocation behind all of the above */
@@ -137,6 +148,7 @@ typedef struct tf_batch {
     const int32_t *tokens; /* [B][T] */
     const uint8_t *mask;   /* [B][T] */
     float weight;          /* 1 / n_samples of the whole batch: the mean-loss weight */
+    const float *rope;     /* rotary cos/sin table (polca__tf_rope_table), else NULL */
 } tf_batch;
 
 /* Row r of a chunk is a sample: scored, and not the last position. */
@@ -148,6 +160,17 @@ static inline int tf_scored(const polca__tf_config *cfg, const tf_batch *bt, int
  * (t < n_ctx - 1). */
 POLCA_INTERNAL int64_t polca__tf_count_samples(const polca__tf_config *cfg, int64_t n_seq,
                                 const uint8_t *mask);
+
+/* ---- rotary positions (transformer_rotary.c) ---- */
+
+/* The table of cos(t f_i) and sin(t f_i), [2][n_ctx][rotary_dim/2], into
+ * *out (free() it); *out = NULL when positions are not rotary. */
+POLCA_INTERNAL int32_t polca__tf_rope_table(const polca__tf_config *cfg, float **out);
+/* Rotates in place the q and k heads (the first (H+G)E columns) of R rows
+ * of a packed [R][(H+2G)E] buffer, row r at position r % n_ctx; inverse
+ * applies the transpose (for adjoints). rope or qk NULL: nothing. */
+POLCA_INTERNAL void polca__tf_rope_apply(const polca__tf_config *cfg, int64_t R, const float *rope,
+                                         float *qk, int inverse);
 
 /* ---- primal forward (transformer_forward.c) ---- */
 
@@ -209,23 +232,28 @@ POLCA_INTERNAL void polca__tf_col_sums(int64_t R, int64_t n, tf_mat dy, float *g
 
 /* ---- per-op kernels (transformer_ops.c) ---- */
 
-/* LayerNorm over rows of width D (eps 1e-5). Forward: n, s (1/sigma), y = n w + b. */
-POLCA_INTERNAL void polca__tf_ln_fwd(int64_t R, int64_t D, const float *x, const float *w, const float *b,
-                      float *n, float *s, float *y);
+/* The norm of cfg->norm over rows of width D = d_model, eps cfg->norm_eps:
+ * LayerNorm n = (x - mean) s, s = 1/sqrt(var + eps), or RMSNorm n = x s,
+ * s = 1/sqrt(mean(x^2) + eps); y = n w (+ b; b NULL: no bias, and the b
+ * tangents and gradients below are NULL too). Forward: n, s, y. */
+POLCA_INTERNAL void polca__tf_ln_fwd(const polca__tf_config *cfg, int64_t R, const float *x,
+                                     const float *w, const float *b, float *n, float *s, float *y);
 /* Tangents: inputs x1 (and x2 for second order, may be NULL), parameter
  * tangents w1, b1; primal n, s. Outputs n1, alpha [R], y1, and when x2:
  * y2 (n2 is not kept). The ops below split their rows (elements,
  * sequences) among the current pool's workers; tmp arguments hold
  * polca__tf_op_scratch_floats floats (used when there is no pool). */
-POLCA_INTERNAL void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const float *s, const float *w,
-                      const float *x1, const float *w1, const float *b1, const float *x2,
-                      float *n1, float *alpha, float *y1, float *y2);
+POLCA_INTERNAL void polca__tf_ln_tan(const polca__tf_config *cfg, int64_t R, const float *n,
+                                     const float *s, const float *w, const float *x1,
+                                     const float *w1, const float *b1, const float *x2, float *n1,
+                                     float *alpha, float *y1, float *y2);
 /* Reverse: dy -> dx (accumulated into dx), dw, db (+=, may be NULL).
  * With tangent (dy1 != NULL): also dx1 (+=), dw1, db1 (+=, may be NULL). */
-POLCA_INTERNAL void polca__tf_ln_bwd(int64_t R, int64_t D, const float *n, const float *s, const float *w,
-                      const float *dy, float *dx, float *dw, float *db, const float *n1,
-                      const float *alpha, const float *w1, const float *dy1, float *dx1,
-                      float *dw1, float *db1, float *tmp);
+POLCA_INTERNAL void polca__tf_ln_bwd(const polca__tf_config *cfg, int64_t R, const float *n,
+                                     const float *s, const float *w, const float *dy, float *dx,
+                                     float *dw, float *db, const float *n1, const float *alpha,
+                                     const float *w1, const float *dy1, float *dx1, float *dw1,
+                                     float *db1, float *tmp);
 
 /* Activation: post = f(pre). */
 POLCA_INTERNAL void polca__tf_act_fwd(int act, int64_t n, const float *pre, float *post);
@@ -236,6 +264,20 @@ POLCA_INTERNAL void polca__tf_act_tan(int act, int64_t n, const float *pre, cons
  * (computed from the incoming d). */
 POLCA_INTERNAL void polca__tf_act_bwd(int act, int64_t n, const float *pre, float *d, const float *pre1,
                        float *d1);
+
+/* Gated MLP, n elements: post = f(gate) up. */
+POLCA_INTERNAL void polca__tf_glu_fwd(int act, int64_t n, const float *gate, const float *up,
+                                      float *post);
+/* post1 = f'(g) g1 up + f(g) up1; when g2 != NULL also
+ * post2 = (f'(g) g2 + f''(g) g1^2) up + 2 f'(g) g1 up1 + f(g) up2. */
+POLCA_INTERNAL void polca__tf_glu_tan(int act, int64_t n, const float *gate, const float *up,
+                                      const float *g1, const float *up1, const float *g2,
+                                      const float *up2, float *post1, float *post2);
+/* d (in: dpost, out: dup = d f(g)), dg = d up f'(g) (overwritten); with
+ * tangent (g1 != NULL): d1 (in: dpost', out: dup'), dg1 = dg' (overwritten). */
+POLCA_INTERNAL void polca__tf_glu_bwd(int act, int64_t n, const float *gate, const float *up,
+                                      float *d, float *dg, const float *g1, const float *up1,
+                                      float *d1, float *dg1);
 
 /* Causal attention of one chunk, all heads: P = softmax(q k^T * scale), z = P v. */
 POLCA_INTERNAL void polca__tf_attn_fwd(const polca__tf_config *cfg, int64_t B, const float *q, const float *k,

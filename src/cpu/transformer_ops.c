@@ -75,8 +75,6 @@ TF_INLINE float tf_erf(float x) {
 
 /* ---- LayerNorm ---- */
 
-#define TF_LN_EPS 1e-5
-
 /* Row statistics in double with 8 partial sums (fixed order; vectorizes
  * without reassociation flags). */
 TF_INLINE double fold8(const double *acc) {
@@ -122,50 +120,64 @@ TF_INLINE double dot_d(const float *a, const float *b, float shift, int64_t n) {
     return s;
 }
 
-static TF_CLONES void ln_fwd_impl(int64_t R, int64_t D, const float *x, const float *w,
-                                   const float *b, float *n, float *s, float *y) {
+static TF_CLONES void ln_fwd_impl(int64_t R, int64_t D, int center, double eps, const float *x,
+                                   const float *w, const float *b, float *n, float *s, float *y) {
     for (int64_t r = 0; r < R; r++) {
         const float *xr = x + r * D;
         float *nr = n + r * D, *yr = y + r * D;
         /* two passes: the mean, then the squares of the centered values n
-         * is made of */
-        const float mf = (float)(sum_d(xr, 0.0f, D) / (double)D);
-        const float sr = (float)(1.0 / sqrt(sqdev_d(xr, mf, D) / (double)D + TF_LN_EPS));
+         * is made of (RMSNorm: no centering, mean(x^2)) */
+        const float mf = center ? (float)(sum_d(xr, 0.0f, D) / (double)D) : 0.0f;
+        const float sr = (float)(1.0 / sqrt(sqdev_d(xr, mf, D) / (double)D + eps));
         s[r] = sr;
-        for (int64_t j = 0; j < D; j++) {
-            nr[j] = (xr[j] - mf) * sr;
-            yr[j] = nr[j] * w[j] + b[j];
-        }
+        if (b)
+            for (int64_t j = 0; j < D; j++) {
+                nr[j] = (xr[j] - mf) * sr;
+                yr[j] = nr[j] * w[j] + b[j];
+            }
+        else
+            for (int64_t j = 0; j < D; j++) {
+                nr[j] = (xr[j] - mf) * sr;
+                yr[j] = nr[j] * w[j];
+            }
     }
 }
 
 /*
  * n = (x - mean x) s with s = 1/sqrt(var + eps). With c1 = x' - mean x' and
- * alpha = mean(n c1):
+ * alpha = mean(n c1) (RMSNorm: n = x s, s = 1/sqrt(mean(x^2) + eps), and
+ * every formula here and below holds with the means of x, x', x'', dn, dn'
+ * taken as 0 - center = 0):
  *   n'  = s (c1 - n alpha)
  *   n'' = s (c2 - n alpha') - 2 s alpha n',  alpha' = mean(n' c1) + mean(n c2)
  *   y'  = n' w + n w' + b',   y'' = n'' w + 2 n' w'
  */
-static TF_CLONES void ln_tan_impl(int64_t R, int64_t D, const float *n, const float *s,
-                                   const float *w, const float *x1, const float *w1,
-                                   const float *b1, const float *x2, float *n1, float *alpha,
-                                   float *y1, float *y2) {
+static TF_CLONES void ln_tan_impl(int64_t R, int64_t D, int center, const float *n,
+                                   const float *s, const float *w, const float *x1,
+                                   const float *w1, const float *b1, const float *x2, float *n1,
+                                   float *alpha, float *y1, float *y2) {
     const double inv_d = 1.0 / (double)D;
     for (int64_t r = 0; r < R; r++) {
         const float *nr = n + r * D, *x1r = x1 + r * D;
         float *n1r = n1 + r * D, *y1r = y1 + r * D;
         const float sr = s[r];
-        const float m1f = (float)(sum_d(x1r, 0.0f, D) * inv_d);
+        const float m1f = center ? (float)(sum_d(x1r, 0.0f, D) * inv_d) : 0.0f;
         const float af = (float)(dot_d(nr, x1r, m1f, D) * inv_d);
         alpha[r] = af;
-        for (int64_t j = 0; j < D; j++) {
-            n1r[j] = sr * ((x1r[j] - m1f) - nr[j] * af);
-            y1r[j] = n1r[j] * w[j] + nr[j] * w1[j] + b1[j];
-        }
+        if (b1)
+            for (int64_t j = 0; j < D; j++) {
+                n1r[j] = sr * ((x1r[j] - m1f) - nr[j] * af);
+                y1r[j] = n1r[j] * w[j] + nr[j] * w1[j] + b1[j];
+            }
+        else
+            for (int64_t j = 0; j < D; j++) {
+                n1r[j] = sr * ((x1r[j] - m1f) - nr[j] * af);
+                y1r[j] = n1r[j] * w[j] + nr[j] * w1[j];
+            }
         if (!x2) continue;
         const float *x2r = x2 + r * D;
         float *y2r = y2 + r * D;
-        const float m2f = (float)(sum_d(x2r, 0.0f, D) * inv_d);
+        const float m2f = center ? (float)(sum_d(x2r, 0.0f, D) * inv_d) : 0.0f;
         const float a2f = (float)((dot_d(n1r, x1r, m1f, D) + dot_d(nr, x2r, m2f, D)) * inv_d);
         for (int64_t j = 0; j < D; j++) {
             float n2 = sr * ((x2r[j] - m2f) - nr[j] * a2f) - 2.0f * sr * af * n1r[j];
@@ -181,7 +193,7 @@ static TF_CLONES void ln_tan_impl(int64_t R, int64_t D, const float *n, const fl
  * u' = dn' - mean(dn') - n' beta - n beta', and since s' = -s^2 alpha,
  * dx' = -s alpha dx + s u'; dw' += dy' n + dy n', db' += dy'.
  */
-static TF_CLONES void ln_bwd_impl(int64_t R, int64_t D, const float *n, const float *s,
+static TF_CLONES void ln_bwd_impl(int64_t R, int64_t D, int center, const float *n, const float *s,
                                    const float *w, const float *dy, float *dx, float *dw,
                                    float *db, const float *n1, const float *alpha,
                                    const float *w1, const float *dy1, float *dx1, float *dw1,
@@ -193,7 +205,7 @@ static TF_CLONES void ln_bwd_impl(int64_t R, int64_t D, const float *n, const fl
         float *dxr = dx + r * D;
         const float sr = s[r];
         for (int64_t j = 0; j < D; j++) dn[j] = dyr[j] * w[j];
-        const float mdnf = (float)(sum_d(dn, 0.0f, D) * inv_d),
+        const float mdnf = center ? (float)(sum_d(dn, 0.0f, D) * inv_d) : 0.0f,
                     betaf = (float)(dot_d(dn, nr, 0.0f, D) * inv_d);
         if (dw)
             for (int64_t j = 0; j < D; j++) dw[j] += dyr[j] * nr[j];
@@ -206,7 +218,7 @@ static TF_CLONES void ln_bwd_impl(int64_t R, int64_t D, const float *n, const fl
         const float *n1r = n1 + r * D, *dy1r = dy1 + r * D;
         float *dx1r = dx1 + r * D;
         for (int64_t j = 0; j < D; j++) dn1[j] = dy1r[j] * w[j] + dyr[j] * w1[j];
-        const float mdn1f = (float)(sum_d(dn1, 0.0f, D) * inv_d),
+        const float mdn1f = center ? (float)(sum_d(dn1, 0.0f, D) * inv_d) : 0.0f,
                     beta1f = (float)((dot_d(dn1, nr, 0.0f, D) + dot_d(dn, n1r, 0.0f, D)) * inv_d);
         const float sa = sr * alpha[r];
         for (int64_t j = 0; j < D; j++) {
@@ -256,6 +268,16 @@ TF_INLINE void relu(float x, float *f, float *d1, float *d2) {
     *d2 = 0.0f;
 }
 
+/* silu: s = sigmoid(x), f = x s, f' = s (1 + x (1 - s)),
+ * f'' = s (1 - s) (2 + x (1 - 2 s)). */
+TF_INLINE void silu(float x, float *f, float *d1, float *d2) {
+    float sg = 1.0f / (1.0f + tf_exp(-x));
+    float sp = sg * (1.0f - sg);
+    *f = x * sg;
+    *d1 = sg + x * sp;
+    *d2 = sp * (2.0f + x * (1.0f - 2.0f * sg));
+}
+
 /* One loop per activation so each inlines and vectorizes. BODY uses f, d1,
  * d2 of element i. */
 #define ACT_LOOP(act, n, pre, BODY)                                            \
@@ -271,6 +293,12 @@ TF_INLINE void relu(float x, float *f, float *d1, float *d2) {
         case POLCA__ACT_GELU_NEW:                                              \
             for (int64_t i = 0; i < (n); i++) {                                \
                 gelu_tanh((pre)[i], &f, &d1, &d2);                             \
+                BODY;                                                          \
+            }                                                                  \
+            break;                                                             \
+        case POLCA__ACT_SILU:                                                  \
+            for (int64_t i = 0; i < (n); i++) {                                \
+                silu((pre)[i], &f, &d1, &d2);                                  \
                 BODY;                                                          \
             }                                                                  \
             break;                                                             \
@@ -303,6 +331,41 @@ static TF_CLONES void act_bwd_impl(int act, int64_t n, const float *pre, float *
                  d[i] = d[i] * d1);
     else
         ACT_LOOP(act, n, pre, (void)f; (void)d2; d[i] = d[i] * d1);
+}
+
+/* Gated MLP: post = f(gate) up (f of the gate recomputed where needed, so
+ * only gate and up are stored). Tangents, h = f(gate):
+ *   h' = f' g',  h'' = f' g'' + f'' g'^2,
+ *   post' = h' up + h up',  post'' = h'' up + 2 h' up' + h up''.
+ * Reverse (d = dpost): dup = d h, dg = d up f'; tangent (d1 = dpost'):
+ *   dup' = d1 h + d h',  dg' = (d1 up + d up') f' + d up f'' g'. */
+static TF_CLONES void glu_fwd_impl(int act, int64_t n, const float *gate, const float *up,
+                                    float *post) {
+    ACT_LOOP(act, n, gate, (void)d1; (void)d2; post[i] = f * up[i]);
+}
+
+static TF_CLONES void glu_tan_impl(int act, int64_t n, const float *gate, const float *up,
+                                    const float *g1, const float *up1, const float *g2,
+                                    const float *up2, float *post1, float *post2) {
+    if (g2)
+        ACT_LOOP(act, n, gate, const float h1 = d1 * g1[i];
+                 post1[i] = h1 * up[i] + f * up1[i];
+                 post2[i] = (d1 * g2[i] + d2 * g1[i] * g1[i]) * up[i] + 2.0f * h1 * up1[i] +
+                            f * up2[i]);
+    else
+        ACT_LOOP(act, n, gate, (void)d2; post1[i] = d1 * g1[i] * up[i] + f * up1[i]);
+}
+
+static TF_CLONES void glu_bwd_impl(int act, int64_t n, const float *gate, const float *up,
+                                    float *d, float *dg, const float *g1, const float *up1,
+                                    float *dd1, float *dg1) {
+    if (g1)
+        ACT_LOOP(act, n, gate, const float dp = d[i]; const float dp1 = dd1[i];
+                 const float dh = dp * up[i]; const float dh1 = dp1 * up[i] + dp * up1[i];
+                 dd1[i] = dp1 * f + dp * (d1 * g1[i]); dg1[i] = dh1 * d1 + dh * d2 * g1[i];
+                 dg[i] = dh * d1; d[i] = dp * f);
+    else
+        ACT_LOOP(act, n, gate, (void)d2; dg[i] = d[i] * up[i] * d1; d[i] = d[i] * f);
 }
 
 /* ---- causal attention ---- */
@@ -345,27 +408,30 @@ TF_INLINE void axpyf(float a, const float *x, float *y, int64_t n) {
 }
 
 /* Row i of head h of sequence b: q, k, v (their tangents and adjoints) are
- * column blocks of one [R][3HE] buffer (row stride LQ = 3HE); z and its
- * tangents and adjoints are [R][HE]. */
+ * column blocks of one [R][(H+2G)E] buffer (row stride LQ); z and its
+ * tangents and adjoints are [R][HE]. Query head h reads kv head
+ * g = h / (H/G) (HROW(k, b, j, g)); H = G is multi-head attention. */
 #define HROW(buf, b, i, h) ((buf) + ((b) * T + (i)) * LQ + (h) * E)
 #define ZROW(buf, b, i, h) ((buf) + ((b) * T + (i)) * HE + (h) * E)
 #define PROW(buf, b, h, i) ((buf) + (((b) * H + (h)) * T + (i)) * T)
 
 static TF_CLONES void attn_fwd_impl(const polca__tf_config *cfg, int64_t B, const float *q,
                                      const float *k, const float *v, float *P, float *z) {
-    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E, LQ = 3 * HE;
+    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E,
+                  LQ = tf_qkv_width(cfg), rep = H / cfg->n_kv_heads;
     const float scale = (float)(1.0 / sqrt((double)E));
     /* Per (sequence, head): the [T][T] block of P holds the shifted scores,
      * then one exponential pass over the whole block (T*T values: long
      * enough to vectorize, unlike a row of T), then normalization. */
     for (int64_t b = 0; b < B; b++)
         for (int64_t h = 0; h < H; h++) {
+            const int64_t g = h / rep; /* its kv head */
             float *blk = PROW(P, b, h, 0);
             for (int64_t i = 0; i < T; i++) {
                 const float *qi = HROW(q, b, i, h);
                 float *p = blk + i * T, m = -INFINITY;
                 for (int64_t j = 0; j <= i; j++) {
-                    p[j] = scale * dotf(qi, HROW(k, b, j, h), E);
+                    p[j] = scale * dotf(qi, HROW(k, b, j, g), E);
                     m = p[j] > m ? p[j] : m;
                 }
                 for (int64_t j = 0; j <= i; j++) p[j] -= m;
@@ -378,7 +444,7 @@ static TF_CLONES void attn_fwd_impl(const polca__tf_config *cfg, int64_t B, cons
                 const float inv = 1.0f / sum;
                 for (int64_t j = 0; j <= i; j++) p[j] *= inv;
                 for (int64_t j = i + 1; j < T; j++) p[j] = 0.0f;
-                weighted_rows(p, i + 1, HROW(v, b, 0, h), LQ, E, 0, zi);
+                weighted_rows(p, i + 1, HROW(v, b, 0, g), LQ, E, 0, zi);
             }
         }
 }
@@ -396,32 +462,34 @@ static TF_CLONES void attn_tan_impl(const polca__tf_config *cfg, int64_t B, cons
                                      const float *q1, const float *k1, const float *v1,
                                      float *P1, float *z1, const float *q2, const float *k2,
                                      const float *v2, float *z2, float *tmp) {
-    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E, LQ = 3 * HE;
+    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E,
+                  LQ = tf_qkv_width(cfg), rep = H / cfg->n_kv_heads;
     const float scale = (float)(1.0 / sqrt((double)E));
     float *S1 = tmp, *S2 = tmp + T;
     for (int64_t b = 0; b < B; b++)
-        for (int64_t h = 0; h < H; h++)
+        for (int64_t h = 0; h < H; h++) {
+            const int64_t g = h / rep; /* its kv head */
             for (int64_t i = 0; i < T; i++) {
                 const float *qi = HROW(q, b, i, h), *q1i = HROW(q1, b, i, h);
                 const float *p = PROW(P, b, h, i);
                 float *p1 = PROW(P1, b, h, i), *z1i = ZROW(z1, b, i, h);
                 float mu1 = 0.0f;
                 for (int64_t j = 0; j <= i; j++) {
-                    S1[j] = scale * (dotf(q1i, HROW(k, b, j, h), E) + dotf(qi, HROW(k1, b, j, h), E));
+                    S1[j] = scale * (dotf(q1i, HROW(k, b, j, g), E) + dotf(qi, HROW(k1, b, j, g), E));
                     mu1 += p[j] * S1[j];
                 }
                 for (int64_t j = 0; j <= i; j++) p1[j] = p[j] * (S1[j] - mu1);
                 for (int64_t j = i + 1; j < T; j++) p1[j] = 0.0f;
-                weighted_rows(p1, i + 1, HROW(v, b, 0, h), LQ, E, 0, z1i);
-                weighted_rows(p, i + 1, HROW(v1, b, 0, h), LQ, E, 1, z1i);
+                weighted_rows(p1, i + 1, HROW(v, b, 0, g), LQ, E, 0, z1i);
+                weighted_rows(p, i + 1, HROW(v1, b, 0, g), LQ, E, 1, z1i);
                 if (!q2) continue;
                 const float *q2i = HROW(q2, b, i, h);
                 float *z2i = ZROW(z2, b, i, h);
                 float mu2 = 0.0f;
                 for (int64_t j = 0; j <= i; j++) {
-                    S2[j] = scale * (dotf(q2i, HROW(k, b, j, h), E) +
-                                     2.0f * dotf(q1i, HROW(k1, b, j, h), E) +
-                                     dotf(qi, HROW(k2, b, j, h), E));
+                    S2[j] = scale * (dotf(q2i, HROW(k, b, j, g), E) +
+                                     2.0f * dotf(q1i, HROW(k1, b, j, g), E) +
+                                     dotf(qi, HROW(k2, b, j, g), E));
                     mu2 += p1[j] * S1[j] + p[j] * S2[j];
                 }
                 /* S2 becomes P'' in place; S1 becomes 2 P' */
@@ -429,10 +497,11 @@ static TF_CLONES void attn_tan_impl(const polca__tf_config *cfg, int64_t B, cons
                     S2[j] = p1[j] * (S1[j] - mu1) + p[j] * (S2[j] - mu2);
                     S1[j] = 2.0f * p1[j];
                 }
-                weighted_rows(S2, i + 1, HROW(v, b, 0, h), LQ, E, 0, z2i);
-                weighted_rows(S1, i + 1, HROW(v1, b, 0, h), LQ, E, 1, z2i);
-                weighted_rows(p, i + 1, HROW(v2, b, 0, h), LQ, E, 1, z2i);
+                weighted_rows(S2, i + 1, HROW(v, b, 0, g), LQ, E, 0, z2i);
+                weighted_rows(S1, i + 1, HROW(v1, b, 0, g), LQ, E, 1, z2i);
+                weighted_rows(p, i + 1, HROW(v2, b, 0, g), LQ, E, 1, z2i);
             }
+        }
 }
 
 /*
@@ -449,34 +518,38 @@ static TF_CLONES void attn_bwd_impl(const polca__tf_config *cfg, int64_t B, cons
                                      const float *q1, const float *k1, const float *v1,
                                      const float *P1, const float *dz1, float *dq1, float *dk1,
                                      float *dv1, float *tmp) {
-    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E, LQ = 3 * HE;
+    const int64_t T = cfg->n_ctx, H = cfg->n_heads, E = cfg->d_head, HE = H * E,
+                  LQ = tf_qkv_width(cfg), rep = H / cfg->n_kv_heads;
     const float scale = (float)(1.0 / sqrt((double)E));
     float *dP = tmp, *dS = tmp + T, *dP1 = tmp + 2 * T, *dS1 = tmp + 3 * T;
     const size_t row_bytes = (size_t)E * sizeof(float);
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t h = 0; h < H; h++) {
-            for (int64_t j = 0; j < T; j++) {
-                memset(HROW(dk, b, j, h), 0, row_bytes);
-                memset(HROW(dv, b, j, h), 0, row_bytes);
-                if (dz1) {
-                    memset(HROW(dk1, b, j, h), 0, row_bytes);
-                    memset(HROW(dv1, b, j, h), 0, row_bytes);
-                }
+    /* dk, dv of kv head g sum over the rep query heads of its group */
+    const size_t kv_bytes = (size_t)(cfg->n_kv_heads * E) * sizeof(float);
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t j = 0; j < T; j++) {
+            memset(HROW(dk, b, j, 0), 0, kv_bytes);
+            memset(HROW(dv, b, j, 0), 0, kv_bytes);
+            if (dz1) {
+                memset(HROW(dk1, b, j, 0), 0, kv_bytes);
+                memset(HROW(dv1, b, j, 0), 0, kv_bytes);
             }
+        }
+        for (int64_t h = 0; h < H; h++) {
+            const int64_t g = h / rep; /* its kv head */
             for (int64_t i = 0; i < T; i++) {
                 const float *p = PROW(P, b, h, i), *dzi = ZROW(dz, b, i, h), *qi = HROW(q, b, i, h);
                 float *dqi = HROW(dq, b, i, h);
                 float gamma = 0.0f;
                 for (int64_t j = 0; j <= i; j++) {
-                    dP[j] = dotf(dzi, HROW(v, b, j, h), E);
+                    dP[j] = dotf(dzi, HROW(v, b, j, g), E);
                     gamma += p[j] * dP[j];
-                    axpyf(p[j], dzi, HROW(dv, b, j, h), E);
+                    axpyf(p[j], dzi, HROW(dv, b, j, g), E);
                 }
                 memset(dqi, 0, row_bytes);
                 for (int64_t j = 0; j <= i; j++) {
                     dS[j] = p[j] * (dP[j] - gamma);
-                    axpyf(scale * dS[j], HROW(k, b, j, h), dqi, E);
-                    axpyf(scale * dS[j], qi, HROW(dk, b, j, h), E);
+                    axpyf(scale * dS[j], HROW(k, b, j, g), dqi, E);
+                    axpyf(scale * dS[j], qi, HROW(dk, b, j, g), E);
                 }
                 if (!dz1) continue;
                 const float *p1 = PROW(P1, b, h, i), *dz1i = ZROW(dz1, b, i, h);
@@ -484,23 +557,24 @@ static TF_CLONES void attn_bwd_impl(const polca__tf_config *cfg, int64_t B, cons
                 float *dq1i = HROW(dq1, b, i, h);
                 float gamma1 = 0.0f;
                 for (int64_t j = 0; j <= i; j++) {
-                    dP1[j] = dotf(dz1i, HROW(v, b, j, h), E) + dotf(dzi, HROW(v1, b, j, h), E);
+                    dP1[j] = dotf(dz1i, HROW(v, b, j, g), E) + dotf(dzi, HROW(v1, b, j, g), E);
                     gamma1 += p1[j] * dP[j] + p[j] * dP1[j];
-                    float *dv1j = HROW(dv1, b, j, h);
+                    float *dv1j = HROW(dv1, b, j, g);
                     axpyf(p1[j], dzi, dv1j, E);
                     axpyf(p[j], dz1i, dv1j, E);
                 }
                 memset(dq1i, 0, row_bytes);
                 for (int64_t j = 0; j <= i; j++) {
                     dS1[j] = p1[j] * (dP[j] - gamma) + p[j] * (dP1[j] - gamma1);
-                    axpyf(scale * dS1[j], HROW(k, b, j, h), dq1i, E);
-                    axpyf(scale * dS[j], HROW(k1, b, j, h), dq1i, E);
-                    float *dk1j = HROW(dk1, b, j, h);
+                    axpyf(scale * dS1[j], HROW(k, b, j, g), dq1i, E);
+                    axpyf(scale * dS[j], HROW(k1, b, j, g), dq1i, E);
+                    float *dk1j = HROW(dk1, b, j, g);
                     axpyf(scale * dS1[j], qi, dk1j, E);
                     axpyf(scale * dS[j], q1i, dk1j, E);
                 }
             }
         }
+    }
 }
 
 #undef HROW
@@ -594,6 +668,8 @@ int64_t polca__tf_op_scratch_floats(const polca__tf_config *cfg) {
 
 typedef struct ln_fwd_args {
     int64_t D;
+    int center;
+    double eps;
     const float *x, *w, *b;
     float *n, *s, *y;
 } ln_fwd_args;
@@ -602,17 +678,22 @@ static void ln_fwd_part(void *p, int64_t r0, int64_t r1, float *scratch) {
     const ln_fwd_args *a = p;
     const int64_t D = a->D;
     (void)scratch;
-    ln_fwd_impl(r1 - r0, D, a->x + r0 * D, a->w, a->b, a->n + r0 * D, a->s + r0, a->y + r0 * D);
+    ln_fwd_impl(r1 - r0, D, a->center, a->eps, a->x + r0 * D, a->w, a->b, a->n + r0 * D,
+                a->s + r0, a->y + r0 * D);
 }
 
-void polca__tf_ln_fwd(int64_t R, int64_t D, const float *x, const float *w, const float *b,
-                      float *n, float *s, float *y) {
-    ln_fwd_args a = {D, x, w, b, n, s, y};
+/* LayerNorm subtracts the row mean; RMSNorm does not (tf_ln_center). */
+static int tf_ln_center(const polca__tf_config *cfg) { return cfg->norm != POLCA__NORM_RMS; }
+
+void polca__tf_ln_fwd(const polca__tf_config *cfg, int64_t R, const float *x, const float *w,
+                      const float *b, float *n, float *s, float *y) {
+    ln_fwd_args a = {cfg->d_model, tf_ln_center(cfg), (double)cfg->norm_eps, x, w, b, n, s, y};
     polca__tf_parallel(R, 16, ln_fwd_part, &a, NULL);
 }
 
 typedef struct ln_tan_args {
     int64_t D;
+    int center;
     const float *n, *s, *w, *x1, *w1, *b1, *x2;
     float *n1, *alpha, *y1, *y2;
 } ln_tan_args;
@@ -621,19 +702,20 @@ static void ln_tan_part(void *p, int64_t r0, int64_t r1, float *scratch) {
     const ln_tan_args *a = p;
     const int64_t o = r0 * a->D;
     (void)scratch;
-    ln_tan_impl(r1 - r0, a->D, a->n + o, a->s + r0, a->w, a->x1 + o, a->w1, a->b1, OFF(a->x2, o),
+    ln_tan_impl(r1 - r0, a->D, a->center, a->n + o, a->s + r0, a->w, a->x1 + o, a->w1, a->b1, OFF(a->x2, o),
                 a->n1 + o, a->alpha + r0, a->y1 + o, OFF(a->y2, o));
 }
 
-void polca__tf_ln_tan(int64_t R, int64_t D, const float *n, const float *s, const float *w,
-                      const float *x1, const float *w1, const float *b1, const float *x2,
-                      float *n1, float *alpha, float *y1, float *y2) {
-    ln_tan_args a = {D, n, s, w, x1, w1, b1, x2, n1, alpha, y1, y2};
+void polca__tf_ln_tan(const polca__tf_config *cfg, int64_t R, const float *n, const float *s,
+                      const float *w, const float *x1, const float *w1, const float *b1,
+                      const float *x2, float *n1, float *alpha, float *y1, float *y2) {
+    ln_tan_args a = {cfg->d_model, tf_ln_center(cfg), n, s, w, x1, w1, b1, x2, n1, alpha, y1, y2};
     polca__tf_parallel(R, 16, ln_tan_part, &a, NULL);
 }
 
 typedef struct ln_bwd_args {
     int64_t D;
+    int center;
     const float *n, *s, *w, *dy;
     float *dx;
     int want_w, want_b, want_w1, want_b1;
@@ -645,19 +727,20 @@ static void ln_bwd_part(void *p, int64_t r0, int64_t r1, float *scratch) {
     const ln_bwd_args *a = p;
     const int64_t D = a->D, o = r0 * D;
     float *acc = scratch; /* this worker's dw | db | dw1 | db1 */
-    ln_bwd_impl(r1 - r0, D, a->n + o, a->s + r0, a->w, a->dy + o, a->dx + o,
+    ln_bwd_impl(r1 - r0, D, a->center, a->n + o, a->s + r0, a->w, a->dy + o, a->dx + o,
                 a->want_w ? acc : NULL, a->want_b ? acc + D : NULL, OFF(a->n1, o),
                 OFF(a->alpha, r0), a->w1, OFF(a->dy1, o), OFF(a->dx1, o),
                 a->want_w1 ? acc + 2 * D : NULL, a->want_b1 ? acc + 3 * D : NULL, scratch + 4 * D);
 }
 
-void polca__tf_ln_bwd(int64_t R, int64_t D, const float *n, const float *s, const float *w,
-                      const float *dy, float *dx, float *dw, float *db, const float *n1,
-                      const float *alpha, const float *w1, const float *dy1, float *dx1,
-                      float *dw1, float *db1, float *tmp) {
+void polca__tf_ln_bwd(const polca__tf_config *cfg, int64_t R, const float *n, const float *s,
+                      const float *w, const float *dy, float *dx, float *dw, float *db,
+                      const float *n1, const float *alpha, const float *w1, const float *dy1,
+                      float *dx1, float *dw1, float *db1, float *tmp) {
+    const int64_t D = cfg->d_model;
     /* dw, db (and their tangents) sum over rows: each worker accumulates its
      * rows privately, then the sums are added here in worker order. */
-    const ln_bwd_args a = {D,  n,  s,  w,  dy, dx, dw != NULL, db != NULL,
+    const ln_bwd_args a = {D,  tf_ln_center(cfg), n,  s,  w,  dy, dx, dw != NULL, db != NULL,
                            dw1 != NULL && dy1 != NULL, db1 != NULL && dy1 != NULL,
                            n1, alpha, w1, dy1, dx1};
     const int W = polca__tf_parallel_workers();
@@ -720,6 +803,55 @@ void polca__tf_act_bwd(int act, int64_t n, const float *pre, float *d, const flo
     polca__tf_parallel(n, ACT_GRAIN, act_bwd_part, &a, NULL);
 }
 
+typedef struct glu_args {
+    int act;
+    const float *gate, *up, *g1, *up1, *g2, *up2;
+    float *post, *post1, *post2, *d, *dg, *d1, *dg1;
+} glu_args;
+
+static void glu_fwd_part(void *p, int64_t i0, int64_t i1, float *scratch) {
+    const glu_args *a = p;
+    (void)scratch;
+    glu_fwd_impl(a->act, i1 - i0, a->gate + i0, a->up + i0, a->post + i0);
+}
+
+static void glu_tan_part(void *p, int64_t i0, int64_t i1, float *scratch) {
+    const glu_args *a = p;
+    (void)scratch;
+    glu_tan_impl(a->act, i1 - i0, a->gate + i0, a->up + i0, a->g1 + i0, a->up1 + i0,
+                 OFF(a->g2, i0), OFF(a->up2, i0), a->post1 + i0, OFF(a->post2, i0));
+}
+
+static void glu_bwd_part(void *p, int64_t i0, int64_t i1, float *scratch) {
+    const glu_args *a = p;
+    (void)scratch;
+    glu_bwd_impl(a->act, i1 - i0, a->gate + i0, a->up + i0, a->d + i0, a->dg + i0,
+                 OFF(a->g1, i0), OFF(a->up1, i0), OFF(a->d1, i0), OFF(a->dg1, i0));
+}
+
+void polca__tf_glu_fwd(int act, int64_t n, const float *gate, const float *up, float *post) {
+    glu_args a = {0};
+    a.act = act, a.gate = gate, a.up = up, a.post = post;
+    polca__tf_parallel(n, ACT_GRAIN, glu_fwd_part, &a, NULL);
+}
+
+void polca__tf_glu_tan(int act, int64_t n, const float *gate, const float *up, const float *g1,
+                       const float *up1, const float *g2, const float *up2, float *post1,
+                       float *post2) {
+    glu_args a = {0};
+    a.act = act, a.gate = gate, a.up = up, a.g1 = g1, a.up1 = up1, a.g2 = g2, a.up2 = up2;
+    a.post1 = post1, a.post2 = post2;
+    polca__tf_parallel(n, ACT_GRAIN, glu_tan_part, &a, NULL);
+}
+
+void polca__tf_glu_bwd(int act, int64_t n, const float *gate, const float *up, float *d,
+                       float *dg, const float *g1, const float *up1, float *d1, float *dg1) {
+    glu_args a = {0};
+    a.act = act, a.gate = gate, a.up = up, a.d = d, a.dg = dg, a.g1 = g1, a.up1 = up1;
+    a.d1 = d1, a.dg1 = dg1;
+    polca__tf_parallel(n, ACT_GRAIN, glu_bwd_part, &a, NULL);
+}
+
 /* Attention is split by sequences: offsets of sequence b0 in each buffer. */
 typedef struct attn_args {
     const polca__tf_config *cfg;
@@ -733,7 +865,7 @@ typedef struct attn_off {
 
 static attn_off attn_offsets(const polca__tf_config *cfg, int64_t b0) {
     const int64_t T = cfg->n_ctx, HE = (int64_t)cfg->n_heads * cfg->d_head;
-    attn_off o = {b0 * T * 3 * HE, b0 * T * HE, b0 * cfg->n_heads * T * T};
+    attn_off o = {b0 * T * tf_qkv_width(cfg), b0 * T * HE, b0 * cfg->n_heads * T * T};
     return o;
 }
 

@@ -29,16 +29,17 @@ static float *carve(carver *c, int64_t floats) {
 }
 
 static void carve_acts(const polca__tf_config *cfg, int64_t B, carver *c, tf_acts *a) {
-    const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head, M = cfg->d_mlp,
-                  T = cfg->n_ctx, R = B * T;
+    const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head,
+                  GE = (int64_t)cfg->n_kv_heads * cfg->d_head, LQ = tf_qkv_width(cfg),
+                  M = cfg->d_mlp, T = cfg->n_ctx, R = B * T;
     for (int32_t l = 0; l < cfg->n_layers; l++) {
         tf_block_acts *k = &a->blocks[l];
         k->n1 = carve(c, R * D);
         k->s1 = carve(c, R);
         k->a1 = carve(c, R * D);
-        k->q = carve(c, R * 3 * HE);
+        k->q = carve(c, R * LQ);
         k->k = k->q ? k->q + HE : NULL;
-        k->v = k->q ? k->q + 2 * HE : NULL;
+        k->v = k->q ? k->q + HE + GE : NULL;
         k->P = carve(c, R * cfg->n_heads * T);
         k->z = carve(c, R * HE);
         if (M > 0) {
@@ -47,8 +48,9 @@ static void carve_acts(const polca__tf_config *cfg, int64_t B, carver *c, tf_act
             k->a2 = carve(c, R * D);
             k->pre = carve(c, R * M);
             k->post = carve(c, R * M);
+            k->gate = cfg->mlp_gated ? carve(c, R * M) : NULL;
         } else {
-            k->n2 = k->s2 = k->a2 = k->pre = k->post = NULL;
+            k->n2 = k->s2 = k->a2 = k->pre = k->post = k->gate = NULL;
         }
     }
     a->nf = carve(c, R * D);
@@ -60,9 +62,10 @@ static void carve_acts(const polca__tf_config *cfg, int64_t B, carver *c, tf_act
 int64_t polca__tf_acts_floats_per_seq(const polca__tf_config *cfg) {
     const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head, M = cfg->d_mlp,
                   T = cfg->n_ctx;
-    int64_t per_row = cfg->n_layers * (2 * D + 1 + 4 * HE + cfg->n_heads * T +
+    int64_t per_row = cfg->n_layers * (2 * D + 1 + tf_qkv_width(cfg) + HE + cfg->n_heads * T +
                                        (M > 0 ? 2 * D + 1 + 2 * M : 0)) +
                       2 * D + 1 + cfg->d_vocab;
+    if (M > 0 && cfg->mlp_gated) per_row += cfg->n_layers * M; /* gate */
     return per_row * T;
 }
 
@@ -116,35 +119,48 @@ int64_t polca__tf_count_samples(const polca__tf_config *cfg, int64_t n_seq, cons
 }
 
 float *polca__tf_qkv_alloc(const polca__tf_config *cfg, tf_view *v) {
-    const int64_t per = (int64_t)cfg->d_model * 3 * cfg->n_heads * cfg->d_head;
+    const int64_t per = (int64_t)cfg->d_model * tf_qkv_width(cfg);
     float *mem = polca__alloc((size_t)(per * cfg->n_layers) * sizeof *mem, "packed QKV weights");
     if (!mem) return NULL;
     for (int32_t l = 0; l < cfg->n_layers; l++) v->blocks[l].Wqkv = mem + l * per;
     return mem;
 }
 
+/* The packed row d holds W_Q[h][d][:] for every query head h at column
+ * h*E, then W_K[g][d][:] at HE + g*E and W_V[g][d][:] at HE + GE + g*E for
+ * every kv head g: heads[m] heads of tensor m start at column col[m]. */
+static void qkv_blocks(const polca__tf_config *cfg, int64_t heads[3], int64_t col[3]) {
+    const int64_t E = cfg->d_head, H = cfg->n_heads, G = cfg->n_kv_heads;
+    heads[0] = H, heads[1] = G, heads[2] = G;
+    col[0] = 0, col[1] = H * E, col[2] = (H + G) * E;
+}
+
 void polca__tf_qkv_pack(const polca__tf_config *cfg, tf_view *v) {
-    const int64_t D = cfg->d_model, E = cfg->d_head, H = cfg->n_heads, HE = H * E;
+    const int64_t D = cfg->d_model, E = cfg->d_head, LQ = tf_qkv_width(cfg);
+    int64_t heads[3], col[3];
+    qkv_blocks(cfg, heads, col);
     for (int32_t l = 0; l < cfg->n_layers; l++) {
         tf_block_view *b = &v->blocks[l];
         const float *W[3] = {b->W_Q, b->W_K, b->W_V};
         for (int m = 0; m < 3; m++)
-            for (int64_t h = 0; h < H; h++)
+            for (int64_t h = 0; h < heads[m]; h++)
                 for (int64_t d = 0; d < D; d++)
-                    memcpy(b->Wqkv + d * 3 * HE + m * HE + h * E, W[m] + (h * D + d) * E,
+                    memcpy(b->Wqkv + d * LQ + col[m] + h * E, W[m] + (h * D + d) * E,
                            (size_t)E * sizeof(float));
     }
 }
 
 void polca__tf_qkv_unpack_add(const polca__tf_config *cfg, tf_view *v) {
-    const int64_t D = cfg->d_model, E = cfg->d_head, H = cfg->n_heads, HE = H * E;
+    const int64_t D = cfg->d_model, E = cfg->d_head, LQ = tf_qkv_width(cfg);
+    int64_t heads[3], col[3];
+    qkv_blocks(cfg, heads, col);
     for (int32_t l = 0; l < cfg->n_layers; l++) {
         tf_block_view *b = &v->blocks[l];
         float *W[3] = {b->W_Q, b->W_K, b->W_V};
         for (int m = 0; m < 3; m++)
-            for (int64_t h = 0; h < H; h++)
+            for (int64_t h = 0; h < heads[m]; h++)
                 for (int64_t d = 0; d < D; d++) {
-                    const float *src = b->Wqkv + d * 3 * HE + m * HE + h * E;
+                    const float *src = b->Wqkv + d * LQ + col[m] + h * E;
                     float *dst = W[m] + (h * D + d) * E;
                     for (int64_t e = 0; e < E; e++) dst[e] += src[e];
                 }
@@ -152,28 +168,8 @@ void polca__tf_qkv_unpack_add(const polca__tf_config *cfg, tf_view *v) {
 }
 
 int32_t polca__tf_cpu_check(const polca__tf_config *cfg) {
-    const char *missing = NULL;
-    if (cfg->n_kv_heads != cfg->n_heads)
-        missing = "grouped-query attention (n_kv_heads < n_heads)";
-    else if (cfg->positions == POLCA__POS_ROTARY)
-        missing = "rotary positions";
-    else if (cfg->positions == POLCA__POS_NONE)
-        missing = "no positional embedding";
-    else if (cfg->norm != POLCA__NORM_LN)
-        missing = "RMSNorm and bias-free LayerNorm";
-    else if (cfg->norm_eps != 1e-5f)
-        missing = "a norm_eps other than 1e-5";
-    else if (!cfg->qkv_bias || !cfg->out_bias || !cfg->mlp_bias || !cfg->unembed_bias)
-        missing = "absent biases";
-    else if (cfg->act_fn == POLCA__ACT_SILU)
-        missing = "the silu activation";
-    else if (cfg->mlp_gated)
-        missing = "the gated MLP";
-    else if (cfg->parallel_residual)
-        missing = "the parallel residual";
-    else if (cfg->tied_embeddings)
-        missing = "tied embeddings";
-    if (!missing) return POLCA_OK;
-    return polca__fail(POLCA_ERR_UNSUPPORTED, "CPU transformer kernels: %s is not implemented",
-                       missing);
+    /* Every switch of polca__tf_config is computed (a switch added later
+     * and not computed yet is refused here, POLCA_ERR_UNSUPPORTED naming it). */
+    (void)cfg;
+    return POLCA_OK;
 }
