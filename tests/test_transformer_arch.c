@@ -473,13 +473,19 @@ TEST(ref_parallel_equals_sequential_without_attention_output) {
  *   - the float64 reference's losses = PyTorch's within 1e-10 relative (both
  *     float64 from the same float32 parameters: they differ by rounding,
  *     <= 1e-15 measured);
- *   - the reference's float64 central-difference gradient = PyTorch's
- *     autograd gradient within 1e-6 in ||a - b|| / ||b|| (what the kernel
- *     checks above rely on: the differences are accurate to ~1e-8, far
- *     inside DERIV_TOL);
+ *   - the float64 differences of the reference that the kernel checks above
+ *     use (tests/transformer_check.h: gradient, HVP, g, c) = PyTorch's
+ *     autodiff within 1e-6 in ||a - b|| / ||b|| (so the kernels are held to
+ *     the true derivatives, far inside DERIV_TOL);
  *   - the CPU kernels: losses (LOSS_TOL), gradient, HVP, g and c (DERIV_TOL)
  *     against PyTorch, as for the basic fixtures in tests/test_transformer.c
  *     (a skip while a switch's kernels are missing, ALLOW_UNSUPPORTED). */
+
+static double rel_err_dd(const double *a, const double *b, int64_t n) {
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) num += (a[i] - b[i]) * (a[i] - b[i]), den += b[i] * b[i];
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
 
 static int parse_config(const char *path, polca__tf_config *c) {
     FILE *f = fopen(path, "r");
@@ -577,24 +583,31 @@ static void check_hf_fixture(const char *name, int part) {
         const double e = fabs(rl[i] - losses[i]) / fabs(losses[i]);
         worst = e > worst ? e : worst;
     }
-    const double h = 1e-5;
-    for (int64_t j = 0; j < P; j++) {
-        const double keep = th[j];
-        th[j] = keep + h;
-        const double up = ref_mean(&m, th, NULL);
-        th[j] = keep - h;
-        fd[j] = (up - ref_mean(&m, th, NULL)) / (2 * h);
-        th[j] = keep;
+    fd_grad(&m, fd);
+    const double egfd = rel_err_dd(fd, gr, P);
+    fd_hvp(&m, v, fd);
+    const double ehfd = rel_err_dd(fd, hvp, P);
+    double egk = 0, eck = 0;
+    {
+        double *lp = malloc((size_t)N * 8), *lm = malloc((size_t)N * 8), *fg = malloc((size_t)N * 8),
+               *fc = malloc((size_t)N * 8);
+        for (int64_t k = 0; k < K; k++) {
+            fd_dirderivs(&m, dirs + k * P, rl, fd, lp, lm, fg, fc);
+            const double e1 = rel_err_dd(fg, g + k * N, N), e2 = rel_err_dd(fc, c + k * N, N);
+            egk = e1 > egk ? e1 : egk, eck = e2 > eck ? e2 : eck;
+        }
+        free(lp), free(lm), free(fg), free(fc);
     }
-    double num = 0, den = 0;
-    for (int64_t j = 0; j < P; j++) num += (fd[j] - gr[j]) * (fd[j] - gr[j]), den += gr[j] * gr[j];
-    const double egfd = sqrt(num / den);
     const double emean = fabs(rmean - ((double *)a[4].data)[0]) / rmean;
-    printf("  %s: reference vs PyTorch: losses %.2g, mean %.2g, difference gradient %.2g\n", name,
-           worst, emean, egfd);
+    printf("  %s: reference vs PyTorch: losses %.2g, mean %.2g; its differences: gradient %.2g, "
+           "HVP %.2g, g %.2g, c %.2g\n",
+           name, worst, emean, egfd, ehfd, egk, eck);
     if (!(worst <= 1e-10 && emean <= 1e-10))
         FAILF("%s: reference losses differ from PyTorch's by %g (mean %g)", name, worst, emean);
     if (!(egfd <= 1e-6)) FAILF("%s: reference difference gradient differs by %g", name, egfd);
+    if (!(ehfd <= 1e-6)) FAILF("%s: reference difference HVP differs by %g", name, ehfd);
+    if (!(egk <= 1e-6)) FAILF("%s: reference difference g differs by %g", name, egk);
+    if (!(eck <= 1e-6)) FAILF("%s: reference difference c differs by %g", name, eck);
 
     goto done;
 kernels: /* the CPU kernels against PyTorch */

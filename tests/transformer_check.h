@@ -12,9 +12,9 @@
  * Tolerances (stated by the task, never tuned to results): per-sample losses
  * 1e-5 relative (float32 kernels vs float64: each loss is a few hundred
  * float32 operations deep, ~1e-7 each); gradient, HVP, g and c 1e-4 in
- * ||a - b|| / ||b|| (float32 accumulation over the model, and the float64
- * differences below, whose truncation and rounding errors are ~1e-8 of the
- * values at these sizes, far below it).
+ * ||a - b|| / ||b|| (float32 accumulation over the model, plus the error
+ * of the float64 differences below: at most 7e-7 against PyTorch's autodiff,
+ * measured, see FD_STEP, so the kernels are held to the true derivatives).
  */
 #ifndef POLCA_TEST_TRANSFORMER_CHECK_H
 #define POLCA_TEST_TRANSFORMER_CHECK_H
@@ -97,6 +97,61 @@ static void random_vec(float *x, int64_t n, unsigned long long seed) {
 
 /* ---- against float64 central differences ---- */
 
+/* fd [P]: the mean-loss gradient by float64 central differences, h = 1e-5
+ * (truncation h^2/6 of the third derivative ~1e-10, rounding ~1e-16/h). */
+static void fd_grad(const model *m, double *fd) {
+    double *th = to_double(m->theta, m->P);
+    const double h = 1e-5;
+    for (int64_t j = 0; j < m->P; j++) {
+        const double keep = th[j];
+        th[j] = keep + h;
+        const double up = ref_mean(m, th, NULL);
+        th[j] = keep - h;
+        const double dn = ref_mean(m, th, NULL);
+        th[j] = keep;
+        fd[j] = (up - dn) / (2 * h);
+    }
+    free(th);
+}
+
+/* Steps of the float64 differences along a direction: the step in
+ * parameter space has length FD_STEP whatever the direction's norm (the
+ * loss's derivatives along d scale with ||d||, so a fixed step in t would
+ * make truncation grow as ||d||^2). 3e-4 balances the second difference's
+ * truncation (~ step^2) against its rounding (~ eps |l| / step^2): measured
+ * against PyTorch's autodiff on the six Hugging Face fixtures of
+ * tests/test_transformer_arch.c, the errors in ||a - b|| / ||b|| are
+ *   step 1e-3: g <= 8.9e-7, c <= 2.9e-6, HVP <= 5.9e-7
+ *   step 3e-4: g <= 8.0e-8, c <= 6.2e-7, HVP <= 6.6e-7   (used)
+ *   step 1e-4: g <= 8.9e-9, c <= 4.4e-6, HVP <= 1.9e-6
+ * (HVP: e_j step 1e-4 with these steps along v), all under 1/100 of
+ * DERIV_TOL. */
+#define FD_STEP 3e-4
+
+static double fd_step_along(const float *d, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)d[i] * d[i];
+    return s > 0 ? FD_STEP / sqrt(s) : FD_STEP;
+}
+
+/* fd [P]: H v, (Hv)_j = d2/(da db) L(theta + a e_j + b v), by the four-point
+ * mixed difference in float64, a = 1e-4, b = FD_STEP / ||v||. */
+static void fd_hvp(const model *m, const float *v, double *fd) {
+    double *th = to_double(m->theta, m->P), *base = to_double(m->theta, m->P);
+    const double ha = 1e-4, hb = fd_step_along(v, m->P);
+    for (int64_t j = 0; j < m->P; j++) {
+        double f[4];
+        for (int s = 0; s < 4; s++) {
+            const double a = (s & 1) ? -ha : ha, b = (s & 2) ? -hb : hb;
+            for (int64_t i = 0; i < m->P; i++) th[i] = base[i] + b * v[i];
+            th[j] += a;
+            f[s] = ref_mean(m, th, NULL);
+        }
+        fd[j] = (f[0] - f[1] - f[2] + f[3]) / (4 * ha * hb);
+    }
+    free(th), free(base);
+}
+
 static void check_losses_and_grad(polca__tf_config cfg, unsigned long long seed) {
     model m;
     CHECK(model_make(&m, cfg, 3, seed));
@@ -111,18 +166,8 @@ static void check_losses_and_grad(polca__tf_config cfg, unsigned long long seed)
     double mean;
     CHECK_OK(be->tf_grad(NULL, &cfg, m.theta, m.n_seq, m.tokens, m.mask, &mean, grad));
     CHECK_CLOSE(mean, ref_mean_loss, LOSS_TOL);
-    /* central differences in float64, h = 1e-5: error ~1e-10 */
     double *fd = malloc((size_t)m.P * 8);
-    const double h = 1e-5;
-    for (int64_t j = 0; j < m.P; j++) {
-        const double keep = th[j];
-        th[j] = keep + h;
-        double up = ref_mean(&m, th, NULL);
-        th[j] = keep - h;
-        double dn = ref_mean(&m, th, NULL);
-        th[j] = keep;
-        fd[j] = (up - dn) / (2 * h);
-    }
+    fd_grad(&m, fd);
     double err = rel_err_fd(grad, fd, m.P);
     if (!(err <= DERIV_TOL)) FAILF("gradient: relative error %g", err);
     free(th), free(ref), free(losses), free(grad), free(fd);
@@ -135,32 +180,21 @@ static void check_hvp(polca__tf_config cfg, unsigned long long seed) {
     float *v = malloc((size_t)m.P * 4), *hv = malloc((size_t)m.P * 4);
     random_vec(v, m.P, seed + 100);
     CHECK_OK(be->tf_hvp(NULL, &cfg, m.theta, m.n_seq, m.tokens, m.mask, v, hv));
-    /* (Hv)_j = d2/(da db) L(theta + a e_j + b v): four-point mixed difference
-     * in float64, h = 1e-4 (truncation ~1e-8, rounding ~1e-8). */
-    double *th = to_double(m.theta, m.P), *base = to_double(m.theta, m.P), *fd = malloc((size_t)m.P * 8);
-    const double h = 1e-4;
-    for (int64_t j = 0; j < m.P; j++) {
-        double f[4];
-        for (int s = 0; s < 4; s++) {
-            const double a = (s & 1) ? -h : h, b = (s & 2) ? -h : h;
-            for (int64_t i = 0; i < m.P; i++) th[i] = base[i] + b * v[i];
-            th[j] += a;
-            f[s] = ref_mean(&m, th, NULL);
-        }
-        fd[j] = (f[0] - f[1] - f[2] + f[3]) / (4 * h * h);
-    }
+    double *fd = malloc((size_t)m.P * 8);
+    fd_hvp(&m, v, fd);
     double err = rel_err_fd(hv, fd, m.P);
     if (!(err <= DERIV_TOL)) FAILF("HVP: relative error %g", err);
-    free(v), free(hv), free(th), free(base), free(fd);
+    free(v), free(hv), free(fd);
     model_free(&m);
 }
 
-/* Float64 central differences along direction d (h = 1e-4) on the mean-loss
- * reference: fg = g, fc = c per sample; l0 the losses at theta; th [P] is
- * scratch. */
+/* Float64 central differences along direction d (h = FD_STEP / ||d||) of
+ * the reference's per-sample losses: fg = g, fc = c per sample, c by the
+ * second difference (l(+h) - 2 l(0) + l(-h)) / h^2 (the step: see FD_STEP).
+ * l0 the losses at theta; th [P] is scratch. */
 static void fd_dirderivs(const model *m, const float *d, const double *l0, double *th,
                          double *lp, double *lm, double *fg, double *fc) {
-    const double h = 1e-4;
+    const double h = fd_step_along(d, m->P);
     for (int64_t i = 0; i < m->P; i++) th[i] = m->theta[i] + h * d[i];
     ref_mean(m, th, lp);
     for (int64_t i = 0; i < m->P; i++) th[i] = m->theta[i] - h * d[i];
