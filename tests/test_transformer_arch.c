@@ -20,16 +20,16 @@
  *     grouped + gated + tied model, and short data with rotary or no
  *     positions giving the results of the same sequences padded.
  *
- * ALLOW_UNSUPPORTED (default 1): while the CPU kernels of a switch are not
- * merged they return POLCA_ERR_UNSUPPORTED, and a config using it is reported
- * as a skip naming the switch. Build with -DALLOW_UNSUPPORTED=0 (or flip the
- * default once every kernel is in) to make that a failure.
+ * ALLOW_UNSUPPORTED (default 0): the CPU kernels compute every switch, so a
+ * kernel returning POLCA_ERR_UNSUPPORTED fails the test naming the switch.
+ * Building with -DALLOW_UNSUPPORTED=1 reports such a config as a skip
+ * instead (for a backend or branch that lacks a switch).
  */
 #include "npy.h"
 #include "transformer_check.h"
 
 #ifndef ALLOW_UNSUPPORTED
-#define ALLOW_UNSUPPORTED 1
+#define ALLOW_UNSUPPORTED 0
 #endif
 
 /* 1 when the CPU kernels refuse cfg with POLCA_ERR_UNSUPPORTED (any of the
