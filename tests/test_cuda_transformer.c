@@ -7,7 +7,14 @@
  * masks with unscored positions and an all-unscored sequence, a batch split
  * into many chunks, K = 1, 7 and 16 directions, c and losses NULL; TF32
  * with a looser tolerance; no samples; a token out of range; out of device
- * memory as a status, the context usable afterwards.
+ * memory as a status, the context usable afterwards. The architecture
+ * switches (src/transformer.c), each on its own and in the combinations of
+ * the families people train: RMSNorm and LayerNorm without bias with other
+ * eps, no positions, rotary (whole and partial heads, another base, rows
+ * over a warp), grouped-query attention (groups of 2 and 3, one kv head),
+ * each bias absent and all of them, silu plain and gated, gated gelu_new,
+ * parallel residual, tied embeddings with and without b_U; Llama-, Qwen2-,
+ * GPT-NeoX- and GPT-2-shaped configs, chunked and with TF32.
  *
  * The CPU kernels are the reference: they are checked against float64
  * differences and PyTorch in tests/test_transformer.c. Without a usable
@@ -286,6 +293,209 @@ TEST(cuda_tf_long_rows) {
                TOL_FP32, "n_ctx 40, d_vocab 45");
 }
 
+/* ---- architecture switches ---- */
+
+/* A small two-layer base for the switch tests: {layers 2, d_model 16,
+ * 4 heads of 8, d_mlp 32, d_vocab 11, n_ctx 9, gelu}. */
+static polca__tf_config arch_base(void) {
+    return polca__tf_config_basic(2, 16, 4, 8, 32, 11, 9, POLCA__ACT_GELU);
+}
+
+static polca__tf_config with_rotary(polca__tf_config c, int32_t rotary_dim, float theta) {
+    c.positions = POLCA__POS_ROTARY;
+    c.rotary_dim = rotary_dim;
+    c.rope_theta = theta;
+    return c;
+}
+
+static polca__tf_config without_biases(polca__tf_config c) {
+    c.qkv_bias = c.out_bias = c.mlp_bias = c.unembed_bias = 0;
+    return c;
+}
+
+/* Llama: RMSNorm eps 1e-6, rotary on whole heads, grouped-query attention,
+ * SwiGLU, no biases. */
+static polca__tf_config llama_like(int32_t n_layers, int32_t d_model, int32_t n_heads,
+                                   int32_t n_kv_heads, int32_t d_head, int32_t d_mlp,
+                                   int32_t d_vocab, int32_t n_ctx) {
+    polca__tf_config c = polca__tf_config_basic(n_layers, d_model, n_heads, d_head, d_mlp, d_vocab,
+                                                n_ctx, POLCA__ACT_SILU);
+    c = without_biases(with_rotary(c, d_head, 10000.0f));
+    c.n_kv_heads = n_kv_heads;
+    c.norm = POLCA__NORM_RMS;
+    c.norm_eps = 1e-6f;
+    c.mlp_gated = 1;
+    return c;
+}
+
+/* GPT-NeoX (Pythia): LayerNorm, rotary on a quarter of each head,
+ * parallel residual, gelu, biases but none on the untied unembedding. */
+static polca__tf_config neox_like(int32_t n_layers, int32_t d_model, int32_t n_heads,
+                                  int32_t d_head, int32_t d_vocab, int32_t n_ctx) {
+    polca__tf_config c = polca__tf_config_basic(n_layers, d_model, n_heads, d_head, 4 * d_model,
+                                                d_vocab, n_ctx, POLCA__ACT_GELU);
+    c = with_rotary(c, d_head / 4, 10000.0f);
+    c.parallel_residual = 1;
+    c.unembed_bias = 0;
+    return c;
+}
+
+TEST(cuda_tf_norms) {
+    NEED_GPU();
+    polca__tf_config c = arch_base();
+    c.norm = POLCA__NORM_RMS;
+    c.norm_eps = 1e-6f;
+    run_config(gpu, c, 20, 21, TOL_FP32, "RMSNorm, eps 1e-6");
+    c = arch_base();
+    c.norm = POLCA__NORM_LN_NOBIAS;
+    c.norm_eps = 1e-3f;
+    run_config(gpu, c, 20, 22, TOL_FP32, "LayerNorm without bias, eps 1e-3");
+    c = arch_base();
+    c.norm_eps = 1e-2f; /* LayerNorm with bias, another eps */
+    run_config(gpu, c, 20, 23, TOL_FP32, "LayerNorm, eps 1e-2");
+}
+
+TEST(cuda_tf_positions) {
+    NEED_GPU();
+    polca__tf_config c = arch_base();
+    c.positions = POLCA__POS_NONE;
+    run_config(gpu, c, 20, 24, TOL_FP32, "no positions");
+    run_config(gpu, with_rotary(arch_base(), 8, 10000.0f), 20, 25, TOL_FP32,
+               "rotary, whole heads");
+    run_config(gpu, with_rotary(arch_base(), 2, 10000.0f), 20, 26, TOL_FP32,
+               "rotary, 2 of 8 dims");
+    run_config(gpu, with_rotary(arch_base(), 4, 500.0f), 20, 27, TOL_FP32,
+               "rotary, 4 of 8 dims, base 500");
+    /* d_head 5, 4 rotated; rows longer than a warp */
+    c = with_rotary(polca__tf_config_basic(2, 24, 3, 5, 48, 45, 40, POLCA__ACT_GELU_NEW), 4,
+                    10000.0f);
+    run_config(gpu, c, 8, 28, TOL_FP32, "rotary, d_head 5, n_ctx 40");
+}
+
+TEST(cuda_tf_grouped_query) {
+    NEED_GPU();
+    polca__tf_config c = arch_base();
+    c.n_kv_heads = 2;
+    run_config(gpu, c, 20, 31, TOL_FP32, "4 heads, 2 kv heads");
+    c = polca__tf_config_basic(2, 18, 6, 4, 24, 9, 10, POLCA__ACT_GELU_NEW);
+    c.n_kv_heads = 2;
+    run_config(gpu, c, 20, 32, TOL_FP32, "6 heads, 2 kv heads");
+    c.n_kv_heads = 1;
+    run_config(gpu, c, 20, 33, TOL_FP32, "6 heads, 1 kv head");
+    c = with_rotary(arch_base(), 4, 10000.0f);
+    c.n_kv_heads = 1;
+    run_config(gpu, c, 20, 34, TOL_FP32, "1 kv head, rotary");
+}
+
+TEST(cuda_tf_biases) {
+    NEED_GPU();
+    static const char *names[] = {"no qkv bias", "no out bias", "no mlp bias", "no unembed bias"};
+    for (int i = 0; i < 4; i++) {
+        polca__tf_config c = arch_base();
+        int32_t *flag[] = {&c.qkv_bias, &c.out_bias, &c.mlp_bias, &c.unembed_bias};
+        *flag[i] = 0;
+        run_config(gpu, c, 16, 40 + (unsigned long long)i, TOL_FP32, names[i]);
+    }
+    run_config(gpu, without_biases(arch_base()), 16, 44, TOL_FP32, "no biases");
+    polca__tf_config c = without_biases(arch_base());
+    c.d_mlp = 0; /* attention-only without biases */
+    run_config(gpu, c, 16, 45, TOL_FP32, "attention-only, no biases");
+}
+
+TEST(cuda_tf_mlps) {
+    NEED_GPU();
+    polca__tf_config c = arch_base();
+    c.act_fn = POLCA__ACT_SILU;
+    run_config(gpu, c, 20, 51, TOL_FP32, "silu");
+    c.mlp_gated = 1;
+    run_config(gpu, c, 20, 52, TOL_FP32, "gated silu (SwiGLU) with b_in");
+    c.mlp_bias = 0;
+    run_config(gpu, c, 20, 53, TOL_FP32, "gated silu, no mlp bias");
+    c = arch_base();
+    c.act_fn = POLCA__ACT_GELU_NEW;
+    c.mlp_gated = 1;
+    run_config(gpu, c, 20, 54, TOL_FP32, "gated gelu_new");
+    c.act_fn = POLCA__ACT_RELU;
+    run_config(gpu, c, 20, 55, TOL_FP32, "gated relu");
+}
+
+TEST(cuda_tf_parallel_residual) {
+    NEED_GPU();
+    polca__tf_config c = arch_base();
+    c.parallel_residual = 1;
+    run_config(gpu, c, 20, 61, TOL_FP32, "parallel residual");
+    c.mlp_gated = 1;
+    c.act_fn = POLCA__ACT_SILU;
+    c.n_layers = 3;
+    run_config(gpu, c, 20, 62, TOL_FP32, "parallel residual, gated, 3 layers");
+}
+
+TEST(cuda_tf_tied_embeddings) {
+    NEED_GPU();
+    polca__tf_config c = arch_base();
+    c.tied_embeddings = 1;
+    run_config(gpu, c, 20, 71, TOL_FP32, "tied, with b_U");
+    c.unembed_bias = 0;
+    run_config(gpu, c, 20, 72, TOL_FP32, "tied, no b_U");
+    c.positions = POLCA__POS_NONE; /* W_E is the only embedding tensor */
+    run_config(gpu, c, 20, 73, TOL_FP32, "tied, no b_U, no positions");
+}
+
+TEST(cuda_tf_families) {
+    NEED_GPU();
+    run_config(gpu, llama_like(2, 16, 4, 2, 4, 40, 13, 12), 16, 81, TOL_FP32,
+               "Llama-shaped (RMSNorm, rotary, GQA 4/2, SwiGLU, no biases)");
+    polca__tf_config c = llama_like(2, 16, 4, 2, 4, 40, 13, 12);
+    c.tied_embeddings = 1;
+    run_config(gpu, c, 16, 82, TOL_FP32, "Llama-shaped, tied");
+    c = llama_like(2, 16, 4, 2, 4, 40, 13, 12);
+    c.qkv_bias = 1; /* Qwen2: q/k/v biases only */
+    run_config(gpu, c, 16, 83, TOL_FP32, "Qwen2-shaped (qkv bias)");
+    run_config(gpu, neox_like(2, 16, 4, 8, 13, 12), 16, 84, TOL_FP32,
+               "GPT-NeoX-shaped (rotary 1/4, parallel residual)");
+    c = polca__tf_config_basic(2, 16, 4, 4, 64, 13, 12, POLCA__ACT_GELU_NEW);
+    c.tied_embeddings = 1;
+    c.unembed_bias = 0;
+    run_config(gpu, c, 16, 85, TOL_FP32, "GPT-2-shaped (tied, no b_U)");
+    /* wider rows: d_model and d_mlp over a warp, vocab over 32 */
+    run_config(gpu, llama_like(2, 64, 8, 2, 8, 160, 50, 33), 6, 86, TOL_FP32,
+               "Llama-shaped, wide");
+    run_config(gpu, neox_like(2, 64, 4, 16, 50, 33), 6, 87, TOL_FP32, "GPT-NeoX-shaped, wide");
+}
+
+/* The switches' extra stored activations (gate, second adjoint, rotary
+ * tables, kv widths) under a chunk budget far below the batch: many chunks
+ * give what the CPU gives in one. */
+TEST(cuda_tf_switches_chunked) {
+    NEED_GPU();
+    polca__tf_config c = llama_like(2, 16, 4, 2, 4, 40, 13, 10);
+    c.parallel_residual = 1;
+    c.tied_embeddings = 1;
+    const int64_t n_seq = 37;
+    const size_t budget = 64 << 10;
+    CHECK((size_t)(n_seq * polca__tf_acts_floats_per_seq(&c) * 4) > 8 * budget);
+    char text[32];
+    snprintf(text, sizeof text, "%zu", budget);
+    setenv("POLCA_CUDA_TF_CHUNK_BYTES", text, 1);
+    int32_t s;
+    polca_context *g = open_cuda(0, &s);
+    unsetenv("POLCA_CUDA_TF_CHUNK_BYTES");
+    CHECK_OK(s);
+    run_config(g, c, n_seq, 91, TOL_FP32, "Llama-shaped, parallel, tied, chunked");
+    run_config(g, neox_like(2, 16, 4, 8, 13, 10), n_seq, 92, TOL_FP32, "GPT-NeoX-shaped, chunked");
+    polca_context_destroy(g);
+}
+
+TEST(cuda_tf_switches_tf32) {
+    NEED_GPU();
+    int32_t s;
+    polca_context *g = open_cuda(1, &s);
+    CHECK_OK(s);
+    run_config(g, llama_like(3, 64, 8, 2, 8, 160, 14, 12), 40, 93, TOL_TF32,
+               "Llama-shaped, wide, TF32 allowed");
+    polca_context_destroy(g);
+}
+
 /* A chunk budget far below the batch's activations: many chunks (and an
  * uneven last one) give what the CPU gives in one. */
 TEST(cuda_tf_chunked) {
@@ -431,6 +641,16 @@ int main(void) {
     RUN(cuda_tf_no_samples);
     RUN(cuda_tf_token_out_of_range);
     RUN(cuda_tf_out_of_memory);
+    RUN(cuda_tf_norms);
+    RUN(cuda_tf_positions);
+    RUN(cuda_tf_grouped_query);
+    RUN(cuda_tf_biases);
+    RUN(cuda_tf_mlps);
+    RUN(cuda_tf_parallel_residual);
+    RUN(cuda_tf_tied_embeddings);
+    RUN(cuda_tf_families);
+    RUN(cuda_tf_switches_chunked);
+    RUN(cuda_tf_switches_tf32);
     polca_context_destroy(gpu);
     return harness_done();
 }

@@ -17,6 +17,11 @@
  *   P'' = P' (S' - mu') + P (S'' - mu''), z'' = P'' v + 2 P' v' + P v''
  *   reverse: dP = dz v^T, dv = P^T dz, gamma = sum_j P dP, dS = P (dP - gamma),
  *   dq = scale dS k, dk = scale dS^T q; and the tangent of each.
+ *
+ * Grouped-query attention: query head h reads kv head g = h / (H / G); the
+ * adjoints dk, dv of kv head g (and their tangents) are sums over the query
+ * heads of its group, accumulated head by head in order (the first head of
+ * a group overwrites, the rest add: one stream, so a fixed order).
  */
 #include "transformer_cuda.h"
 
@@ -98,14 +103,18 @@ struct mat {
     int64_t ld, stride;
 };
 
-/* q, k, v of head h in a qkv buffer ([R][3HE]) */
+/* q of query head h, and k, v of the kv head query head h reads, in a qkv
+ * buffer ([R][L3]) */
 mat qh(const tf_run *r, const float *qkv, int64_t h) { return {qkv + h * r->E, r->L3, r->T * r->L3}; }
 mat kh(const tf_run *r, const float *qkv, int64_t h) {
-    return {qkv + r->HE + h * r->E, r->L3, r->T * r->L3};
+    return {qkv + r->HE + (h / r->group) * r->E, r->L3, r->T * r->L3};
 }
 mat vh(const tf_run *r, const float *qkv, int64_t h) {
-    return {qkv + 2 * r->HE + h * r->E, r->L3, r->T * r->L3};
+    return {qkv + r->HE + r->KE + (h / r->group) * r->E, r->L3, r->T * r->L3};
 }
+/* beta for an adjoint of kv head h / group: 0 for the group's first query
+ * head (overwrite), 1 after (sum over the group) */
+float kv_beta(const tf_run *r, int64_t h) { return h % r->group == 0 ? 0.0f : 1.0f; }
 /* head h of a [B][H][T][T] buffer */
 mat ph(const tf_run *r, const float *P, int64_t h) {
     return {P + h * r->T * r->T, r->T, r->H * r->T * r->T};
@@ -191,14 +200,15 @@ int32_t attn_bwd(const tf_run *r, const float *qkv, const float *P, const float 
     for (int64_t h = 0; h < r->H; h++) {
         const mat v = vh(r, qkv, h), p = ph(r, P, h), dzh = zh(r, dz, h);
         const mat dP = ph(r, r->dP, h), dv = vh(r, dqkv, h);
-        /* dP = dz v^T (T x T), dv = P^T dz */
-        if ((st = scores(r, 1.0f, dzh, v, 0.0f, dP)) || (st = mix_t(r, 1.0f, p, dzh, 0.0f, dv)))
+        const float kb = kv_beta(r, h);
+        /* dP = dz v^T (T x T), dv (+)= P^T dz */
+        if ((st = scores(r, 1.0f, dzh, v, 0.0f, dP)) || (st = mix_t(r, 1.0f, p, dzh, kb, dv)))
             return st;
         if (!tan) continue;
         const mat v1 = vh(r, qkv1, h), p1 = ph(r, P1, h), dz1h = zh(r, dz1, h);
         const mat dP1 = ph(r, r->dP1, h), dv1 = vh(r, dqkv1, h);
         if ((st = scores(r, 1.0f, dz1h, v, 0.0f, dP1)) || (st = scores(r, 1.0f, dzh, v1, 1.0f, dP1)) ||
-            (st = mix_t(r, 1.0f, p1, dzh, 0.0f, dv1)) || (st = mix_t(r, 1.0f, p, dz1h, 1.0f, dv1)))
+            (st = mix_t(r, 1.0f, p1, dzh, kb, dv1)) || (st = mix_t(r, 1.0f, p, dz1h, 1.0f, dv1)))
             return st;
     }
     reverse_rows<<<row_blocks(rows), kThreads, 0, r->s->stream>>>(rows, r->T, P, r->dP,
@@ -208,13 +218,14 @@ int32_t attn_bwd(const tf_run *r, const float *qkv, const float *P, const float 
     for (int64_t h = 0; h < r->H; h++) {
         const mat q = qh(r, qkv, h), k = kh(r, qkv, h), dS = ph(r, r->dP, h);
         const mat dq = qh(r, dqkv, h), dk = kh(r, dqkv, h);
-        /* dq = scale dS k, dk = scale dS^T q */
-        if ((st = mix(r, sc, dS, k, 0.0f, dq)) || (st = mix_t(r, sc, dS, q, 0.0f, dk))) return st;
+        const float kb = kv_beta(r, h);
+        /* dq = scale dS k, dk (+)= scale dS^T q */
+        if ((st = mix(r, sc, dS, k, 0.0f, dq)) || (st = mix_t(r, sc, dS, q, kb, dk))) return st;
         if (!tan) continue;
         const mat q1 = qh(r, qkv1, h), k1 = kh(r, qkv1, h), dS1 = ph(r, r->dP1, h);
         const mat dq1 = qh(r, dqkv1, h), dk1 = kh(r, dqkv1, h);
         if ((st = mix(r, sc, dS1, k, 0.0f, dq1)) || (st = mix(r, sc, dS, k1, 1.0f, dq1)) ||
-            (st = mix_t(r, sc, dS1, q, 0.0f, dk1)) || (st = mix_t(r, sc, dS, q1, 1.0f, dk1)))
+            (st = mix_t(r, sc, dS1, q, kb, dk1)) || (st = mix_t(r, sc, dS, q1, 1.0f, dk1)))
             return st;
     }
     return POLCA_OK;

@@ -12,9 +12,10 @@
  *                            offsets: src/transformer.h)
  *   transformer_linear.cu    cuBLAS GEMMs (row-major, strided-batched), bias
  *                            broadcast, column sums, head transposes
- *   transformer_ops.cu       embedding, LayerNorm, activation and
- *                            cross-entropy kernels with their forward-mode
- *                            (first/second order) and reverse-mode versions
+ *   transformer_ops.cu       embedding, LayerNorm / RMSNorm, activation,
+ *                            gated-MLP product, rotary and cross-entropy
+ *                            kernels with their forward-mode (first/second
+ *                            order) and reverse-mode versions
  *   transformer_attention.cu causal attention: per-head batched GEMMs and
  *                            softmax-row kernels, primal, tangents, reverse
  *   transformer_forward.cu   primal forward of a chunk; tf_losses
@@ -22,15 +23,19 @@
  *   transformer_backward.cu  reverse pass (optionally with its tangent);
  *                            tf_grad and tf_hvp
  *
- * Conventions (as on the CPU, except q/k/v): a chunk holds B whole
- * sequences, R = B * T rows, row r = b * T + t; activations are row-major
- * [R][width]. q, k and v of all heads share one buffer qkv [R][3 * H * E]:
- * q in columns 0 .. HE-1, k in HE .. 2HE-1, v in 2HE .. 3HE-1, head h at
- * h * E within each, so the three projections (whose weights W_Q, W_K, W_V
- * are adjacent in the parameter vector, as are b_Q, b_K, b_V) are one
- * strided-batched GEMM of 3H heads. Attention probabilities are
- * [B][H][T][T], zero above the diagonal. x' / x'' (t1 / t2) are first and
- * second derivatives along a direction, dx an adjoint, dx' its tangent.
+ * Conventions (as on the CPU): a chunk holds B whole sequences, R = B * T
+ * rows, row r = b * T + t; activations are row-major [R][width]. q, k and v
+ * of all heads share one buffer qkv [R][L3], L3 = (H + 2G) E with G =
+ * n_kv_heads: q in columns 0 .. HE-1 (head h at h E), k in HE .. HE+GE-1
+ * (kv head g at HE + g E), v in HE+GE .. L3-1, so the three projections
+ * (whose weights W_Q, W_K, W_V are adjacent in the parameter vector, as are
+ * b_Q, b_K, b_V) are one strided-batched GEMM of H + 2G heads. Query head h
+ * reads kv head h / (H / G) (grouped-query attention). With rotary
+ * positions the stored q and k are the rotated ones (what attention reads);
+ * the reverse pass rotates their adjoints back before the projection.
+ * Attention probabilities are [B][H][T][T], zero above the diagonal. x' /
+ * x'' (t1 / t2) are first and second derivatives along a direction, dx an
+ * adjoint, dx' its tangent.
  *
  * Every device pointer here comes from the backend's memory (theta, v,
  * dirs, outputs) or from the per-call workspace. Nothing synchronizes until
@@ -71,15 +76,17 @@ typedef polca__tf_view tf_view;
 /* ---- stored activations (one set: primal, or one tangent order) ---- */
 
 struct tf_block_acts {
-    float *n1, *s1, *a1; /* LN1: normalized [R][D], per-row [R], output [R][D] */
-    float *qkv;          /* [R][3HE] */
+    float *n1, *s1, *a1; /* norm 1: normalized [R][D], per-row [R], output [R][D] */
+    float *qkv;          /* [R][L3] (q and k rotated with rotary positions) */
     float *P;            /* [B][H][T][T] */
     float *z;            /* [R][HE] */
-    float *n2, *s2, *a2; /* LN2 (absent when d_mlp = 0) */
-    float *pre, *post;   /* [R][M] */
+    float *n2, *s2, *a2; /* norm 2 (absent when d_mlp = 0) */
+    float *pre, *post;   /* [R][M]: a2 W_in (+ b_in), the MLP's output before W_out */
+    float *gate;         /* [R][M]: a2 W_gate (gated MLP only, else NULL) */
 };
 
-/* For the primal s* = 1/sqrt(var + eps); for a first-order tangent s* is
+/* For the primal s* = 1/sqrt(var + eps) (RMSNorm: 1/sqrt(mean(x^2) + eps));
+ * for a first-order tangent s* is
  * alpha = mean(n x'c) per row (as on the CPU). logits: primal: softmax
  * probabilities of scored rows; tangent: logit tangents. */
 struct tf_acts {
@@ -93,10 +100,16 @@ struct tf_acts {
 struct tf_run {
     cuda_state *s;
     const polca__tf_config *cfg;
-    int64_t D, H, E, HE, L3, M, V, T; /* L3 = 3 HE, the row width of qkv */
+    int64_t D, H, E, HE, L3, M, V, T; /* L3 = (H + 2G) E, the row width of qkv */
+    int64_t G, KE, group;             /* kv heads, G E, query heads per kv head */
     int64_t n_layers;
     int act;
-    float scale; /* 1 / sqrt(d_head), as the CPU rounds it */
+    float scale;  /* 1 / sqrt(d_head), as the CPU rounds it */
+    int center;   /* 1: LayerNorm (subtract the mean); 0: RMSNorm */
+    double eps;   /* norm_eps */
+    bool gated, parallel, tied;
+    int64_t rot_half;                /* rotary_dim / 2; 0: no rotary positions */
+    float *rope_cos, *rope_sin;      /* device [T][rot_half]: cos, sin(t f_i) */
 
     /* the chunk */
     int64_t B, R;
@@ -118,7 +131,7 @@ struct tf_run {
     double *loss_acc; /* [1]: the batch's loss sum */
     float *S1, *S2;   /* [B][H][T][T]: attention tangent scores */
     float *dP, *dP1;  /* [B][H][T][T]: attention adjoints */
-    float *Wt, *Wt1;  /* [3HE][D]: the QKV weights (and their direction) transposed */
+    float *Wt, *Wt1;  /* [L3][D]: the QKV weights (and their direction) transposed */
 };
 
 /* ---- device helpers ---- */
@@ -171,14 +184,15 @@ int32_t transpose_heads(const tf_run *r, int64_t count, int64_t D, int64_t E, co
 
 /* ---- per-op kernels (transformer_ops.cu) ---- */
 
-/* x[r] = W_E[token r] + W_pos[r mod T]. */
+/* x[r] = W_E[token r] + W_pos[r mod T] (W_pos NULL: W_E[token r] only). */
 int32_t op_embed(const tf_run *r, const float *W_E, const float *W_pos, float *x);
 /* gW_E[token r] += dx[r], gW_pos[t] += sum of dx over rows at position t
  * (deterministic: the chunk's rows grouped by token). */
 int32_t op_embed_bwd(const tf_run *r, const float *dx, float *gW_E, float *gW_pos);
-/* LayerNorm (eps 1e-5), forward mode and reverse mode; the formulas and
- * argument meanings are those of the CPU's polca__tf_ln_* (the column sums
- * dw, db, dw1, db1 go through col_sums). */
+/* LayerNorm (r->center) or RMSNorm, eps r->eps, forward mode and reverse
+ * mode; the formulas and argument meanings are those of the CPU's
+ * polca__tf_ln_* (the column sums dw, db, dw1, db1 go through col_sums; b,
+ * b1, db, db1 NULL when the norm has no bias). */
 int32_t op_ln_fwd(const tf_run *r, const float *x, const float *w, const float *b, float *n,
                   float *s, float *y);
 int32_t op_ln_tan(const tf_run *r, const float *n, const float *s, const float *w,
@@ -194,6 +208,23 @@ int32_t op_act_tan(const tf_run *r, int64_t count, const float *pre, const float
                    const float *pre2, float *post1, float *post2);
 int32_t op_act_bwd(const tf_run *r, int64_t count, const float *pre, float *d, const float *pre1,
                    float *d1);
+/* Gated MLP product post = act(gate) * up over `count` elements; its
+ * tangents post' = f'(g) g' up + f(g) up', post'' = (f'(g) g'' + f''(g) g'^2)
+ * up + 2 f'(g) g' up' + f(g) up'' (gate2 NULL: first order only); reverse
+ * in place: d (in: dpost, out: dup = dpost f(g)), dgate = dpost up f'(g),
+ * and with d1 != NULL their tangents (d1 in: dpost', out: dup'). */
+int32_t op_glu_fwd(const tf_run *r, int64_t count, const float *gate, const float *up,
+                   float *post);
+int32_t op_glu_tan(const tf_run *r, int64_t count, const float *gate, const float *up,
+                   const float *gate1, const float *up1, const float *gate2, const float *up2,
+                   float *post1, float *post2);
+int32_t op_glu_bwd(const tf_run *r, int64_t count, const float *gate, const float *up, float *d,
+                   float *dgate, const float *gate1, const float *up1, float *d1, float *dgate1);
+/* Rotary positions: fills r->rope_cos / rope_sin (once per call). */
+int32_t op_rope_table(const tf_run *r);
+/* Rotates q and k of a qkv buffer [R][L3] in place at each row's position
+ * (inverse: the transposed rotation, for adjoints). No-op without rotary. */
+int32_t op_rope(const tf_run *r, float *qkv, bool inverse);
 /* Cross-entropy of scored rows: logits -> probabilities in place; loss of
  * sample i to losses[i] (losses may be NULL); the chunk's loss sum added to
  * *r->loss_acc when sum is true. */
@@ -240,9 +271,11 @@ struct tf_call {
     tf_acts a, t1, t2;         /* primal; tangents (t2: TF_DIRDERIVS with c) */
     float *x, *x1, *x2;        /* residual stream and its tangents [R][D] */
     /* adjoints (TF_GRAD, TF_HVP) and their tangents (TF_HVP):
-     * dx, dln [R][D], wide [R][max(V, M, HE)], dqkv [R][3HE] */
-    float *dx, *dln, *wide, *dqkv;
-    float *dx_1, *dln_1, *wide_1, *dqkv_1;
+     * dx, dln [R][D], wide [R][max(V, M, HE)], dqkv [R][L3]; dgate [R][M]
+     * (gated MLP only), dalt [R][D] (parallel residual only: the block
+     * input's adjoint while dx still serves both branches) */
+    float *dx, *dln, *wide, *dqkv, *dgate, *dalt;
+    float *dx_1, *dln_1, *wide_1, *dqkv_1, *dgate_1, *dalt_1;
 };
 
 /* Plans the chunks, checks the tokens, builds and uploads the index arrays

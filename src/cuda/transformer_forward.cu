@@ -8,19 +8,38 @@ namespace polca_cuda {
 
 namespace {
 
-/* y = x W + b (b may be NULL), or y += x W + b when accumulate; W [k][n]. */
+/* y = x W + b (b may be NULL), or y += x W + b when accumulate; W [k][n],
+ * or with wt W stored [n][k] and used transposed (tied unembedding: W_E). */
 int32_t linear(const tf_run *r, int64_t k, int64_t n, const float *x, int64_t ldx, const float *W,
-               const float *b, bool accumulate, float *y, int64_t ldy) {
+               bool wt, const float *b, bool accumulate, float *y, int64_t ldy) {
+    const int64_t ldw = wt ? k : n;
     int32_t st;
     if (accumulate) {
-        if ((st = gemm(r, false, false, r->R, n, k, 1.0f, x, ldx, W, n, 1.0f, y, ldy))) return st;
+        if ((st = gemm(r, false, wt, r->R, n, k, 1.0f, x, ldx, W, ldw, 1.0f, y, ldy))) return st;
         return bias_rows(r, r->R, n, b, y, ldy, true);
     }
     if (b) {
         if ((st = bias_rows(r, r->R, n, b, y, ldy, false))) return st;
-        return gemm(r, false, false, r->R, n, k, 1.0f, x, ldx, W, n, 1.0f, y, ldy);
+        return gemm(r, false, wt, r->R, n, k, 1.0f, x, ldx, W, ldw, 1.0f, y, ldy);
     }
-    return gemm(r, false, false, r->R, n, k, 1.0f, x, ldx, W, n, 0.0f, y, ldy);
+    return gemm(r, false, wt, r->R, n, k, 1.0f, x, ldx, W, ldw, 0.0f, y, ldy);
+}
+
+/* The MLP of a block on its stored norm output s->a2: pre = a2 W_in + b_in,
+ * post = act(pre), or gated: gate = a2 W_gate, post = act(gate) * pre;
+ * then x += post W_out + b_out. */
+int32_t mlp_fwd(const tf_run *r, const tf_block_view *w, tf_block_acts *s, float *x) {
+    const int64_t D = r->D, M = r->M, R = r->R;
+    int32_t st;
+    if ((st = linear(r, D, M, s->a2, D, w->W_in, false, w->b_in, false, s->pre, M))) return st;
+    if (r->gated) {
+        if ((st = linear(r, D, M, s->a2, D, w->W_gate, false, nullptr, false, s->gate, M)) ||
+            (st = op_glu_fwd(r, R * M, s->gate, s->pre, s->post)))
+            return st;
+    } else if ((st = op_act_fwd(r, R * M, s->pre, s->post))) {
+        return st;
+    }
+    return linear(r, M, D, s->post, M, w->W_out, false, w->b_out, true, x, D);
 }
 
 } // namespace
@@ -29,29 +48,34 @@ int32_t tf_forward_chunk(const tf_run *r, const tf_view *th, tf_acts *a, float *
                          bool sum) {
     const int64_t D = r->D, E = r->E, M = r->M, V = r->V, R = r->R, L3 = r->L3, HE = r->HE;
     int32_t st;
-    /* residual stream x [R][D] = W_E[token] + W_pos[position] */
+    /* residual stream x [R][D] = W_E[token] (+ W_pos[position]) */
     if ((st = op_embed(r, th->W_E, th->W_pos, x))) return st;
     for (int64_t l = 0; l < r->n_layers; l++) {
         const tf_block_view *w = &th->blocks[l];
         tf_block_acts *s = &a->blocks[l];
         if ((st = op_ln_fwd(r, x, w->ln1_w, w->ln1_b, s->n1, s->s1, s->a1))) return st;
-        /* qkv = b_QKV + a1 W_[QKV][h] for all 3H heads: one batched GEMM */
-        if ((st = bias_rows(r, R, L3, w->b_Q, s->qkv, L3, false)) ||
-            (st = gemm_batched(r, false, false, R, E, D, 1.0f, s->a1, D, 0, w->W_Q, E, D * E, 1.0f,
-                               s->qkv, L3, E, 3 * r->H)))
+        /* parallel residual: both norms read the block's input */
+        if (r->parallel && M > 0 &&
+            (st = op_ln_fwd(r, x, w->ln2_w, w->ln2_b, s->n2, s->s2, s->a2)))
+            return st;
+        /* qkv = b_QKV + a1 W_[QKV][h] for all H + 2G heads: one batched GEMM */
+        if (w->b_Q && (st = bias_rows(r, R, L3, w->b_Q, s->qkv, L3, false))) return st;
+        if ((st = gemm_batched(r, false, false, R, E, D, 1.0f, s->a1, D, 0, w->W_Q, E, D * E,
+                               w->b_Q ? 1.0f : 0.0f, s->qkv, L3, E, r->H + 2 * r->G)) ||
+            (st = op_rope(r, s->qkv, false)))
             return st;
         if ((st = attn_fwd(r, s->qkv, s->P, s->z))) return st;
         /* W_O [H][E][D] is one [HE][D] matrix */
-        if ((st = linear(r, HE, D, s->z, HE, w->W_O, w->b_O, true, x, D))) return st;
+        if ((st = linear(r, HE, D, s->z, HE, w->W_O, false, w->b_O, true, x, D))) return st;
         if (M == 0) continue;
-        if ((st = op_ln_fwd(r, x, w->ln2_w, w->ln2_b, s->n2, s->s2, s->a2)) ||
-            (st = linear(r, D, M, s->a2, D, w->W_in, w->b_in, false, s->pre, M)) ||
-            (st = op_act_fwd(r, R * M, s->pre, s->post)) ||
-            (st = linear(r, M, D, s->post, M, w->W_out, w->b_out, true, x, D)))
+        if (!r->parallel && (st = op_ln_fwd(r, x, w->ln2_w, w->ln2_b, s->n2, s->s2, s->a2)))
             return st;
+        if ((st = mlp_fwd(r, w, s, x))) return st;
     }
+    /* logits = af W_U (+ b_U), or af W_E^T (+ b_U) when tied */
     if ((st = op_ln_fwd(r, x, th->lnf_w, th->lnf_b, a->nf, a->sf, a->af)) ||
-        (st = linear(r, D, V, a->af, D, th->W_U, th->b_U, false, a->logits, V)))
+        (st = linear(r, D, V, a->af, D, r->tied ? th->W_E : th->W_U, r->tied, th->b_U, false,
+                     a->logits, V)))
         return st;
     return op_ce_fwd(r, a->logits, losses, sum);
 }

@@ -1,9 +1,9 @@
 /*
  * src/cuda/transformer_ops.cu - the non-GEMM ops of the CUDA transformer
- * kernels other than attention: embedding, LayerNorm, activation and
- * cross-entropy, each with its forward-mode derivatives (first and second
- * order) and its reverse-mode derivative (optionally with its tangent, for
- * forward-over-reverse HVPs).
+ * kernels other than attention: embedding, LayerNorm / RMSNorm, activation,
+ * the gated MLP's product, rotary positions and cross-entropy, each with its
+ * forward-mode derivatives (first and second order) and its reverse-mode
+ * derivative (optionally with its tangent, for forward-over-reverse HVPs).
  *
  * The formulas, and which sums are taken in double, are those of
  * src/cpu/transformer_ops.c (its comments derive them); with -fmad=false the
@@ -18,8 +18,6 @@
 namespace polca_cuda {
 
 namespace {
-
-#define TF_LN_EPS 1e-5
 
 #define ROW_SETUP(R)                                                           \
     const int64_t row = (int64_t)blockIdx.x * kRowsPerBlock + (threadIdx.x >> 5); \
@@ -40,7 +38,8 @@ __global__ void embed_kernel(int64_t R, int64_t D, int64_t T, const int32_t *__r
     for (int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
          idx += (int64_t)gridDim.x * blockDim.x) {
         const int64_t r = idx / D, j = idx - r * D;
-        x[idx] = W_E[(int64_t)tok[r] * D + j] + W_pos[(r % T) * D + j];
+        const float e = W_E[(int64_t)tok[r] * D + j];
+        x[idx] = W_pos ? e + W_pos[(r % T) * D + j] : e;
     }
 }
 
@@ -59,34 +58,40 @@ __global__ void embed_bwd_kernel(int64_t D, const int64_t *__restrict__ seg_star
     }
 }
 
-/* ---- LayerNorm ---- */
+/* ---- LayerNorm (center = 1) and RMSNorm (center = 0) ----
+ * RMSNorm is LayerNorm with every mean (of x, x', x'', dn, dn') taken as 0:
+ * n = x s, s = 1/sqrt(mean(x^2) + eps), and the tangent and reverse
+ * formulas below hold unchanged (s' = -s^2 alpha either way). b, b1 NULL:
+ * no bias. */
 
-__global__ void ln_fwd_kernel(int64_t R, int64_t D, const float *__restrict__ x,
-                              const float *__restrict__ w, const float *__restrict__ b,
-                              float *__restrict__ n, float *__restrict__ s, float *__restrict__ y) {
+__global__ void ln_fwd_kernel(int64_t R, int64_t D, int center, double eps,
+                              const float *__restrict__ x, const float *__restrict__ w,
+                              const float *__restrict__ b, float *__restrict__ n,
+                              float *__restrict__ s, float *__restrict__ y) {
     ROW_SETUP(R);
     const float *xr = x + row * D;
     float *nr = n + row * D, *yr = y + row * D;
     double sum = 0.0, sq = 0.0;
-    for (int64_t j = lane; j < D; j += 32) sum += xr[j];
-    const double mean = warp_sum(sum) / (double)D;
+    if (center)
+        for (int64_t j = lane; j < D; j += 32) sum += xr[j];
+    const double mean = center ? warp_sum(sum) / (double)D : 0.0;
     for (int64_t j = lane; j < D; j += 32) {
         double c = xr[j] - mean;
         sq += c * c;
     }
     sq = warp_sum(sq);
-    const float sr = (float)(1.0 / sqrt(sq / (double)D + TF_LN_EPS)), mf = (float)mean;
+    const float sr = (float)(1.0 / sqrt(sq / (double)D + eps)), mf = (float)mean;
     if (lane == 0) s[row] = sr;
     for (int64_t j = lane; j < D; j += 32) {
         const float nv = (xr[j] - mf) * sr;
         nr[j] = nv;
-        yr[j] = nv * w[j] + b[j];
+        yr[j] = b ? nv * w[j] + b[j] : nv * w[j];
     }
 }
 
 /* n' = s (c1 - n alpha), y' = n' w + n w' + b';
  * n'' = s (c2 - n alpha') - 2 s alpha n', y'' = n'' w + 2 n' w'. */
-__global__ void ln_tan_kernel(int64_t R, int64_t D, const float *__restrict__ n,
+__global__ void ln_tan_kernel(int64_t R, int64_t D, int center, const float *__restrict__ n,
                               const float *__restrict__ s, const float *__restrict__ w,
                               const float *__restrict__ x1, const float *__restrict__ w1,
                               const float *__restrict__ b1, const float *__restrict__ x2,
@@ -98,11 +103,13 @@ __global__ void ln_tan_kernel(int64_t R, int64_t D, const float *__restrict__ n,
     float *n1r = n1 + row * D, *y1r = y1 + row * D;
     const float sr = s[row];
     double m1 = 0.0, m2 = 0.0, a = 0.0, a2 = 0.0;
-    for (int64_t j = lane; j < D; j += 32) m1 += x1r[j];
-    if (x2)
-        for (int64_t j = lane; j < D; j += 32) m2 += x2[row * D + j];
-    const float m1f = (float)(warp_sum(m1) * inv_d);
-    const float m2f = x2 ? (float)(warp_sum(m2) * inv_d) : 0.0f;
+    if (center) {
+        for (int64_t j = lane; j < D; j += 32) m1 += x1r[j];
+        if (x2)
+            for (int64_t j = lane; j < D; j += 32) m2 += x2[row * D + j];
+    }
+    const float m1f = center ? (float)(warp_sum(m1) * inv_d) : 0.0f;
+    const float m2f = center && x2 ? (float)(warp_sum(m2) * inv_d) : 0.0f;
     for (int64_t j = lane; j < D; j += 32) a += (double)nr[j] * (double)(x1r[j] - m1f);
     const float af = (float)(warp_sum(a) * inv_d);
     if (lane == 0) alpha[row] = af;
@@ -110,7 +117,7 @@ __global__ void ln_tan_kernel(int64_t R, int64_t D, const float *__restrict__ n,
         const float c1 = x1r[j] - m1f;
         const float n1v = sr * (c1 - nr[j] * af);
         n1r[j] = n1v;
-        y1r[j] = n1v * w[j] + nr[j] * w1[j] + b1[j];
+        y1r[j] = b1 ? n1v * w[j] + nr[j] * w1[j] + b1[j] : n1v * w[j] + nr[j] * w1[j];
         if (x2) a2 += (double)n1v * (double)c1 + (double)nr[j] * (double)(x2[row * D + j] - m2f);
     }
     if (!x2) return;
@@ -127,7 +134,7 @@ __global__ void ln_tan_kernel(int64_t R, int64_t D, const float *__restrict__ n,
 /* dx += s (dn - mean dn - n beta), dn = dy w, beta = mean(dn n); tangent:
  * dx' += s (dn' - mean dn' - n' beta - n beta') - s alpha dx_row,
  * dn' = dy' w + dy w', beta' = mean(dn' n + dn n'). */
-__global__ void ln_bwd_kernel(int64_t R, int64_t D, const float *__restrict__ n,
+__global__ void ln_bwd_kernel(int64_t R, int64_t D, int center, const float *__restrict__ n,
                               const float *__restrict__ s, const float *__restrict__ w,
                               const float *__restrict__ dy, float *__restrict__ dx,
                               const float *__restrict__ n1, const float *__restrict__ alpha,
@@ -148,7 +155,9 @@ __global__ void ln_bwd_kernel(int64_t R, int64_t D, const float *__restrict__ n,
             beta1 += (double)dn1 * (double)n[o + j] + (double)dn * (double)n1[o + j];
         }
     }
-    const float mdnf = (float)(warp_sum(mdn) * inv_d), betaf = (float)(warp_sum(beta) * inv_d);
+    /* every lane of the warp takes part in each shuffle (center is uniform) */
+    const float mdnf = center ? (float)(warp_sum(mdn) * inv_d) : 0.0f;
+    const float betaf = (float)(warp_sum(beta) * inv_d);
     if (!dy1) {
         for (int64_t j = lane; j < D; j += 32) {
             const float dn = dy[o + j] * w[j];
@@ -156,7 +165,8 @@ __global__ void ln_bwd_kernel(int64_t R, int64_t D, const float *__restrict__ n,
         }
         return;
     }
-    const float mdn1f = (float)(warp_sum(mdn1) * inv_d), beta1f = (float)(warp_sum(beta1) * inv_d);
+    const float mdn1f = center ? (float)(warp_sum(mdn1) * inv_d) : 0.0f;
+    const float beta1f = (float)(warp_sum(beta1) * inv_d);
     const float sa = sr * alpha[row];
     for (int64_t j = lane; j < D; j += 32) {
         const float dn = dy[o + j] * w[j];
@@ -191,6 +201,13 @@ __device__ __forceinline__ void act_eval(int act, float x, float *f, float *d1, 
         *f = 0.5f * x * (1.0f + t);
         *d1 = 0.5f * (1.0f + t) + 0.5f * x * sech2 * up;
         *d2 = sech2 * (up - x * t * up * up + 0.5f * x * upp);
+    } else if (act == POLCA__ACT_SILU) {
+        /* f = x sig(x), f' = sig (1 + x (1 - sig)),
+         * f'' = sig (1 - sig) (2 + x (1 - 2 sig)) */
+        const float sg = 1.0f / (1.0f + expf(-x)), sp = sg * (1.0f - sg);
+        *f = x * sg;
+        *d1 = sg * (1.0f + x * (1.0f - sg));
+        *d2 = sp * (2.0f + x * (1.0f - 2.0f * sg));
     } else {
         *f = x > 0.0f ? x : 0.0f;
         *d1 = x > 0.0f ? 1.0f : 0.0f;
@@ -233,6 +250,100 @@ __global__ void act_bwd_kernel(int act, int64_t count, const float *__restrict__
         const float di = d[i];
         if (pre1) dd1[i] = dd1[i] * d1 + di * d2 * pre1[i];
         d[i] = di * d1;
+    }
+}
+
+/* ---- gated MLP: post = f(g) up ---- */
+
+__global__ void glu_fwd_kernel(int act, int64_t count, const float *__restrict__ gate,
+                               const float *__restrict__ up, float *__restrict__ post) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < count;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        float f, d1, d2;
+        act_eval(act, gate[i], &f, &d1, &d2);
+        post[i] = f * up[i];
+    }
+}
+
+/* post' = f' g' u + f u'; post'' = (f' g'' + f'' g'^2) u + 2 f' g' u' + f u'' */
+__global__ void glu_tan_kernel(int act, int64_t count, const float *__restrict__ gate,
+                               const float *__restrict__ up, const float *__restrict__ gate1,
+                               const float *__restrict__ up1, const float *__restrict__ gate2,
+                               const float *__restrict__ up2, float *__restrict__ post1,
+                               float *__restrict__ post2) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < count;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        float f, d1, d2;
+        act_eval(act, gate[i], &f, &d1, &d2);
+        const float u = up[i], g1 = gate1[i], u1 = up1[i];
+        const float a1 = d1 * g1; /* f(g)' */
+        post1[i] = a1 * u + f * u1;
+        if (gate2) {
+            const float a2 = d1 * gate2[i] + d2 * g1 * g1; /* f(g)'' */
+            post2[i] = a2 * u + 2.0f * a1 * u1 + f * up2[i];
+        }
+    }
+}
+
+/* d: dpost -> dup = dpost f; dgate = dpost u f'. Tangent (from the incoming
+ * dpost and dpost'): dup' = dpost' f + dpost f' g',
+ * dgate' = dpost' u f' + dpost u' f' + dpost u f'' g'. */
+__global__ void glu_bwd_kernel(int act, int64_t count, const float *__restrict__ gate,
+                               const float *__restrict__ up, float *__restrict__ d,
+                               float *__restrict__ dgate, const float *__restrict__ gate1,
+                               const float *__restrict__ up1, float *__restrict__ dd1,
+                               float *__restrict__ dgate1) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < count;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        float f, d1, d2;
+        act_eval(act, gate[i], &f, &d1, &d2);
+        const float dp = d[i], u = up[i];
+        if (dd1) {
+            const float dp1 = dd1[i], g1 = gate1[i], u1 = up1[i];
+            dd1[i] = dp1 * f + dp * d1 * g1;
+            dgate1[i] = dp1 * u * d1 + dp * u1 * d1 + dp * u * d2 * g1;
+        }
+        d[i] = dp * f;
+        dgate[i] = dp * u * d1;
+    }
+}
+
+/* ---- rotary positions ---- */
+
+/* cs[t][i] = cos(t f_i), sn[t][i] = sin(t f_i), f_i = theta^(-2i / rotary_dim),
+ * in double, rounded once. */
+__global__ void rope_table_kernel(int64_t T, int64_t half, double theta, float *__restrict__ cs,
+                                  float *__restrict__ sn) {
+    const int64_t total = T * half;
+    for (int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
+         idx += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t t = idx / half, i = idx - t * half;
+        const double f = pow(theta, -(double)(2 * i) / (double)(2 * half));
+        double sv, cv;
+        sincos((double)t * f, &sv, &cv);
+        cs[idx] = (float)cv;
+        sn[idx] = (float)sv;
+    }
+}
+
+/* Rotate-half on the first 2 half dims of each of the `heads` heads (width
+ * E, starting at column 0 of rows of width ld): pairs (i, i + half),
+ * y_i = x_i c - x_{i+half} s, y_{i+half} = x_{i+half} c + x_i s at the row's
+ * position t = row mod T; sign = -1 applies the inverse (transpose). */
+__global__ void rope_kernel(int64_t R, int64_t T, int64_t heads, int64_t E, int64_t half,
+                            int64_t ld, float sign, const float *__restrict__ cs,
+                            const float *__restrict__ sn, float *__restrict__ x) {
+    const int64_t per_row = heads * half, total = R * per_row;
+    for (int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
+         idx += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t row = idx / per_row, rem = idx - row * per_row;
+        const int64_t h = rem / half, i = rem - h * half;
+        const int64_t t = row % T;
+        const float c = cs[t * half + i], sv = sign * sn[t * half + i];
+        float *p = x + row * ld + h * E;
+        const float a = p[i], b = p[i + half];
+        p[i] = a * c - b * sv;
+        p[i + half] = b * c + a * sv;
     }
 }
 
@@ -363,7 +474,8 @@ int32_t op_embed_bwd(const tf_run *r, const float *dx, float *gW_E, float *gW_po
 int32_t op_ln_fwd(const tf_run *r, const float *x, const float *w, const float *b, float *n,
                   float *s, float *y) {
     if (r->R <= 0) return POLCA_OK;
-    ln_fwd_kernel<<<row_blocks(r->R), kThreads, 0, r->s->stream>>>(r->R, r->D, x, w, b, n, s, y);
+    ln_fwd_kernel<<<row_blocks(r->R), kThreads, 0, r->s->stream>>>(r->R, r->D, r->center, r->eps,
+                                                                    x, w, b, n, s, y);
     LAUNCHED(r->s, "LayerNorm kernel");
     return POLCA_OK;
 }
@@ -372,8 +484,8 @@ int32_t op_ln_tan(const tf_run *r, const float *n, const float *s, const float *
                   const float *x1, const float *w1, const float *b1, const float *x2, float *n1,
                   float *alpha, float *y1, float *y2) {
     if (r->R <= 0) return POLCA_OK;
-    ln_tan_kernel<<<row_blocks(r->R), kThreads, 0, r->s->stream>>>(r->R, r->D, n, s, w, x1, w1,
-                                                                    b1, x2, n1, alpha, y1, y2);
+    ln_tan_kernel<<<row_blocks(r->R), kThreads, 0, r->s->stream>>>(
+        r->R, r->D, r->center, n, s, w, x1, w1, b1, x2, n1, alpha, y1, y2);
     LAUNCHED(r->s, "LayerNorm tangent kernel");
     return POLCA_OK;
 }
@@ -384,8 +496,8 @@ int32_t op_ln_bwd(const tf_run *r, const float *n, const float *s, const float *
                   float *db1) {
     if (r->R <= 0) return POLCA_OK;
     const int64_t R = r->R, D = r->D;
-    ln_bwd_kernel<<<row_blocks(R), kThreads, 0, r->s->stream>>>(R, D, n, s, w, dy, dx, n1, alpha,
-                                                                 w1, dy1, dx1);
+    ln_bwd_kernel<<<row_blocks(R), kThreads, 0, r->s->stream>>>(R, D, r->center, n, s, w, dy, dx,
+                                                                 n1, alpha, w1, dy1, dx1);
     LAUNCHED(r->s, "LayerNorm reverse kernel");
     int32_t st;
     if ((st = col_sums(r, R, D, dy, D, n, D, nullptr, 0, nullptr, 0, dw))) return st;
@@ -417,6 +529,53 @@ int32_t op_act_bwd(const tf_run *r, int64_t count, const float *pre, float *d, c
     act_bwd_kernel<<<grid_for(count), kThreads, 0, r->s->stream>>>(r->act, count, pre, d, pre1,
                                                                     d1);
     LAUNCHED(r->s, "activation reverse kernel");
+    return POLCA_OK;
+}
+
+int32_t op_glu_fwd(const tf_run *r, int64_t count, const float *gate, const float *up,
+                   float *post) {
+    if (count <= 0) return POLCA_OK;
+    glu_fwd_kernel<<<grid_for(count), kThreads, 0, r->s->stream>>>(r->act, count, gate, up, post);
+    LAUNCHED(r->s, "gated MLP kernel");
+    return POLCA_OK;
+}
+
+int32_t op_glu_tan(const tf_run *r, int64_t count, const float *gate, const float *up,
+                   const float *gate1, const float *up1, const float *gate2, const float *up2,
+                   float *post1, float *post2) {
+    if (count <= 0) return POLCA_OK;
+    glu_tan_kernel<<<grid_for(count), kThreads, 0, r->s->stream>>>(
+        r->act, count, gate, up, gate1, up1, gate2, gate2 ? up2 : nullptr, post1, post2);
+    LAUNCHED(r->s, "gated MLP tangent kernel");
+    return POLCA_OK;
+}
+
+int32_t op_glu_bwd(const tf_run *r, int64_t count, const float *gate, const float *up, float *d,
+                   float *dgate, const float *gate1, const float *up1, float *d1, float *dgate1) {
+    if (count <= 0) return POLCA_OK;
+    glu_bwd_kernel<<<grid_for(count), kThreads, 0, r->s->stream>>>(
+        r->act, count, gate, up, d, dgate, gate1, up1, d1, d1 ? dgate1 : nullptr);
+    LAUNCHED(r->s, "gated MLP reverse kernel");
+    return POLCA_OK;
+}
+
+int32_t op_rope_table(const tf_run *r) {
+    const int64_t n = r->T * r->rot_half;
+    if (n <= 0) return POLCA_OK;
+    rope_table_kernel<<<grid_for(n), kThreads, 0, r->s->stream>>>(
+        r->T, r->rot_half, (double)r->cfg->rope_theta, r->rope_cos, r->rope_sin);
+    LAUNCHED(r->s, "rotary table kernel");
+    return POLCA_OK;
+}
+
+int32_t op_rope(const tf_run *r, float *qkv, bool inverse) {
+    /* q (H heads) and k (G heads) are adjacent: H + G heads from column 0 */
+    const int64_t heads = r->H + r->G, n = r->R * heads * r->rot_half;
+    if (r->rot_half <= 0 || n <= 0) return POLCA_OK;
+    rope_kernel<<<grid_for(n), kThreads, 0, r->s->stream>>>(r->R, r->T, heads, r->E, r->rot_half,
+                                                             r->L3, inverse ? -1.0f : 1.0f,
+                                                             r->rope_cos, r->rope_sin, qkv);
+    LAUNCHED(r->s, "rotary kernel");
     return POLCA_OK;
 }
 

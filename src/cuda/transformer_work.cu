@@ -7,8 +7,11 @@
  * stream-ordered pool, so repeated calls neither synchronize nor go back to
  * the driver): a per-call part (token ids and sample numbers of the whole
  * batch, 12 to 28 bytes per position; the [P] accumulator of the gradient
- * and HVP; two [3HE][D] weight transposes; column-sum partials of at most
- * 8 MiB) plus one chunk's activations and scratch. Chunks are whole
+ * and HVP; two [L3][D] weight transposes; column-sum partials of at most
+ * 8 MiB; with rotary positions the [T][rotary_dim / 2] cos and sin tables)
+ * plus one chunk's activations and scratch (the gated MLP's gate
+ * activations and adjoints, the parallel residual's second adjoint
+ * included). Chunks are whole
  * sequences, as many as fit the state's chunk budget (default: an eighth of
  * the device memory, between 256 MiB and 4 GiB; environment variable
  * POLCA_CUDA_TF_CHUNK_BYTES at context creation), never fewer than one,
@@ -76,8 +79,9 @@ void carve_acts(const tf_run *r, int64_t B, bool shared, carver *cv, tf_acts *a)
             k->a2 = take<float>(cv, R * D);
             k->pre = take<float>(cv, R * M);
             k->post = take<float>(cv, R * M);
+            k->gate = r->gated ? take<float>(cv, R * M) : nullptr;
         } else {
-            k->n2 = k->s2 = k->a2 = k->pre = k->post = nullptr;
+            k->n2 = k->s2 = k->a2 = k->pre = k->post = k->gate = nullptr;
         }
     }
     a->nf = take<float>(cv, R * D);
@@ -103,11 +107,14 @@ void carve_chunk(tf_call *c, int64_t B, carver *cv) {
     r->S1 = hvp || dd ? take<float>(cv, att) : nullptr;
     r->S2 = dd && c->curvature ? take<float>(cv, att) : nullptr;
     r->row_loss = grad ? take<double>(cv, R) : nullptr;
+    const bool gate = r->gated && r->M > 0, par = r->parallel;
     if (grad || hvp) {
         c->dx = take<float>(cv, R * D);
         c->dln = take<float>(cv, R * D);
         c->wide = take<float>(cv, R * wide);
         c->dqkv = take<float>(cv, R * r->L3);
+        c->dgate = gate ? take<float>(cv, R * r->M) : nullptr;
+        c->dalt = par ? take<float>(cv, R * D) : nullptr;
         r->dP = take<float>(cv, att);
     }
     if (hvp) {
@@ -115,6 +122,8 @@ void carve_chunk(tf_call *c, int64_t B, carver *cv) {
         c->dln_1 = take<float>(cv, R * D);
         c->wide_1 = take<float>(cv, R * wide);
         c->dqkv_1 = take<float>(cv, R * r->L3);
+        c->dgate_1 = gate ? take<float>(cv, R * r->M) : nullptr;
+        c->dalt_1 = par ? take<float>(cv, R * D) : nullptr;
         r->dP1 = take<float>(cv, att);
     }
 }
@@ -149,6 +158,12 @@ void carve_call(tf_call *c, carver *cv) {
     r->loss_acc = grad ? take<double>(cv, 1) : nullptr;
     r->Wt = grad || hvp ? take<float>(cv, r->L3 * r->D) : nullptr;
     r->Wt1 = hvp ? take<float>(cv, r->L3 * r->D) : nullptr;
+    if (r->rot_half > 0) {
+        r->rope_cos = take<float>(cv, r->T * r->rot_half);
+        r->rope_sin = take<float>(cv, r->T * r->rot_half);
+    } else {
+        r->rope_cos = r->rope_sin = nullptr;
+    }
     if (grad || hvp) {
         /* column sums: up to 64 row groups of the widest sum (W_pos's T*D) */
         const int64_t widest = max_of(max_of(r->T * r->D, r->V), max_of(r->M, r->L3));
@@ -218,12 +233,29 @@ int32_t build_index(tf_call *c, const int32_t *tokens, const uint8_t *mask, inde
 int32_t tf_call_open(cuda_state *s, const polca__tf_config *cfg, int kind, bool curvature,
                      int64_t n_seq, const int32_t *tokens, const uint8_t *mask, tf_call *c) {
     memset(c, 0, sizeof *c);
-    if (!polca__tf_config_is_basic(cfg))
+    /* Every switch of src/transformer.c's spec is computed here; a value
+     * outside the known ones (a newer core) is refused by name rather than
+     * computed as something else. */
+    const char *unknown = nullptr;
+    if (cfg->norm != POLCA__NORM_LN && cfg->norm != POLCA__NORM_LN_NOBIAS &&
+        cfg->norm != POLCA__NORM_RMS)
+        unknown = "norm";
+    else if (cfg->positions != POLCA__POS_LEARNED && cfg->positions != POLCA__POS_ROTARY &&
+             cfg->positions != POLCA__POS_NONE)
+        unknown = "positions";
+    else if (cfg->act_fn != POLCA__ACT_GELU && cfg->act_fn != POLCA__ACT_GELU_NEW &&
+             cfg->act_fn != POLCA__ACT_RELU && cfg->act_fn != POLCA__ACT_SILU)
+        unknown = "act_fn";
+    else if (cfg->n_kv_heads < 1 || cfg->n_heads % cfg->n_kv_heads != 0)
+        unknown = "n_kv_heads";
+    else if (cfg->positions == POLCA__POS_ROTARY &&
+             (cfg->rotary_dim < 2 || cfg->rotary_dim % 2 || cfg->rotary_dim > cfg->d_head))
+        unknown = "rotary_dim";
+    if (unknown)
         return report(s, POLCA_ERR_UNSUPPORTED,
-                      "CUDA transformer kernels: this model uses architecture switches (rotary or "
-                      "no positions, grouped-query attention, RMSNorm or bias-free norms, "
-                      "absent biases, silu, gated MLP, parallel residual or tied embeddings) "
-                      "that this module does not have yet; use backend \"cpu\"");
+                      "CUDA transformer kernels: the config's %s is not one this module computes; "
+                      "use backend \"cpu\"",
+                      unknown);
     tf_run *r = &c->run;
     r->s = s;
     r->cfg = cfg;
@@ -231,13 +263,22 @@ int32_t tf_call_open(cuda_state *s, const polca__tf_config *cfg, int kind, bool 
     r->H = cfg->n_heads;
     r->E = cfg->d_head;
     r->HE = r->H * r->E;
-    r->L3 = 3 * r->HE;
+    r->G = cfg->n_kv_heads;
+    r->KE = r->G * r->E;
+    r->group = r->H / r->G;
+    r->L3 = r->HE + 2 * r->KE;
     r->M = cfg->d_mlp;
     r->V = cfg->d_vocab;
     r->T = cfg->n_ctx;
     r->n_layers = cfg->n_layers;
     r->act = cfg->act_fn;
     r->scale = (float)(1.0 / sqrt((double)r->E));
+    r->center = cfg->norm != POLCA__NORM_RMS;
+    r->eps = (double)cfg->norm_eps;
+    r->gated = cfg->mlp_gated != 0;
+    r->parallel = cfg->parallel_residual != 0;
+    r->tied = cfg->tied_embeddings != 0;
+    r->rot_half = cfg->positions == POLCA__POS_ROTARY ? cfg->rotary_dim / 2 : 0;
     c->kind = kind;
     c->curvature = curvature;
     c->n_seq = n_seq > 0 ? n_seq : 0;
@@ -314,6 +355,7 @@ int32_t tf_call_open(cuda_state *s, const polca__tf_config *cfg, int kind, bool 
         cudaError_t e = cudaMemsetAsync(r->loss_acc, 0, sizeof(double), s->stream);
         if (e != cudaSuccess) st = cuda_error(s, e, "cudaMemsetAsync (loss sum)");
     }
+    if (!st && r->rot_half > 0) st = op_rope_table(r);
     /* a pageable source is staged before cudaMemcpyAsync returns: the host
      * copy may go now */
     free(host);
