@@ -84,15 +84,6 @@ static inline polca__tf_config polca__tf_config_basic(int32_t n_layers, int32_t 
     return c;
 }
 
-/* 1 when cfg uses no switch beyond polca__tf_config_basic's (what a
- * backend whose kernels predate the switches can compute). */
-static inline int polca__tf_config_is_basic(const polca__tf_config *c) {
-    return c->n_kv_heads == c->n_heads && c->norm == POLCA__NORM_LN && c->norm_eps == 1e-5f &&
-           c->positions == POLCA__POS_LEARNED && c->qkv_bias && c->out_bias && c->mlp_bias &&
-           !c->mlp_gated && !c->parallel_residual && !c->tied_embeddings && c->unembed_bias &&
-           c->act_fn != POLCA__ACT_SILU;
-}
-
 /* Checks every field (positive sizes, known enums, n_kv_heads dividing
  * n_heads, rotary_dim even and <= d_head, no overflow in P). */
 POLCA_INTERNAL int32_t polca__tf_check_config(const polca__tf_config *cfg);
