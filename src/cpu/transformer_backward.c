@@ -66,12 +66,12 @@ static int64_t max3(int64_t a, int64_t b, int64_t c) {
 int64_t polca__tf_backward_scratch_per_seq(const polca__tf_config *cfg, int tangent) {
     const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head, T = cfg->n_ctx;
     const int64_t wide = max3(cfg->d_vocab, cfg->d_mlp, HE);
-    /* gated MLP: dgate [M] per row, once or twice (tangent) */
-    const int64_t gate = cfg->mlp_gated ? (tangent ? 2 : 1) * T * (cfg->d_mlp + 16) : 0;
-    /* dx, dln [D]; dlogits / dpost / dz [wide]; dq, dk, dv [HE]; per row,
-     * once or twice (tangent); + the op scratch once (counted per sequence). */
-    return (tangent ? 2 : 1) * T * (2 * D + wide + 3 * HE + 4 * 16) +
-           polca__tf_op_scratch_floats(cfg) + 64 + gate;
+    /* dx, dln [D]; dlogits / dpost / dz [wide]; dq, dk, dv [HE]; dgate [M]
+     * (gated MLP); per row, once or twice (tangent); + the op scratch once
+     * (counted per sequence). */
+    const int64_t gate = cfg->mlp_gated ? cfg->d_mlp + 16 : 0;
+    return (tangent ? 2 : 1) * T * (2 * D + wide + 3 * HE + 4 * 16 + gate) +
+           polca__tf_op_scratch_floats(cfg) + 64;
 }
 
 /* Adjoint buffers of a chunk: one set for dx, another for dx'. */
@@ -89,12 +89,12 @@ static float *take(float **cursor, int64_t n) {
 static void carve_adj(const polca__tf_config *cfg, int64_t R, float **cur, adj *d) {
     const int64_t D = cfg->d_model, HE = (int64_t)cfg->n_heads * cfg->d_head;
     d->dx = take(cur, R * D);
-    d->dgate = cfg->mlp_gated ? take(cur, R * cfg->d_mlp) : NULL; /* [R][M] */
     d->dln = take(cur, R * D);
     d->wide = take(cur, R * max3(cfg->d_vocab, cfg->d_mlp, HE));
     d->dq = take(cur, R * 3 * HE); /* dq | dk | dv: [R][3HE] like q | k | v */
     d->dk = d->dq + HE;
     d->dv = d->dq + 2 * HE;
+    d->dgate = cfg->mlp_gated ? take(cur, R * cfg->d_mlp) : NULL;
 }
 
 /* gE[token] += dx[r], gpos[t] += dx[r] (gpos NULL: no learned positions). */
