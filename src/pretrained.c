@@ -476,6 +476,48 @@ static const polca__st_tensor *tensor(const polca__pt_source *src, const char *f
     return polca__pt_find(src, name, &f, &k) ? polca__st_tensor_at(src->files[f], k) : NULL;
 }
 
+/* 1 when tensor a equals tensor b (transposed: a [r, c] vs b [c, r]) bit
+ * for bit; 0 when not, or either is missing or unreadable. */
+static int same_values(const polca__pt_source *src, const char *a, const char *b, int transposed) {
+    int32_t fa, fb;
+    int64_t ia, ib;
+    if (!polca__pt_find(src, a, &fa, &ia) || !polca__pt_find(src, b, &fb, &ib)) return 0;
+    const polca__st_tensor *ta = polca__st_tensor_at(src->files[fa], ia),
+                           *tb = polca__st_tensor_at(src->files[fb], ib);
+    if (ta->ndim != 2 || tb->ndim != 2) return 0;
+    int64_t r = ta->shape[0], c = ta->shape[1];
+    if (transposed ? (tb->shape[0] != c || tb->shape[1] != r)
+                   : (tb->shape[0] != r || tb->shape[1] != c))
+        return 0;
+    float *x = polca__alloc((size_t)(r * c + 1) * sizeof(float), "a comparison");
+    float *y = polca__alloc((size_t)(r * c + 1) * sizeof(float), "a comparison");
+    int same = x && y && !polca__st_read_f32(src->files[fa], ia, x, r * c) &&
+               !polca__st_read_f32(src->files[fb], ib, y, r * c);
+    for (int64_t i = 0; same && i < r; i++)
+        for (int64_t j = 0; same && j < c; j++)
+            same = !memcmp(&x[i * c + j], transposed ? &y[j * r + i] : &y[i * c + j], sizeof(float));
+    free(x);
+    free(y);
+    polca__clear_error();
+    return same;
+}
+
+/* 1 when the tensor exists and every element is zero. */
+static int all_zero(const polca__pt_source *src, const char *name) {
+    int32_t f;
+    int64_t i;
+    if (!polca__pt_find(src, name, &f, &i)) return 0;
+    const polca__st_tensor *t = polca__st_tensor_at(src->files[f], i);
+    int64_t n = 1;
+    for (int32_t d = 0; d < t->ndim; d++) n *= t->shape[d];
+    float *x = polca__alloc((size_t)(n ? n : 1) * sizeof(float), "a comparison");
+    int zero = x && !polca__st_read_f32(src->files[f], i, x, n);
+    for (int64_t k = 0; zero && k < n; k++) zero = x[k] == 0.0f;
+    free(x);
+    polca__clear_error();
+    return zero;
+}
+
 static int32_t any_name_contains(const polca__pt_source *src, const char *part) {
     for (int32_t f = 0; f < src->n_files; f++)
         for (int64_t i = 0; i < polca__st_count(src->files[f]); i++)
@@ -795,7 +837,12 @@ static void imply_tl4(implied *m) {
     eps_from(m, "layer_norm_epsilon", 1e-5);
     set_s(m, O_NORM, "layernorm");
     set_s(m, O_POSITIONS, "learned");
-    set_i(m, O_TIED, !has(m->src, "unembed.weight"));
+    /* state_dict() lists the tied unembedding as a copy of embed.weight */
+    int tied = !has(m->src, "unembed.weight") ||
+               same_values(m->src, "embed.weight", "unembed.weight", 0);
+    set_i(m, O_TIED, tied);
+    if (tied && has(m->src, "unembed.weight"))
+        note(m, "tied_embeddings: 1 (unembed.weight equals embed.weight)");
     set_i(m, O_UNEMBED_BIAS, 0);
 }
 
@@ -940,8 +987,16 @@ static void imply_tl(implied *m) {
     set_i(m, O_QKV_BIAS, has(m->src, "blocks.0.attn.b_Q"));
     set_i(m, O_OUT_BIAS, has(m->src, "blocks.0.attn.b_O"));
     set_i(m, O_MLP_BIAS, has(m->src, "blocks.0.mlp.b_in"));
-    set_i(m, O_TIED, !has(m->src, "unembed.W_U"));
-    set_i(m, O_UNEMBED_BIAS, has(m->src, "unembed.b_U"));
+    /* TransformerLens 4's get_params() shows GPT-2's tied unembedding as
+     * W_U = W_E^T and its missing bias as zeros */
+    int tied = !has(m->src, "unembed.W_U") ||
+               same_values(m->src, "embed.W_E", "unembed.W_U", 1);
+    set_i(m, O_TIED, tied);
+    int b_u = has(m->src, "unembed.b_U") && !(tied && all_zero(m->src, "unembed.b_U"));
+    set_i(m, O_UNEMBED_BIAS, b_u);
+    if (tied && has(m->src, "unembed.W_U"))
+        note(m, "tied_embeddings: 1 (unembed.W_U equals embed.W_E transposed)%s",
+             has(m->src, "unembed.b_U") && !b_u ? "; unembed_bias: 0 (unembed.b_U is zero)" : "");
     set_i(m, O_PARALLEL, 0);
     note(m, "parallel_residual: 0 (not in a TransformerLens state_dict)");
 }

@@ -70,7 +70,6 @@ POLCA_INTERNAL int32_t polca__pt_detect(const polca__pt_source *src, int32_t *fo
 #define POLCA__PTM_QKV_COLS 3  /* src [c, 3 a b]: cols (which, h, e) -> W_which[h][d][e] */
 #define POLCA__PTM_QKV_ROWS 4  /* src [a 3 b, c]: rows (h, which, e) -> W_which[h][d][e] */
 #define POLCA__PTM_QKV_BIAS 5  /* src [a 3 b]: (h, which, e) -> b_which[h][e] */
-#define POLCA__PTM_COLS_HEADS 6 /* src [c, a b]: cols (h, e) -> dst [a, c, b] */
 
 typedef struct polca__pt_map {
     char name[POLCA_LAYOUT_NAME_MAX + 1];
@@ -88,6 +87,8 @@ typedef struct polca__pt_maps {
     int64_t n;
     polca__pt_map *m;
     int64_t n_params;
+    int32_t tied;         /* the configuration's tied_embeddings */
+    int32_t unembed_bias; /* and unembed_bias */
 } polca__pt_maps;
 
 /* The map of `format` (with name prefix) for a checked configuration whose

@@ -32,12 +32,14 @@
  *   self_attn.{q,k,v}_proj.bias = b_Q, b_K, b_V; o_proj.weight [D,HE] = W_O^T
  *   mlp.gate_proj.weight [M,D] = W_gate^T; up_proj = W_in^T; down_proj = W_out^T
  *  TransformerLens 2/3: the built-in names and shapes, copied.
- *  TransformerLens 4 TransformerBridge state_dict() (over GPT-2):
+ *  TransformerLens 4 TransformerBridge state_dict() (over GPT-2; nn.Linear
+ *  [out, in] attention weights, Conv1D [in, out] MLP weights):
  *   embed.weight = W_E; pos_embed.weight = W_pos; blocks.l.ln1.{weight,bias},
- *   ln2, ln_final; blocks.l.attn.{q,k,v}.weight [D, HE]: column (h, e) =
- *   W_which[h][:, e]; {q,k,v}.bias [HE]; attn.o.weight [HE, D] = W_O;
+ *   ln2, ln_final; blocks.l.attn.{q,k,v}.weight [HE, D]: row (h, e) =
+ *   W_which[h][:, e]; {q,k,v}.bias [HE]; attn.o.weight [D, HE] = W_O^T;
  *   mlp.in.weight [D,M] = W_in; mlp.out.weight [M,D] = W_out; biases;
- *   unembed.weight = W_U^T when untied.
+ *   unembed.weight = W_U^T when untied (tied: a copy of embed.weight, and
+ *   unembed.bias zeros, which is no parameter of GPT-2).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -70,10 +72,6 @@ int64_t polca__pt_dst(const polca__pt_map *m, int64_t i) {
     case POLCA__PTM_QKV_BIAS: {
         int64_t h = i / (3 * b), w = (i / b) % 3, e = i % b;
         return m->dst[w] + h * b + e;
-    }
-    case POLCA__PTM_COLS_HEADS: {
-        int64_t d = i / (a * b), r = i % (a * b), h = r / b, e = r % b;
-        return m->dst[0] + (h * c + d) * b + e;
     }
     default:
         return m->dst[0] + i;
@@ -201,11 +199,11 @@ static int32_t build_tl4(builder *bd, const polca__tf_config *c, const polca__tf
         const int64_t w[3] = {o->W_Q, o->W_K, o->W_V}, bb[3] = {o->b_Q, o->b_K, o->b_V};
         const char *qkv = "qkv";
         for (int k = 0; k < 3; k++) {
-            add(bd, POLCA__PTM_COLS_HEADS, b + w[k], 0, 0, H, E, D, 2, S2(D, H * E),
+            add(bd, POLCA__PTM_HEADS_T, b + w[k], 0, 0, H, E, D, 2, S2(H * E, D),
                 "blocks.%d.attn.%c.weight", l, qkv[k]);
             COPY1(b + bb[k], H * E, "blocks.%d.attn.%c.bias", l, qkv[k]);
         }
-        COPY2(b + o->W_O, H * E, D, "blocks.%d.attn.o.weight", l);
+        TRANS(b + o->W_O, D, H * E, "blocks.%d.attn.o.weight", l);
         COPY1(b + o->b_O, D, "blocks.%d.attn.o.bias", l);
         COPY1(b + o->ln2_w, D, "blocks.%d.ln2.weight", l);
         COPY1(b + o->ln2_b, D, "blocks.%d.ln2.bias", l);
@@ -307,6 +305,8 @@ int32_t polca__pt_maps_build(int32_t format, const char *prefix, const polca__tf
     polca__tf_offsets o;
     polca__tf_offsets_of(cfg, &o);
     ms.n_params = o.n_params;
+    ms.tied = cfg->tied_embeddings;
+    ms.unembed_bias = cfg->unembed_bias;
     int32_t st = POLCA_OK;
     switch (format) {
     case POLCA__PT_NATIVE:
@@ -362,7 +362,10 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= k && strcmp(s + n - k, suffix) == 0 && (n == k || s[n - k - 1] == '.');
 }
 
-static int is_buffer(const char *name) {
+#define NOT_PARAM 1  /* a buffer or a copy of a parameter: ignored */
+#define ZERO_BIAS 2  /* an unembedding bias the model lacks: must be zeros */
+
+static int is_buffer(const polca__pt_maps *maps, const char *name) {
     static const char *const suffixes[] = {"attn.mask",       "attn.IGNORE",
                                            "attn.bias",       "attn.masked_bias",
                                            "attention.bias",  "attention.masked_bias",
@@ -371,11 +374,18 @@ static int is_buffer(const char *name) {
     for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
         /* GPT-2's attn.bias is its causal-mask buffer (the parameters are
          * attn.c_attn.bias and attn.c_proj.bias) */
-        if (ends_with(name, suffixes[i])) return 1;
+        if (ends_with(name, suffixes[i])) return NOT_PARAM;
     }
-    /* A tied output matrix some savers keep beside the embedding. */
-    return !strcmp(name, "lm_head.weight") || !strcmp(name, "embed_out.weight") ||
-           !strcmp(name, "unembed.weight");
+    /* A tied output matrix some savers keep beside the embedding (the same
+     * storage: TransformerLens 4's unembed.weight, a get_params unembed.W_U,
+     * a tied lm_head.weight saved anyway). */
+    if (maps->tied && (!strcmp(name, "lm_head.weight") || !strcmp(name, "embed_out.weight") ||
+                       !strcmp(name, "unembed.weight") || !strcmp(name, "unembed.W_U")))
+        return NOT_PARAM;
+    /* TransformerLens shows the bias GPT-2 lacks as zeros. */
+    if (!maps->unembed_bias && (!strcmp(name, "unembed.bias") || !strcmp(name, "unembed.b_U")))
+        return ZERO_BIAS;
+    return 0;
 }
 
 static void shape_text(char *buf, size_t n, int32_t ndim, const int64_t *shape) {
@@ -383,6 +393,24 @@ static void shape_text(char *buf, size_t n, int32_t ndim, const int64_t *shape) 
     for (int32_t d = 0; d < ndim && at < n; d++)
         at += (size_t)snprintf(buf + at, n - at, "%s%lld", d ? ", " : "", (long long)shape[d]);
     if (at < n) snprintf(buf + at, n - at, "]");
+}
+
+/* A tensor that must hold zeros (an unembedding bias the model lacks). */
+static int32_t check_zeros(polca__st_file *f, int64_t i, const char *name, const char *fn) {
+    const polca__st_tensor *t = polca__st_tensor_at(f, i);
+    int64_t n = 1;
+    for (int32_t d = 0; d < t->ndim; d++) n *= t->shape[d];
+    float *buf = polca__alloc((size_t)(n ? n : 1) * sizeof(float), "a bias");
+    if (!buf) return POLCA_ERR_OUT_OF_MEMORY;
+    int32_t st = polca__st_read_f32(f, i, buf, n);
+    for (int64_t k = 0; k < n && !st; k++)
+        if (buf[k] != 0.0f)
+            st = polca__fail(POLCA_ERR_LAYOUT_MISMATCH,
+                             "%s: %s: tensor '%s' is not zero (element %lld is %g), but the model "
+                             "has no unembedding bias (give option unembed_bias 1)",
+                             fn, polca__st_path(f), name, (long long)k, (double)buf[k]);
+    free(buf);
+    return st;
 }
 
 int32_t polca__pt_read(const polca__pt_maps *maps, const polca__pt_source *src, int strict,
@@ -397,11 +425,16 @@ int32_t polca__pt_read(const polca__pt_maps *maps, const polca__pt_source *src, 
                 int known = 0;
                 for (int64_t j = 0; j < maps->n && !known; j++)
                     known = !strcmp(maps->m[j].name, name);
-                if (!known && !is_buffer(name))
+                int what = known ? 0 : is_buffer(maps, name);
+                if (!known && !what)
                     return polca__fail(POLCA_ERR_LAYOUT_MISMATCH,
                                        "%s: %s holds tensor '%s', which the %s layout of this "
                                        "model does not have",
                                        fn, polca__st_path(src->files[f]), name, layout);
+                if (what == ZERO_BIAS) {
+                    int32_t st2 = check_zeros(src->files[f], i, name, fn);
+                    if (st2) return st2;
+                }
             }
         }
     }
