@@ -93,7 +93,7 @@ typedef struct polca__pt_maps {
 
 /* The map of `format` (with name prefix) for a checked configuration whose
  * layout is `layout`; checks that it covers every parameter exactly once
- * (POLCA_ERR_INTERNAL otherwise). POLCA_ERR_UNSUPPORTED when the layout
+ * (POLCA_ERR_INTERNAL otherwise). POLCA_ERR_LAYOUT_MISMATCH when the layout
  * cannot express cfg (e.g. GPT-2 with rotary positions). */
 POLCA_INTERNAL int32_t polca__pt_maps_build(int32_t format, const char *prefix,
                                             const polca__tf_config *cfg,

@@ -151,7 +151,7 @@ TEST(configuration_must_fit_the_tensors) {
     CHECK_OK(polca_options_unset(o, "tied_embeddings"));
     CHECK_OK(polca_options_set_int(o, "n_kv_heads", 1));
     EXPECT_FAIL(polca_model_create_pretrained(ctx, FIX "gpt2/checkpoint", o, &m),
-                POLCA_ERR_UNSUPPORTED, "grouped-query");
+                POLCA_ERR_LAYOUT_MISMATCH, "grouped-query");
     polca_options_destroy(o);
     /* rotary: n_ctx is free (the tensors do not fix it) */
     CHECK_OK(polca_options_create(&o));
@@ -168,7 +168,7 @@ TEST(configuration_must_fit_the_tensors) {
     CHECK(theta);
     theta[0] = 42;
     EXPECT_FAIL(polca_model_load_pretrained(m, FIX "gpt2/checkpoint", theta),
-                POLCA_ERR_UNSUPPORTED, "gpt2");
+                POLCA_ERR_LAYOUT_MISMATCH, "gpt2");
     CHECK(theta[0] == 42); /* untouched */
     /* a tensor missing, a tensor of another shape, an extra tensor */
     polca_model *g = NULL;
@@ -338,7 +338,7 @@ TEST(native_models_and_import) {
     const char *bad[1] = {tp("step5")};
     s = NULL;
     EXPECT_FAIL(polca_checkpoints_import_safetensors(ctx, m, 1, bad, NULL, NULL, &s),
-                POLCA_ERR_UNSUPPORTED, "gpt2");
+                POLCA_ERR_LAYOUT_MISMATCH, "gpt2");
     CHECK(s == NULL);
     free(a);
     free(b);

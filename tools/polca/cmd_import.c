@@ -59,7 +59,9 @@ int cmd_import(int argc, char **argv) {
                                                               (const char *const *)a.pos, series.tmp, o, &s);
         /* a failure writing the staged file is the output's: name --out */
         const char *msg = polca_last_error();
-        if (status) rc = msg && strstr(msg, series.tmp) ? cli_output_lib(&series, status) : cli_lib(status, NULL);
+        if (status)
+            rc = msg && strstr(msg, series.tmp) ? cli_output_lib(&series, status)
+                                                : cli_lib_checkpoint(status);
     }
     if (!rc) rc = cli_output_commit(&series);
     cli_output_abort(&series);
