@@ -82,7 +82,7 @@ assert np.allclose(np.sort(np.concatenate([v.ravel() for v in d.values()])), np.
 EOF
 
 must_fail "a GPT-2 step into a Llama series" 2 "gpt2" import --config step100 --out s3.polca gpt2
-must_fail "forced format that does not fit" 2 "model_type" info --format gpt_neox step100
+must_fail "forced format that does not fit (a feature libpolca lacks: 3)" 3 "model_type" info --format gpt_neox step100
 must_fail "export without a vector" 1 "--basis" export --config step100 --out x.safetensors
 must_fail "export of a missing step" 2 "no such step" export --config step100 --series s.polca --step 7 --out x.safetensors
 mkdir -p "$tmp/empty"

@@ -160,10 +160,6 @@ int cli_load_model(const char *config_path, polca_model **out);
 /* 1 when path is a checkpoint rather than a model config JSON: a
  * directory, a file that begins as safetensors, or a *.index.json. */
 int cli_is_checkpoint(const char *path);
-/* cli_lib for a failure reading a checkpoint the user named: a feature it
- * uses that libpolca does not support (POLCA_ERR_UNSUPPORTED) is a bad
- * input (exit 2), not a library failure. */
-int cli_lib_checkpoint(int32_t status);
 /* Sets g_cli.format from --format (checked when the model is made). */
 void cli_take_format(const cli_args *a);
 /* The --format option's table entry. */

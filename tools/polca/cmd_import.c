@@ -61,7 +61,7 @@ int cmd_import(int argc, char **argv) {
         const char *msg = polca_last_error();
         if (status)
             rc = msg && strstr(msg, series.tmp) ? cli_output_lib(&series, status)
-                                                : cli_lib_checkpoint(status);
+                                                : cli_lib(status, NULL);
     }
     if (!rc) rc = cli_output_commit(&series);
     cli_output_abort(&series);

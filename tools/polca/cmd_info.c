@@ -465,7 +465,7 @@ static int info_pretrained(const char *path, int quiet) {
             printf("  as a checkpoint: %s\n", msg);
             return CLI_OK;
         }
-        return cli_lib_checkpoint(st);
+        return cli_lib(st, NULL);
     }
     const char *fmt = NULL, *desc = NULL;
     polca_model_source_format(m, &fmt);

@@ -106,11 +106,6 @@ int cli_is_checkpoint(const char *path) {
     return len >> 32 == 0 && len >= 2 && head[8] == '{';
 }
 
-int cli_lib_checkpoint(int32_t status) {
-    int rc = cli_lib(status, NULL);
-    return status == POLCA_ERR_UNSUPPORTED && rc == CLI_LIBRARY ? CLI_INPUT : rc;
-}
-
 void cli_take_format(const cli_args *a) { g_cli.format = cli_get(a, "format"); }
 
 /* The pretrained route: path, with options o (may be NULL; consumed). */
@@ -120,7 +115,7 @@ static int load_pretrained(const char *path, polca_options *o, polca_model **out
     polca_context *ctx = rc ? NULL : cli_context(&rc);
     if (!rc) {
         int32_t st = polca_model_create_pretrained(ctx, path, o, out);
-        if (st) rc = cli_lib_checkpoint(st);
+        if (st) rc = cli_lib(st, NULL);
     }
     polca_options_destroy(o);
     return rc;
