@@ -345,6 +345,50 @@ TEST(native_models_and_import) {
     polca_model_destroy(m);
 }
 
+/* Every truncation of config.json, and bytes replaced by JSON's special
+ * characters: a status (CORRUPT for broken JSON) or a model, never a crash
+ * (run under ASan by make check-asan). */
+TEST(mangled_config_json) {
+    if (!have_fixtures()) SKIP("tests/fixtures/pretrained is not here");
+    char d[600];
+    snprintf(d, sizeof d, "%s", tp("mangled")); /* tp's buffers are reused */
+    sh("rm -rf '%s' && cp -r " FIX "gpt2/checkpoint '%s'", d, d);
+    FILE *f = fopen(tp("mangled/config.json"), "rb");
+    CHECK(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    int statuses[32] = {0}, models = 0;
+    static const char specials[] = "{}[]\":,\\0-e.";
+    for (size_t i = 0; i <= n + sizeof specials; i++) {
+        f = fopen(tp("mangled/config.json"), "wb");
+        CHECK(f);
+        if (i <= n) {
+            fwrite(text, 1, i, f); /* truncated */
+        } else {
+            char copy[1 << 16];
+            memcpy(copy, text, n);
+            for (size_t k = (i * 7919) % n; k < n; k += 97) copy[k] = specials[i % (sizeof specials - 1)];
+            fwrite(copy, 1, n, f);
+        }
+        fclose(f);
+        polca_model *m = NULL;
+        int32_t st = polca_model_create_pretrained(ctx, d, NULL, &m);
+        if (st == POLCA_OK) {
+            models++;
+            polca_model_destroy(m);
+        } else {
+            CHECK(st < 0 && -st < 32 && polca_last_error()[0]);
+            statuses[-st]++;
+        }
+    }
+    printf("  %d models, %d CORRUPT, %d other refusals of %zu inputs\n", models,
+           statuses[-POLCA_ERR_CORRUPT], (int)(n + sizeof specials + 1) - models - statuses[-POLCA_ERR_CORRUPT],
+           n + sizeof specials + 1);
+    CHECK(statuses[-POLCA_ERR_CORRUPT] > 0);
+    CHECK(models >= 1); /* the whole file */
+}
+
 int main(void) {
     if (!mkdtemp(tmp)) return 1;
     if (polca_context_create(NULL, &ctx)) return 1;
@@ -354,6 +398,7 @@ int main(void) {
     RUN(shards);
     RUN(no_config_json);
     RUN(native_models_and_import);
+    RUN(mangled_config_json);
     polca_context_destroy(ctx);
     sh("rm -rf '%s'", tmp);
     return harness_done();
