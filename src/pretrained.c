@@ -873,8 +873,6 @@ static void imply_neox(implied *m, const char *p) {
     if (m->v[O_N_HEADS].set && m->v[O_D_MODEL].set && m->v[O_N_HEADS].i > 0)
         E = m->v[O_D_MODEL].i / m->v[O_N_HEADS].i;
     rope_common(m, E, 0.25);
-    if (ck_present(m, "rope_scaling") && !m->st)
-        unsup(m, "rope_scaling", "is set (scaled rotary embeddings are not supported)");
     set_s(m, O_NORM, "layernorm");
     int bias = has(m->src, "%slayers.0.attention.query_key_value.bias", p);
     set_i(m, O_QKV_BIAS, bias);
@@ -891,7 +889,9 @@ static void imply_neox(implied *m, const char *p) {
 }
 
 static void imply_llama(implied *m, const char *p, int qwen) {
-    static const char *const llama_types[] = {"llama", NULL}, *const qwen_types[] = {"qwen2", NULL};
+    /* Mistral is the Llama layout with a sliding window (refused when set) */
+    static const char *const llama_types[] = {"llama", "mistral", NULL},
+                             *const qwen_types[] = {"qwen2", NULL};
     model_type_is(m, qwen ? qwen_types : llama_types, qwen ? "qwen2" : "llama");
     const polca__st_tensor *we = tensor(m->src, "%sembed_tokens.weight", p),
                            *q = tensor(m->src, "%slayers.0.self_attn.q_proj.weight", p),
@@ -924,6 +924,8 @@ static void imply_llama(implied *m, const char *p, int qwen) {
     eps_from(m, "rms_norm_eps", 1e-6);
     n_ctx_from(m, "max_position_embeddings", qwen ? 32768 : 2048);
     rope_common(m, E, 1.0);
+    if (!qwen && ck_present(m, "sliding_window"))
+        unsup(m, "sliding_window", "is set (sliding-window attention is not supported)");
     if (qwen) {
         if (ck_bool(m, "use_sliding_window", 0))
             unsup(m, "use_sliding_window", "is true (sliding-window attention is not supported)");

@@ -408,7 +408,9 @@ POLCA_API int32_t polca_model_save_safetensors(const polca_model *model, const c
  * rope_scaling or rope_parameters.rope_type, GPT-2's
  * scale_attn_by_inverse_layer_idx true, scale_attn_weights false or
  * add_cross_attention true, Llama's mlp_bias true, Qwen2's sliding-window
- * attention, query/key norms (OLMo-2), an unknown activation or model_type.
+ * attention (Mistral's sliding_window), query/key norms (OLMo-2), an
+ * unknown activation or model_type (known: gpt2, gpt_neox, llama, mistral,
+ * qwen2).
  * (GPT-2's reorder_and_upcast_attn and Llama's pretraining_tp only change
  * the order of float operations and are accepted.)
  */
