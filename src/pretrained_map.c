@@ -32,11 +32,12 @@
  *   self_attn.{q,k,v}_proj.bias = b_Q, b_K, b_V; o_proj.weight [D,HE] = W_O^T
  *   mlp.gate_proj.weight [M,D] = W_gate^T; up_proj = W_in^T; down_proj = W_out^T
  *  TransformerLens 2/3: the built-in names and shapes, copied.
- *  TransformerLens 4 TransformerBridge state_dict() (over GPT-2; nn.Linear
- *  [out, in] attention weights, Conv1D [in, out] MLP weights):
+ *  TransformerLens 4 TransformerBridge state_dict() (over GPT-2; q, k, v
+ *  are nn.Linear [out, in] views of c_attn, o and the MLP keep GPT-2's
+ *  Conv1D [in, out]):
  *   embed.weight = W_E; pos_embed.weight = W_pos; blocks.l.ln1.{weight,bias},
  *   ln2, ln_final; blocks.l.attn.{q,k,v}.weight [HE, D]: row (h, e) =
- *   W_which[h][:, e]; {q,k,v}.bias [HE]; attn.o.weight [D, HE] = W_O^T;
+ *   W_which[h][:, e]; {q,k,v}.bias [HE]; attn.o.weight [HE, D] = W_O;
  *   mlp.in.weight [D,M] = W_in; mlp.out.weight [M,D] = W_out; biases;
  *   unembed.weight = W_U^T when untied (tied: a copy of embed.weight, and
  *   unembed.bias zeros, which is no parameter of GPT-2).
@@ -206,7 +207,7 @@ static int32_t build_tl4(builder *bd, const polca__tf_config *c, const polca__tf
                 "blocks.%d.attn.%c.weight", l, qkv[k]);
             COPY1(b + bb[k], H * E, "blocks.%d.attn.%c.bias", l, qkv[k]);
         }
-        TRANS(b + o->W_O, D, H * E, "blocks.%d.attn.o.weight", l);
+        COPY2(b + o->W_O, H * E, D, "blocks.%d.attn.o.weight", l);
         COPY1(b + o->b_O, D, "blocks.%d.attn.o.bias", l);
         COPY1(b + o->ln2_w, D, "blocks.%d.ln2.weight", l);
         COPY1(b + o->ln2_b, D, "blocks.%d.ln2.bias", l);

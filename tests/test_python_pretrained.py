@@ -137,8 +137,8 @@ def expected_llama(t, cfg):
 
 
 def expected_tl4(t, cfg):
-    """TransformerBridge.state_dict() over GPT-2: attention q/k/v/o as
-    nn.Linear [out, in], MLP in/out as GPT-2's Conv1D [in, out]; the tied
+    """TransformerBridge.state_dict() over GPT-2: attention q/k/v as
+    nn.Linear [out, in], o and MLP in/out as GPT-2's Conv1D [in, out]; the tied
     unembed.weight (a copy of embed.weight) and the zero unembed.bias are no
     parameters."""
     D, H = t["embed.weight"].shape[1], cfg["n_head"]
@@ -149,7 +149,7 @@ def expected_tl4(t, cfg):
         for q in "qkv":
             out[b + f"attn.W_{q.upper()}"] = t[b + f"attn.{q}.weight"].reshape(H, E, D).transpose(0, 2, 1)
             out[b + f"attn.b_{q.upper()}"] = t[b + f"attn.{q}.bias"].reshape(H, E)
-        out[b + "attn.W_O"] = t[b + "attn.o.weight"].T.reshape(H, E, D)
+        out[b + "attn.W_O"] = t[b + "attn.o.weight"].reshape(H, E, D)
         out[b + "attn.b_O"] = t[b + "attn.o.bias"]
         for i in (1, 2):
             out[b + f"ln{i}.w"], out[b + f"ln{i}.b"] = t[b + f"ln{i}.weight"], t[b + f"ln{i}.bias"]
