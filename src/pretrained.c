@@ -812,7 +812,10 @@ static void imply_gpt2(implied *m, const char *p) {
      * score computation (float32 here anyway): the same function. */
     set_s(m, O_NORM, "layernorm");
     set_s(m, O_POSITIONS, "learned");
-    set_i(m, O_TIED, !has(m->src, "lm_head.weight") || ck_bool(m, "tie_word_embeddings", 1));
+    /* tied: no lm_head, or one saved anyway that equals wte bit for bit */
+    char wte_name[40];
+    snprintf(wte_name, sizeof wte_name, "%swte.weight", p);
+    set_i(m, O_TIED, !has(m->src, "lm_head.weight") || same_values(m->src, wte_name, "lm_head.weight", 0));
     set_i(m, O_UNEMBED_BIAS, 0);
 }
 
@@ -884,7 +887,9 @@ static void imply_neox(implied *m, const char *p) {
         note(m, "parallel_residual: 1 (GPT-NeoX's default; %s)",
              m->config ? "config.json has none" : "no config.json");
     }
-    set_i(m, O_TIED, !has(m->src, "embed_out.weight"));
+    char emb[40];
+    snprintf(emb, sizeof emb, "%sembed_in.weight", p);
+    set_i(m, O_TIED, !has(m->src, "embed_out.weight") || same_values(m->src, emb, "embed_out.weight", 0));
     set_i(m, O_UNEMBED_BIAS, 0);
 }
 
@@ -948,7 +953,9 @@ static void imply_llama(implied *m, const char *p, int qwen) {
     set_i(m, O_MLP_BIAS, 0);
     set_i(m, O_QKV_BIAS, has(m->src, "%slayers.0.self_attn.q_proj.bias", p));
     set_i(m, O_OUT_BIAS, has(m->src, "%slayers.0.self_attn.o_proj.bias", p));
-    set_i(m, O_TIED, !has(m->src, "lm_head.weight"));
+    char emb[40];
+    snprintf(emb, sizeof emb, "%sembed_tokens.weight", p);
+    set_i(m, O_TIED, !has(m->src, "lm_head.weight") || same_values(m->src, emb, "lm_head.weight", 0));
     set_i(m, O_UNEMBED_BIAS, 0);
 }
 

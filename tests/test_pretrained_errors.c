@@ -8,6 +8,7 @@
  * checkpoint import from save_pretrained directories. Inputs are made from
  * the committed GPT-2 and sharded Llama fixtures in a temporary directory.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -389,6 +390,65 @@ TEST(mangled_config_json) {
     CHECK(models >= 1); /* the whole file */
 }
 
+/* A GPT-2 checkpoint that keeps lm_head.weight beside wte: tied when the two
+ * are equal bit for bit (the saver wrote one tensor twice), untied when not. */
+TEST(lm_head_saved_anyway) {
+    if (!have_fixtures()) SKIP("tests/fixtures/pretrained is not here");
+    polca__st_file *f = NULL;
+    CHECK_OK(polca__st_open(FIX "gpt2/checkpoint/model.safetensors", &f));
+    int64_t nt = polca__st_count(f), total = 0, wte = -1;
+    for (int64_t i = 0; i < nt; i++) {
+        const polca__st_tensor *t = polca__st_tensor_at(f, i);
+        int64_t c = 1;
+        for (int32_t d = 0; d < t->ndim; d++) c *= t->shape[d];
+        total += c;
+        if (!strcmp(t->name, "transformer.wte.weight")) wte = i;
+    }
+    CHECK(wte >= 0);
+    polca__st_out_tensor *ts = calloc((size_t)nt + 1, sizeof *ts);
+    float *vals = malloc((size_t)total * sizeof(float)), *at = vals;
+    CHECK(ts && vals);
+    for (int64_t i = 0; i < nt; i++) {
+        const polca__st_tensor *t = polca__st_tensor_at(f, i);
+        int64_t c = 1;
+        for (int32_t d = 0; d < t->ndim; d++) c *= t->shape[d];
+        CHECK_OK(polca__st_read_f32(f, i, at, c));
+        ts[i] = (polca__st_out_tensor){t->name, t->ndim, t->shape, at};
+        at += c;
+    }
+    ts[nt] = ts[wte];
+    ts[nt].name = "lm_head.weight";
+    polca_model *m = NULL;
+    int64_t P_tied = 0, P = 0;
+    const char *desc;
+    for (int differ = 0; differ < 2; differ++) {
+        float *copy = NULL;
+        if (differ) { /* lm_head one ulp away from wte in one element */
+            const polca__st_tensor *t = polca__st_tensor_at(f, wte);
+            size_t n = (size_t)(t->shape[0] * t->shape[1]);
+            copy = malloc(n * sizeof(float));
+            CHECK(copy);
+            memcpy(copy, ts[wte].data, n * sizeof(float));
+            copy[5] = nextafterf(copy[5], 1e30f);
+            ts[nt].data = copy;
+        }
+        const char *d = tp("lm_head_%d", differ);
+        sh("rm -rf '%s' && mkdir -p '%s' && cp " FIX "gpt2/checkpoint/config.json '%s/'", d, d, d);
+        CHECK_OK(polca__st_write_f32(tp("lm_head_%d/model.safetensors", differ), nt + 1, ts, 0, NULL, NULL));
+        CHECK_OK(polca_model_create_pretrained(ctx, tp("lm_head_%d", differ), NULL, &m));
+        CHECK_OK(polca_model_describe(m, &desc));
+        CHECK_OK(polca_model_n_params(m, differ ? &P : &P_tied));
+        CHECK(strstr(desc, differ ? "\"tied_embeddings\": 0" : "\"tied_embeddings\": 1"));
+        polca_model_destroy(m);
+        free(copy);
+    }
+    const polca__st_tensor *t = polca__st_tensor_at(f, wte);
+    CHECK(P == P_tied + t->shape[0] * t->shape[1]);
+    polca__st_close(f);
+    free(ts);
+    free(vals);
+}
+
 int main(void) {
     if (!mkdtemp(tmp)) return 1;
     if (polca_context_create(NULL, &ctx)) return 1;
@@ -399,6 +459,7 @@ int main(void) {
     RUN(no_config_json);
     RUN(native_models_and_import);
     RUN(mangled_config_json);
+    RUN(lm_head_saved_anyway);
     polca_context_destroy(ctx);
     sh("rm -rf '%s'", tmp);
     return harness_done();
