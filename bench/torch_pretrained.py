@@ -24,7 +24,8 @@ and the config, parameter count, threads and torch/transformers versions.
 
 WARNING (torch 2.15, found writing tests/gen_pretrained_fixtures.py): nested
 forward-mode AD through F.layer_norm (jvp of jvp) gives wrong second
-derivatives, so "gc" on the GPT-NeoX (LayerNorm) model returns wrong c;
+derivatives (pytorch/pytorch#196700, open; umbrella #198017), so "gc" on
+the GPT-NeoX (LayerNorm) model returns wrong c;
 "gc_ln_composite" computes the same quantity correctly (mean/var/rsqrt
 written out) and is the number to compare with. --check verifies on the
 models themselves (at 2 sequences x 17 tokens) that g and c from the timed
