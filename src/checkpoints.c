@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "checkpoints.h"
 #include "container.h"
@@ -520,8 +521,16 @@ static int parse_int64(const char *s, int64_t *out) {
     return 1;
 }
 
+static int32_t name_step(const char *path, const char *key, int64_t *out, const char *fn);
+
 /* The step of one file: metadata key, else the first digits of the base name. */
 static int32_t file_step(const char *path, const char *key, int64_t *out, const char *fn) {
+    struct stat sb;
+    size_t plen = strlen(path);
+    /* A directory (or a shard index): the name's digits. */
+    int whole = (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) ||
+                (plen > 5 && !strcmp(path + plen - 5, ".json"));
+    if (whole) return name_step(path, key, out, fn);
     polca__st_file *f = NULL;
     int32_t st = polca__st_open(path, &f);
     if (st) return polca__wrap(st, "%s", fn);
@@ -536,8 +545,18 @@ static int32_t file_step(const char *path, const char *key, int64_t *out, const 
         return st;
     }
     polca__st_close(f);
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
+    return name_step(path, key, out, fn);
+}
+
+/* The first run of decimal digits of the last path component (a trailing
+ * '/' of a directory aside). */
+static int32_t name_step(const char *path, const char *key, int64_t *out, const char *fn) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    size_t n0 = strlen(buf);
+    while (n0 > 1 && buf[n0 - 1] == '/') buf[--n0] = 0;
+    const char *base = strrchr(buf, '/');
+    base = base ? base + 1 : buf;
     const char *d = base;
     while (*d && (*d < '0' || *d > '9')) d++;
     if (!*d)
@@ -604,6 +623,14 @@ int32_t polca__checkpoints_import_safetensors(polca_context *ctx, const polca__l
                                               int64_t n_files, const char *const *files,
                                               const char *path, const polca_options *options,
                                               polca_checkpoints **out) {
+    return polca__checkpoints_import_with(ctx, layout, NULL, NULL, n_files, files, path, options,
+                                          out);
+}
+
+int32_t polca__checkpoints_import_with(polca_context *ctx, const polca__layout *layout,
+                                       polca__ckpt_reader reader, void *user, int64_t n_files,
+                                       const char *const *files, const char *path,
+                                       const polca_options *options, polca_checkpoints **out) {
     static const char fn[] = "polca_checkpoints_import_safetensors"; /* the public name: users read it */
     polca__clear_error();
     int32_t st = check_ctx(ctx, fn);
@@ -667,7 +694,8 @@ int32_t polca__checkpoints_import_safetensors(polca_context *ctx, const polca__l
                               &s->ct);
     for (int64_t i = 0; i < n_files && !st; i++) {
         const char *file = files[order[i].file];
-        st = read_st_file(ctx, layout, file, theta, i, n_files, fn);
+        st = reader ? reader(user, file, theta, fn)
+                    : read_st_file(ctx, layout, file, theta, i, n_files, fn);
         if (!st) st = check_finite(layout, theta, fn, file);
         if (!st) st = append_checked(s, order[i].step, theta);
         if (!st)

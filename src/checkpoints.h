@@ -49,6 +49,17 @@ POLCA_INTERNAL int32_t polca__checkpoints_import_safetensors(
     polca_context *ctx, const polca__layout *layout, int64_t n_files, const char *const *files,
     const char *path, const polca_options *options, polca_checkpoints **out);
 
+/* The same with a reader for each checkpoint (a file, or a directory):
+ * reader(user, path, theta, fn) fills theta[layout's P] or fails with a
+ * message; NULL reads safetensors files by the layout's names. A directory's
+ * step is the first run of digits of its name ("step1000",
+ * "checkpoint-500"). */
+typedef int32_t (*polca__ckpt_reader)(void *user, const char *path, float *theta, const char *fn);
+POLCA_INTERNAL int32_t polca__checkpoints_import_with(
+    polca_context *ctx, const polca__layout *layout, polca__ckpt_reader reader, void *user,
+    int64_t n_files, const char *const *files, const char *path, const polca_options *options,
+    polca_checkpoints **out);
+
 /* The series' layout (valid while it lives). */
 POLCA_INTERNAL const polca__layout *polca__checkpoints_layout(const polca_checkpoints *series);
 

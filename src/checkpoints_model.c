@@ -3,6 +3,13 @@
 #include "checkpoints.h"
 #include "model.h"
 #include "model_impl.h"
+#include "pretrained.h"
+
+/* A transformer's checkpoints may be in any layout src/pretrained.c detects
+ * (files or save_pretrained directories). */
+static int32_t transformer_reader(void *user, const char *path, float *theta, const char *fn) {
+    return polca__pt_read_for_model((const polca_model *)user, path, theta, fn);
+}
 
 static int32_t check_args(polca_context *ctx, const polca_model *model, const char *fn) {
     int32_t st = polca__check_handle(ctx, POLCA_MAGIC_CONTEXT, fn, "ctx", "polca_context");
@@ -30,6 +37,8 @@ int32_t polca_checkpoints_import_safetensors(polca_context *ctx, const polca_mod
     int32_t st = check_args(ctx, model, fn);
     if (st) return st;
     /* its messages already begin with this function's name */
-    return polca__checkpoints_import_safetensors(ctx, polca__model_layout(model), n_files, files,
-                                                 path, options, out);
+    return polca__checkpoints_import_with(
+        ctx, polca__model_layout(model),
+        model->kind == POLCA__MODEL_TRANSFORMER ? transformer_reader : NULL, (void *)model,
+        n_files, files, path, options, out);
 }

@@ -30,6 +30,7 @@ void polca__model_free(polca_model *m) {
     if (!m) return;
     polca__layout_free(&m->layout);
     free(m->mlp.widths);
+    free(m->pt_describe);
     m->head.magic = 0;
     free(m);
 }

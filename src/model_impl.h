@@ -86,6 +86,11 @@ struct polca_model {
     polca__tf_config tf;
     polca__mlp_config mlp;
     polca__host_model host;
+    /* Source layout (src/pretrained.h): POLCA__PT_NATIVE for
+     * polca_model_create_transformer, else what create_pretrained detected. */
+    int32_t pt_format;
+    char pt_prefix[16];
+    char *pt_describe; /* JSON of the implied configuration, or NULL */
 };
 
 /* ---- Per-kind implementations (host pointers for MLP and host models,

@@ -587,6 +587,43 @@ TEST(model_query) {
     BAD(POLCA_ERR_INVALID_ARGUMENT, "theta", polca_model_save_safetensors(fx.mlp, fx.out_path, NULL));
     BAD(POLCA_ERR_IO, fx.missing_path, polca_model_save_safetensors(fx.mlp, fx.missing_path, fx.theta));
     EXPECT(access(fx.out_path, F_OK) != 0);
+
+    /* checkpoints in other layouts (polca/model.h) */
+    polca_model *om;
+    cover("polca_model_create_pretrained");
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "ctx", &om, sizeof om, polca_model_create_pretrained(NULL, fx.st_path, NULL, &om));
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "ctx", &om, sizeof om, polca_model_create_pretrained(WRONG_CTX, fx.st_path, NULL, &om));
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "path", &om, sizeof om, polca_model_create_pretrained(fx.ctx, NULL, NULL, &om));
+    BAD(POLCA_ERR_INVALID_ARGUMENT, "out", polca_model_create_pretrained(fx.ctx, fx.st_path, NULL, NULL));
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "options", &om, sizeof om, polca_model_create_pretrained(fx.ctx, fx.st_path, WRONG_OPT, &om));
+    BADO(POLCA_ERR_IO, fx.missing_path, &om, sizeof om, polca_model_create_pretrained(fx.ctx, fx.missing_path, NULL, &om));
+    BADO(POLCA_ERR_LAYOUT_MISMATCH, "layers.0.W", &om, sizeof om, polca_model_create_pretrained(fx.ctx, fx.st_path, NULL, &om));
+    cover("polca_model_source_format");
+    const char *name;
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "model", &name, sizeof name, polca_model_source_format(NULL, &name));
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "model", &name, sizeof name, polca_model_source_format(WRONG(polca_model), &name));
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "transformer", &name, sizeof name, polca_model_source_format(fx.mlp, &name));
+    BAD(POLCA_ERR_INVALID_ARGUMENT, "out_name", polca_model_source_format(fx.tf, NULL));
+    cover("polca_model_describe");
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "model", &name, sizeof name, polca_model_describe(NULL, &name));
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "model", &name, sizeof name, polca_model_describe(WRONG(polca_model), &name));
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "transformer", &name, sizeof name, polca_model_describe(fx.host, &name));
+    BAD(POLCA_ERR_INVALID_ARGUMENT, "out_json", polca_model_describe(fx.tf, NULL));
+    cover("polca_model_load_pretrained");
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "model", th, sizeof th, polca_model_load_pretrained(NULL, fx.st_path, th));
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "model", th, sizeof th, polca_model_load_pretrained(WRONG(polca_model), fx.st_path, th));
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "transformer", th, sizeof th, polca_model_load_pretrained(fx.mlp, fx.st_path, th));
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "path", th, sizeof th, polca_model_load_pretrained(fx.tf, NULL, th));
+    BAD(POLCA_ERR_INVALID_ARGUMENT, "theta", polca_model_load_pretrained(fx.tf, fx.st_path, NULL));
+    BADO(POLCA_ERR_IO, fx.missing_path, th, sizeof th, polca_model_load_pretrained(fx.tf, fx.missing_path, th));
+    BADO(POLCA_ERR_LAYOUT_MISMATCH, "layers.0.W", th, sizeof th, polca_model_load_pretrained(fx.tf, fx.st_path, th));
+    cover("polca_model_save_pretrained");
+    BAD(POLCA_ERR_INVALID_ARGUMENT, "model", polca_model_save_pretrained(NULL, fx.out_path, fx.theta));
+    BAD(POLCA_ERR_INVALID_ARGUMENT, "model", polca_model_save_pretrained(WRONG(polca_model), fx.out_path, fx.theta));
+    BAD(POLCA_ERR_INVALID_ARGUMENT, "transformer", polca_model_save_pretrained(fx.mlp, fx.out_path, fx.theta));
+    BAD(POLCA_ERR_INVALID_ARGUMENT, "path", polca_model_save_pretrained(fx.tf, NULL, fx.theta));
+    BAD(POLCA_ERR_INVALID_ARGUMENT, "vector", polca_model_save_pretrained(fx.tf, fx.out_path, NULL));
+    EXPECT(access(fx.out_path, F_OK) != 0);
 }
 
 TEST(model_compute) {

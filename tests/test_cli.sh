@@ -356,7 +356,7 @@ refuses_fifo() { # NAME WHAT ARGS...
 }
 if command -v timeout >/dev/null 2>&1; then
     refuses_fifo "import --config" --config import --config fifo --out o_f.polca ckpts/ckpt_000000.safetensors
-    refuses_fifo "import FILE" FILE import --config model.json --out o_f.polca ckpts/ckpt_000000.safetensors fifo
+    refuses_fifo "import CHECKPOINT" CHECKPOINT import --config model.json --out o_f.polca ckpts/ckpt_000000.safetensors fifo
     for opt in config tokens mask series basis; do
         set -- --config model.json --tokens tokens.npy --series series.polca --basis basis.polca
         refuses_fifo "decompose --$opt" "--$opt" decompose "$@" --$opt fifo --out o_f.polca
@@ -365,7 +365,8 @@ if command -v timeout >/dev/null 2>&1; then
     refuses_fifo "score --labels" --labels score traj.polca --labels fifo
     refuses_fifo "cluster TRAJ" TRAJ.polca cluster fifo
     refuses_fifo "report --basis" --basis report traj.polca --basis fifo --out o_f.html
-    must_fail "a directory as input" 2 "FILE ckpts: a directory, not a regular file" import --config model.json --out o_f.polca ckpts
+    must_fail "a directory as input" 2 "ckpts: no metadata 'step'" import --config model.json --out o_f.polca ckpts
+    mkdir -p "$tmp/step7" && must_fail "a directory without weights" 2 "step7 has no model.safetensors" import --config model.json --out o_f.polca step7
 else
     skip "FIFO inputs" "no timeout(1)"
 fi

@@ -64,14 +64,19 @@ POLCA_API int32_t polca_checkpoints_create(polca_context *ctx, const polca_model
                                            polca_checkpoints **out);
 
 /*
- * Builds a series from safetensors files (TransformerLens state_dict names
- * for the built-in transformer), one checkpoint per file, sorted by step
- * whatever the order of files[n_files]; n_files >= 1 (0 is
+ * Builds a series from checkpoints, one per file, sorted by step whatever
+ * the order of files[n_files]. For the built-in transformer each may be a
+ * safetensors file or a save_pretrained directory (or shard index) in any
+ * layout polca_model_load_pretrained reads (polca/model.h: TransformerLens
+ * 2/3/4, Hugging Face GPT-2, GPT-NeoX, Llama, Qwen2, detected per
+ * checkpoint), converted exactly; for other models, safetensors files with
+ * the layout's tensor names; n_files >= 1 (0 is
  * POLCA_ERR_INVALID_ARGUMENT: create an empty series with
  * polca_checkpoints_create). A file's step is the integer value
  * of its metadata key "step" (option "step_key" names another key), else the
  * first run of decimal digits in its base name ("ckpt_000120.safetensors" ->
- * 120). Two files with one step, or a file with no step, are
+ * 120; a directory's name: "step1000/" -> 1000, "checkpoint-500" -> 500).
+ * Two files with one step, or a file with no step, are
  * POLCA_ERR_INVALID_ARGUMENT naming them. Each file must hold every tensor of
  * the model's layout with the same shape (F32, F16, BF16 or F64; converted to
  * float32), else POLCA_ERR_LAYOUT_MISMATCH naming the tensor and file; other
@@ -81,7 +86,8 @@ POLCA_API int32_t polca_checkpoints_create(polca_context *ctx, const polca_model
  * and "writable" (int, default 0: 1 lets the returned series take appends).
  * Progress goes to the context's callback (polca/core.h): stage "import
  * steps" (files whose step was read, of n_files), then "import" (tensors
- * read, of n_files x the layout's tensor count); a callback that returns
+ * read, of n_files x the layout's tensor count; for the transformer after
+ * each whole checkpoint); a callback that returns
  * nonzero stops the import with POLCA_ERR_CANCELLED (nothing at path, out
  * untouched).
  */

@@ -402,6 +402,121 @@ POLCA_API int32_t polca_model_load_safetensors(const polca_model *model, const c
 POLCA_API int32_t polca_model_save_safetensors(const polca_model *model, const char *path,
                                                const float *theta);
 
+/* ---- Checkpoints in the layouts users have ----
+ *
+ * A checkpoint is a .safetensors file, or a directory as Hugging Face
+ * save_pretrained writes it: config.json (optional) and model.safetensors, or
+ * shards model-0000x-of-0000y.safetensors with model.safetensors.index.json
+ * (the index may also be given itself). A file may have a config.json beside
+ * it, which is read. pytorch_model.bin (a PyTorch pickle) is not read:
+ * POLCA_ERR_UNSUPPORTED saying to save with safe_serialization=True.
+ *
+ * Layouts (names of "format"), detected from the tensor names:
+ *   "transformerlens"  TransformerLens 2/3 HookedTransformer state_dict and
+ *                      TransformerBridge.get_params() (embed.W_E, ...): the
+ *                      built-in names and shapes
+ *   "transformerlens4" TransformerLens 4 TransformerBridge.state_dict() over a
+ *                      GPT-2 (embed.weight, blocks.0.attn.q.weight, ...)
+ *   "gpt2"             GPT2LMHeadModel ("transformer." prefix) or GPT2Model
+ *   "gpt_neox"         GPTNeoXForCausalLM ("gpt_neox." prefix) (Pythia)
+ *   "llama"            LlamaForCausalLM ("model." prefix)
+ *   "qwen2"            Qwen2ForCausalLM (the Llama layout with q/k/v biases)
+ * docs/models.md has the tensor-by-tensor mapping. The conversion is exact:
+ * permutations, transposes and splits of fused tensors (GPT-2's c_attn,
+ * GPT-NeoX's query_key_value), no arithmetic, so saving what was loaded
+ * gives the same bits back.
+ *
+ * The configuration comes from config.json when there is one (GPT-2:
+ * n_layer, n_embd, n_head, n_inner, n_positions, activation_function,
+ * layer_norm_epsilon, tie_word_embeddings; GPT-NeoX: hidden_act, rotary_pct
+ * or rope_parameters.partial_rotary_factor -> rotary_dim = int(d_head *
+ * fraction), rotary_emb_base / rope_theta / rope_parameters.rope_theta,
+ * use_parallel_residual, layer_norm_eps, max_position_embeddings -> n_ctx;
+ * Llama and Qwen2: num_key_value_heads, head_dim, rms_norm_eps, rope_theta,
+ * partial_rotary_factor, max_position_embeddings -> n_ctx), the sizes and
+ * the presence of biases and of an untied output matrix from the tensor
+ * shapes. Without config.json the shapes give the sizes; what they cannot
+ * give takes the family's default (listed in polca_model_describe's
+ * "notes"), and the number of heads of GPT-2, GPT-NeoX, Llama and Qwen2 must
+ * then be given as option "n_heads". Keys that change the function and are
+ * not supported give POLCA_ERR_UNSUPPORTED naming the key: a non-default
+ * rope_scaling or rope_parameters.rope_type, GPT-2's
+ * scale_attn_by_inverse_layer_idx true, scale_attn_weights false or
+ * add_cross_attention true, Llama's mlp_bias true, Qwen2's sliding-window
+ * attention (Mistral's sliding_window), query/key norms (OLMo-2), an
+ * unknown activation or model_type (known: gpt2, gpt_neox, llama, mistral,
+ * qwen2).
+ * (GPT-2's reorder_and_upcast_attn and Llama's pretraining_tp only change
+ * the order of float operations and are accepted.)
+ */
+
+/*
+ * A built-in transformer (polca_model_create_transformer) configured from a
+ * checkpoint at path (file or directory, above). Options (NULL for none):
+ *   "format"  string  force a layout instead of detecting it
+ *   and every option of polca_model_create_transformer, overriding what the
+ *   checkpoint implies (e.g. "n_ctx" for a rotary model, whose sequence
+ *   length is not in its tensors: default max_position_embeddings;
+ *   "n_heads" where there is no config.json).
+ * Every tensor of the layout must be there with the configuration's shape,
+ * and nothing else but known buffers (attn.bias, attn.masked_bias,
+ * rotary_emb.inv_freq, attn.mask, attn.IGNORE, a tied lm_head.weight):
+ * POLCA_ERR_LAYOUT_MISMATCH naming the tensor and file otherwise. An
+ * unrecognised file: POLCA_ERR_LAYOUT_MISMATCH naming the layouts tried and
+ * its first tensor names. A missing shard: POLCA_ERR_IO naming it. The
+ * parameters are not read: polca_model_load_pretrained reads them.
+ */
+POLCA_API int32_t polca_model_create_pretrained(polca_context *ctx, const char *path,
+                                                const polca_options *options,
+                                                polca_model **out);
+
+/*
+ * The source layout of a transformer (static text): one of the "format"
+ * names above, or "native" for polca_model_create_transformer models (whose
+ * files use the built-in names, as "transformerlens").
+ * POLCA_ERR_INVALID_ARGUMENT for an MLP or host-defined model.
+ */
+POLCA_API int32_t polca_model_source_format(const polca_model *model, const char **out_name);
+
+/*
+ * A transformer's configuration as JSON (UTF-8, valid while the model lives):
+ *   {"format": "gpt2", "path": "...", "config": ".../config.json" or null,
+ *    "options": {"n_layers": 2, ...}, "notes": ["...", ...]}
+ * "options" are polca_model_create_transformer's options that make the same
+ * model (every one, defaults included); "notes" say which values were
+ * defaults rather than read (empty for native models, whose path and config
+ * are null).
+ */
+POLCA_API int32_t polca_model_describe(const polca_model *model, const char **out_json);
+
+/*
+ * Reads parameters from a checkpoint (file or directory, above) into out
+ * theta[P] (untouched on failure): the checkpoint's layout is detected (the
+ * model's source layout when none is recognised), so a model created from a
+ * GPT-2 directory reads other GPT-2 checkpoints, and any transformer reads
+ * files in the built-in names. F32, F16, BF16 and F64 become float32. A
+ * missing tensor, one of another shape, or one the layout does not have
+ * (buffers aside): POLCA_ERR_LAYOUT_MISMATCH naming it and the file. Works
+ * for any vector saved by polca_model_save_pretrained (a direction, a
+ * gradient).
+ */
+POLCA_API int32_t polca_model_load_pretrained(const polca_model *model, const char *path,
+                                              float *theta);
+
+/*
+ * Writes any parameter-space vector[P] (parameters, a basis direction, a
+ * gradient) as a safetensors file at path in the model's SOURCE layout:
+ * its tensor names and shapes (Hugging Face's for a model created from a
+ * Hugging Face checkpoint), F32, one tensor per parameter (a tied
+ * embedding once, as named_parameters() lists it), metadata {"format":
+ * "pt"}, atomically (nothing at path on failure). In PyTorch,
+ * safetensors.torch.load_file(path) is then a state_dict delta for
+ * model.load_state_dict(..., strict=False) or for adding to the
+ * parameters. path must be a file name, not a directory.
+ */
+POLCA_API int32_t polca_model_save_pretrained(const polca_model *model, const char *path,
+                                              const float *vector);
+
 /* ---- The five quantities ----
  *
  * All take the model, data of the model's kind (token data for the

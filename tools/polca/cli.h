@@ -48,6 +48,7 @@ typedef struct cli {
     int progress_tty;     /* progress bars drawn (stderr is a terminal) */
     const char *backend;  /* --backend */
     const char *threads;  /* --threads */
+    const char *format;   /* --format of the commands that read a checkpoint */
     polca_context *ctx;   /* made on demand by cli_context */
 } cli;
 
@@ -152,8 +153,20 @@ int cli_check_input(const char *what, const char *path);
  * given, and, when pos_name is not NULL, for every positional argument. */
 int cli_check_inputs(const cli_args *a, const char *const *names, const char *pos_name);
 
-/* A built-in transformer from a model config JSON (docs/cli.md). */
+/* A built-in transformer from a model config JSON, or from a checkpoint
+ * (a save_pretrained directory, a .safetensors file, a shard index) through
+ * polca_model_create_pretrained with g_cli.format (docs/cli.md). */
 int cli_load_model(const char *config_path, polca_model **out);
+/* 1 when path is a checkpoint rather than a model config JSON: a
+ * directory, a file that begins as safetensors, or a *.index.json. */
+int cli_is_checkpoint(const char *path);
+/* Sets g_cli.format from --format (checked when the model is made). */
+void cli_take_format(const cli_args *a);
+/* The --format option's table entry. */
+#define CLI_FORMAT_OPT                                                                             \
+    {"format", "NAME",                                                                              \
+     "force the checkpoint layout: transformerlens, transformerlens4, gpt2, gpt_neox, llama, "     \
+     "qwen2 (default: detected)"}
 /* Token data from tokens.npy [n_seq][n_ctx] (integers) and an optional
  * mask.npy of the same shape (bool or integers; NULL = every position but
  * the last). *n_seq_out and *n_ctx_out may be NULL. */
@@ -176,5 +189,6 @@ int cmd_decompose(int argc, char **argv);
 int cmd_cluster(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif /* POLCA_CLI_H */

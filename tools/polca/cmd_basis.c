@@ -13,7 +13,8 @@ static const cli_opt opts[] = {
     {"out", "BASIS.polca", "the basis file to write (required)"},
     {"method", "NAME", "hessian (default: Algorithm 1), random, or axis"},
     {"k", "K", "hessian: eigenvectors per checkpoint (default 1); random/axis: vectors (required)"},
-    {"config", "MODEL.json", "hessian: the model config"},
+    {"config", "MODEL.json", "hessian: the model config, or a checkpoint (docs/cli.md)"},
+    CLI_FORMAT_OPT,
     {"tokens", "TOKENS.npy", "hessian: the basis sample set, [n_seq][n_ctx] integers"},
     {"mask", "MASK.npy", "hessian: scored positions (default: all but the last)"},
     {"max-seqs", "N", "hessian: use N sequences drawn at random (--seed) from the tokens"},
@@ -143,6 +144,7 @@ int cmd_basis(int argc, char **argv) {
                        "orthonormal vectors. axis: the k parameters of largest |theta| (the per-sample "
                        "LCA baseline).");
     if (rc) return rc;
+    cli_take_format(&a);
     if (a.n_pos) return cli_fail(CLI_USAGE, "unexpected argument '%s'", a.pos[0]);
     const char *series_path, *out, *method = cli_get(&a, "method") ? cli_get(&a, "method") : "hessian";
     int64_t seed = 0, k = 0, at = -1;
@@ -156,7 +158,7 @@ int cmd_basis(int argc, char **argv) {
     if (!is_hessian) {
         if (!cli_get(&a, "k")) return cli_fail(CLI_USAGE, "--method %s needs --k", method);
         if ((rc = cli_get_int(&a, "k", 1, INT64_MAX, &k))) return rc;
-        static const char *const hess_only[] = {"config", "tokens", "mask", "max-seqs", "checkpoints",
+        static const char *const hess_only[] = {"config", "format", "tokens", "mask", "max-seqs", "checkpoints",
                                                 "every", "shuffle", "which", "tol", "max-products",
                                                 "krylov-size", "no-warm-start", NULL};
         for (int i = 0; hess_only[i]; i++)

@@ -13,7 +13,8 @@
 #include "npy.h"
 
 static const cli_opt opts[] = {
-    {"config", "MODEL.json", "the model config (required)"},
+    {"config", "MODEL.json", "the model config, or a checkpoint (required; docs/cli.md)"},
+    CLI_FORMAT_OPT,
     {"tokens", "TOKENS.npy", "the samples: [n_seq][n_ctx] integers (required)"},
     {"mask", "MASK.npy", "scored positions (default: all but the last of each sequence)"},
     {"series", "SERIES.polca", "the checkpoint series (required)"},
@@ -167,6 +168,7 @@ int cmd_decompose(int argc, char **argv) {
                        "and the baselines: first-order\nPOLCA, exact loss and its change, and on "
                        "request Fisher and per-sample LCA.");
     if (rc) return rc;
+    cli_take_format(&a);
     if (a.n_pos) return cli_fail(CLI_USAGE, "unexpected argument '%s'", a.pos[0]);
     const char *config, *tokens, *series_path, *basis_path, *out;
     int64_t lca_k = 0, block = 0;

@@ -1,7 +1,8 @@
 /*
- * tools/polca/cmd_import.c - `polca import`: safetensors checkpoints (one
- * file per training step, TransformerLens state_dict names) into one
- * compressed checkpoint series file (polca_checkpoints_import_safetensors).
+ * tools/polca/cmd_import.c - `polca import`: checkpoints (one safetensors
+ * file or save_pretrained directory per training step, in any layout
+ * libpolca detects) into one compressed checkpoint series file
+ * (polca_checkpoints_import_safetensors).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,8 @@
 #include "cli.h"
 
 static const cli_opt opts[] = {
-    {"config", "MODEL.json", "the model config (required; docs/cli.md)"},
+    {"config", "MODEL.json", "the model config, or a checkpoint (required; docs/cli.md)"},
+    CLI_FORMAT_OPT,
     {"out", "SERIES.polca", "the series file to write (required)"},
     {"step-key", "KEY", "metadata key holding each file's step (default \"step\"; else the "
                         "first digits of the file name)"},
@@ -21,20 +23,25 @@ static const cli_opt opts[] = {
 
 int cmd_import(int argc, char **argv) {
     cli_args a;
-    int rc = cli_parse(&a, "import", opts, argc, argv, "--config MODEL.json --out SERIES.polca FILE...",
-                       "Reads one safetensors file per checkpoint (a TransformerLens state_dict: "
-                       "buffers such as attn.mask\nare ignored), sorts them by training step and "
-                       "writes them as one losslessly compressed series.");
+    int rc = cli_parse(&a, "import", opts, argc, argv, "--config MODEL.json --out SERIES.polca CHECKPOINT...",
+                       "Reads one checkpoint per training step (a safetensors file, or a directory "
+                       "as save_pretrained\nwrites it; TransformerLens, TransformerLens 4, GPT-2, "
+                       "GPT-NeoX, Llama or Qwen2 layout,\ndetected; buffers such as attn.mask are "
+                       "ignored), sorts them by training step (metadata \"step\",\nelse the first "
+                       "digits of the name: step1000/, ckpt_120.safetensors) and writes them as "
+                       "one\nlosslessly compressed series. --config may name the first checkpoint "
+                       "itself.");
     if (rc) return rc;
+    cli_take_format(&a);
     const char *config, *out;
     int64_t level = 0;
     if ((rc = cli_require(&a, "config", &config)) || (rc = cli_require(&a, "out", &out)) ||
         (rc = cli_get_int(&a, "zstd-level", 1, 19, &level)))
         return rc;
-    if (a.n_pos == 0) return cli_fail(CLI_USAGE, "no safetensors FILE given (see polca import --help)");
+    if (a.n_pos == 0) return cli_fail(CLI_USAGE, "no CHECKPOINT given (see polca import --help)");
     static const char *const inputs[] = {"config", NULL};
     int overwrite = cli_flag(&a, "overwrite");
-    if ((rc = cli_check_inputs(&a, inputs, "FILE")) || (rc = cli_output_check("--out", out, overwrite)))
+    if ((rc = cli_check_inputs(&a, inputs, "CHECKPOINT")) || (rc = cli_output_check("--out", out, overwrite)))
         return rc;
     polca_model *model = NULL;
     if ((rc = cli_load_model(config, &model))) return rc; /* makes the context: Ctrl-C cancels */
@@ -52,7 +59,9 @@ int cmd_import(int argc, char **argv) {
                                                               (const char *const *)a.pos, series.tmp, o, &s);
         /* a failure writing the staged file is the output's: name --out */
         const char *msg = polca_last_error();
-        if (status) rc = msg && strstr(msg, series.tmp) ? cli_output_lib(&series, status) : cli_lib(status, NULL);
+        if (status)
+            rc = msg && strstr(msg, series.tmp) ? cli_output_lib(&series, status)
+                                                : cli_lib(status, NULL);
     }
     if (!rc) rc = cli_output_commit(&series);
     cli_output_abort(&series);

@@ -16,6 +16,7 @@
 
 static const cli_opt opts[] = {
     {"all", NULL, "list every checkpoint step, basis vector and tensor (default: the first 20)"},
+    CLI_FORMAT_OPT,
     {NULL, NULL, NULL},
 };
 
@@ -433,6 +434,74 @@ static int info_npy(const char *path) {
     return CLI_OK;
 }
 
+static void put_json_string(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
+/* A checkpoint in a layout libpolca detects: the layout and the model
+ * config it implies, as a --config JSON the other commands take. quiet: an
+ * unrecognised layout prints nothing (a safetensors file of other tensors). */
+static int info_pretrained(const char *path, int quiet) {
+    int rc = CLI_OK;
+    polca_context *ctx = cli_context(&rc);
+    if (!ctx) return rc;
+    polca_options *o = NULL;
+    if (g_cli.format && (rc = cli_opt_string(&o, "format", g_cli.format))) return rc;
+    polca_model *m = NULL;
+    int32_t st = polca_model_create_pretrained(ctx, path, o, &m);
+    polca_options_destroy(o);
+    if (st) {
+        const char *msg = polca_last_error();
+        if (quiet && st == POLCA_ERR_LAYOUT_MISMATCH && strstr(msg, "in no layout libpolca knows"))
+            return CLI_OK;
+        if (quiet) {
+            printf("  as a checkpoint: %s\n", msg);
+            return CLI_OK;
+        }
+        return cli_lib(st, NULL);
+    }
+    const char *fmt = NULL, *desc = NULL;
+    polca_model_source_format(m, &fmt);
+    polca_model_describe(m, &desc);
+    int64_t p = 0, nt = 0;
+    polca_model_n_params(m, &p);
+    polca_model_n_tensors(m, &nt);
+    json_value *d = NULL;
+    char err[200];
+    if (json_parse(desc, strlen(desc), &d, err, sizeof err)) {
+        polca_model_destroy(m);
+        return cli_fail(CLI_LIBRARY, "%s: libpolca's model description is not JSON: %s", path, err);
+    }
+    const json_value *cfg = json_get(d, "config"), *opt = json_get(d, "options"),
+                     *notes = json_get(d, "notes");
+    printf("%s%s: %s checkpoint%s%s, %lld parameters in %lld tensors\n", quiet ? "  as a checkpoint" : "",
+           quiet ? "" : path, fmt, cfg && cfg->type == JSON_STRING ? "; config from " : "; no config.json",
+           cfg && cfg->type == JSON_STRING ? cfg->string : "", (long long)p, (long long)nt);
+    printf("  its model config (a --config file for the other commands):\n  {\"pretrained\": ");
+    put_json_string(path);
+    printf(", \"format\": \"%s\"", fmt);
+    for (size_t i = 0; opt && i < opt->length; i++) {
+        const json_value *v = &opt->items[i];
+        printf(", \"%s\": ", opt->keys[i]);
+        if (v->type == JSON_STRING) put_json_string(v->string);
+        else if (v->is_integer) printf("%lld", (long long)v->integer);
+        else printf("%.9g", v->number);
+    }
+    printf("}\n");
+    for (size_t i = 0; notes && i < notes->length; i++)
+        printf("  note: %s\n", notes->items[i].string);
+    json_free(d);
+    polca_model_destroy(m);
+    return CLI_OK;
+}
+
 static int info_config(const char *path) {
     polca_model *m = NULL;
     int rc = cli_load_model(path, &m);
@@ -460,6 +529,9 @@ static int info_config(const char *path) {
 static int info_one(const char *path) {
     struct stat st;
     if (stat(path, &st) != 0) return cli_fail(CLI_INPUT, "%s: %s", path, strerror(errno));
+    size_t plen = strlen(path);
+    if (S_ISDIR(st.st_mode) || (plen > 11 && !strcmp(path + plen - 11, ".index.json")))
+        return info_pretrained(path, 0);
     if (!S_ISREG(st.st_mode)) return cli_fail(CLI_INPUT, "%s: not a regular file", path);
     unsigned char head[16] = {0};
     FILE *f = fopen(path, "rb");
@@ -496,7 +568,8 @@ static int info_one(const char *path) {
                 return cli_fail(CLI_INPUT, "%s: safetensors header length %llu exceeds the "
                                 "format's limit of %d bytes", path, (unsigned long long)n,
                                 ST_MAX_HEADER);
-            return info_safetensors(path, n, size);
+            int rc = info_safetensors(path, n, size);
+            return rc ? rc : info_pretrained(path, 1);
         }
     }
     size_t i = 0;
@@ -508,12 +581,15 @@ static int info_one(const char *path) {
 
 int cmd_info(int argc, char **argv) {
     cli_args a;
-    int rc = cli_parse(&a, "info", opts, argc, argv, "FILE...",
+    int rc = cli_parse(&a, "info", opts, argc, argv, "FILE|CHECKPOINT...",
                        "Describes libpolca files (checkpoint series, bases, trajectories) and the "
                        "inputs polca reads:\nsafetensors (tensors, and the model config of a "
                        "TransformerLens state_dict), .npy arrays,\nmodel config JSON (the "
-                       "transformer's parameter tensors).");
+                       "transformer's parameter tensors), and checkpoints (a save_pretrained "
+                       "directory or a\nsafetensors file in a layout libpolca detects: the "
+                       "layout and the model config it implies).");
     if (rc) return rc;
+    cli_take_format(&a);
     if (a.n_pos == 0) return cli_fail(CLI_USAGE, "no FILE given (see polca info --help)");
     g_all = cli_flag(&a, "all");
     int worst = CLI_OK;

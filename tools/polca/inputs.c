@@ -12,6 +12,14 @@
  * eps (1e-5), use_attn_scale (true), and model_name (ignored). Any other key
  * is an error naming it (a misspelt "d_mlp" would otherwise silently give
  * the default).
+ *
+ * A checkpoint instead (a directory as save_pretrained writes it, a
+ * .safetensors file, a model.safetensors.index.json), or a JSON object with
+ * "pretrained": PATH (relative to the JSON file's directory), optionally
+ * "format" and any option of polca_model_create_transformer ("n_ctx",
+ * "norm_eps", ...) overriding what the checkpoint implies: the model comes
+ * from polca_model_create_pretrained (`polca info CHECKPOINT` prints such a
+ * JSON).
  */
 #include <errno.h>
 #include <math.h>
@@ -26,6 +34,9 @@
 int cli_check_input(const char *what, const char *path) {
     struct stat st;
     if (stat(path, &st) != 0 || S_ISREG(st.st_mode)) return CLI_OK;
+    /* checkpoints may be save_pretrained directories */
+    if (S_ISDIR(st.st_mode) && (!strcmp(what, "--config") || !strcmp(what, "CHECKPOINT")))
+        return CLI_OK;
     return cli_fail(CLI_INPUT, "%s %s: %s, not a regular file (polca reads regular files only)", what,
                     path, file_type_name((unsigned)st.st_mode));
 }
@@ -78,7 +89,90 @@ static int read_text(const char *path, char **out, size_t *len) {
 static const char *const int_keys[] = {"n_layers", "d_model", "n_heads", "d_head",
                                        "d_mlp", "d_vocab", "n_ctx", NULL};
 
+int cli_is_checkpoint(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return 0;
+    if (S_ISDIR(st.st_mode)) return 1;
+    size_t n = strlen(path);
+    if (n > 11 && !strcmp(path + n - 11, ".index.json")) return 1;
+    unsigned char head[9];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t got = fread(head, 1, sizeof head, f);
+    fclose(f);
+    if (got < 9) return 0;
+    uint64_t len = 0;
+    for (int i = 0; i < 8; i++) len |= (uint64_t)head[i] << (8 * i);
+    return len >> 32 == 0 && len >= 2 && head[8] == '{';
+}
+
+void cli_take_format(const cli_args *a) { g_cli.format = cli_get(a, "format"); }
+
+/* The pretrained route: path, with options o (may be NULL; consumed). */
+static int load_pretrained(const char *path, polca_options *o, polca_model **out) {
+    int rc = CLI_OK;
+    if (g_cli.format) rc = cli_opt_string(&o, "format", g_cli.format);
+    polca_context *ctx = rc ? NULL : cli_context(&rc);
+    if (!rc) {
+        int32_t st = polca_model_create_pretrained(ctx, path, o, out);
+        if (st) rc = cli_lib(st, NULL);
+    }
+    polca_options_destroy(o);
+    return rc;
+}
+
+/* {"pretrained": PATH, "format": ..., option: value, ...} */
+static int load_pretrained_json(const char *path, const json_value *cfg, polca_model **out) {
+    static const char *const doubles[] = {"norm_eps", "rope_theta", NULL};
+    static const char *const strings[] = {"act_fn", "norm", "positions", "format", NULL};
+    polca_options *o = NULL;
+    int rc = CLI_OK;
+    const json_value *pv = json_get(cfg, "pretrained");
+    if (pv->type != JSON_STRING || !pv->string[0])
+        return cli_fail(CLI_INPUT, "%s: \"pretrained\" must be a path (a string)", path);
+    for (size_t k = 0; k < cfg->length && !rc; k++) {
+        const char *key = cfg->keys[k];
+        const json_value *v = &cfg->items[k];
+        int is_double = 0, is_string = 0;
+        for (int j = 0; doubles[j]; j++) is_double |= !strcmp(key, doubles[j]);
+        for (int j = 0; strings[j]; j++) is_string |= !strcmp(key, strings[j]);
+        if (!strcmp(key, "pretrained")) continue;
+        if (is_string) {
+            if (v->type != JSON_STRING)
+                rc = cli_fail(CLI_INPUT, "%s: \"%s\" must be a string", path, key);
+            else if (!strcmp(key, "format") && g_cli.format)
+                continue; /* --format wins */
+            else
+                rc = cli_opt_string(&o, key, v->string);
+        } else if (is_double) {
+            if (v->type != JSON_NUMBER)
+                rc = cli_fail(CLI_INPUT, "%s: \"%s\" must be a number", path, key);
+            else
+                rc = cli_opt_double(&o, key, v->number);
+        } else if (v->type == JSON_BOOL) {
+            rc = cli_opt_int(&o, key, v->boolean); /* the 0/1 switches */
+        } else if (v->type == JSON_NUMBER && v->is_integer) {
+            rc = cli_opt_int(&o, key, v->integer); /* libpolca names an unknown one */
+        } else {
+            rc = cli_fail(CLI_INPUT, "%s: \"%s\" must be an integer, true or false", path, key);
+        }
+    }
+    if (rc) {
+        polca_options_destroy(o);
+        return rc;
+    }
+    /* relative to the JSON file's directory */
+    char full[4096];
+    const char *slash = strrchr(path, '/');
+    if (pv->string[0] != '/' && slash)
+        snprintf(full, sizeof full, "%.*s/%s", (int)(slash - path), path, pv->string);
+    else
+        snprintf(full, sizeof full, "%s", pv->string);
+    return load_pretrained(full, o, out);
+}
+
 int cli_load_model(const char *path, polca_model **out) {
+    if (cli_is_checkpoint(path)) return load_pretrained(path, NULL, out);
     char *text = NULL;
     size_t len = 0;
     int rc = read_text(path, &text, &len);
@@ -96,6 +190,10 @@ int cli_load_model(const char *path, polca_model **out) {
     if (cfg->type != JSON_OBJECT) {
         rc = cli_fail(CLI_INPUT, "%s: a model config is a JSON object, not %s", path,
                       json_type_name(cfg->type));
+        goto done;
+    }
+    if (json_get(cfg, "pretrained")) {
+        rc = load_pretrained_json(path, cfg, out);
         goto done;
     }
     for (size_t k = 0; k < cfg->length && !rc; k++) {

@@ -20,6 +20,7 @@ static const command commands[] = {
     {"cluster", cmd_cluster, "cluster trajectories direction by direction (HDBSCAN); breakthroughs"},
     {"score", cmd_score, "score clusters against a binary label per sample"},
     {"report", cmd_report, "write an HTML report of trajectories and their clusters"},
+    {"export", cmd_export, "a basis direction or checkpoint -> safetensors in the checkpoint's own layout"},
     {NULL, NULL, NULL},
 };
 

@@ -48,9 +48,12 @@ class Checkpoints(Handle):
 
     @classmethod
     def import_safetensors(cls, ctx, model, files, path=None, **options):
-        """A series from safetensors files, one checkpoint per file, sorted by
+        """A series from checkpoints, one per file or directory, sorted by
         step (metadata "step", option step_key, or the digits of the base
-        name). Options: those of create, step_key, writable."""
+        name: "ckpt_120.safetensors", "step1000/"). With a transformer each
+        may be a safetensors file or a save_pretrained directory in any
+        layout libpolca detects (docs/models.md). Options: those of create,
+        step_key, writable."""
         names = [_path(f) for f in files]
         arr = (_s * max(1, len(names)))(*names)
         p, keep = options_ptr(options)

@@ -37,6 +37,11 @@ declare("polca_model_find_tensor", _i32, _p, _s, _ip)
 declare("polca_model_init", _i32, _p, _u64, _p)
 declare("polca_model_load_safetensors", _i32, _p, _s, _p)
 declare("polca_model_save_safetensors", _i32, _p, _s, _p)
+declare("polca_model_create_pretrained", _i32, _p, _s, _p, _pp)
+declare("polca_model_source_format", _i32, _p, ctypes.POINTER(_s))
+declare("polca_model_describe", _i32, _p, ctypes.POINTER(_s))
+declare("polca_model_load_pretrained", _i32, _p, _s, _p)
+declare("polca_model_save_pretrained", _i32, _p, _s, _p)
 declare("polca_model_losses", _i32, _p, _p, _p, _p)
 declare("polca_model_grad", _i32, _p, _p, _p, ctypes.POINTER(_f64), _p)
 declare("polca_model_hvp", _i32, _p, _p, _p, _p, _p)
@@ -262,6 +267,41 @@ class Model(Handle):
         return model, model.load_safetensors(path)
 
     @classmethod
+    def from_pretrained(cls, ctx, path, format=None, **overrides):
+        """A built-in transformer configured from a checkpoint: a Hugging Face
+        save_pretrained directory (config.json, model.safetensors or shards
+        with their index), a .safetensors file, or a TransformerLens 2/3/4
+        state_dict file (polca_model_create_pretrained). The layout is
+        detected from the tensor names unless format names it
+        ("transformerlens", "transformerlens4", "gpt2", "gpt_neox", "llama",
+        "qwen2"); overrides are options of Model.transformer that replace what
+        the checkpoint implies (e.g. n_ctx=512 for a rotary model, n_heads
+        where there is no config.json; True/False for the 0/1 switches).
+        The parameters are not read: theta = model.load_pretrained(path)."""
+        opts = {k: (int(v) if isinstance(v, bool) else v) for k, v in overrides.items()}
+        opts["format"] = format
+        p, keep = options_ptr(opts)
+        return cls._make(ctx, "polca_model_create_pretrained", str(path).encode(), p)
+
+    @property
+    def source_format(self):
+        """The checkpoint layout this transformer reads and writes: "gpt2",
+        "gpt_neox", "llama", "qwen2", "transformerlens", "transformerlens4",
+        or "native" (Model.transformer: the built-in names)."""
+        out = _s()
+        call("polca_model_source_format", self.ptr, ctypes.byref(out))
+        return out.value.decode()
+
+    def describe(self):
+        """{"format", "path", "config", "options", "notes"}: the layout, the
+        checkpoint and config.json it came from, the Model.transformer options
+        that make the same model, and which values are defaults rather than
+        read (polca_model_describe)."""
+        out = _s()
+        call("polca_model_describe", self.ptr, ctypes.byref(out))
+        return json.loads(out.value.decode())
+
+    @classmethod
     def mlp(cls, ctx, n_features, n_classes, hidden=(), activation=None):
         """Built-in MLP softmax classifier (double precision on the host).
         hidden: widths of the hidden layers; activation "tanh" (default),
@@ -380,6 +420,23 @@ class Model(Handle):
     def save_safetensors(self, path, theta):
         t = self._theta(theta)
         call("polca_model_save_safetensors", self.ptr, str(path).encode(), ptr(t))
+
+    def load_pretrained(self, path):
+        """theta[P] read from a checkpoint (file or save_pretrained directory;
+        its layout detected, else the model's source layout), converted
+        exactly to the built-in layout. Also reads a vector written by
+        save_pretrained (a direction, a gradient)."""
+        theta = np.empty(self.n_params, dtype=np.float32)
+        call("polca_model_load_pretrained", self.ptr, str(path).encode(), ptr(theta))
+        return theta
+
+    def save_pretrained(self, path, vector):
+        """Writes any vector[P] (parameters, a basis direction, a gradient) as
+        a safetensors file in the model's source layout (e.g. Hugging Face
+        names and shapes; a tied embedding once), atomically. In PyTorch:
+        delta = safetensors.torch.load_file(path), a state_dict delta."""
+        v = self._theta(vector, "vector")
+        call("polca_model_save_pretrained", self.ptr, str(path).encode(), ptr(v))
 
     # ---- the five quantities ----
     def losses(self, data, theta):
