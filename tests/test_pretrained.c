@@ -13,8 +13,9 @@
  *   - the numbers: losses, mean loss, gradient, H dir0, g and c of the
  *     model on reference.safetensors' tokens against the float64 PyTorch
  *     references, <= 1e-4 relative (per-sample losses max relative, vectors
- *     norm-wise). A kernel that refuses a switch (POLCA_ERR_UNSUPPORTED)
- *     makes the case SKIP, naming it, while ALLOW_UNSUPPORTED is 1.
+ *     norm-wise). The CPU kernels compute every switch, so a refusal
+ *     (POLCA_ERR_UNSUPPORTED) fails; built with -DALLOW_UNSUPPORTED=1 it
+ *     makes the case SKIP, naming it.
  *
  * tests/test_pretrained_errors.c covers bad inputs; tests/
  * test_python_pretrained.py checks every converted tensor against numpy.
@@ -30,7 +31,7 @@
 #include "json_mini.h"
 
 #ifndef ALLOW_UNSUPPORTED
-#define ALLOW_UNSUPPORTED 1
+#define ALLOW_UNSUPPORTED 0
 #endif
 
 #define FIX "tests/fixtures/pretrained/"
