@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "fast_exp.h"
 #include "transformer_cpu.h"
 
 TF_VECTORIZE_FILE
@@ -581,78 +582,193 @@ static TF_CLONES void attn_bwd_impl(const polca__tf_config *cfg, int64_t B, cons
 #undef ZROW
 #undef PROW
 
-/* ---- cross-entropy of the next token ---- */
+/* ---- cross-entropy of the next token ----
+ *
+ * One row (one position's V logits) at a time, each row by one worker: the
+ * elementwise passes over a row vectorize (tf_expf, fast_exp.h), and the
+ * sums over a row are accumulated in double in CE_LANES interleaved partial
+ * sums (element j into lane j % CE_LANES) added in lane order at the end, an
+ * order fixed by the C code, so a row's results are the same whichever
+ * worker computes it, for any number of workers and on every clone. */
+
+#define CE_LANES 8
+
+TF_EXP_LOOPS_BEGIN
+
+/* Max of a row (exact in any order). */
+TF_INLINE float ce_row_max(int64_t V, const float *z) {
+    float ml[16];
+    for (int l = 0; l < 16; l++) ml[l] = -INFINITY;
+    int64_t j = 0;
+    for (; j + 16 <= V; j += 16)
+        for (int l = 0; l < 16; l++) ml[l] = z[j + l] > ml[l] ? z[j + l] : ml[l];
+    float m = -INFINITY;
+    for (; j < V; j++) m = z[j] > m ? z[j] : m;
+    for (int l = 0; l < 16; l++) m = ml[l] > m ? ml[l] : m;
+    return m;
+}
+
+/* sum_j a_j (double), a float row. */
+TF_INLINE double ce_row_sum(int64_t V, const float *a) {
+    double acc[CE_LANES] = {0};
+    int64_t j = 0;
+    for (; j + CE_LANES <= V; j += CE_LANES)
+        for (int l = 0; l < CE_LANES; l++) acc[l] += (double)a[j + l];
+    for (int l = 0; j < V; j++, l++) acc[l] += (double)a[j];
+    double s = 0.0;
+    for (int l = 0; l < CE_LANES; l++) s += acc[l];
+    return s;
+}
+
+/* <p, z> and, when sq != NULL, <p, z^2> (double). */
+TF_INLINE double ce_row_dot(int64_t V, const float *p, const float *z, double *sq) {
+    double acc[CE_LANES] = {0}, acc2[CE_LANES] = {0};
+    int64_t j = 0;
+    for (; j + CE_LANES <= V; j += CE_LANES)
+        for (int l = 0; l < CE_LANES; l++) {
+            const double pz = (double)p[j + l] * z[j + l];
+            acc[l] += pz;
+            acc2[l] += pz * z[j + l];
+        }
+    for (int l = 0; j < V; j++, l++) {
+        const double pz = (double)p[j] * z[j];
+        acc[l] += pz;
+        acc2[l] += pz * z[j];
+    }
+    double s = 0.0, s2 = 0.0;
+    for (int l = 0; l < CE_LANES; l++) s += acc[l], s2 += acc2[l];
+    if (sq) *sq = s2;
+    return s;
+}
+
+/* Logits -> probabilities in place; returns the loss lse(z) - z_t. */
+static TF_CLONES double ce_fwd_row(int64_t V, float *z, int32_t t) {
+    const float m = ce_row_max(V, z);
+    const float zt = z[t];
+    for (int64_t j = 0; j < V; j++) z[j] = tf_expf(z[j] - m);
+    const double se = ce_row_sum(V, z);
+    const float inv = (float)(1.0 / se);
+    for (int64_t j = 0; j < V; j++) z[j] *= inv;
+    return (double)m + log(se) - zt;
+}
+
+/* g = <p, z'> - z'_t; with z'': c = <p, z''> - z''_t + <p, z'^2> - <p, z'>^2. */
+static TF_CLONES void ce_tan_row(int64_t V, const float *p, const float *z1, const float *z2,
+                                 int32_t t, float *g, float *c) {
+    double sq;
+    const double mu = ce_row_dot(V, p, z1, &sq);
+    *g = (float)(mu - z1[t]);
+    if (z2) *c = (float)(ce_row_dot(V, p, z2, NULL) - z2[t] + sq - mu * mu);
+}
+
+/* dz = w (p - onehot_t); with z': dz' = w p (z' - <p, z'>). */
+static TF_CLONES void ce_bwd_row(int64_t V, float w, const float *p, int32_t t, float *dz,
+                                 const float *z1, float *dz1) {
+    for (int64_t j = 0; j < V; j++) dz[j] = w * p[j];
+    dz[t] -= w;
+    if (!dz1) return;
+    const float mu = (float)ce_row_dot(V, p, z1, NULL);
+    for (int64_t j = 0; j < V; j++) dz1[j] = w * p[j] * (z1[j] - mu);
+}
+
+TF_EXP_LOOPS_END
+
+/* Index among the scored rows of row r0 (scored rows before it). */
+static int64_t ce_scored_before(const polca__tf_config *cfg, const tf_batch *bt, int64_t r0) {
+    int64_t n = 0;
+    for (int64_t r = 0; r < r0; r++) n += tf_scored(cfg, bt, r);
+    return n;
+}
+
+/* Rows per worker at the least: a row of V logits is ~V exps. */
+static int64_t ce_grain(int64_t V) { return V >= 4096 ? 1 : 4096 / V + 1; }
+
+/* Rows of the forward per parallel step: their losses wait in a buffer of
+ * this size to be summed in row order. */
+#define CE_FWD_BLOCK 256
+
+typedef struct ce_args {
+    const polca__tf_config *cfg;
+    const tf_batch *bt;
+    int64_t r_base;            /* forward: first row of the block */
+    float *logits;             /* forward */
+    double *loss;              /* forward: [CE_FWD_BLOCK], set for scored rows */
+    const float *p, *z1, *z2;  /* tangent, reverse */
+    float *g, *c, *dz, *dz1;
+} ce_args;
+
+static void ce_fwd_part(void *arg, int64_t i0, int64_t i1, float *scratch) {
+    const ce_args *a = arg;
+    const int64_t V = a->cfg->d_vocab;
+    (void)scratch;
+    for (int64_t i = i0; i < i1; i++) {
+        const int64_t r = a->r_base + i;
+        if (tf_scored(a->cfg, a->bt, r))
+            a->loss[i] = ce_fwd_row(V, a->logits + r * V, a->bt->tokens[r + 1]);
+    }
+}
 
 int64_t polca__tf_ce_fwd(const polca__tf_config *cfg, const tf_batch *bt, float *logits,
                          float *losses, double *sum) {
     const int64_t V = cfg->d_vocab;
     int64_t count = 0;
-    double total = 0.0;
-    for (int64_t r = 0; r < bt->R; r++) {
-        if (!tf_scored(cfg, bt, r)) continue;
-        float *z = logits + r * V;
-        float m = z[0];
-        for (int64_t j = 1; j < V; j++) m = z[j] > m ? z[j] : m;
-        double se = 0.0;
-        for (int64_t j = 0; j < V; j++) se += exp((double)z[j] - m);
-        const double lse = m + log(se);
-        const double loss = lse - z[bt->tokens[r + 1]];
-        for (int64_t j = 0; j < V; j++) z[j] = (float)exp((double)z[j] - lse);
-        if (losses) losses[count] = (float)loss;
-        total += loss;
-        count++;
+    double total = 0.0, loss[CE_FWD_BLOCK];
+    ce_args a = {.cfg = cfg, .bt = bt, .logits = logits, .loss = loss};
+    for (int64_t r0 = 0; r0 < bt->R; r0 += CE_FWD_BLOCK) {
+        const int64_t n = bt->R - r0 < CE_FWD_BLOCK ? bt->R - r0 : CE_FWD_BLOCK;
+        a.r_base = r0;
+        polca__tf_parallel(n, ce_grain(V), ce_fwd_part, &a, NULL);
+        for (int64_t i = 0; i < n; i++) { /* in row order: the same sum for any split */
+            if (!tf_scored(cfg, bt, r0 + i)) continue;
+            if (losses) losses[count] = (float)loss[i];
+            total += loss[i];
+            count++;
+        }
     }
     if (sum) *sum += total;
     return count;
 }
 
-/* l = lse(z) - z_t: l' = <p, z'> - z'_t,
- * l'' = <p, z''> - z''_t + <p, z'^2> - <p, z'>^2. */
+static void ce_tan_part(void *arg, int64_t r0, int64_t r1, float *scratch) {
+    const ce_args *a = arg;
+    const int64_t V = a->cfg->d_vocab;
+    (void)scratch;
+    int64_t idx = ce_scored_before(a->cfg, a->bt, r0);
+    for (int64_t r = r0; r < r1; r++) {
+        if (!tf_scored(a->cfg, a->bt, r)) continue;
+        ce_tan_row(V, a->p + r * V, a->z1 + r * V, a->z2 ? a->z2 + r * V : NULL,
+                   a->bt->tokens[r + 1], &a->g[idx], a->z2 ? &a->c[idx] : NULL);
+        idx++;
+    }
+}
+
 void polca__tf_ce_tan(const polca__tf_config *cfg, const tf_batch *bt, const float *p,
                       const float *z1, const float *z2, float *g, float *c) {
-    const int64_t V = cfg->d_vocab;
-    int64_t idx = 0;
-    for (int64_t r = 0; r < bt->R; r++) {
-        if (!tf_scored(cfg, bt, r)) continue;
-        const float *pr = p + r * V, *z1r = z1 + r * V;
-        const int32_t t = bt->tokens[r + 1];
-        double mu = 0.0, sq = 0.0;
-        for (int64_t j = 0; j < V; j++) {
-            mu += (double)pr[j] * z1r[j];
-            sq += (double)pr[j] * z1r[j] * z1r[j];
+    ce_args a = {.cfg = cfg, .bt = bt, .p = p, .z1 = z1, .z2 = z2, .g = g, .c = c};
+    polca__tf_parallel(bt->R, ce_grain(cfg->d_vocab), ce_tan_part, &a, NULL);
+}
+
+static void ce_bwd_part(void *arg, int64_t r0, int64_t r1, float *scratch) {
+    const ce_args *a = arg;
+    const int64_t V = a->cfg->d_vocab;
+    (void)scratch;
+    for (int64_t r = r0; r < r1; r++) {
+        float *dzr = a->dz + r * V;
+        float *dz1r = a->dz1 ? a->dz1 + r * V : NULL;
+        if (!tf_scored(a->cfg, a->bt, r)) {
+            memset(dzr, 0, (size_t)V * sizeof *dzr);
+            if (dz1r) memset(dz1r, 0, (size_t)V * sizeof *dz1r);
+            continue;
         }
-        g[idx] = (float)(mu - z1r[t]);
-        if (z2) {
-            const float *z2r = z2 + r * V;
-            double m2 = 0.0;
-            for (int64_t j = 0; j < V; j++) m2 += (double)pr[j] * z2r[j];
-            c[idx] = (float)(m2 - z2r[t] + sq - mu * mu);
-        }
-        idx++;
+        ce_bwd_row(V, a->bt->weight, a->p + r * V, a->bt->tokens[r + 1], dzr,
+                   dz1r ? a->z1 + r * V : NULL, dz1r);
     }
 }
 
 void polca__tf_ce_bwd(const polca__tf_config *cfg, const tf_batch *bt, const float *p, float *dz,
                       const float *z1, float *dz1) {
-    const int64_t V = cfg->d_vocab;
-    const float w = bt->weight;
-    for (int64_t r = 0; r < bt->R; r++) {
-        float *dzr = dz + r * V;
-        float *dz1r = dz1 ? dz1 + r * V : NULL;
-        if (!tf_scored(cfg, bt, r)) {
-            memset(dzr, 0, (size_t)V * sizeof *dzr);
-            if (dz1r) memset(dz1r, 0, (size_t)V * sizeof *dz1r);
-            continue;
-        }
-        const float *pr = p + r * V;
-        for (int64_t j = 0; j < V; j++) dzr[j] = w * pr[j];
-        dzr[bt->tokens[r + 1]] -= w;
-        if (!dz1r) continue;
-        const float *z1r = z1 + r * V;
-        double mu = 0.0;
-        for (int64_t j = 0; j < V; j++) mu += (double)pr[j] * z1r[j];
-        for (int64_t j = 0; j < V; j++) dz1r[j] = w * pr[j] * (z1r[j] - (float)mu);
-    }
+    ce_args a = {.cfg = cfg, .bt = bt, .p = p, .z1 = z1, .dz = dz, .dz1 = dz1};
+    polca__tf_parallel(bt->R, ce_grain(cfg->d_vocab), ce_bwd_part, &a, NULL);
 }
 
 /* ---- parallel dispatch: each op split by rows, elements or sequences among
