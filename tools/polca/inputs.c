@@ -89,11 +89,10 @@ static int read_text(const char *path, char **out, size_t *len) {
  * bindings/python/polca/model.py (transformer_config); docs/cli.md
  * "Model config" documents it. */
 enum {
-    CK_INT,      /* own integer option */
+    CK_INT,      /* integer -> opt; null = the default (TransformerLens's d_mlp of attn_only) */
     CK_SWITCH,   /* own 0/1 option: true/false or 0/1 */
     CK_DOUBLE,   /* own number option */
     CK_STRING,   /* own string option */
-    CK_INT_NULL, /* integer -> opt; null = the default */
     CK_BOOL_TO,  /* true/false -> opt 0/1 */
     CK_NUM_TO,   /* number -> opt (double) */
     CK_NORM,     /* normalization_type -> norm */
@@ -126,7 +125,7 @@ static const cfg_key cfg_keys[] = {
     {"d_vocab", CK_INT, "d_vocab", NULL},
     {"n_ctx", CK_INT, "n_ctx", NULL},
     {"n_kv_heads", CK_INT, "n_kv_heads", NULL},
-    {"rotary_dim", CK_INT_NULL, "rotary_dim", NULL},
+    {"rotary_dim", CK_INT, "rotary_dim", NULL},
     {"act_fn", CK_STRING, "act_fn", NULL},
     {"norm", CK_STRING, "norm", NULL},
     {"positions", CK_STRING, "positions", NULL},
@@ -143,7 +142,7 @@ static const cfg_key cfg_keys[] = {
     {"normalization_type", CK_NORM, "norm", NULL},
     {"positional_embedding_type", CK_POS, "positions", NULL},
     {"eps", CK_NUM_TO, "norm_eps", NULL},
-    {"n_key_value_heads", CK_INT_NULL, "n_kv_heads", NULL},
+    {"n_key_value_heads", CK_INT, "n_kv_heads", NULL},
     {"gated_mlp", CK_BOOL_TO, "mlp_gated", NULL},
     {"parallel_attn_mlp", CK_BOOL_TO, "parallel_residual", NULL},
     {"tie_word_embeddings", CK_BOOL_TO, "tied_embeddings", NULL},
@@ -208,9 +207,6 @@ static int cfg_one(const char *path, const cfg_key *e, const json_value *v, polc
     if (rc) return rc;
     switch (e->kind) {
     case CK_INT:
-        if (!is_int) return cli_fail(CLI_INPUT, "%s: \"%s\" must be an integer", path, key);
-        return cli_opt_int(o, e->opt, v->integer);
-    case CK_INT_NULL:
         if (v->type == JSON_NULL) {
             s->rotary_dim_null |= !strcmp(e->opt, "rotary_dim");
             return CLI_OK;
@@ -339,9 +335,9 @@ static int cfg_check(const char *path, const json_value *cfg, cfg_state *s, polc
     }
     if (s->attn_only) {
         const json_value *dm = json_get(cfg, "d_mlp");
-        if (dm && dm->integer != 0)
+        if (dm && dm->type == JSON_NUMBER && dm->number != 0)
             return cli_fail(CLI_INPUT, "%s: \"attn_only\" is true but \"d_mlp\" is %lld", path,
-                            (long long)dm->integer);
+                            (long long)dm->number);
         return cli_opt_int(o, "d_mlp", 0);
     }
     return CLI_OK;
