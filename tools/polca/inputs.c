@@ -333,13 +333,8 @@ static int cfg_check(const char *path, const json_value *cfg, cfg_state *s, polc
             return cli_fail(CLI_INPUT, "%s: \"attn_scale\": %g: the built-in transformer divides "
                             "attention scores by sqrt(d_head) = %g", path, s->attn_scale, want);
     }
-    if (s->attn_only) {
-        const json_value *dm = json_get(cfg, "d_mlp");
-        if (dm && dm->type == JSON_NUMBER && dm->number != 0)
-            return cli_fail(CLI_INPUT, "%s: \"attn_only\" is true but \"d_mlp\" is %lld", path,
-                            (long long)dm->number);
-        return cli_opt_int(o, "d_mlp", 0);
-    }
+    /* TransformerLens builds no MLP for attn_only whatever d_mlp says */
+    if (s->attn_only) return cli_opt_int(o, "d_mlp", 0);
     return CLI_OK;
 }
 
