@@ -175,9 +175,10 @@ static const cfg_key cfg_keys[] = {
     {NULL, 0, NULL, NULL},
 };
 
-/* One key: sets options in *o, records what the checks after all keys need. */
+/* What the checks after all keys need; set_opt[i] was set by key set_by[i]
+ * (two keys setting one option are an error). */
 typedef struct {
-    const char *set_by[24]; /* which key set option cfg_keys[i].opt (by option index) */
+    const char *set_by[24];
     const char *set_opt[24];
     int n_set;
     const char *norm, *positions;
@@ -199,6 +200,7 @@ static int cfg_set(const char *path, cfg_state *s, const char *key, const char *
     return CLI_OK;
 }
 
+/* One key e of value v: sets options in *o, records in s. */
 static int cfg_one(const char *path, const cfg_key *e, const json_value *v, polca_options **o,
                    cfg_state *s) {
     const char *key = e->key;
