@@ -91,8 +91,25 @@ def main(out):
         f.write('{"n_layers": 1,\n "d_model": 8,,}')
     with open(os.path.join(out, "bad_key.json"), "w") as f:
         json.dump(dict(cfg, d_mpl=16), f)
-    with open(os.path.join(out, "rms.json"), "w") as f:
-        json.dump(dict(cfg, normalization_type="RMS"), f)
+    with open(os.path.join(out, "lnpre.json"), "w") as f:  # folded norms: no weights
+        json.dump(dict(cfg, normalization_type="LNPre"), f)
+    with open(os.path.join(out, "norm_null.json"), "w") as f:  # TransformerLens: no norm at all
+        json.dump(dict(cfg, normalization_type=None), f)
+    with open(os.path.join(out, "eps6.json"), "w") as f:
+        json.dump(dict(cfg, eps=1e-6), f)
+    with open(os.path.join(out, "eps0.json"), "w") as f:
+        json.dump(dict(cfg, eps=0.0), f)
+    with open(os.path.join(out, "adjacent.json"), "w") as f:  # GPT-J rotary pairs
+        json.dump(dict(cfg, positional_embedding_type="rotary", rotary_dim=4,
+                       rotary_adjacent_pairs=True), f)
+    with open(os.path.join(out, "tl_llama.json"), "w") as f:  # Llama-style HookedTransformerConfig
+        json.dump(dict(cfg, normalization_type="RMS", positional_embedding_type="rotary",
+                       rotary_dim=4, rotary_base=500000.0, rotary_adjacent_pairs=False,
+                       n_key_value_heads=1, gated_mlp=True, act_fn="silu", eps=1e-6,
+                       final_rms=True, use_attn_scale=True, attn_scale=2.0,
+                       parallel_attn_mlp=False, use_NTK_by_parts_rope=False, use_qk_norm=False,
+                       tie_word_embeddings=False, d_vocab_out=-1, attn_only=False,
+                       model_name="tiny-llama"), f)
     with open(os.path.join(out, "other.json"), "w") as f:
         json.dump(dict(cfg, d_model=12, d_head=6), f)
     with open(os.path.join(out, "tl.json"), "w") as f:  # HookedTransformerConfig fields

@@ -64,6 +64,31 @@ must_ok "import" import --config model.json --out series.polca ckpts/ckpt_000250
     ckpts/ckpt_000000.safetensors ckpts/ckpt_000050.safetensors ckpts/ckpt_000100.safetensors \
     ckpts/ckpt_000150.safetensors ckpts/ckpt_000200.safetensors
 must_ok "import a TransformerLens config" import --config tl.json --out series_tl.polca ckpts/ckpt_000000.safetensors
+must_ok "TransformerLens config with eps 1e-6" info eps6.json
+must_ok "TransformerLens Llama-style config (RMS, rotary, GQA, gated)" info --all tl_llama.json
+# TransformerLens's names for this architecture: RMSNorm has no bias, rotary no W_pos, one kv head
+want="embed.W_E [7, 8]
+blocks.0.ln1.w [8]
+blocks.0.attn.W_Q [2, 8, 4]
+blocks.0.attn._W_K [1, 8, 4]
+blocks.0.attn._W_V [1, 8, 4]
+blocks.0.attn.W_O [2, 4, 8]
+blocks.0.attn.b_Q [2, 4]
+blocks.0.attn._b_K [1, 4]
+blocks.0.attn._b_V [1, 4]
+blocks.0.attn.b_O [8]
+blocks.0.ln2.w [8]
+blocks.0.mlp.W_in [8, 16]
+blocks.0.mlp.W_gate [8, 16]
+blocks.0.mlp.b_in [16]
+blocks.0.mlp.W_out [16, 8]
+blocks.0.mlp.b_out [8]
+ln_final.w [8]
+unembed.W_U [8, 7]
+unembed.b_U [7]"
+got=$(sed -n '2,$p' "$tmp/out" | awk '{name=$1; $1=""; sub(/^ +/, ""); print name, $0}')
+[ "$(printf '%s\n' "$want" | sort)" = "$(printf '%s\n' "$got" | sort)" ] &&
+    ok "the Llama-style config's tensors are TransformerLens's" || fail "Llama-style config tensors" "$got"
 must_ok "info on the series" info series.polca
 grep -q "steps:        0 50 100 150 200 250" "$tmp/out" && ok "series sorted by step" ||
     fail "series steps" "$(cat "$tmp/out")"
@@ -174,7 +199,10 @@ must_fail "unknown file type" 2 "not a file polca knows" info hello.txt
 must_fail "truncated npy" 2 "data bytes" info tokens_cut.npy
 must_fail "config syntax" 2 "line 2, column" info bad_syntax.json
 must_fail "config unknown key" 2 'unknown key "d_mpl"' import --config bad_key.json --out x.polca ckpts/ckpt_000000.safetensors
-must_fail "config unsupported" 2 "normalization_type" import --config rms.json --out x.polca ckpts/ckpt_000000.safetensors
+must_fail "config unsupported" 2 '"normalization_type": "LNPre"' import --config lnpre.json --out x.polca ckpts/ckpt_000000.safetensors
+must_fail "config without norm" 2 '"normalization_type": null' info norm_null.json
+must_fail "config adjacent-pair rotary" 2 '"rotary_adjacent_pairs": true' info adjacent.json
+must_fail "config eps reaches norm_eps" 2 "norm_eps" info eps0.json
 must_fail "checkpoints of another model" 2 "embed.W_E" import --config other.json --out x.polca ckpts/ckpt_000000.safetensors
 must_fail "duplicate step" 2 "step" import --config model.json --out x.polca ckpts/ckpt_000000.safetensors ckpts/ckpt_000000.safetensors
 must_fail "float tokens" 2 "integer array" decompose --config model.json --tokens tokens_float.npy --series series.polca --basis basis.polca --out x.polca

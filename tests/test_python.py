@@ -434,11 +434,70 @@ def transformer_safetensors_round_trip_and_config_inference():
     assert polca.transformer_config(Cfg)["d_mlp"] == 16
     Cfg.attn_only = True
     assert polca.transformer_config(Cfg)["d_mlp"] == 0
-    Cfg.normalization_type = "RMS"
-    expect_raises(ValueError, polca.transformer_config, Cfg)
+    Cfg.normalization_type = "RMS"  # computed now
+    assert polca.transformer_config(Cfg)["norm"] == "rmsnorm"
+    Cfg.normalization_type = "LNPre"  # folded norms: no weights
+    assert "LNPre" in str(expect_raises(ValueError, polca.transformer_config, Cfg))
     # A file of another model
     other = polca.Model.transformer(ctx, dict(cfg, d_model=12))
     expect_error(polca.ERR_LAYOUT_MISMATCH, other.load_safetensors, path, mentions="embed.W_E")
+
+
+@test
+def transformer_config_maps_transformerlens_fields():
+    # The cases of tests/test_cli.sh's model configs (tests/cli_fixtures.py)
+    ctx = polca.Context(backend="cpu")
+    cfg = dict(n_layers=1, d_model=8, n_heads=2, d_head=4, d_mlp=16, d_vocab=7, n_ctx=6,
+               act_fn="gelu_new")
+    llama = dict(cfg, normalization_type="RMS", positional_embedding_type="rotary",
+                 rotary_dim=4, rotary_base=500000.0, rotary_adjacent_pairs=False,
+                 n_key_value_heads=1, gated_mlp=True, act_fn="silu", eps=1e-6, final_rms=True,
+                 use_attn_scale=True, attn_scale=2.0, parallel_attn_mlp=False,
+                 use_NTK_by_parts_rope=False, use_qk_norm=False, tie_word_embeddings=False,
+                 d_vocab_out=-1, attn_only=False, model_name="tiny-llama")
+    opts = polca.transformer_config(llama)
+    assert opts == dict(n_layers=1, d_model=8, n_heads=2, d_head=4, d_mlp=16, d_vocab=7,
+                        n_ctx=6, act_fn="silu", norm="rmsnorm", positions="rotary",
+                        rotary_dim=4, rope_theta=500000.0, n_kv_heads=1, mlp_gated=1,
+                        norm_eps=1e-6, parallel_residual=0, tied_embeddings=0), opts
+    m = polca.Model.transformer(ctx, opts)
+    got = {t.name: tuple(t.shape) for t in m.tensors}
+    # TransformerLens's names for this architecture: RMSNorm has no bias, rotary no W_pos
+    want = {"embed.W_E": (7, 8), "blocks.0.ln1.w": (8,), "blocks.0.attn.W_Q": (2, 8, 4),
+            "blocks.0.attn._W_K": (1, 8, 4), "blocks.0.attn._W_V": (1, 8, 4),
+            "blocks.0.attn.W_O": (2, 4, 8), "blocks.0.attn.b_Q": (2, 4),
+            "blocks.0.attn._b_K": (1, 4), "blocks.0.attn._b_V": (1, 4),
+            "blocks.0.attn.b_O": (8,), "blocks.0.ln2.w": (8,), "blocks.0.mlp.W_in": (8, 16),
+            "blocks.0.mlp.W_gate": (8, 16), "blocks.0.mlp.b_in": (16,),
+            "blocks.0.mlp.W_out": (16, 8), "blocks.0.mlp.b_out": (8,), "ln_final.w": (8,),
+            "unembed.W_U": (8, 7), "unembed.b_U": (7,)}
+    assert got == want, got
+    # the same as an attribute-style config (a HookedTransformerConfig)
+    assert polca.transformer_config(type("Cfg", (), llama)) == opts
+    assert polca.transformer_config(dict(cfg, eps=1e-6))["norm_eps"] == 1e-6
+    polca.Model.transformer(ctx, polca.transformer_config(dict(cfg, eps=1e-6)))
+    # our own option names pass through; bools become 0/1
+    own = polca.transformer_config(dict(cfg, norm="layernorm_nobias", positions="none",
+                                        qkv_bias=False, tied_embeddings=True, norm_eps=1e-6))
+    assert own == dict(cfg, norm="layernorm_nobias", positions="none", qkv_bias=0,
+                       tied_embeddings=1, norm_eps=1e-6), own
+    # refusals name the key and the value
+    for bad, text in [(dict(normalization_type=None), "normalization_type': null"),
+                      (dict(normalization_type="LNPre"), "LNPre"),
+                      (dict(positional_embedding_type="alibi"), "alibi"),
+                      (dict(positional_embedding_type="rotary", rotary_dim=4,
+                            rotary_adjacent_pairs=True), "rotary_adjacent_pairs"),
+                      (dict(positional_embedding_type="rotary", rotary_dim=None), "rotary_dim"),
+                      (dict(use_attn_scale=False), "use_attn_scale"),
+                      (dict(attn_scale=3.0), "attn_scale"),
+                      (dict(final_rms=True), "final_rms"),
+                      (dict(norm="rmsnorm", normalization_type="RMS"), "both set norm"),
+                      (dict(d_mpl=16), "d_mpl")]:
+        e = expect_raises(ValueError, polca.transformer_config, dict(cfg, **bad))
+        assert text in str(e), (bad, str(e))
+    # eps reaches norm_eps: the library checks it
+    expect_error(polca.ERR_INVALID_ARGUMENT, polca.Model.transformer, ctx,
+                 polca.transformer_config(dict(cfg, eps=0.0)), mentions="norm_eps")
 
 
 @test

@@ -2,16 +2,13 @@
  * tools/polca/inputs.c - the files a user brings: the model config (JSON),
  * tokens, masks and labels (.npy).
  *
- * Model config: one JSON object with the built-in transformer's options
- *   n_layers, d_model, n_heads, d_vocab, n_ctx (integers, required),
- *   d_head, d_mlp (integers), act_fn ("gelu", "gelu_new", "relu"),
- * and, so that a TransformerLens HookedTransformerConfig's fields can be
- * copied as they are, these keys, checked against what the built-in model
- * implements: attn_only (true: d_mlp 0), normalization_type ("LN"),
- * positional_embedding_type ("standard"), d_vocab_out (-1 or d_vocab),
- * eps (1e-5), use_attn_scale (true), and model_name (ignored). Any other key
- * is an error naming it (a misspelt "d_mlp" would otherwise silently give
- * the default).
+ * Model config: one JSON object whose keys are the options of
+ * polca_model_create_transformer (n_layers, d_model, ..., norm, positions,
+ * the 0/1 switches) or TransformerLens HookedTransformerConfig fields,
+ * mapped to those options or checked against what the built-in transformer
+ * computes (cfg_keys below; docs/cli.md "Model config"). Any other key is an
+ * error naming it (a misspelt "d_mlp" would otherwise silently give the
+ * default), and so is a value that changes the math from what is computed.
  *
  * A checkpoint instead (a directory as save_pretrained writes it, a
  * .safetensors file, a model.safetensors.index.json), or a JSON object with
@@ -86,8 +83,262 @@ static int read_text(const char *path, char **out, size_t *len) {
     return CLI_OK;
 }
 
-static const char *const int_keys[] = {"n_layers", "d_model", "n_heads", "d_head",
-                                       "d_mlp", "d_vocab", "n_ctx", NULL};
+/* The model config's keys: our own option names, and TransformerLens
+ * HookedTransformerConfig fields mapped to them or checked against what the
+ * built-in transformer computes. The same table is in
+ * bindings/python/polca/model.py (transformer_config); docs/cli.md
+ * "Model config" documents it. */
+enum {
+    CK_INT,      /* integer -> opt; null = the default (TransformerLens's d_mlp of attn_only) */
+    CK_SWITCH,   /* own 0/1 option: true/false or 0/1 */
+    CK_DOUBLE,   /* own number option */
+    CK_STRING,   /* own string option */
+    CK_BOOL_TO,  /* true/false -> opt 0/1 */
+    CK_NUM_TO,   /* number -> opt (double) */
+    CK_NORM,     /* normalization_type -> norm */
+    CK_POS,      /* positional_embedding_type -> positions */
+    CK_FALSE,    /* true changes the math: refused (why) */
+    CK_TRUE,     /* false changes the math: refused (why) */
+    CK_NULL,     /* anything but null changes the math: refused (why) */
+    CK_STR_EQ,   /* must be the string opt */
+    CK_CAP,      /* soft cap: <= 0 is off; > 0 refused */
+    CK_RMS_ONLY, /* true needs norm "rmsnorm" */
+    CK_ATTN_ONLY,
+    CK_VOCAB_OUT,
+    CK_ATTN_SCALE,
+    CK_IGNORE, /* informational, any value */
+};
+
+typedef struct {
+    const char *key;
+    int kind;
+    const char *opt; /* the option it sets, or CK_STR_EQ's value */
+    const char *why; /* refusals */
+} cfg_key;
+
+static const cfg_key cfg_keys[] = {
+    {"n_layers", CK_INT, "n_layers", NULL},
+    {"d_model", CK_INT, "d_model", NULL},
+    {"n_heads", CK_INT, "n_heads", NULL},
+    {"d_head", CK_INT, "d_head", NULL},
+    {"d_mlp", CK_INT, "d_mlp", NULL},
+    {"d_vocab", CK_INT, "d_vocab", NULL},
+    {"n_ctx", CK_INT, "n_ctx", NULL},
+    {"n_kv_heads", CK_INT, "n_kv_heads", NULL},
+    {"rotary_dim", CK_INT, "rotary_dim", NULL},
+    {"act_fn", CK_STRING, "act_fn", NULL},
+    {"norm", CK_STRING, "norm", NULL},
+    {"positions", CK_STRING, "positions", NULL},
+    {"norm_eps", CK_DOUBLE, "norm_eps", NULL},
+    {"rope_theta", CK_DOUBLE, "rope_theta", NULL},
+    {"qkv_bias", CK_SWITCH, "qkv_bias", NULL},
+    {"out_bias", CK_SWITCH, "out_bias", NULL},
+    {"mlp_bias", CK_SWITCH, "mlp_bias", NULL},
+    {"mlp_gated", CK_SWITCH, "mlp_gated", NULL},
+    {"parallel_residual", CK_SWITCH, "parallel_residual", NULL},
+    {"tied_embeddings", CK_SWITCH, "tied_embeddings", NULL},
+    {"unembed_bias", CK_SWITCH, "unembed_bias", NULL},
+    /* TransformerLens HookedTransformerConfig */
+    {"normalization_type", CK_NORM, "norm", NULL},
+    {"positional_embedding_type", CK_POS, "positions", NULL},
+    {"eps", CK_NUM_TO, "norm_eps", NULL},
+    {"n_key_value_heads", CK_INT, "n_kv_heads", NULL},
+    {"gated_mlp", CK_BOOL_TO, "mlp_gated", NULL},
+    {"parallel_attn_mlp", CK_BOOL_TO, "parallel_residual", NULL},
+    {"tie_word_embeddings", CK_BOOL_TO, "tied_embeddings", NULL},
+    {"rotary_base", CK_NUM_TO, "rope_theta", NULL},
+    {"attn_only", CK_ATTN_ONLY, NULL, NULL},
+    {"d_vocab_out", CK_VOCAB_OUT, NULL, NULL},
+    {"attn_scale", CK_ATTN_SCALE, NULL, NULL},
+    {"final_rms", CK_RMS_ONLY, NULL, "an RMSNorm final norm with another norm in the blocks"},
+    {"uses_rms_norm", CK_RMS_ONLY, NULL, "RMSNorm where normalization_type says otherwise"},
+    {"use_attn_scale", CK_TRUE, NULL, "attention scores are always scaled by 1/sqrt(d_head)"},
+    {"rotary_adjacent_pairs", CK_FALSE, NULL,
+     "GPT-J interleaved pairs; the built-in transformer rotates halves (GPT-NeoX, Llama)"},
+    {"use_NTK_by_parts_rope", CK_FALSE, NULL, "rotary frequency scaling is not implemented"},
+    {"use_qk_norm", CK_FALSE, NULL, "query/key norms are not implemented"},
+    {"post_embedding_ln", CK_FALSE, NULL, "a norm after the embedding is not implemented"},
+    {"scale_attn_by_inverse_layer_idx", CK_FALSE, NULL, "per-layer attention scaling is not implemented"},
+    {"use_normalization_before_and_after", CK_FALSE, NULL, "norms after attention and MLP are not implemented"},
+    {"rmsnorm_uses_offset", CK_FALSE, NULL, "RMSNorm weights are used as they are (no 1 + w)"},
+    {"use_local_attn", CK_FALSE, NULL, "attention is always global"},
+    {"rope_scaling", CK_NULL, NULL, "rotary frequency scaling is not implemented"},
+    {"num_experts", CK_NULL, NULL, "mixture-of-experts MLPs are not implemented"},
+    {"attention_dir", CK_STR_EQ, "causal", "attention is always causal"},
+    {"attn_scores_soft_cap", CK_CAP, NULL, "soft-capping is not implemented"},
+    {"output_logits_soft_cap", CK_CAP, NULL, "soft-capping is not implemented"},
+    {"model_name", CK_IGNORE, NULL, NULL},
+    {"NTK_by_parts_low_freq_factor", CK_IGNORE, NULL, NULL}, /* used only by use_NTK_by_parts_rope */
+    {"NTK_by_parts_high_freq_factor", CK_IGNORE, NULL, NULL},
+    {"NTK_by_parts_factor", CK_IGNORE, NULL, NULL},
+    {"NTK_original_ctx_len", CK_IGNORE, NULL, NULL},
+    {NULL, 0, NULL, NULL},
+};
+
+/* What the checks after all keys need; set_opt[i] was set by key set_by[i]
+ * (two keys setting one option are an error). */
+typedef struct {
+    const char *set_by[24];
+    const char *set_opt[24];
+    int n_set;
+    const char *norm, *positions;
+    int rotary_dim_null, attn_only, rms_only_true;
+    const char *rms_only_key, *rms_only_why;
+    double attn_scale;
+    int has_attn_scale;
+} cfg_state;
+
+static int cfg_set(const char *path, cfg_state *s, const char *key, const char *opt) {
+    for (int i = 0; i < s->n_set; i++)
+        if (!strcmp(s->set_opt[i], opt))
+            return cli_fail(CLI_INPUT, "%s: \"%s\" and \"%s\" both set %s", path, s->set_by[i], key,
+                            opt);
+    if (s->n_set < 24) {
+        s->set_opt[s->n_set] = opt;
+        s->set_by[s->n_set++] = key;
+    }
+    return CLI_OK;
+}
+
+/* One key e of value v: sets options in *o, records in s. */
+static int cfg_one(const char *path, const cfg_key *e, const json_value *v, polca_options **o,
+                   cfg_state *s) {
+    const char *key = e->key;
+    int is_int = v->type == JSON_NUMBER && v->is_integer;
+    int rc = e->opt && e->kind != CK_STR_EQ ? cfg_set(path, s, key, e->opt) : CLI_OK;
+    if (rc) return rc;
+    switch (e->kind) {
+    case CK_INT:
+        if (v->type == JSON_NULL) {
+            s->rotary_dim_null |= !strcmp(e->opt, "rotary_dim");
+            return CLI_OK;
+        }
+        if (!is_int) return cli_fail(CLI_INPUT, "%s: \"%s\" must be an integer or null", path, key);
+        return cli_opt_int(o, e->opt, v->integer);
+    case CK_SWITCH:
+        if (v->type == JSON_BOOL) return cli_opt_int(o, e->opt, v->boolean);
+        if (!is_int || (v->integer != 0 && v->integer != 1))
+            return cli_fail(CLI_INPUT, "%s: \"%s\" must be true, false, 0 or 1", path, key);
+        return cli_opt_int(o, e->opt, v->integer);
+    case CK_BOOL_TO:
+        if (v->type != JSON_BOOL)
+            return cli_fail(CLI_INPUT, "%s: \"%s\" must be true or false", path, key);
+        return cli_opt_int(o, e->opt, v->boolean);
+    case CK_DOUBLE:
+    case CK_NUM_TO:
+        if (v->type != JSON_NUMBER)
+            return cli_fail(CLI_INPUT, "%s: \"%s\" must be a number", path, key);
+        return cli_opt_double(o, e->opt, v->number);
+    case CK_STRING:
+        if (v->type != JSON_STRING)
+            return cli_fail(CLI_INPUT, "%s: \"%s\" must be a string", path, key);
+        if (!strcmp(e->opt, "norm")) s->norm = v->string;
+        if (!strcmp(e->opt, "positions")) s->positions = v->string;
+        return cli_opt_string(o, e->opt, v->string);
+    case CK_NORM:
+    case CK_POS: {
+        static const char *const norm_map[] = {"LN", "layernorm", "RMS", "rmsnorm", NULL};
+        static const char *const pos_map[] = {"standard", "learned", "rotary", "rotary", NULL};
+        const char *const *map = e->kind == CK_NORM ? norm_map : pos_map;
+        for (int i = 0; v->type == JSON_STRING && map[i]; i += 2)
+            if (!strcmp(v->string, map[i])) {
+                if (e->kind == CK_NORM) s->norm = map[i + 1];
+                else s->positions = map[i + 1];
+                return cli_opt_string(o, e->opt, map[i + 1]);
+            }
+        const char *why = e->kind == CK_POS ? "not implemented (\"standard\" or \"rotary\")"
+                          : v->type == JSON_NULL ? "no normalization is not implemented (\"LN\" or \"RMS\")"
+                          : v->type == JSON_STRING && strstr(v->string, "Pre")
+                              ? "norms without weights (folded) are not implemented (\"LN\" or \"RMS\")"
+                              : "not implemented (\"LN\" or \"RMS\")";
+        if (v->type == JSON_STRING)
+            return cli_fail(CLI_INPUT, "%s: \"%s\": \"%s\": %s", path, key, v->string, why);
+        return cli_fail(CLI_INPUT, "%s: \"%s\": %s: %s", path, key, json_type_name(v->type), why);
+    }
+    case CK_FALSE:
+    case CK_TRUE:
+        if (v->type != JSON_BOOL)
+            return cli_fail(CLI_INPUT, "%s: \"%s\" must be true or false", path, key);
+        if (v->boolean != (e->kind == CK_TRUE))
+            return cli_fail(CLI_INPUT, "%s: \"%s\": %s: %s", path, key, v->boolean ? "true" : "false",
+                            e->why);
+        return CLI_OK;
+    case CK_NULL:
+        if (v->type != JSON_NULL)
+            return cli_fail(CLI_INPUT, "%s: \"%s\" is not null: %s", path, key, e->why);
+        return CLI_OK;
+    case CK_STR_EQ:
+        if (v->type != JSON_STRING || strcmp(v->string, e->opt))
+            return cli_fail(CLI_INPUT, "%s: \"%s\" is not \"%s\": %s", path, key, e->opt, e->why);
+        return CLI_OK;
+    case CK_CAP:
+        if (v->type != JSON_NUMBER)
+            return cli_fail(CLI_INPUT, "%s: \"%s\" must be a number", path, key);
+        if (v->number > 0)
+            return cli_fail(CLI_INPUT, "%s: \"%s\": %g: %s", path, key, v->number, e->why);
+        return CLI_OK;
+    case CK_RMS_ONLY:
+        if (v->type != JSON_BOOL)
+            return cli_fail(CLI_INPUT, "%s: \"%s\" must be true or false", path, key);
+        if (v->boolean) {
+            s->rms_only_true = 1;
+            s->rms_only_key = key;
+            s->rms_only_why = e->why;
+        }
+        return CLI_OK;
+    case CK_ATTN_ONLY:
+        if (v->type != JSON_BOOL)
+            return cli_fail(CLI_INPUT, "%s: \"attn_only\" must be true or false", path);
+        s->attn_only = v->boolean;
+        return CLI_OK;
+    case CK_VOCAB_OUT:
+        if (!is_int) return cli_fail(CLI_INPUT, "%s: \"d_vocab_out\" must be an integer", path);
+        return CLI_OK; /* compared with d_vocab after all keys */
+    case CK_ATTN_SCALE:
+        if (v->type != JSON_NUMBER)
+            return cli_fail(CLI_INPUT, "%s: \"attn_scale\" must be a number", path);
+        s->attn_scale = v->number;
+        s->has_attn_scale = 1;
+        return CLI_OK;
+    default:
+        return CLI_OK; /* CK_IGNORE */
+    }
+}
+
+/* An integer member of cfg, or dflt. */
+static int64_t cfg_int(const json_value *cfg, const char *key, int64_t dflt) {
+    const json_value *v = json_get(cfg, key);
+    return v && v->type == JSON_NUMBER && v->is_integer ? v->integer : dflt;
+}
+
+/* The checks that need several keys. */
+static int cfg_check(const char *path, const json_value *cfg, cfg_state *s, polca_options **o) {
+    int64_t d_vocab = cfg_int(cfg, "d_vocab", -1);
+    const json_value *dvo = json_get(cfg, "d_vocab_out");
+    if (dvo && dvo->integer != -1 && dvo->integer != d_vocab)
+        return cli_fail(CLI_INPUT, "%s: \"d_vocab_out\" %lld differs from \"d_vocab\": not "
+                        "implemented by the built-in transformer", path, (long long)dvo->integer);
+    const char *norm = s->norm ? s->norm : "layernorm";
+    const char *positions = s->positions ? s->positions : "learned";
+    if (s->rms_only_true && strcmp(norm, "rmsnorm"))
+        return cli_fail(CLI_INPUT, "%s: \"%s\": true: %s (the norm is \"%s\"): the built-in "
+                        "transformer uses one norm throughout", path, s->rms_only_key,
+                        s->rms_only_why, norm);
+    if (s->rotary_dim_null && !strcmp(positions, "rotary"))
+        return cli_fail(CLI_INPUT, "%s: \"rotary_dim\": null with rotary positions: give the "
+                        "rotated dims of each head", path);
+    if (s->has_attn_scale && s->attn_scale != -1.0) {
+        int64_t d_model = cfg_int(cfg, "d_model", 0), n_heads = cfg_int(cfg, "n_heads", 0);
+        int64_t d_head = cfg_int(cfg, "d_head", n_heads > 0 ? d_model / n_heads : 0);
+        double want = sqrt((double)d_head);
+        if (d_head <= 0 || fabs(s->attn_scale - want) > 1e-6 * want)
+            return cli_fail(CLI_INPUT, "%s: \"attn_scale\": %g: the built-in transformer divides "
+                            "attention scores by sqrt(d_head) = %g", path, s->attn_scale, want);
+    }
+    /* TransformerLens builds no MLP for attn_only whatever d_mlp says */
+    if (s->attn_only) return cli_opt_int(o, "d_mlp", 0);
+    return CLI_OK;
+}
 
 int cli_is_checkpoint(const char *path) {
     struct stat st;
@@ -186,7 +437,8 @@ int cli_load_model(const char *path, polca_model **out) {
     free(text);
     polca_options *o = NULL;
     polca_context *ctx = NULL;
-    int64_t d_vocab = -1, d_mlp_forced = -1;
+    cfg_state st;
+    memset(&st, 0, sizeof st);
     if (cfg->type != JSON_OBJECT) {
         rc = cli_fail(CLI_INPUT, "%s: a model config is a JSON object, not %s", path,
                       json_type_name(cfg->type));
@@ -197,63 +449,16 @@ int cli_load_model(const char *path, polca_model **out) {
         goto done;
     }
     for (size_t k = 0; k < cfg->length && !rc; k++) {
-        const char *key = cfg->keys[k];
-        const json_value *v = &cfg->items[k];
-        int is_int = 0;
-        for (int j = 0; int_keys[j]; j++) is_int |= strcmp(key, int_keys[j]) == 0;
-        if (is_int) {
-            if (v->type != JSON_NUMBER || !v->is_integer)
-                rc = cli_fail(CLI_INPUT, "%s: \"%s\" must be an integer", path, key);
-            else if (strcmp(key, "d_vocab") == 0)
-                d_vocab = v->integer;
-            if (!rc) rc = cli_opt_int(&o, key, v->integer);
-        } else if (strcmp(key, "act_fn") == 0) {
-            if (v->type != JSON_STRING)
-                rc = cli_fail(CLI_INPUT, "%s: \"act_fn\" must be a string", path);
-            else
-                rc = cli_opt_string(&o, "act_fn", v->string);
-        } else if (strcmp(key, "attn_only") == 0) {
-            if (v->type != JSON_BOOL)
-                rc = cli_fail(CLI_INPUT, "%s: \"attn_only\" must be true or false", path);
-            else if (v->boolean)
-                d_mlp_forced = 0;
-        } else if (strcmp(key, "normalization_type") == 0 ||
-                   strcmp(key, "positional_embedding_type") == 0) {
-            const char *want = key[0] == 'n' ? "LN" : "standard";
-            if (v->type != JSON_NULL && (v->type != JSON_STRING || strcmp(v->string, want) != 0))
-                rc = cli_fail(CLI_INPUT, "%s: \"%s\": the built-in transformer implements only \"%s\"",
-                              path, key, want);
-        } else if (strcmp(key, "eps") == 0) {
-            if (v->type != JSON_NUMBER || fabs(v->number - 1e-5) > 1e-12)
-                rc = cli_fail(CLI_INPUT, "%s: \"eps\": the built-in transformer's LayerNorm uses 1e-5",
-                              path);
-        } else if (strcmp(key, "use_attn_scale") == 0) {
-            if (v->type != JSON_BOOL || !v->boolean)
-                rc = cli_fail(CLI_INPUT, "%s: \"use_attn_scale\": the built-in transformer always "
-                              "scales attention by 1/sqrt(d_head)", path);
-        } else if (strcmp(key, "d_vocab_out") == 0) {
-            if (v->type != JSON_NUMBER || !v->is_integer)
-                rc = cli_fail(CLI_INPUT, "%s: \"d_vocab_out\" must be an integer", path);
-            /* compared with d_vocab below */
-        } else if (strcmp(key, "model_name") == 0) {
-            /* informational */
-        } else {
-            rc = cli_fail(CLI_INPUT, "%s: unknown key \"%s\" (known: n_layers, d_model, n_heads, "
-                          "d_head, d_mlp, d_vocab, n_ctx, act_fn; docs/cli.md)", path, key);
-        }
-    }
-    const json_value *dvo = json_get(cfg, "d_vocab_out");
-    if (!rc && dvo && dvo->integer != -1 && dvo->integer != d_vocab)
-        rc = cli_fail(CLI_INPUT, "%s: \"d_vocab_out\" %lld differs from \"d_vocab\": not implemented "
-                      "by the built-in transformer", path, (long long)dvo->integer);
-    if (!rc && d_mlp_forced == 0) {
-        const json_value *dm = json_get(cfg, "d_mlp");
-        if (dm && dm->integer != 0)
-            rc = cli_fail(CLI_INPUT, "%s: \"attn_only\" is true but \"d_mlp\" is %lld", path,
-                          (long long)dm->integer);
+        const cfg_key *e = cfg_keys;
+        while (e->key && strcmp(e->key, cfg->keys[k])) e++;
+        if (e->key)
+            rc = cfg_one(path, e, &cfg->items[k], &o, &st);
         else
-            rc = cli_opt_int(&o, "d_mlp", 0);
+            rc = cli_fail(CLI_INPUT, "%s: unknown key \"%s\" (the keys are the options of the "
+                          "built-in transformer and TransformerLens HookedTransformerConfig "
+                          "fields; docs/cli.md \"Model config\")", path, cfg->keys[k]);
     }
+    if (!rc) rc = cfg_check(path, cfg, &st, &o);
     if (!rc && !o) rc = cli_fail(CLI_INPUT, "%s: the config is empty", path);
     if (!rc) ctx = cli_context(&rc);
     if (!rc) {

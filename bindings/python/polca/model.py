@@ -2,6 +2,8 @@
 import collections
 import ctypes
 import json
+import math
+import numbers
 import re
 import struct
 
@@ -159,34 +161,197 @@ Dirderivs = collections.namedtuple("Dirderivs", "g c losses")
 TRANSFORMER_KEYS = ("n_layers", "d_model", "n_heads", "d_head", "d_mlp", "d_vocab", "n_ctx",
                     "act_fn")
 
+# The model config's keys, as in tools/polca/inputs.c (cfg_keys; docs/cli.md
+# "Model config"): key -> (kind, option or required value, why refused).
+_CFG_KEYS = {
+    **{k: ("int", k, None) for k in ("n_layers", "d_model", "n_heads", "d_head", "d_mlp",
+                                     "d_vocab", "n_ctx", "n_kv_heads", "rotary_dim")},
+    **{k: ("string", k, None) for k in ("act_fn", "norm", "positions")},
+    **{k: ("double", k, None) for k in ("norm_eps", "rope_theta")},
+    **{k: ("switch", k, None) for k in ("qkv_bias", "out_bias", "mlp_bias", "mlp_gated",
+                                        "parallel_residual", "tied_embeddings",
+                                        "unembed_bias")},
+    # TransformerLens HookedTransformerConfig
+    "normalization_type": ("norm", "norm", None),
+    "positional_embedding_type": ("pos", "positions", None),
+    "eps": ("double", "norm_eps", None),
+    "n_key_value_heads": ("int", "n_kv_heads", None),
+    "gated_mlp": ("bool", "mlp_gated", None),
+    "parallel_attn_mlp": ("bool", "parallel_residual", None),
+    "tie_word_embeddings": ("bool", "tied_embeddings", None),
+    "rotary_base": ("double", "rope_theta", None),
+    "attn_only": ("attn_only", None, None),
+    "d_vocab_out": ("vocab_out", None, None),
+    "attn_scale": ("attn_scale", None, None),
+    "final_rms": ("rms_only", None, "an RMSNorm final norm with another norm in the blocks"),
+    "uses_rms_norm": ("rms_only", None, "RMSNorm where normalization_type says otherwise"),
+    "use_attn_scale": ("true", None, "attention scores are always scaled by 1/sqrt(d_head)"),
+    "rotary_adjacent_pairs": ("false", None, "GPT-J interleaved pairs; the built-in transformer "
+                              "rotates halves (GPT-NeoX, Llama)"),
+    "use_NTK_by_parts_rope": ("false", None, "rotary frequency scaling is not implemented"),
+    "use_qk_norm": ("false", None, "query/key norms are not implemented"),
+    "post_embedding_ln": ("false", None, "a norm after the embedding is not implemented"),
+    "scale_attn_by_inverse_layer_idx": ("false", None,
+                                        "per-layer attention scaling is not implemented"),
+    "use_normalization_before_and_after": ("false", None,
+                                           "norms after attention and MLP are not implemented"),
+    "rmsnorm_uses_offset": ("false", None, "RMSNorm weights are used as they are (no 1 + w)"),
+    "use_local_attn": ("false", None, "attention is always global"),
+    "rope_scaling": ("null", None, "rotary frequency scaling is not implemented"),
+    "num_experts": ("null", None, "mixture-of-experts MLPs are not implemented"),
+    "attention_dir": ("str_eq", "causal", "attention is always causal"),
+    "attn_scores_soft_cap": ("cap", None, "soft-capping is not implemented"),
+    "output_logits_soft_cap": ("cap", None, "soft-capping is not implemented"),
+    **{k: ("ignore", None, None) for k in ("model_name", "NTK_by_parts_low_freq_factor",
+                                           "NTK_by_parts_high_freq_factor", "NTK_by_parts_factor",
+                                           "NTK_original_ctx_len")},
+}
+_NORMS = {"LN": "layernorm", "RMS": "rmsnorm"}
+_POSITIONS = {"standard": "learned", "rotary": "rotary"}
+
+
+def _is_int(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_num(v):
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _js(v):
+    """v as the CLI's messages write JSON values."""
+    return "null" if v is None else json.dumps(v) if isinstance(v, (bool, str)) else repr(v)
+
 
 def transformer_config(cfg):
-    """The built-in transformer's options from a TransformerLens
-    HookedTransformerConfig (or a dict of its fields): n_layers, d_model,
-    n_heads, d_head, d_mlp, d_vocab, n_ctx, act_fn. Raises ValueError for
-    settings the built-in model does not implement (normalization other than
-    "LN", positional embeddings other than "standard", a separate output
-    vocabulary, no attention scaling, LayerNorm eps other than 1e-5)."""
-    get = (lambda k, d=None: cfg.get(k, d)) if isinstance(cfg, dict) else \
-        (lambda k, d=None: getattr(cfg, k, d))
-    checks = [("normalization_type", "LN", lambda v: v in (None, "LN")),
-              ("positional_embedding_type", "standard", lambda v: v in (None, "standard")),
-              ("use_attn_scale", True, lambda v: v in (None, True)),
-              ("eps", 1e-5, lambda v: v is None or abs(v - 1e-5) <= 1e-12),
-              ("final_rms", False, lambda v: not v),
-              ("gated_mlp", False, lambda v: not v),
-              ("parallel_attn_mlp", False, lambda v: not v)]
-    for key, want, ok in checks:
-        if not ok(get(key)):
-            raise ValueError(f"{key} = {get(key)!r}: the built-in transformer implements "
-                             f"only {want!r}")
-    d_vocab = get("d_vocab")
-    d_out = get("d_vocab_out")
-    if d_out not in (None, -1, d_vocab):
-        raise ValueError(f"d_vocab_out = {d_out} differs from d_vocab = {d_vocab}: "
-                         "the built-in transformer's unembedding has d_vocab outputs")
-    out = {k: get(k) for k in TRANSFORMER_KEYS if get(k) is not None}
-    if get("attn_only"):
+    """The built-in transformer's options (a dict for Model.transformer) from
+    a model config: a dict of options of Model.transformer and/or
+    TransformerLens HookedTransformerConfig fields, or a
+    HookedTransformerConfig itself (any object: its attributes of those
+    names are read). The mapping is the CLI's model config (docs/cli.md
+    "Model config"): normalization_type "LN"/"RMS" -> norm,
+    positional_embedding_type "standard"/"rotary" -> positions, eps ->
+    norm_eps, n_key_value_heads -> n_kv_heads, gated_mlp -> mlp_gated,
+    parallel_attn_mlp -> parallel_residual, rotary_base -> rope_theta, ...
+    Raises ValueError naming the key for a dict key it does not know and for
+    a value that changes the math from what the built-in model computes
+    (normalization_type None or "LNPre", alibi, rotary_adjacent_pairs, ...)."""
+    if isinstance(cfg, dict):
+        for key in cfg:
+            if key not in _CFG_KEYS:
+                raise ValueError(f"unknown key {key!r} (the keys are the options of the built-in "
+                                 "transformer and TransformerLens HookedTransformerConfig fields; "
+                                 "docs/cli.md \"Model config\")")
+        items = list(cfg.items())
+    else:
+        missing = object()
+        items = [(k, getattr(cfg, k, missing)) for k in _CFG_KEYS]
+        items = [(k, v) for k, v in items if v is not missing]
+    out, set_by = {}, {}
+    norm = positions = rms_only = attn_scale = None
+    rotary_dim_null = attn_only = False
+    for key, v in items:
+        kind, opt, why = _CFG_KEYS[key]
+        if opt is not None and kind != "str_eq":
+            if opt in set_by:
+                raise ValueError(f"{set_by[opt]!r} and {key!r} both set {opt}")
+            set_by[opt] = key
+        if kind == "int":
+            if v is None:
+                rotary_dim_null |= opt == "rotary_dim"
+                continue
+            if not _is_int(v):
+                raise ValueError(f"{key!r} must be an integer or None, not {v!r}")
+            out[opt] = int(v)
+        elif kind == "switch":
+            if not (isinstance(v, bool) or (_is_int(v) and v in (0, 1))):
+                raise ValueError(f"{key!r} must be True, False, 0 or 1, not {v!r}")
+            out[opt] = int(v)
+        elif kind == "bool":
+            if not isinstance(v, bool):
+                raise ValueError(f"{key!r} must be True or False, not {v!r}")
+            out[opt] = int(v)
+        elif kind == "double":
+            if not _is_num(v):
+                raise ValueError(f"{key!r} must be a number, not {v!r}")
+            out[opt] = float(v)
+        elif kind == "string":
+            if not isinstance(v, str):
+                raise ValueError(f"{key!r} must be a string, not {v!r}")
+            out[opt] = v
+            norm = v if opt == "norm" else norm
+            positions = v if opt == "positions" else positions
+        elif kind in ("norm", "pos"):
+            table = _NORMS if kind == "norm" else _POSITIONS
+            if isinstance(v, str) and v in table:
+                out[opt] = table[v]
+                if kind == "norm":
+                    norm = table[v]
+                else:
+                    positions = table[v]
+                continue
+            if kind == "pos":
+                msg = 'not implemented ("standard" or "rotary")'
+            elif v is None:
+                msg = 'no normalization is not implemented ("LN" or "RMS")'
+            elif isinstance(v, str) and "Pre" in v:
+                msg = 'norms without weights (folded) are not implemented ("LN" or "RMS")'
+            else:
+                msg = 'not implemented ("LN" or "RMS")'
+            raise ValueError(f"{key!r}: {_js(v)}: {msg}")
+        elif kind in ("true", "false"):
+            if not isinstance(v, bool):
+                raise ValueError(f"{key!r} must be True or False, not {v!r}")
+            if v != (kind == "true"):
+                raise ValueError(f"{key!r}: {_js(v)}: {why}")
+        elif kind == "null":
+            if v is not None:
+                raise ValueError(f"{key!r} is not None: {why}")
+        elif kind == "str_eq":
+            if v != opt:
+                raise ValueError(f"{key!r} is not {opt!r}: {why}")
+        elif kind == "cap":
+            if not _is_num(v):
+                raise ValueError(f"{key!r} must be a number, not {v!r}")
+            if v > 0:
+                raise ValueError(f"{key!r}: {v}: {why}")
+        elif kind == "rms_only":
+            if not isinstance(v, bool):
+                raise ValueError(f"{key!r} must be True or False, not {v!r}")
+            if v:
+                rms_only = (key, why)
+        elif kind == "attn_only":
+            if not isinstance(v, bool):
+                raise ValueError(f"'attn_only' must be True or False, not {v!r}")
+            attn_only = v
+        elif kind == "vocab_out":
+            if not _is_int(v):
+                raise ValueError(f"'d_vocab_out' must be an integer, not {v!r}")
+        elif kind == "attn_scale":
+            if not _is_num(v):
+                raise ValueError(f"'attn_scale' must be a number, not {v!r}")
+            attn_scale = float(v)
+    # the checks that need several keys
+    values = dict(items)
+    d_out = values.get("d_vocab_out")
+    if d_out is not None and d_out != -1 and d_out != values.get("d_vocab"):
+        raise ValueError(f"'d_vocab_out' {d_out} differs from 'd_vocab': not implemented by "
+                         "the built-in transformer")
+    norm, positions = norm or "layernorm", positions or "learned"
+    if rms_only and norm != "rmsnorm":
+        raise ValueError(f"{rms_only[0]!r}: true: {rms_only[1]} (the norm is {norm!r}): the "
+                         "built-in transformer uses one norm throughout")
+    if rotary_dim_null and positions == "rotary":
+        raise ValueError("'rotary_dim': None with rotary positions: give the rotated dims of "
+                         "each head")
+    if attn_scale is not None and attn_scale != -1.0:
+        d_model, n_heads = out.get("d_model", 0), out.get("n_heads", 0)
+        d_head = out.get("d_head", d_model // n_heads if n_heads > 0 else 0)
+        want = math.sqrt(d_head)
+        if d_head <= 0 or abs(attn_scale - want) > 1e-6 * want:
+            raise ValueError(f"'attn_scale': {attn_scale:g}: the built-in transformer divides "
+                             f"attention scores by sqrt(d_head) = {want:g}")
+    if attn_only:  # TransformerLens builds no MLP whatever d_mlp says
         out["d_mlp"] = 0
     return out
 
