@@ -134,26 +134,40 @@ static double time_op(run *r, int op, int runs) {
     return 1e3 * bench_median(t, runs);
 }
 
+/* The number after "key": in a JSON line, or 0. */
+static double json_number(const char *line, const char *key) {
+    char quoted[64];
+    snprintf(quoted, sizeof quoted, "\"%s\":", key);
+    const char *at = strstr(line, quoted);
+    return at ? atof(at + strlen(quoted)) : 0.0;
+}
+
 /* PyTorch's ms for the four operations of `model` on the same sizes, from
- * one run of bench/torch_pretrained.py (a JSON line with forward_ms,
- * gradient_ms, hvp_ms, gc_ms); zeros when unavailable. */
+ * one run of bench/torch_pretrained.py (a JSON line per model); zeros when
+ * unavailable. Each is PyTorch's fastest correct path: the HVP is the
+ * faster of jvp-of-grad and double backward; g+c on a LayerNorm model is
+ * the composite-LayerNorm path, because torch 2.15's nested jvp through
+ * F.layer_norm gives wrong c (bench/torch_pretrained.py says more). */
 static void torch_times(const char *python, const char *model, int threads, int S, int T, int K,
                         int runs, int do_gc, double ms[4]) {
     memset(ms, 0, 4 * sizeof *ms);
     if (!python) return;
-    char cmd[1024], line[2048];
+    char cmd[1024], line[4096];
     snprintf(cmd, sizeof cmd,
-             "%s bench/torch_pretrained.py --model %s --threads %d --seqs %d --seq-len %d "
-             "--k %d --runs %d%s 2>/tmp/polca_bench_torch.log",
-             python, model, threads, S, T, do_gc ? K : 0, runs, do_gc ? "" : " --no-gc");
+             "%s bench/torch_pretrained.py --model %s --threads %d --seqs %d --seqlen %d "
+             "--K %d --runs %d 2>/tmp/polca_bench_torch.log",
+             python, model, threads, S, T, do_gc ? K : 1, runs);
     FILE *p = popen(cmd, "r");
     if (!p) return;
-    static const char *keys[4] = {"\"forward_ms\"", "\"gradient_ms\"", "\"hvp_ms\"", "\"gc_ms\""};
-    while (fgets(line, sizeof line, p))
-        for (int i = 0; i < 4; i++) {
-            const char *at = strstr(line, keys[i]);
-            if (at && (at = strchr(at, ':'))) ms[i] = atof(at + 1);
-        }
+    while (fgets(line, sizeof line, p)) {
+        if (!strstr(line, "\"forward_ms\"")) continue;
+        ms[0] = json_number(line, "forward_ms");
+        ms[1] = json_number(line, "gradient_ms");
+        const double jvp_grad = json_number(line, "hvp_ms"), dbl = json_number(line, "hvp_double_ms");
+        ms[2] = dbl > 0 && dbl < jvp_grad ? dbl : jvp_grad;
+        const double composite = json_number(line, "gc_ln_composite_ms");
+        ms[3] = do_gc ? (composite > 0 ? composite : json_number(line, "gc_ms")) : 0.0;
+    }
     if (pclose(p) != 0) memset(ms, 0, 4 * sizeof *ms);
 }
 
