@@ -203,10 +203,16 @@ def bench(name, args):
            "params": P, "scored_tokens": args.seqs * (args.seqlen - 1), "K": args.K,
            "runs": args.runs, "attn": "eager", "dtype": "float32"}
 
-    with torch.no_grad():
-        res["forward_ms"] = timed(lambda: losses(params), args.runs)
-    res["gradient_ms"] = timed(lambda: grad(mean)(params), args.runs)
-    res["hvp_ms"] = timed(lambda: jvp(grad(mean), (params,), (v,)), args.runs)
+    def put(key, fn):
+        res[key] = timed(fn, args.runs)
+        print(f"# {name} {key} {res[key]:.0f}", file=sys.stderr, flush=True)   # progress
+
+    def forward():
+        with torch.no_grad():
+            return losses(params)
+    put("forward_ms", forward)
+    put("gradient_ms", lambda: grad(mean)(params))
+    put("hvp_ms", lambda: jvp(grad(mean), (params,), (v,)))
 
     ps = [p for p in model.parameters()]
     vs = [v[n] for n, _ in model.named_parameters()]
@@ -217,12 +223,12 @@ def bench(name, args):
         loss = -lp.gather(-1, tokens[:, 1:, None]).mean()
         g1 = torch.autograd.grad(loss, ps, create_graph=True)
         return torch.autograd.grad(sum((a * b).sum() for a, b in zip(g1, vs)), ps)
-    res["hvp_double_ms"] = timed(hvp_double, args.runs)
+    put("hvp_double_ms", hvp_double)
 
     res["gc_mode"] = f"vmap chunk {args.vmap_chunk}" if args.vmap_chunk > 0 else "loop"
-    res["gc_ms"] = timed(lambda: run_gc(gc_one, params, dirs, args.vmap_chunk), args.runs)
+    put("gc_ms", lambda: run_gc(gc_one, params, dirs, args.vmap_chunk))
     if composite_layer_norm(model):
-        res["gc_ln_composite_ms"] = timed(lambda: run_gc(gc_one, params, dirs, args.vmap_chunk), args.runs)
+        put("gc_ln_composite_ms", lambda: run_gc(gc_one, params, dirs, args.vmap_chunk))
         restore_layer_norm(model)
     if args.check:
         res["check"] = check(cls, mkcfg(), args.seed)

@@ -542,7 +542,7 @@ def readme(hf_cases, tl4, sizes):
     w("| file | content |")
     w("|---|---|")
     w("| `checkpoint/` | exactly what `save_pretrained` wrote (config.json + model.safetensors, or shards + index); float32; generation_config.json dropped |")
-    w("| `reference.safetensors` | `tokens` I32 [S,T]; `mask` U8 [S,T] (1 = scored, all but the last position); `losses` F64 [N=S(T-1)] row-major, cross-entropy of logits[s,t] vs tokens[s,t+1]; `mean_loss` F64 [1] (the model's own `loss`); `g` F64 [K,N] = <grad l_i, d_k>; `c` F64 [K,N] = d_k^T H(l_i) d_k |")
+    w("| `reference.safetensors` | `tokens` I32 [S,T]; `mask` U8 [S,T] (1 = scored, all but the last position); `losses` F64 [N=S(T-1)] row-major, cross-entropy of logits[s,t] vs tokens[s,t+1]; `mean_loss` F64 [1] (mean of `losses`: the model's own `loss`, in float64); `g` F64 [K,N] = <grad l_i, d_k>; `c` F64 [K,N] = d_k^T H(l_i) d_k |")
     w("| `dir0..dir2.safetensors` | F32 directions, one tensor per unique parameter, checkpoint names and shapes |")
     w("| `grad.safetensors` | F64 gradient of mean_loss, same names/shapes |")
     w("| `hvp0.safetensors` | F64 Hessian(mean_loss) @ dir0, same names/shapes |")
