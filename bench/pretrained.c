@@ -244,6 +244,7 @@ int main(int argc, char **argv) {
     }
     if (runs < 1 || runs > 15) runs = 3;
     if (python && !*python) python = NULL;
+    setvbuf(stdout, NULL, _IOLBF, 0); /* each line as it is measured */
     polca_context *ctx = NULL;
     polca_options *opt = NULL;
     polca_options_create(&opt);
