@@ -79,6 +79,35 @@ typedef struct polca__host_model {
     void *c_user;
 } polca__host_model;
 
+/* The built-in transformer's options (polca_model_create_transformer), one
+ * list for both tables that need them: the option check of
+ * model_transformer.c and the configuration a checkpoint implies
+ * (pretrained.c). X(name, ENUM_SUFFIX, POLCA_OPT_type). */
+#define POLCA__TF_OPTIONS(X)                                                   \
+    X(n_layers, N_LAYERS, POLCA_OPT_INT)                                       \
+    X(d_model, D_MODEL, POLCA_OPT_INT)                                         \
+    X(n_heads, N_HEADS, POLCA_OPT_INT)                                         \
+    X(d_head, D_HEAD, POLCA_OPT_INT)                                           \
+    X(d_mlp, D_MLP, POLCA_OPT_INT)                                             \
+    X(d_vocab, D_VOCAB, POLCA_OPT_INT)                                         \
+    X(n_ctx, N_CTX, POLCA_OPT_INT)                                             \
+    X(act_fn, ACT_FN, POLCA_OPT_STRING)                                        \
+    X(n_kv_heads, N_KV_HEADS, POLCA_OPT_INT)                                   \
+    X(norm, NORM, POLCA_OPT_STRING)                                            \
+    X(norm_eps, NORM_EPS, POLCA_OPT_DOUBLE)                                    \
+    X(positions, POSITIONS, POLCA_OPT_STRING)                                  \
+    X(rotary_dim, ROTARY_DIM, POLCA_OPT_INT)                                   \
+    X(rope_theta, ROPE_THETA, POLCA_OPT_DOUBLE)                                \
+    X(qkv_bias, QKV_BIAS, POLCA_OPT_INT)                                       \
+    X(out_bias, OUT_BIAS, POLCA_OPT_INT)                                       \
+    X(mlp_bias, MLP_BIAS, POLCA_OPT_INT)                                       \
+    X(mlp_gated, MLP_GATED, POLCA_OPT_INT)                                     \
+    X(parallel_residual, PARALLEL, POLCA_OPT_INT)                              \
+    X(tied_embeddings, TIED, POLCA_OPT_INT)                                    \
+    X(unembed_bias, UNEMBED_BIAS, POLCA_OPT_INT)
+
+#define POLCA__TF_OPTION_SPEC(name, suffix, type) {#name, type},
+
 struct polca_model {
     polca__head head;
     int32_t kind; /* POLCA__MODEL_* */

@@ -10,17 +10,7 @@
 #include "model.h"
 
 static const polca__option_spec tf_options[] = {
-    {"n_layers", POLCA_OPT_INT},       {"d_model", POLCA_OPT_INT},
-    {"n_heads", POLCA_OPT_INT},        {"d_head", POLCA_OPT_INT},
-    {"d_mlp", POLCA_OPT_INT},          {"d_vocab", POLCA_OPT_INT},
-    {"n_ctx", POLCA_OPT_INT},          {"act_fn", POLCA_OPT_STRING},
-    {"n_kv_heads", POLCA_OPT_INT},     {"norm", POLCA_OPT_STRING},
-    {"norm_eps", POLCA_OPT_DOUBLE},    {"positions", POLCA_OPT_STRING},
-    {"rotary_dim", POLCA_OPT_INT},     {"rope_theta", POLCA_OPT_DOUBLE},
-    {"qkv_bias", POLCA_OPT_INT},       {"out_bias", POLCA_OPT_INT},
-    {"mlp_bias", POLCA_OPT_INT},       {"mlp_gated", POLCA_OPT_INT},
-    {"parallel_residual", POLCA_OPT_INT}, {"tied_embeddings", POLCA_OPT_INT},
-    {"unembed_bias", POLCA_OPT_INT},   {NULL, 0},
+    POLCA__TF_OPTIONS(POLCA__TF_OPTION_SPEC){NULL, 0},
 };
 
 #define TF_DIM_MAX ((int64_t)1 << 24)

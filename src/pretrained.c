@@ -579,24 +579,16 @@ int32_t polca__pt_detect(const polca__pt_source *src, int32_t *format,
 
 /* ==== the configuration a checkpoint implies ==== */
 
+/* O_N_LAYERS, O_D_MODEL, ...: the options' indices in opt_spec and v[]. */
 enum {
-    O_N_LAYERS, O_D_MODEL, O_N_HEADS, O_D_HEAD, O_D_MLP, O_D_VOCAB, O_N_CTX, O_ACT_FN,
-    O_N_KV_HEADS, O_NORM, O_NORM_EPS, O_POSITIONS, O_ROTARY_DIM, O_ROPE_THETA, O_QKV_BIAS,
-    O_OUT_BIAS, O_MLP_BIAS, O_MLP_GATED, O_PARALLEL, O_TIED, O_UNEMBED_BIAS, O_COUNT
+#define TF_OPTION_ENUM(name, suffix, type) O_##suffix,
+    POLCA__TF_OPTIONS(TF_OPTION_ENUM)
+#undef TF_OPTION_ENUM
+    O_COUNT
 };
 
 static const polca__option_spec opt_spec[] = {
-    {"n_layers", POLCA_OPT_INT},          {"d_model", POLCA_OPT_INT},
-    {"n_heads", POLCA_OPT_INT},           {"d_head", POLCA_OPT_INT},
-    {"d_mlp", POLCA_OPT_INT},             {"d_vocab", POLCA_OPT_INT},
-    {"n_ctx", POLCA_OPT_INT},             {"act_fn", POLCA_OPT_STRING},
-    {"n_kv_heads", POLCA_OPT_INT},        {"norm", POLCA_OPT_STRING},
-    {"norm_eps", POLCA_OPT_DOUBLE},       {"positions", POLCA_OPT_STRING},
-    {"rotary_dim", POLCA_OPT_INT},        {"rope_theta", POLCA_OPT_DOUBLE},
-    {"qkv_bias", POLCA_OPT_INT},          {"out_bias", POLCA_OPT_INT},
-    {"mlp_bias", POLCA_OPT_INT},          {"mlp_gated", POLCA_OPT_INT},
-    {"parallel_residual", POLCA_OPT_INT}, {"tied_embeddings", POLCA_OPT_INT},
-    {"unembed_bias", POLCA_OPT_INT},      {"format", POLCA_OPT_STRING},
+    POLCA__TF_OPTIONS(POLCA__TF_OPTION_SPEC){"format", POLCA_OPT_STRING},
     {NULL, 0},
 };
 

@@ -21,35 +21,15 @@ TF_VECTORIZE_FILE
 
 /* ---- vectorizable elementary functions (float, branch-free) ---- */
 
-/* e^x to about 2 ulp for x in [-87, 88]; clamped outside (never Inf/0
- * denormals: the values that reach it are bounded in practice), so +Inf
- * and huge x give e^88, -Inf and very negative x e^-87, and NaN gives NaN.
- * Every step is defined for every input (a NaN is evaluated as 0 and put
- * back at the end): the exponent built below is kf + 127 in [1, 254]. */
+/* e^x for the activations: tf_expf (fast_exp.h) on x clamped to
+ * [-87, 88], so +Inf and huge x give e^88, -Inf and very negative x e^-87
+ * (never Inf or a subnormal: the activations' formulas divide by and square
+ * it), and NaN gives NaN. Within [-87, 88] the values are tf_expf's, bit for
+ * bit (its two power-of-two scalings are exact for normal results). */
 TF_INLINE float tf_exp(float x) {
     float xc = x < -87.0f ? -87.0f : x;
     xc = xc > 88.0f ? 88.0f : xc;
-    xc = xc == xc ? xc : 0.0f;
-    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    float kf = (xc * 1.44269504088896341f + magic) - magic;
-    float r = xc - kf * 0.693145751953125f; /* ln2 split: hi exact in float */
-    r = r - kf * 1.428606765330187045e-06f;
-    /* Taylor to r^7 on |r| <= 0.35: truncation < 1e-8 relative */
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    union {
-        uint32_t i;
-        float f;
-    } sc;
-    sc.i = (uint32_t)((int32_t)kf + 127) << 23;
-    float y = p * sc.f;
-    return x == x ? y : x;
+    return x == x ? tf_expf(xc) : x;
 }
 
 /* tf_exp out of line, for tests (tests/test_tf_exp.c). */
