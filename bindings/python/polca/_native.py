@@ -2,8 +2,10 @@
 owner of every C handle.
 
 The library is looked up, in order: the POLCA_LIBRARY environment variable
-(a path), a copy inside this package's folder, then the system loader
-(libpolca.so.0 on LD_LIBRARY_PATH or in the linker cache).
+(a path), the copy bundled by `pip install ./bindings/python` (polca/lib/,
+beside the CUDA module and under the CLI's polca/bin/), a copy placed in this
+package's folder by hand, then the system loader (libpolca.so.0 on
+LD_LIBRARY_PATH or in the linker cache).
 """
 import ctypes
 import ctypes.util
@@ -32,6 +34,7 @@ def _candidates():
     if env:
         yield env
     here = os.path.dirname(os.path.abspath(__file__))
+    yield os.path.join(here, "lib", f"libpolca.so.{MAJOR}")
     yield os.path.join(here, f"libpolca.so.{MAJOR}")
     yield f"libpolca.so.{MAJOR}"
     found = ctypes.util.find_library("polca")
@@ -46,8 +49,10 @@ def _load():
             return ctypes.CDLL(path)
         except OSError as e:
             errors.append(f"{path}: {e}")
-    raise ImportError("libpolca not found; set POLCA_LIBRARY to the path of "
-                      "libpolca.so.0. Tried:\n  " + "\n  ".join(errors))
+    raise ImportError("libpolca not found; install the package with `pip install "
+                      "./bindings/python` (it builds and bundles the library) or set "
+                      "POLCA_LIBRARY to the path of libpolca.so.0. Tried:\n  "
+                      + "\n  ".join(errors))
 
 
 lib = _load()
