@@ -219,7 +219,7 @@ def trajectories_and_hessian_basis_match_builtin():
 def second_order_by_differences_and_errors():
     """second_order=False leaves c to libpolca's central differences of the
     adapter's exact g: c ~ (g(theta + h d) - g(theta - h d)) / (2h),
-    h = fd_step * max(1, rms(theta)) / rms(d) (polca/model.h). Checked
+    h = fd_step * max(1, rms(theta)) / ||d|| (polca/model.h). Checked
     against that formula evaluated here with the exact g; the two differ
     by the rounding of theta +- h d to float32, which moves g by about
     ulp(theta) |dg/dtheta|: 1e-3 relative covers it. The formula's own
@@ -232,7 +232,7 @@ def second_order_by_differences_and_errors():
     d = rng.standard_normal((1, builtin.n_params)).astype(np.float32)
     got = fd.model.dirderivs(idx, theta, d).c
     rms = lambda x: float(np.sqrt(np.mean(np.asarray(x, np.float64) ** 2)))  # noqa: E731
-    h = 1e-3 * max(1.0, rms(theta)) / rms(d)
+    h = 1e-3 * max(1.0, rms(theta)) / float(np.linalg.norm(np.asarray(d, np.float64)))
     plus = (theta.astype(np.float64) + h * d[0]).astype(np.float32)
     minus = (theta.astype(np.float64) - h * d[0]).astype(np.float32)
     g = lambda th: tm.model.dirderivs(idx, th, d, second=False).g.astype(np.float64)  # noqa
