@@ -13,6 +13,11 @@ parameters while it runs: torch's functional_call substitutes them).
 Parameters: the flat libpolca vector theta is the module's parameters
 `names` (default: every named parameter, in named_parameters() order)
 flattened in that order, row-major. flatten() / load_into() convert.
+Vectors laid out by another model (a built-in transformer's checkpoints,
+bases, ...) need that model's order: pass layout=that_model (or its
+tensors, or [(name, shape)]) and the adapter maps by name whatever order
+named_parameters() has, or raises ValueError naming the first name (or
+shape) the module and the layout do not share.
 
 Derivatives come from torch's reverse mode only (so any torch version and
 any op with a derivative works): the gradient by one backward pass, the HVP
@@ -82,6 +87,45 @@ def _grad(y, x, v=None, create_graph=False, retain_graph=None):
     return torch.zeros_like(x) if g is None else g
 
 
+def _layout_entries(layout):
+    """[(name, shape or None)] of a polca.Model, its tensors, or a list of
+    TensorInfo / (name, shape) / name."""
+    items = layout.tensors if hasattr(layout, "tensors") else layout
+    out = []
+    for it in items:
+        if isinstance(it, str):
+            out.append((it, None))
+        elif hasattr(it, "name") and hasattr(it, "shape"):
+            out.append((it.name, tuple(int(x) for x in it.shape)))
+        else:
+            name, shape = it
+            out.append((str(name), tuple(int(x) for x in shape)))
+    return out
+
+
+def _names_from_layout(layout, params):
+    """The layout's tensor names, in its order, after checking that they are
+    exactly the module's parameters with the same shapes."""
+    entries = _layout_entries(layout)
+    names = [n for n, _ in entries]
+    for n in names:
+        if n not in params:
+            raise ValueError(f"TorchModel: the layout's tensor {n!r} is not a parameter of the "
+                             f"module (the module has {len(params)} parameters, the layout "
+                             f"{len(names)} tensors)")
+    lay = set(names)
+    for n in params:
+        if n not in lay:
+            raise ValueError(f"TorchModel: the module's parameter {n!r} is not in the layout "
+                             f"(the module has {len(params)} parameters, the layout "
+                             f"{len(names)} tensors)")
+    for n, shape in entries:
+        if shape is not None and tuple(params[n].shape) != shape:
+            raise ValueError(f"TorchModel: parameter {n!r} has shape "
+                             f"{tuple(params[n].shape)} in the module, {shape} in the layout")
+    return names
+
+
 class TorchModel:
     """A libpolca host model (self.model, a polca.Model) whose losses and
     derivatives a torch module computes.
@@ -93,6 +137,11 @@ class TorchModel:
                        polca.Data.indices(ctx, n_samples))
     names:             the parameters that make up theta, in order (default
                        all, named_parameters() order)
+    layout:            instead of names: a polca.Model (or its .tensors, or
+                       [(name, shape)] / [name]) whose layout theta follows;
+                       its tensors are mapped to the module's parameters by
+                       name, in its order; any name or shape not shared by
+                       both raises ValueError naming it
     dtype:             torch dtype of the computations (default: the
                        parameters' dtype); theta itself is float32
     second_order:      True: exact c (four reverse passes); False: libpolca's
@@ -101,12 +150,19 @@ class TorchModel:
     """
 
     def __init__(self, ctx, module, per_sample_losses, n_samples, names=None, dtype=None,
-                 second_order=True, fd_step=None, fd_step2=None):
+                 second_order=True, fd_step=None, fd_step2=None, layout=None):
         params = dict(module.named_parameters())
+        if layout is not None:
+            if names is not None:
+                raise ValueError("TorchModel: give names= or layout=, not both")
+            names = _names_from_layout(layout, params)
         self.names = list(names) if names is not None else list(params)
         for n in self.names:
             if n not in params:
                 raise KeyError(f"module has no parameter {n!r}")
+        if len(set(self.names)) != len(self.names):
+            dup = next(n for i, n in enumerate(self.names) if n in self.names[:i])
+            raise ValueError(f"TorchModel: parameter {dup!r} named twice")
         self.shapes = [tuple(params[n].shape) for n in self.names]
         self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
         self.n_params = int(sum(self.sizes))
