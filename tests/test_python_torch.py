@@ -58,9 +58,10 @@ def close(a, b, tol=TOL, what=""):
     assert err <= tol * scale, f"{what}: max error {err:.3g} > {tol} * {scale:.3g}"
 
 
-def build_module(cfg):
+def build_module(cfg, fused_ln=False):
     """HookedTransformer's parameters as nested modules, so that
-    named_parameters() yields TransformerLens's names in its order."""
+    named_parameters() yields TransformerLens's names in its order.
+    fused_ln: LayerNorm by torch's F.layer_norm instead of written out."""
     nn = torch.nn
     D, H, E, M, V, T = (cfg[k] for k in ("d_model", "n_heads", "d_head", "d_mlp", "d_vocab",
                                           "n_ctx"))
@@ -92,6 +93,8 @@ def build_module(cfg):
 
         def forward(self, tokens):  # [S][T] -> logits [S][T][V]
             def ln(x, p):
+                if fused_ln:
+                    return nn.functional.layer_norm(x, (D,), p.w, p.b, 1e-5)
                 x = x - x.mean(-1, keepdim=True)
                 return x / (x.pow(2).mean(-1, keepdim=True) + 1e-5).sqrt() * p.w + p.b
 

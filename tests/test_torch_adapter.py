@@ -1,9 +1,12 @@
-"""polca.torch_model.TorchModel paired with a built-in layout (issue 17):
+"""polca.torch_model.TorchModel (issue 17). Paired with a built-in layout:
 a module whose named_parameters() order differs from the built-in
 transformer's layout is mapped by name with layout=, and a module that does
 not share the layout's names or shapes is refused with a message naming the
-first culprit. The reference is the built-in transformer on the same theta.
-Skips when torch is not importable by this Python."""
+first culprit. Exact g and c by forward mode (torch.func / functorch),
+also through the fused F.layer_norm (whose nested jvp is wrong in torch,
+pytorch#196700), and the reverse-mode fallback for ops without forward
+mode. The reference is the built-in transformer on the same theta. Skips
+when torch is not importable by this Python."""
 import collections
 
 import pyharness
@@ -116,6 +119,54 @@ def layout_mismatch_is_refused_naming_the_culprit():
     e = expect_raises(ValueError, TorchModel, ctx, module, fn, 3, names=["embed.W_E"],
                       layout=builtin)
     assert "names" in str(e) and "layout" in str(e)
+
+
+def tokens_mask(seed=0):
+    """The tokens and mask of tpt.setup(ctx, seed=seed)."""
+    rng0 = np.random.default_rng(seed)
+    tokens = rng0.integers(0, tpt.CFG["d_vocab"], (4, tpt.CFG["n_ctx"]))
+    mask = rng0.random(tokens.shape) < 0.7
+    mask[:, -1] = False
+    mask[0, 0] = True
+    return tokens, mask
+
+
+def check_g_c(ctx, module, fn, forward):
+    builtin, data, _, idx, theta, rng = tpt.setup(ctx)
+    tm = TorchModel(ctx, module, fn, data.n_samples, layout=builtin)
+    dirs = rng.standard_normal((5, builtin.n_params)).astype(np.float32)  # > 1 vmap chunk
+    a, b = tm.model.dirderivs(idx, theta, dirs), builtin.dirderivs(data, theta, dirs)
+    tpt.close(a.g, b.g, what="g")
+    tpt.close(a.c, b.c, what="c")
+    assert tm._forward is forward, tm._forward
+    return tm
+
+
+@test
+def forward_mode_g_c_match_builtin_with_fused_layer_norm():
+    need_torch()
+    ctx = polca.Context(backend="cpu")
+    fn = tpt.token_losses(*tokens_mask())
+    check_g_c(ctx, tpt.build_module(tpt.CFG), fn, True)
+    check_g_c(ctx, tpt.build_module(tpt.CFG, fused_ln=True), fn, True)
+
+
+@test
+def reverse_mode_when_an_op_has_no_forward_mode():
+    need_torch()
+
+    class NoJvp(torch.autograd.Function):  # identity, backward only
+        @staticmethod
+        def forward(ctx, x):
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    ctx = polca.Context(backend="cpu")
+    inner = tpt.token_losses(*tokens_mask())
+    check_g_c(ctx, tpt.build_module(tpt.CFG), lambda m, s: NoJvp.apply(inner(m, s)), False)
 
 
 if torch is not None:

@@ -19,21 +19,28 @@ tensors, or [(name, shape)]) and the adapter maps by name whatever order
 named_parameters() has, or raises ValueError naming the first name (or
 shape) the module and the layout do not share.
 
-Derivatives come from torch's reverse mode only (so any torch version and
-any op with a derivative works): the gradient by one backward pass, the HVP
-by double backward, the first directional derivatives g of every sample by
-the double-vjp trick (J d = d/du <J^T u, d>), and the second directional
-derivatives c by applying the same trick to g, which differentiates the
-per-sample losses four times. Elementary ops (matmul, exp, log, tanh, erf,
-softmax, log_softmax, gather, ...) support that; torch 1.13's fused
-F.layer_norm does NOT (its higher derivatives are silently wrong: write
-LayerNorm out, as TransformerLens does). With second_order=False libpolca
-computes c by central differences of g instead (polca/model.h).
+Derivatives: the gradient by one backward pass, the HVP by double backward.
+g and c, where torch has forward mode with vmap (torch >= 2: torch.func;
+1.13: functorch), by nested jvp along each direction (g the first-order
+tangent of the per-sample losses, c the second-order one), vmapped over the
+directions in chunks of 4 so that they share the primal computation; libpolca
+asks for g then c on the same arguments, and both come from the one pass.
+torch's nested jvp through the fused F.layer_norm (and rms_norm) gives wrong
+second derivatives (pytorch#196700), so while it runs those are replaced by
+the same formula in elementary ops. Where forward mode fails (an op without
+a forward-mode formula, e.g. a custom autograd.Function without jvp; or no
+torch.func/functorch), reverse mode only, as before: g by the double-vjp
+trick (J d = d/du <J^T u, d>), c by applying it to g, which differentiates
+the losses four times (about 10x slower; torch 1.13's fused F.layer_norm
+has wrong higher derivatives there: write LayerNorm out). With
+second_order=False libpolca computes c by central differences of g instead
+(polca/model.h).
 
 Tensors cross between libpolca and torch by memory copies (ctypes.memmove),
 not through torch's numpy bridge, so a torch built against another numpy
 major version still works.
 """
+import contextlib
 import ctypes
 
 import numpy as np
@@ -45,6 +52,61 @@ try:  # torch >= 2.0
     from torch.func import functional_call
 except ImportError:  # torch 1.12, 1.13
     from torch.nn.utils.stateless import functional_call
+
+try:  # forward mode with vmap: torch >= 2.0 (torch.func), 1.13 (functorch)
+    from torch.func import jvp as _jvp, vmap as _vmap
+except ImportError:
+    try:
+        from functorch import jvp as _jvp, vmap as _vmap
+    except ImportError:
+        _jvp = _vmap = None
+
+try:
+    from torch.overrides import TorchFunctionMode as _TorchFunctionMode
+except ImportError:
+    _TorchFunctionMode = None
+
+
+def _layer_norm_written_out(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    dims = tuple(range(-len(normalized_shape), 0))
+    x = x - x.mean(dims, keepdim=True)
+    y = x / (x.pow(2).mean(dims, keepdim=True) + eps).sqrt()
+    if weight is not None:
+        y = y * weight
+    return y + bias if bias is not None else y
+
+
+def _rms_norm_written_out(x, normalized_shape, weight=None, eps=None):
+    dims = tuple(range(-len(normalized_shape), 0))
+    if eps is None:
+        eps = torch.finfo(x.dtype).eps
+    y = x / (x.pow(2).mean(dims, keepdim=True) + eps).sqrt()
+    return y * weight if weight is not None else y
+
+
+if _TorchFunctionMode is not None:
+    class _WrittenOutNorms(_TorchFunctionMode):
+        """Replaces the fused layer_norm (and rms_norm) by the same formula in
+        elementary ops while second-order forward mode runs: torch's nested
+        jvp through the fused kernels gives wrong second derivatives
+        (pytorch#196700; torch 1.13's reverse mode too)."""
+        _LN = {torch.nn.functional.layer_norm, torch.layer_norm}
+        _RMS = {getattr(torch.nn.functional, "rms_norm", None), getattr(torch, "rms_norm", None)}
+        _RMS.discard(None)
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func in self._LN:
+                return _layer_norm_written_out(*args, **kwargs)
+            if func in self._RMS:
+                return _rms_norm_written_out(*args, **kwargs)
+            return func(*args, **kwargs)
+
+
+_nullcontext = contextlib.nullcontext
+_CHUNK = 4  # directions per vmap call (measured: 16 at once is slower than 4 x 4)
+# What vmap or forward mode raise for an op they do not support.
+_FORWARD_ERRORS = (NotImplementedError, RuntimeError)
 
 
 class _LossModule(torch.nn.Module):
@@ -144,8 +206,8 @@ class TorchModel:
                        both raises ValueError naming it
     dtype:             torch dtype of the computations (default: the
                        parameters' dtype); theta itself is float32
-    second_order:      True: exact c (four reverse passes); False: libpolca's
-                       central differences of g
+    second_order:      True: exact c (forward mode, or four reverse passes);
+                       False: libpolca's central differences of g
     fd_step, fd_step2: see polca.Model.host
     """
 
@@ -170,6 +232,9 @@ class TorchModel:
         self.device = first.device
         self.dtype = dtype or first.dtype
         self.module = module
+        self._forward = None  # forward mode: None untried, False unavailable
+        self._second_order = bool(second_order)
+        self._cached_c = None  # (theta, samples, dirs, c) from the last g call
         self._wrapper = _LossModule(module, per_sample_losses)
         cb = dict(loss=self._loss, grad=self._grad, hvp=self._hvp, dirderiv=self._dirderiv,
                   second_dirderiv=self._second if second_order else None)
@@ -230,13 +295,76 @@ class TorchModel:
         w = _grad(loss, x, u, create_graph=True)
         return x, u, w
 
+    def _forward_gc(self, theta, samples, dirs, second):
+        """g [k][n] (and c) by forward mode: g = jvp of the losses along d,
+        c = jvp of g along d, vmapped over the directions so that they share
+        the primal computation (a loop over them where vmap cannot run the
+        losses). None where forward mode is unavailable."""
+        if self._forward is False or _jvp is None or (second and _TorchFunctionMode is None):
+            return None
+        x, s = self._inputs(theta, samples)
+        d = _to_torch(dirs, self.dtype, self.device)
+
+        def g_of(th, dj):
+            return _jvp(lambda t: self._f(t, s), (th,), (dj,))[1]
+
+        def one(dj):
+            if not second:
+                return g_of(x, dj)
+            return _jvp(lambda t: g_of(t, dj), (x,), (dj,))
+
+        try:
+            with _WrittenOutNorms() if second else _nullcontext():
+                try:  # chunks: vmap over all k at once is slower (cache) at k = 16
+                    outs = [_vmap(one)(d[j:j + _CHUNK]) for j in range(0, d.shape[0], _CHUNK)]
+                except _FORWARD_ERRORS:
+                    outs = [one(d[j])[None] if not second else
+                            tuple(o[None] for o in one(d[j])) for j in range(d.shape[0])]
+                out = (torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])) \
+                    if second else torch.cat(outs)
+        except _FORWARD_ERRORS:
+            if self._forward:  # forward mode worked before: the losses failed
+                raise
+            return None  # the caller tries reverse mode (and if that works, keeps to it)
+        self._forward = True
+        return (_to_numpy(out[0]), _to_numpy(out[1])) if second else _to_numpy(out)
+
+    def _reverse_instead(self, fn, *args):
+        """fn (a reverse-mode path) after forward mode failed; forward mode is
+        not tried again once reverse mode succeeds where it failed."""
+        out = fn(*args)
+        self._forward = False
+        return out
+
     def _dirderiv(self, theta, samples, dirs):
+        self._cached_c = None
+        if self._second_order:  # libpolca asks for c next, on the same arguments
+            r = self._forward_gc(theta, samples, dirs, second=True)
+            if r is not None:
+                self._cached_c = (np.array(theta), np.array(samples), np.array(dirs), r[1])
+                return r[0]
+        r = self._forward_gc(theta, samples, dirs, second=False)
+        if r is not None:
+            return r
+        return self._reverse_instead(self._reverse_g, theta, samples, dirs)
+
+    def _reverse_g(self, theta, samples, dirs):
         x, u, w = self._jvp_setup(theta, samples)
         d = _to_torch(dirs, self.dtype, self.device)
         g = [_grad(w @ d[j], u, retain_graph=True) for j in range(d.shape[0])]
         return _to_numpy(torch.stack(g))
 
     def _second(self, theta, samples, dirs):
+        cached, self._cached_c = self._cached_c, None
+        if cached is not None and all(np.array_equal(a, b) for a, b in
+                                      zip(cached[:3], (theta, samples, dirs))):
+            return cached[3]
+        r = self._forward_gc(theta, samples, dirs, second=True)
+        if r is not None:
+            return r[1]
+        return self._reverse_instead(self._reverse_c, theta, samples, dirs)
+
+    def _reverse_c(self, theta, samples, dirs):
         x, u, w = self._jvp_setup(theta, samples)
         d = _to_torch(dirs, self.dtype, self.device)
         out = []
