@@ -149,6 +149,12 @@ def forward_mode_g_c_match_builtin_with_fused_layer_norm():
     fn = tpt.token_losses(*tokens_mask())
     check_g_c(ctx, tpt.build_module(tpt.CFG), fn, True)
     check_g_c(ctx, tpt.build_module(tpt.CFG, fused_ln=True), fn, True)
+    # one direction at a time (the path for many samples)
+    saved, ptm._CHUNK_SAMPLES = ptm._CHUNK_SAMPLES, 1
+    try:
+        check_g_c(ctx, tpt.build_module(tpt.CFG, fused_ln=True), fn, True)
+    finally:
+        ptm._CHUNK_SAMPLES = saved
 
 
 @test
@@ -170,6 +176,7 @@ def reverse_mode_when_an_op_has_no_forward_mode():
 
 
 if torch is not None:
+    import polca.torch_model as ptm  # noqa: E402
     from polca.torch_model import TorchModel  # noqa: E402
 
 if __name__ == "__main__":

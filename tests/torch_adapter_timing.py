@@ -3,7 +3,7 @@ TorchModel adapter's g and c against the built-in transformer on the same
 weights, at the bench's reference model (2 layers, d_model 128, 4 heads of
 32, d_mlp 512, vocab 14, n_ctx 12, K = 16 directions) over S sequences.
 
-    python tests/torch_adapter_timing.py [S=1250] [threads=2] [--no-reverse]
+    python tests/torch_adapter_timing.py [S=1250] [threads=2] [--no-reverse] [--runs=3]
 
 Prints the median seconds of dirderivs (g and c) for the built-in model, the
 adapter's forward-mode path (torch.func / functorch) and its reverse-mode
@@ -40,7 +40,7 @@ dirs = rng.standard_normal((16, builtin.n_params)).astype(np.float32)
 dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
 
 
-def timed(fn, runs=3):
+def timed(fn, runs=int(dict(a.split("=") for a in sys.argv[1:] if a.startswith("--runs=")).get("--runs", 3))):
     ts, out = [], None
     for _ in range(runs):
         t = time.perf_counter()

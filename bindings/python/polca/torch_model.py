@@ -22,8 +22,9 @@ shape) the module and the layout do not share.
 Derivatives: the gradient by one backward pass, the HVP by double backward.
 g and c, where torch has forward mode with vmap (torch >= 2: torch.func;
 1.13: functorch), by nested jvp along each direction (g the first-order
-tangent of the per-sample losses, c the second-order one), vmapped over the
-directions in chunks of 4 so that they share the primal computation; libpolca
+tangent of the per-sample losses, c the second-order one), vmapped over
+chunks of up to 4 directions so that they share the primal computation
+(one direction at a time above 8192 samples, where that is faster); libpolca
 asks for g then c on the same arguments, and both come from the one pass.
 torch's nested jvp through the fused F.layer_norm (and rms_norm) gives wrong
 second derivatives (pytorch#196700), so while it runs those are replaced by
@@ -31,8 +32,8 @@ the same formula in elementary ops. Where forward mode fails (an op without
 a forward-mode formula, e.g. a custom autograd.Function without jvp; or no
 torch.func/functorch), reverse mode only, as before: g by the double-vjp
 trick (J d = d/du <J^T u, d>), c by applying it to g, which differentiates
-the losses four times (about 10x slower; torch 1.13's fused F.layer_norm
-has wrong higher derivatives there: write LayerNorm out). With
+the losses four times (torch 1.13's fused F.layer_norm has wrong higher
+derivatives there: write LayerNorm out). With
 second_order=False libpolca computes c by central differences of g instead
 (polca/model.h).
 
@@ -104,7 +105,12 @@ if _TorchFunctionMode is not None:
 
 
 _nullcontext = contextlib.nullcontext
-_CHUNK = 4  # directions per vmap call (measured: 16 at once is slower than 4 x 4)
+# Directions per vmap call: 16384 // n_samples, clamped to 1..4. Measured at
+# the bench's reference transformer (2 threads): 4 best at 1100 and 3300
+# samples (16 at once slower: cache), a plain loop best at 13750 samples
+# (vmap's batched tangents outgrow the caches; 3.7x vs 5.6x the built-in).
+_CHUNK_SAMPLES = 16384
+_CHUNK_MAX = 4
 # What vmap or forward mode raise for an op they do not support.
 _FORWARD_ERRORS = (NotImplementedError, RuntimeError)
 
@@ -315,8 +321,11 @@ class TorchModel:
 
         try:
             with _WrittenOutNorms() if second else _nullcontext():
-                try:  # chunks: vmap over all k at once is slower (cache) at k = 16
-                    outs = [_vmap(one)(d[j:j + _CHUNK]) for j in range(0, d.shape[0], _CHUNK)]
+                chunk = max(1, min(_CHUNK_MAX, _CHUNK_SAMPLES // max(1, len(samples))))
+                try:
+                    if chunk == 1:
+                        raise RuntimeError("one direction at a time")
+                    outs = [_vmap(one)(d[j:j + chunk]) for j in range(0, d.shape[0], chunk)]
                 except _FORWARD_ERRORS:
                     outs = [one(d[j])[None] if not second else
                             tuple(o[None] for o in one(d[j])) for j in range(d.shape[0])]
