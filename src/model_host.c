@@ -52,11 +52,13 @@ static double rms(int64_t p, const float *x) {
     return sqrt(s / (double)p);
 }
 
-/* The step h along direction d (see polca/model.h); 0 for a zero direction. */
+/* The step h along direction d (see polca/model.h); 0 for a zero direction.
+ * h d has length rel * max(1, rms theta) whatever the parameter count: the
+ * divisor is ||d||_2, not rms(d) (which made the length grow as sqrt(p)). */
 static double fd_step(double rel, int64_t p, double theta_rms, const float *d) {
-    double d_rms = rms(p, d);
-    if (d_rms == 0.0) return 0.0;
-    return rel * (theta_rms > 1.0 ? theta_rms : 1.0) / d_rms;
+    double d_norm = rms(p, d) * sqrt((double)p);
+    if (d_norm == 0.0) return 0.0;
+    return rel * (theta_rms > 1.0 ? theta_rms : 1.0) / d_norm;
 }
 
 /* out = theta + s * d, rounded to float32. */

@@ -247,10 +247,11 @@ TEST(host_fd_fallbacks_within_documented_error) {
 
 TEST(host_fd_error_is_second_order) {
     /* Steps large enough that truncation dominates rounding: halving h must
-     * divide each error by about 4 (second order), not 2 (first order). */
+     * divide each error by about 4 (second order), not 2 (first order). The
+     * step's length is s * max(1, rms theta), independent of P. */
     double e1[4], e2[4];
-    CHECK(fd_errors(0.08, 0.08, e1));
-    CHECK(fd_errors(0.04, 0.04, e2));
+    CHECK(fd_errors(0.5, 0.5, e1));
+    CHECK(fd_errors(0.25, 0.25, e2));
     static const char *what[4] = {"HVP", "g", "c (losses)", "c (g)"};
     for (int i = 0; i < 4; i++) {
         double ratio = e1[i] / e2[i];

@@ -58,9 +58,10 @@ def close(a, b, tol=TOL, what=""):
     assert err <= tol * scale, f"{what}: max error {err:.3g} > {tol} * {scale:.3g}"
 
 
-def build_module(cfg):
+def build_module(cfg, fused_ln=False):
     """HookedTransformer's parameters as nested modules, so that
-    named_parameters() yields TransformerLens's names in its order."""
+    named_parameters() yields TransformerLens's names in its order.
+    fused_ln: LayerNorm by torch's F.layer_norm instead of written out."""
     nn = torch.nn
     D, H, E, M, V, T = (cfg[k] for k in ("d_model", "n_heads", "d_head", "d_mlp", "d_vocab",
                                           "n_ctx"))
@@ -92,6 +93,8 @@ def build_module(cfg):
 
         def forward(self, tokens):  # [S][T] -> logits [S][T][V]
             def ln(x, p):
+                if fused_ln:
+                    return nn.functional.layer_norm(x, (D,), p.w, p.b, 1e-5)
                 x = x - x.mean(-1, keepdim=True)
                 return x / (x.pow(2).mean(-1, keepdim=True) + 1e-5).sqrt() * p.w + p.b
 
@@ -219,7 +222,7 @@ def trajectories_and_hessian_basis_match_builtin():
 def second_order_by_differences_and_errors():
     """second_order=False leaves c to libpolca's central differences of the
     adapter's exact g: c ~ (g(theta + h d) - g(theta - h d)) / (2h),
-    h = fd_step * max(1, rms(theta)) / rms(d) (polca/model.h). Checked
+    h = fd_step * max(1, rms(theta)) / ||d|| (polca/model.h). Checked
     against that formula evaluated here with the exact g; the two differ
     by the rounding of theta +- h d to float32, which moves g by about
     ulp(theta) |dg/dtheta|: 1e-3 relative covers it. The formula's own
@@ -232,7 +235,7 @@ def second_order_by_differences_and_errors():
     d = rng.standard_normal((1, builtin.n_params)).astype(np.float32)
     got = fd.model.dirderivs(idx, theta, d).c
     rms = lambda x: float(np.sqrt(np.mean(np.asarray(x, np.float64) ** 2)))  # noqa: E731
-    h = 1e-3 * max(1.0, rms(theta)) / rms(d)
+    h = 1e-3 * max(1.0, rms(theta)) / float(np.linalg.norm(np.asarray(d, np.float64)))
     plus = (theta.astype(np.float64) + h * d[0]).astype(np.float32)
     minus = (theta.astype(np.float64) - h * d[0]).astype(np.float32)
     g = lambda th: tm.model.dirderivs(idx, th, d, second=False).g.astype(np.float64)  # noqa

@@ -13,22 +13,35 @@ parameters while it runs: torch's functional_call substitutes them).
 Parameters: the flat libpolca vector theta is the module's parameters
 `names` (default: every named parameter, in named_parameters() order)
 flattened in that order, row-major. flatten() / load_into() convert.
+Vectors laid out by another model (a built-in transformer's checkpoints,
+bases, ...) need that model's order: pass layout=that_model (or its
+tensors, or [(name, shape)]) and the adapter maps by name whatever order
+named_parameters() has, or raises ValueError naming the first name (or
+shape) the module and the layout do not share.
 
-Derivatives come from torch's reverse mode only (so any torch version and
-any op with a derivative works): the gradient by one backward pass, the HVP
-by double backward, the first directional derivatives g of every sample by
-the double-vjp trick (J d = d/du <J^T u, d>), and the second directional
-derivatives c by applying the same trick to g, which differentiates the
-per-sample losses four times. Elementary ops (matmul, exp, log, tanh, erf,
-softmax, log_softmax, gather, ...) support that; torch 1.13's fused
-F.layer_norm does NOT (its higher derivatives are silently wrong: write
-LayerNorm out, as TransformerLens does). With second_order=False libpolca
-computes c by central differences of g instead (polca/model.h).
+Derivatives: the gradient by one backward pass, the HVP by double backward.
+g and c, where torch has forward mode with vmap (torch >= 2: torch.func;
+1.13: functorch), by nested jvp along each direction (g the first-order
+tangent of the per-sample losses, c the second-order one), vmapped over
+chunks of up to 4 directions so that they share the primal computation
+(one direction at a time above 8192 samples, where that is faster); libpolca
+asks for g then c on the same arguments, and both come from the one pass.
+torch's nested jvp through the fused F.layer_norm (and rms_norm) gives wrong
+second derivatives (pytorch#196700), so while it runs those are replaced by
+the same formula in elementary ops. Where forward mode fails (an op without
+a forward-mode formula, e.g. a custom autograd.Function without jvp; or no
+torch.func/functorch), reverse mode only, as before: g by the double-vjp
+trick (J d = d/du <J^T u, d>), c by applying it to g, which differentiates
+the losses four times (torch 1.13's fused F.layer_norm has wrong higher
+derivatives there: write LayerNorm out). With
+second_order=False libpolca computes c by central differences of g instead
+(polca/model.h).
 
 Tensors cross between libpolca and torch by memory copies (ctypes.memmove),
 not through torch's numpy bridge, so a torch built against another numpy
 major version still works.
 """
+import contextlib
 import ctypes
 
 import numpy as np
@@ -40,6 +53,66 @@ try:  # torch >= 2.0
     from torch.func import functional_call
 except ImportError:  # torch 1.12, 1.13
     from torch.nn.utils.stateless import functional_call
+
+try:  # forward mode with vmap: torch >= 2.0 (torch.func), 1.13 (functorch)
+    from torch.func import jvp as _jvp, vmap as _vmap
+except ImportError:
+    try:
+        from functorch import jvp as _jvp, vmap as _vmap
+    except ImportError:
+        _jvp = _vmap = None
+
+try:
+    from torch.overrides import TorchFunctionMode as _TorchFunctionMode
+except ImportError:
+    _TorchFunctionMode = None
+
+
+def _layer_norm_written_out(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    dims = tuple(range(-len(normalized_shape), 0))
+    x = x - x.mean(dims, keepdim=True)
+    y = x / (x.pow(2).mean(dims, keepdim=True) + eps).sqrt()
+    if weight is not None:
+        y = y * weight
+    return y + bias if bias is not None else y
+
+
+def _rms_norm_written_out(x, normalized_shape, weight=None, eps=None):
+    dims = tuple(range(-len(normalized_shape), 0))
+    if eps is None:
+        eps = torch.finfo(x.dtype).eps
+    y = x / (x.pow(2).mean(dims, keepdim=True) + eps).sqrt()
+    return y * weight if weight is not None else y
+
+
+if _TorchFunctionMode is not None:
+    class _WrittenOutNorms(_TorchFunctionMode):
+        """Replaces the fused layer_norm (and rms_norm) by the same formula in
+        elementary ops while second-order forward mode runs: torch's nested
+        jvp through the fused kernels gives wrong second derivatives
+        (pytorch#196700; torch 1.13's reverse mode too)."""
+        _LN = {torch.nn.functional.layer_norm, torch.layer_norm}
+        _RMS = {getattr(torch.nn.functional, "rms_norm", None), getattr(torch, "rms_norm", None)}
+        _RMS.discard(None)
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func in self._LN:
+                return _layer_norm_written_out(*args, **kwargs)
+            if func in self._RMS:
+                return _rms_norm_written_out(*args, **kwargs)
+            return func(*args, **kwargs)
+
+
+_nullcontext = contextlib.nullcontext
+# Directions per vmap call: 16384 // n_samples, clamped to 1..4. Measured at
+# the bench's reference transformer (2 threads): 4 best at 1100 and 3300
+# samples (16 at once slower: cache), a plain loop best at 13750 samples
+# (vmap's batched tangents outgrow the caches; 3.7x vs 5.6x the built-in).
+_CHUNK_SAMPLES = 16384
+_CHUNK_MAX = 4
+# What vmap or forward mode raise for an op they do not support.
+_FORWARD_ERRORS = (NotImplementedError, RuntimeError)
 
 
 class _LossModule(torch.nn.Module):
@@ -82,6 +155,45 @@ def _grad(y, x, v=None, create_graph=False, retain_graph=None):
     return torch.zeros_like(x) if g is None else g
 
 
+def _layout_entries(layout):
+    """[(name, shape or None)] of a polca.Model, its tensors, or a list of
+    TensorInfo / (name, shape) / name."""
+    items = layout.tensors if hasattr(layout, "tensors") else layout
+    out = []
+    for it in items:
+        if isinstance(it, str):
+            out.append((it, None))
+        elif hasattr(it, "name") and hasattr(it, "shape"):
+            out.append((it.name, tuple(int(x) for x in it.shape)))
+        else:
+            name, shape = it
+            out.append((str(name), tuple(int(x) for x in shape)))
+    return out
+
+
+def _names_from_layout(layout, params):
+    """The layout's tensor names, in its order, after checking that they are
+    exactly the module's parameters with the same shapes."""
+    entries = _layout_entries(layout)
+    names = [n for n, _ in entries]
+    for n in names:
+        if n not in params:
+            raise ValueError(f"TorchModel: the layout's tensor {n!r} is not a parameter of the "
+                             f"module (the module has {len(params)} parameters, the layout "
+                             f"{len(names)} tensors)")
+    lay = set(names)
+    for n in params:
+        if n not in lay:
+            raise ValueError(f"TorchModel: the module's parameter {n!r} is not in the layout "
+                             f"(the module has {len(params)} parameters, the layout "
+                             f"{len(names)} tensors)")
+    for n, shape in entries:
+        if shape is not None and tuple(params[n].shape) != shape:
+            raise ValueError(f"TorchModel: parameter {n!r} has shape "
+                             f"{tuple(params[n].shape)} in the module, {shape} in the layout")
+    return names
+
+
 class TorchModel:
     """A libpolca host model (self.model, a polca.Model) whose losses and
     derivatives a torch module computes.
@@ -93,20 +205,32 @@ class TorchModel:
                        polca.Data.indices(ctx, n_samples))
     names:             the parameters that make up theta, in order (default
                        all, named_parameters() order)
+    layout:            instead of names: a polca.Model (or its .tensors, or
+                       [(name, shape)] / [name]) whose layout theta follows;
+                       its tensors are mapped to the module's parameters by
+                       name, in its order; any name or shape not shared by
+                       both raises ValueError naming it
     dtype:             torch dtype of the computations (default: the
                        parameters' dtype); theta itself is float32
-    second_order:      True: exact c (four reverse passes); False: libpolca's
-                       central differences of g
+    second_order:      True: exact c (forward mode, or four reverse passes);
+                       False: libpolca's central differences of g
     fd_step, fd_step2: see polca.Model.host
     """
 
     def __init__(self, ctx, module, per_sample_losses, n_samples, names=None, dtype=None,
-                 second_order=True, fd_step=None, fd_step2=None):
+                 second_order=True, fd_step=None, fd_step2=None, layout=None):
         params = dict(module.named_parameters())
+        if layout is not None:
+            if names is not None:
+                raise ValueError("TorchModel: give names= or layout=, not both")
+            names = _names_from_layout(layout, params)
         self.names = list(names) if names is not None else list(params)
         for n in self.names:
             if n not in params:
                 raise KeyError(f"module has no parameter {n!r}")
+        if len(set(self.names)) != len(self.names):
+            dup = next(n for i, n in enumerate(self.names) if n in self.names[:i])
+            raise ValueError(f"TorchModel: parameter {dup!r} named twice")
         self.shapes = [tuple(params[n].shape) for n in self.names]
         self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
         self.n_params = int(sum(self.sizes))
@@ -114,6 +238,9 @@ class TorchModel:
         self.device = first.device
         self.dtype = dtype or first.dtype
         self.module = module
+        self._forward = None  # forward mode: None untried, False unavailable
+        self._second_order = bool(second_order)
+        self._cached_c = None  # (theta, samples, dirs, c) from the last g call
         self._wrapper = _LossModule(module, per_sample_losses)
         cb = dict(loss=self._loss, grad=self._grad, hvp=self._hvp, dirderiv=self._dirderiv,
                   second_dirderiv=self._second if second_order else None)
@@ -174,13 +301,79 @@ class TorchModel:
         w = _grad(loss, x, u, create_graph=True)
         return x, u, w
 
+    def _forward_gc(self, theta, samples, dirs, second):
+        """g [k][n] (and c) by forward mode: g = jvp of the losses along d,
+        c = jvp of g along d, vmapped over the directions so that they share
+        the primal computation (a loop over them where vmap cannot run the
+        losses). None where forward mode is unavailable."""
+        if self._forward is False or _jvp is None or (second and _TorchFunctionMode is None):
+            return None
+        x, s = self._inputs(theta, samples)
+        d = _to_torch(dirs, self.dtype, self.device)
+
+        def g_of(th, dj):
+            return _jvp(lambda t: self._f(t, s), (th,), (dj,))[1]
+
+        def one(dj):
+            if not second:
+                return g_of(x, dj)
+            return _jvp(lambda t: g_of(t, dj), (x,), (dj,))
+
+        try:
+            with _WrittenOutNorms() if second else _nullcontext():
+                chunk = max(1, min(_CHUNK_MAX, _CHUNK_SAMPLES // max(1, len(samples))))
+                try:
+                    if chunk == 1:
+                        raise RuntimeError("one direction at a time")
+                    outs = [_vmap(one)(d[j:j + chunk]) for j in range(0, d.shape[0], chunk)]
+                except _FORWARD_ERRORS:
+                    outs = [one(d[j])[None] if not second else
+                            tuple(o[None] for o in one(d[j])) for j in range(d.shape[0])]
+                out = (torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])) \
+                    if second else torch.cat(outs)
+        except _FORWARD_ERRORS:
+            if self._forward:  # forward mode worked before: the losses failed
+                raise
+            return None  # the caller tries reverse mode (and if that works, keeps to it)
+        self._forward = True
+        return (_to_numpy(out[0]), _to_numpy(out[1])) if second else _to_numpy(out)
+
+    def _reverse_instead(self, fn, *args):
+        """fn (a reverse-mode path) after forward mode failed; forward mode is
+        not tried again once reverse mode succeeds where it failed."""
+        out = fn(*args)
+        self._forward = False
+        return out
+
     def _dirderiv(self, theta, samples, dirs):
+        self._cached_c = None
+        if self._second_order:  # libpolca asks for c next, on the same arguments
+            r = self._forward_gc(theta, samples, dirs, second=True)
+            if r is not None:
+                self._cached_c = (np.array(theta), np.array(samples), np.array(dirs), r[1])
+                return r[0]
+        r = self._forward_gc(theta, samples, dirs, second=False)
+        if r is not None:
+            return r
+        return self._reverse_instead(self._reverse_g, theta, samples, dirs)
+
+    def _reverse_g(self, theta, samples, dirs):
         x, u, w = self._jvp_setup(theta, samples)
         d = _to_torch(dirs, self.dtype, self.device)
         g = [_grad(w @ d[j], u, retain_graph=True) for j in range(d.shape[0])]
         return _to_numpy(torch.stack(g))
 
     def _second(self, theta, samples, dirs):
+        cached, self._cached_c = self._cached_c, None
+        if cached is not None and all(np.array_equal(a, b) for a, b in
+                                      zip(cached[:3], (theta, samples, dirs))):
+            return cached[3]
+        r = self._forward_gc(theta, samples, dirs, second=True)
+        if r is not None:
+            return r[1]
+        return self._reverse_instead(self._reverse_c, theta, samples, dirs)
+
+    def _reverse_c(self, theta, samples, dirs):
         x, u, w = self._jvp_setup(theta, samples)
         d = _to_torch(dirs, self.dtype, self.device)
         out = []

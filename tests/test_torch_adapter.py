@@ -1,0 +1,183 @@
+"""polca.torch_model.TorchModel (issue 17). Paired with a built-in layout:
+a module whose named_parameters() order differs from the built-in
+transformer's layout is mapped by name with layout=, and a module that does
+not share the layout's names or shapes is refused with a message naming the
+first culprit. Exact g and c by forward mode (torch.func / functorch),
+also through the fused F.layer_norm (whose nested jvp is wrong in torch,
+pytorch#196700), and the reverse-mode fallback for ops without forward
+mode. The reference is the built-in transformer on the same theta. Skips
+when torch is not importable by this Python."""
+import collections
+
+import pyharness
+from pyharness import Skip, test, run, skip_if_sanitized, expect_raises
+
+skip_if_sanitized()
+
+import numpy as np  # noqa: E402
+import polca  # noqa: E402
+import test_python_torch as tpt  # noqa: E402  (its module builders; not its tests)
+
+del pyharness.TESTS[:]
+torch = tpt.torch
+
+
+def need_torch():
+    if torch is None:
+        raise Skip(f"PyTorch is not installed ({tpt.TORCH_MISSING})")
+
+
+def reorder(module):
+    """Reverses the registration order of every submodule's parameters and
+    named children (not a ModuleList's, whose order is the computation's):
+    same names, shapes and function, another named_parameters() order."""
+    for m in module.modules():
+        m._parameters = collections.OrderedDict(reversed(list(m._parameters.items())))
+        if not isinstance(m, torch.nn.ModuleList):  # its order is the blocks' order
+            m._modules = collections.OrderedDict(reversed(list(m._modules.items())))
+    return module
+
+
+def setup(ctx, seed=0):
+    builtin, data, tm0, idx, theta, rng = tpt.setup(ctx, seed=seed)
+    module = reorder(tpt.build_module(tpt.CFG))
+    return builtin, data, module, idx, theta, rng
+
+
+@test
+def layout_maps_by_name_when_order_differs():
+    need_torch()
+    ctx = polca.Context(backend="cpu")
+    builtin, data, module, idx, theta, rng = setup(ctx)
+    layout_names = [t.name for t in builtin.tensors]
+    module_names = [n for n, _ in module.named_parameters()]
+    assert sorted(module_names) == sorted(layout_names) and module_names != layout_names
+    rng0 = np.random.default_rng(0)  # the tokens and mask of tpt.setup(seed=0)
+    tokens = rng0.integers(0, tpt.CFG["d_vocab"], (4, tpt.CFG["n_ctx"]))
+    mask = rng0.random(tokens.shape) < 0.7
+    mask[:, -1] = False
+    mask[0, 0] = True
+    fn = tpt.token_losses(tokens, mask)
+
+    tm = TorchModel(ctx, module, fn, data.n_samples, layout=builtin)
+    assert tm.names == layout_names
+    host = tm.model
+    tpt.close(host.losses(idx, theta), builtin.losses(data, theta), what="losses")
+    hm, hg = host.grad(idx, theta)
+    bm, bg = builtin.grad(data, theta)
+    tpt.close(hg, bg, what="grad")
+    v = rng.standard_normal(builtin.n_params).astype(np.float32)
+    tpt.close(host.hvp(idx, theta, v), builtin.hvp(data, theta, v), what="hvp")
+    dirs = rng.standard_normal((2, builtin.n_params)).astype(np.float32)
+    a, b = host.dirderivs(idx, theta, dirs), builtin.dirderivs(data, theta, dirs)
+    tpt.close(a.g, b.g, what="g")
+    tpt.close(a.c, b.c, what="c")
+    # load_into / flatten follow the layout, tensor by tensor
+    tm.load_into(theta)
+    params = dict(module.named_parameters())
+    for name, arr in builtin.unflatten(theta).items():
+        assert np.array_equal(_np(params[name]), arr.astype(np.float64)), name
+    assert np.array_equal(tm.flatten(), theta)
+    # the same list given as TensorInfo or (name, shape) pairs
+    assert TorchModel(ctx, module, fn, data.n_samples, layout=builtin.tensors).names == \
+        layout_names
+    assert TorchModel(ctx, module, fn, data.n_samples,
+                      layout=[(t.name, t.shape) for t in builtin.tensors]).names == layout_names
+    # what layout= prevents: module order misreads the built-in vector
+    plain = TorchModel(ctx, module, fn, data.n_samples)
+    assert not np.allclose(plain.model.losses(idx, theta), builtin.losses(data, theta),
+                           rtol=1e-3)
+
+
+def _np(t):
+    return np.array(t.detach().to(torch.float64).reshape(-1).tolist()).reshape(tuple(t.shape))
+
+
+@test
+def layout_mismatch_is_refused_naming_the_culprit():
+    need_torch()
+    ctx = polca.Context(backend="cpu")
+    builtin, data, module, idx, theta, rng = setup(ctx)
+    fn = lambda m, s: None  # noqa: E731 (never called)
+    # a layout tensor the module lacks: renamed in the module
+    module.ln_f = module.ln_final
+    del module.ln_final
+    e = expect_raises(ValueError, TorchModel, ctx, module, fn, 3, layout=builtin)
+    assert "'ln_final.w'" in str(e), str(e)
+    # a module parameter the layout lacks
+    module = reorder(tpt.build_module(tpt.CFG))
+    module.extra = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    e = expect_raises(ValueError, TorchModel, ctx, module, fn, 3, layout=builtin)
+    assert "'extra'" in str(e), str(e)
+    # same names, one shape differs
+    module = reorder(tpt.build_module(tpt.CFG))
+    lay = [(t.name, t.shape) for t in builtin.tensors]
+    lay[3] = (lay[3][0], (1,) + tuple(lay[3][1]))
+    e = expect_raises(ValueError, TorchModel, ctx, module, fn, 3, layout=lay)
+    assert repr(lay[3][0]) in str(e) and "shape" in str(e), str(e)
+    # names= and layout= together
+    e = expect_raises(ValueError, TorchModel, ctx, module, fn, 3, names=["embed.W_E"],
+                      layout=builtin)
+    assert "names" in str(e) and "layout" in str(e)
+
+
+def tokens_mask(seed=0):
+    """The tokens and mask of tpt.setup(ctx, seed=seed)."""
+    rng0 = np.random.default_rng(seed)
+    tokens = rng0.integers(0, tpt.CFG["d_vocab"], (4, tpt.CFG["n_ctx"]))
+    mask = rng0.random(tokens.shape) < 0.7
+    mask[:, -1] = False
+    mask[0, 0] = True
+    return tokens, mask
+
+
+def check_g_c(ctx, module, fn, forward):
+    builtin, data, _, idx, theta, rng = tpt.setup(ctx)
+    tm = TorchModel(ctx, module, fn, data.n_samples, layout=builtin)
+    dirs = rng.standard_normal((5, builtin.n_params)).astype(np.float32)  # > 1 vmap chunk
+    a, b = tm.model.dirderivs(idx, theta, dirs), builtin.dirderivs(data, theta, dirs)
+    tpt.close(a.g, b.g, what="g")
+    tpt.close(a.c, b.c, what="c")
+    assert tm._forward is forward, tm._forward
+    return tm
+
+
+@test
+def forward_mode_g_c_match_builtin_with_fused_layer_norm():
+    need_torch()
+    ctx = polca.Context(backend="cpu")
+    fn = tpt.token_losses(*tokens_mask())
+    check_g_c(ctx, tpt.build_module(tpt.CFG), fn, True)
+    check_g_c(ctx, tpt.build_module(tpt.CFG, fused_ln=True), fn, True)
+    # one direction at a time (the path for many samples)
+    saved, ptm._CHUNK_SAMPLES = ptm._CHUNK_SAMPLES, 1
+    try:
+        check_g_c(ctx, tpt.build_module(tpt.CFG, fused_ln=True), fn, True)
+    finally:
+        ptm._CHUNK_SAMPLES = saved
+
+
+@test
+def reverse_mode_when_an_op_has_no_forward_mode():
+    need_torch()
+
+    class NoJvp(torch.autograd.Function):  # identity, backward only
+        @staticmethod
+        def forward(ctx, x):
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    ctx = polca.Context(backend="cpu")
+    inner = tpt.token_losses(*tokens_mask())
+    check_g_c(ctx, tpt.build_module(tpt.CFG), lambda m, s: NoJvp.apply(inner(m, s)), False)
+
+
+if torch is not None:
+    import polca.torch_model as ptm  # noqa: E402
+    from polca.torch_model import TorchModel  # noqa: E402
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,65 @@
+"""Manual timing (not a test; tests/run.sh runs test_*.py only): the
+TorchModel adapter's g and c against the built-in transformer on the same
+weights, at the bench's reference model (2 layers, d_model 128, 4 heads of
+32, d_mlp 512, vocab 14, n_ctx 12, K = 16 directions) over S sequences.
+
+    python tests/torch_adapter_timing.py [S=1250] [threads=2] [--no-reverse] [--runs=3]
+
+Prints the median seconds of dirderivs (g and c) for the built-in model, the
+adapter's forward-mode path (torch.func / functorch) and its reverse-mode
+fallback, and the ratios; also checks that g and c agree."""
+import sys
+import time
+
+import pyharness  # noqa: F401  (bindings path, library)
+import numpy as np
+import polca
+import polca.torch_model
+import test_python_torch as tpt
+
+torch = tpt.torch
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+S = int(ARGS[0]) if ARGS else 1250
+threads = int(ARGS[1]) if len(ARGS) > 1 else 2
+torch.set_num_threads(threads)
+CFG = dict(n_layers=2, d_model=128, n_heads=4, d_head=32, d_mlp=512, d_vocab=14, n_ctx=12,
+           act_fn="gelu_new")
+ctx = polca.Context(backend="cpu")
+rng = np.random.default_rng(0)
+builtin = polca.Model.transformer(ctx, CFG)
+tokens = rng.integers(0, CFG["d_vocab"], (S, CFG["n_ctx"]))
+mask = np.ones(tokens.shape, bool)
+mask[:, -1] = False
+data = polca.Data.tokens(ctx, tokens, mask)
+idx = polca.Data.indices(ctx, data.n_samples)
+module = tpt.build_module(CFG).float()
+tm = polca.torch_model.TorchModel(ctx, module, tpt.token_losses(tokens, mask), data.n_samples,
+                                  layout=builtin)
+theta = builtin.init(1)
+dirs = rng.standard_normal((16, builtin.n_params)).astype(np.float32)
+dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+
+
+def timed(fn, runs=int(dict(a.split("=") for a in sys.argv[1:] if a.startswith("--runs=")).get("--runs", 3))):
+    ts, out = [], None
+    for _ in range(runs):
+        t = time.perf_counter()
+        out = fn()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts)), out
+
+
+print(f"P = {builtin.n_params}, N = {data.n_samples} samples ({S} x 12 tokens), K = 16, "
+      f"{threads} threads, torch {torch.__version__}")
+tb, b = timed(lambda: builtin.dirderivs(data, theta, dirs))
+tf, f = timed(lambda: tm.model.dirderivs(idx, theta, dirs))
+assert tm._forward is True
+rel = lambda a, r: float(np.abs(a - r).max() / np.abs(r).max())  # noqa: E731
+print(f"built-in g+c        {tb:8.3f} s")
+print(f"adapter forward     {tf:8.3f} s   ratio {tf / tb:5.2f}   "
+      f"(g rel. err {rel(f.g, b.g):.1e}, c {rel(f.c, b.c):.1e})")
+if "--no-reverse" not in sys.argv:
+    tm._forward = False
+    tr, r = timed(lambda: tm.model.dirderivs(idx, theta, dirs), runs=1)
+    print(f"adapter reverse     {tr:8.3f} s   ratio {tr / tb:5.2f}   "
+          f"(g rel. err {rel(r.g, b.g):.1e}, c {rel(r.c, b.c):.1e})")
