@@ -79,6 +79,9 @@ typedef struct polca__host_model {
     void *c_user;
 } polca__host_model;
 
+/* "[d0, d1, ...]" of a tensor shape into buf[n] (messages; model_io.c). */
+POLCA_INTERNAL void polca__shape_text(char *buf, size_t n, int32_t ndim, const int64_t *shape);
+
 /* The built-in transformer's options (polca_model_create_transformer), one
  * list for both tables that need them: the option check of
  * model_transformer.c and the configuration a checkpoint implies

@@ -23,7 +23,7 @@ static int is_buffer(const char *name) {
     return 0;
 }
 
-static void shape_text(char *buf, size_t n, int32_t ndim, const int64_t *shape) {
+void polca__shape_text(char *buf, size_t n, int32_t ndim, const int64_t *shape) {
     size_t at = (size_t)snprintf(buf, n, "[");
     for (int32_t d = 0; d < ndim && at < n; d++)
         at += (size_t)snprintf(buf + at, n - at, "%s%lld", d ? ", " : "", (long long)shape[d]);
@@ -71,8 +71,8 @@ int32_t polca_model_load_safetensors(const polca_model *model, const char *path,
         for (int32_t d = 0; same && d < ti->ndim; d++) same = t->shape[d] == ti->shape[d];
         if (!same) {
             char want[128], got[128];
-            shape_text(want, sizeof want, ti->ndim, ti->shape);
-            shape_text(got, sizeof got, t->ndim, t->shape);
+            polca__shape_text(want, sizeof want, ti->ndim, ti->shape);
+            polca__shape_text(got, sizeof got, t->ndim, t->shape);
             st = polca__fail(POLCA_ERR_LAYOUT_MISMATCH,
                              "%s: '%s': tensor '%s' has shape %s; the model's is %s", fn, path,
                              ti->name, got, want);

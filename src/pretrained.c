@@ -753,6 +753,21 @@ static void need_heads(implied *m, const char *key) {
              m->config ? " nor config.json" : " and no config.json");
 }
 
+/* d_vocab and d_model from an embedding [V, D] (absent: left unset). */
+static void sizes_from_embedding(implied *m, const polca__st_tensor *embedding) {
+    if (!embedding || embedding->ndim != 2) return;
+    set_i(m, O_D_VOCAB, embedding->shape[0]);
+    set_i(m, O_D_MODEL, embedding->shape[1]);
+}
+
+/* Tied when the checkpoint has no separate unembedding, or one saved anyway
+ * that equals the embedding bit for bit (transposed: [D, V] against [V, D]). */
+static int tied_unembedding(const implied *m, const char *embedding, const char *unembedding,
+                            int transposed) {
+    return !has(m->src, "%s", unembedding) ||
+           same_values(m->src, embedding, unembedding, transposed);
+}
+
 static void n_ctx_from(implied *m, const char *key, int64_t dflt) {
     if (!ck_int(m, key, O_N_CTX)) {
         set_i(m, O_N_CTX, dflt);
@@ -780,10 +795,7 @@ static void imply_gpt2(implied *m, const char *p) {
                            *wpe = tensor(m->src, "%swpe.weight", p),
                            *fc = tensor(m->src, "%sh.0.mlp.c_fc.weight", p);
     set_i(m, O_N_LAYERS, count_layers(m->src, p[0] ? "transformer.h." : "h."));
-    if (wte && wte->ndim == 2) {
-        set_i(m, O_D_VOCAB, wte->shape[0]);
-        set_i(m, O_D_MODEL, wte->shape[1]);
-    }
+    sizes_from_embedding(m, wte);
     if (wpe && wpe->ndim == 2) set_i(m, O_N_CTX, wpe->shape[0]);
     if (fc && fc->ndim == 2) set_i(m, O_D_MLP, fc->shape[1]);
     need_heads(m, "n_head");
@@ -807,7 +819,7 @@ static void imply_gpt2(implied *m, const char *p) {
     /* tied: no lm_head, or one saved anyway that equals wte bit for bit */
     char wte_name[40];
     snprintf(wte_name, sizeof wte_name, "%swte.weight", p);
-    set_i(m, O_TIED, !has(m->src, "lm_head.weight") || same_values(m->src, wte_name, "lm_head.weight", 0));
+    set_i(m, O_TIED, tied_unembedding(m, wte_name, "lm_head.weight", 0));
     set_i(m, O_UNEMBED_BIAS, 0);
 }
 
@@ -816,10 +828,7 @@ static void imply_tl4(implied *m) {
                            *wp = tensor(m->src, "pos_embed.weight"),
                            *in = tensor(m->src, "blocks.0.mlp.in.weight");
     set_i(m, O_N_LAYERS, count_layers(m->src, "blocks."));
-    if (we && we->ndim == 2) {
-        set_i(m, O_D_VOCAB, we->shape[0]);
-        set_i(m, O_D_MODEL, we->shape[1]);
-    }
+    sizes_from_embedding(m, we);
     if (wp && wp->ndim == 2) set_i(m, O_N_CTX, wp->shape[0]);
     if (in && in->ndim == 2) set_i(m, O_D_MLP, in->shape[1]);
     need_heads(m, "n_head");
@@ -833,8 +842,7 @@ static void imply_tl4(implied *m) {
     set_s(m, O_NORM, "layernorm");
     set_s(m, O_POSITIONS, "learned");
     /* state_dict() lists the tied unembedding as a copy of embed.weight */
-    int tied = !has(m->src, "unembed.weight") ||
-               same_values(m->src, "embed.weight", "unembed.weight", 0);
+    int tied = tied_unembedding(m, "embed.weight", "unembed.weight", 0);
     set_i(m, O_TIED, tied);
     if (tied && has(m->src, "unembed.weight"))
         note(m, "tied_embeddings: 1 (unembed.weight equals embed.weight)");
@@ -849,10 +857,7 @@ static void imply_neox(implied *m, const char *p) {
     char lp[40];
     snprintf(lp, sizeof lp, "%slayers.", p);
     set_i(m, O_N_LAYERS, count_layers(m->src, lp));
-    if (we && we->ndim == 2) {
-        set_i(m, O_D_VOCAB, we->shape[0]);
-        set_i(m, O_D_MODEL, we->shape[1]);
-    }
+    sizes_from_embedding(m, we);
     if (up && up->ndim == 2) set_i(m, O_D_MLP, up->shape[0]);
     need_heads(m, "num_attention_heads");
     const cj_item *act = ck(m, "hidden_act");
@@ -881,7 +886,7 @@ static void imply_neox(implied *m, const char *p) {
     }
     char emb[40];
     snprintf(emb, sizeof emb, "%sembed_in.weight", p);
-    set_i(m, O_TIED, !has(m->src, "embed_out.weight") || same_values(m->src, emb, "embed_out.weight", 0));
+    set_i(m, O_TIED, tied_unembedding(m, emb, "embed_out.weight", 0));
     set_i(m, O_UNEMBED_BIAS, 0);
 }
 
@@ -897,10 +902,7 @@ static void imply_llama(implied *m, const char *p, int qwen) {
     char lp[40];
     snprintf(lp, sizeof lp, "%slayers.", p);
     set_i(m, O_N_LAYERS, count_layers(m->src, lp));
-    if (we && we->ndim == 2) {
-        set_i(m, O_D_VOCAB, we->shape[0]);
-        set_i(m, O_D_MODEL, we->shape[1]);
-    }
+    sizes_from_embedding(m, we);
     if (up && up->ndim == 2) set_i(m, O_D_MLP, up->shape[0]);
     need_heads(m, "num_attention_heads");
     int64_t E = 0;
@@ -947,7 +949,7 @@ static void imply_llama(implied *m, const char *p, int qwen) {
     set_i(m, O_OUT_BIAS, has(m->src, "%slayers.0.self_attn.o_proj.bias", p));
     char emb[40];
     snprintf(emb, sizeof emb, "%sembed_tokens.weight", p);
-    set_i(m, O_TIED, !has(m->src, "lm_head.weight") || same_values(m->src, emb, "lm_head.weight", 0));
+    set_i(m, O_TIED, tied_unembedding(m, emb, "lm_head.weight", 0));
     set_i(m, O_UNEMBED_BIAS, 0);
 }
 
@@ -957,10 +959,7 @@ static void imply_tl(implied *m) {
                            *wk = tensor(m->src, "blocks.0.attn._W_K"),
                            *win = tensor(m->src, "blocks.0.mlp.W_in");
     set_i(m, O_N_LAYERS, count_layers(m->src, "blocks."));
-    if (we && we->ndim == 2) {
-        set_i(m, O_D_VOCAB, we->shape[0]);
-        set_i(m, O_D_MODEL, we->shape[1]);
-    }
+    sizes_from_embedding(m, we);
     if (wq && wq->ndim == 3) {
         set_i(m, O_N_HEADS, wq->shape[0]);
         set_i(m, O_D_HEAD, wq->shape[2]);
@@ -990,8 +989,7 @@ static void imply_tl(implied *m) {
     set_i(m, O_MLP_BIAS, has(m->src, "blocks.0.mlp.b_in"));
     /* TransformerLens 4's get_params() shows GPT-2's tied unembedding as
      * W_U = W_E^T and its missing bias as zeros */
-    int tied = !has(m->src, "unembed.W_U") ||
-               same_values(m->src, "embed.W_E", "unembed.W_U", 1);
+    int tied = tied_unembedding(m, "embed.W_E", "unembed.W_U", 1);
     set_i(m, O_TIED, tied);
     int b_u = has(m->src, "unembed.b_U") && !(tied && all_zero(m->src, "unembed.b_U"));
     set_i(m, O_UNEMBED_BIAS, b_u);

@@ -392,13 +392,6 @@ static int is_buffer(const polca__pt_maps *maps, const char *name) {
     return 0;
 }
 
-static void shape_text(char *buf, size_t n, int32_t ndim, const int64_t *shape) {
-    size_t at = (size_t)snprintf(buf, n, "[");
-    for (int32_t d = 0; d < ndim && at < n; d++)
-        at += (size_t)snprintf(buf + at, n - at, "%s%lld", d ? ", " : "", (long long)shape[d]);
-    if (at < n) snprintf(buf + at, n - at, "]");
-}
-
 /* A tensor that must hold zeros (an unembedding bias the model lacks). */
 static int32_t check_zeros(polca__st_file *f, int64_t i, const char *name, const char *fn) {
     const polca__st_tensor *t = polca__st_tensor_at(f, i);
@@ -455,8 +448,8 @@ int32_t polca__pt_read(const polca__pt_maps *maps, const polca__pt_source *src, 
         for (int32_t d = 0; same && d < m->ndim; d++) same = t->shape[d] == m->shape[d];
         if (!same) {
             char want[128], got[128];
-            shape_text(want, sizeof want, m->ndim, m->shape);
-            shape_text(got, sizeof got, t->ndim, t->shape);
+            polca__shape_text(want, sizeof want, m->ndim, m->shape);
+            polca__shape_text(got, sizeof got, t->ndim, t->shape);
             return polca__fail(POLCA_ERR_LAYOUT_MISMATCH,
                                "%s: %s: tensor '%s' has shape %s; the model's configuration "
                                "wants %s",

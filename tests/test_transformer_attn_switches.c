@@ -22,6 +22,7 @@
 #include "harness.h"
 #include "internal.h"
 #include "cpu/transformer_cpu.h"
+#include "transformer_model.h"
 
 #define LOSS_TOL 1e-5
 #define DERIV_TOL 1e-4
@@ -188,55 +189,18 @@ static double ref64(const polca__tf_config *c, const polca__layout *lay, const d
     return n ? sum / (double)n : 0.0;
 }
 
-/* ---- a small model with random data ---- */
+/* ---- a small model with random data (transformer_model.h) ---- */
 
-typedef struct model {
-    polca__tf_config cfg;
-    polca__layout lay;
-    int64_t P, n_seq, N;
-    float *theta;
-    int32_t *tokens;
-    uint8_t *mask;
-} model;
-
-static void model_free(model *m) {
-    polca__layout_free(&m->lay);
-    free(m->theta), free(m->tokens), free(m->mask);
-    memset(m, 0, sizeof *m);
-}
-
-static int model_make(model *m, polca__tf_config cfg, int64_t n_seq, unsigned long long seed) {
-    memset(m, 0, sizeof *m);
-    m->cfg = cfg;
-    if (polca__tf_layout(&cfg, &m->lay)) return 0;
-    m->P = m->lay.n_params;
-    m->n_seq = n_seq;
-    m->theta = malloc((size_t)m->P * 4);
-    m->tokens = malloc((size_t)(n_seq * cfg.n_ctx) * 4);
-    m->mask = malloc((size_t)(n_seq * cfg.n_ctx));
-    if (polca__tf_init(&cfg, seed, m->theta)) return 0;
-    unsigned long long s = seed * 7919 + 13;
-    /* off the init (LN weights 1, biases 0) so every term is exercised; the
-     * larger scale on q, k makes the attention far from uniform */
-    for (int64_t i = 0; i < m->P; i++) m->theta[i] += 0.3f * harness_uniform(&s);
-    for (int64_t i = 0; i < n_seq * cfg.n_ctx; i++) {
-        m->tokens[i] = (int32_t)((harness_uniform(&s) + 1.0f) * 0.5f * (float)cfg.d_vocab);
-        if (m->tokens[i] >= cfg.d_vocab) m->tokens[i] = cfg.d_vocab - 1;
-        int t = (int)(i % cfg.n_ctx);
-        m->mask[i] = t + 1 < cfg.n_ctx && harness_uniform(&s) < 0.6f;
-    }
-    m->N = polca__tf_count_samples(&cfg, n_seq, m->mask);
-    return 1;
+/* Off the init by 0.3 (the larger scale on q, k makes the attention far
+ * from uniform); about 60% of the positions scored. */
+static int model_make_attn(model *m, polca__tf_config cfg, int64_t n_seq, unsigned long long seed) {
+    return model_make_with(m, cfg, n_seq, seed, 0.3f, 0.6f);
 }
 
 static double mean64(const model *m, const double *th, double *losses) {
     return ref64(&m->cfg, &m->lay, th, m->n_seq, m->tokens, m->mask, losses);
 }
 
-static void random_vec(float *x, int64_t n, unsigned long long seed) {
-    unsigned long long s = seed * 0x9E3779B97F4A7C15ULL + 5;
-    for (int64_t i = 0; i < n; i++) x[i] = harness_uniform(&s);
-}
 
 static double rel_err(const float *a, const double *b, int64_t n) {
     double num = 0, den = 0;
@@ -339,7 +303,7 @@ static void check_gqa_is_shared_mha(polca__tf_config gc, unsigned long long seed
     polca__tf_config mc = gc;
     mc.n_kv_heads = gc.n_heads;
     model g;
-    CHECK(model_make(&g, gc, 3, seed));
+    CHECK(model_make_attn(&g, gc, 3, seed));
     polca__layout ml;
     CHECK_OK(polca__tf_layout(&mc, &ml));
     const int64_t P = g.P, PM = ml.n_params, N = g.N;
@@ -390,12 +354,12 @@ TEST(gqa_equals_multi_head_with_shared_kv) {
 
 static void check_vs_float64(polca__tf_config cfg, unsigned long long seed) {
     model m;
-    CHECK(model_make(&m, cfg, 2, seed));
+    CHECK(model_make_attn(&m, cfg, 2, seed));
     CHECK(m.N > 0);
     const int64_t P = m.P, N = m.N;
     enum { K = 2 };
     double *th = malloc((size_t)P * 8), *base = malloc((size_t)P * 8), *l0 = malloc((size_t)N * 8),
-           *lp = malloc((size_t)N * 8), *lmn = malloc((size_t)N * 8), *fd = malloc((size_t)P * 8),
+           *lp = malloc((size_t)N * 8), *lmn = malloc((size_t)N * 8), *fd = calloc((size_t)P, 8),
            *fg = malloc((size_t)N * 8), *fc = malloc((size_t)N * 8);
     float *losses = malloc((size_t)N * 4), *grad = malloc((size_t)P * 4), *hv = malloc((size_t)P * 4),
           *dirs = malloc((size_t)(K * P) * 4), *g = malloc((size_t)(K * N) * 4),
@@ -487,7 +451,7 @@ TEST(identities_over_chunks) {
     /* long sequences and many of them: several chunks of TF_CHUNK_BYTES */
     const polca__tf_config cfg = attn_cfg(2, 32, 8, 2, 8, 64, 50, 64, POLCA__ACT_GELU_NEW, 4);
     model m;
-    CHECK(model_make(&m, cfg, 40, 31));
+    CHECK(model_make_attn(&m, cfg, 40, 31));
     CHECK(polca__tf_chunk_seqs(&cfg, m.n_seq, 3, 0) < m.n_seq);
     const int64_t P = m.P, N = m.N;
     enum { K = 2 };

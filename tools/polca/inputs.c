@@ -155,18 +155,18 @@ static const cfg_key cfg_keys[] = {
     {"use_attn_scale", CK_TRUE, NULL, "attention scores are always scaled by 1/sqrt(d_head)"},
     {"rotary_adjacent_pairs", CK_FALSE, NULL,
      "GPT-J interleaved pairs; the built-in transformer rotates halves (GPT-NeoX, Llama)"},
-    {"use_NTK_by_parts_rope", CK_FALSE, NULL, "rotary frequency scaling is not implemented"},
-    {"use_qk_norm", CK_FALSE, NULL, "query/key norms are not implemented"},
-    {"post_embedding_ln", CK_FALSE, NULL, "a norm after the embedding is not implemented"},
-    {"scale_attn_by_inverse_layer_idx", CK_FALSE, NULL, "per-layer attention scaling is not implemented"},
-    {"use_normalization_before_and_after", CK_FALSE, NULL, "norms after attention and MLP are not implemented"},
+    {"use_NTK_by_parts_rope", CK_FALSE, NULL, "rotary frequency scaling is not supported"},
+    {"use_qk_norm", CK_FALSE, NULL, "query/key norms are not supported"},
+    {"post_embedding_ln", CK_FALSE, NULL, "a norm after the embedding is not supported"},
+    {"scale_attn_by_inverse_layer_idx", CK_FALSE, NULL, "per-layer attention scaling is not supported"},
+    {"use_normalization_before_and_after", CK_FALSE, NULL, "norms after attention and MLP are not supported"},
     {"rmsnorm_uses_offset", CK_FALSE, NULL, "RMSNorm weights are used as they are (no 1 + w)"},
     {"use_local_attn", CK_FALSE, NULL, "attention is always global"},
-    {"rope_scaling", CK_NULL, NULL, "rotary frequency scaling is not implemented"},
-    {"num_experts", CK_NULL, NULL, "mixture-of-experts MLPs are not implemented"},
+    {"rope_scaling", CK_NULL, NULL, "rotary frequency scaling is not supported"},
+    {"num_experts", CK_NULL, NULL, "mixture-of-experts MLPs are not supported"},
     {"attention_dir", CK_STR_EQ, "causal", "attention is always causal"},
-    {"attn_scores_soft_cap", CK_CAP, NULL, "soft-capping is not implemented"},
-    {"output_logits_soft_cap", CK_CAP, NULL, "soft-capping is not implemented"},
+    {"attn_scores_soft_cap", CK_CAP, NULL, "soft-capping is not supported"},
+    {"output_logits_soft_cap", CK_CAP, NULL, "soft-capping is not supported"},
     {"model_name", CK_IGNORE, NULL, NULL},
     {"NTK_by_parts_low_freq_factor", CK_IGNORE, NULL, NULL}, /* used only by use_NTK_by_parts_rope */
     {"NTK_by_parts_high_freq_factor", CK_IGNORE, NULL, NULL},
@@ -246,11 +246,11 @@ static int cfg_one(const char *path, const cfg_key *e, const json_value *v, polc
                 else s->positions = map[i + 1];
                 return cli_opt_string(o, e->opt, map[i + 1]);
             }
-        const char *why = e->kind == CK_POS ? "not implemented (\"standard\" or \"rotary\")"
-                          : v->type == JSON_NULL ? "no normalization is not implemented (\"LN\" or \"RMS\")"
+        const char *why = e->kind == CK_POS ? "not supported (\"standard\" or \"rotary\")"
+                          : v->type == JSON_NULL ? "no normalization is not supported (\"LN\" or \"RMS\")"
                           : v->type == JSON_STRING && strstr(v->string, "Pre")
-                              ? "norms without weights (folded) are not implemented (\"LN\" or \"RMS\")"
-                              : "not implemented (\"LN\" or \"RMS\")";
+                              ? "norms without weights (folded) are not supported (\"LN\" or \"RMS\")"
+                              : "not supported (\"LN\" or \"RMS\")";
         if (v->type == JSON_STRING)
             return cli_fail(CLI_INPUT, "%s: \"%s\": \"%s\": %s", path, key, v->string, why);
         return cli_fail(CLI_INPUT, "%s: \"%s\": %s: %s", path, key, json_type_name(v->type), why);

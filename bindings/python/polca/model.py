@@ -188,20 +188,20 @@ _CFG_KEYS = {
     "use_attn_scale": ("true", None, "attention scores are always scaled by 1/sqrt(d_head)"),
     "rotary_adjacent_pairs": ("false", None, "GPT-J interleaved pairs; the built-in transformer "
                               "rotates halves (GPT-NeoX, Llama)"),
-    "use_NTK_by_parts_rope": ("false", None, "rotary frequency scaling is not implemented"),
-    "use_qk_norm": ("false", None, "query/key norms are not implemented"),
-    "post_embedding_ln": ("false", None, "a norm after the embedding is not implemented"),
+    "use_NTK_by_parts_rope": ("false", None, "rotary frequency scaling is not supported"),
+    "use_qk_norm": ("false", None, "query/key norms are not supported"),
+    "post_embedding_ln": ("false", None, "a norm after the embedding is not supported"),
     "scale_attn_by_inverse_layer_idx": ("false", None,
-                                        "per-layer attention scaling is not implemented"),
+                                        "per-layer attention scaling is not supported"),
     "use_normalization_before_and_after": ("false", None,
-                                           "norms after attention and MLP are not implemented"),
+                                           "norms after attention and MLP are not supported"),
     "rmsnorm_uses_offset": ("false", None, "RMSNorm weights are used as they are (no 1 + w)"),
     "use_local_attn": ("false", None, "attention is always global"),
-    "rope_scaling": ("null", None, "rotary frequency scaling is not implemented"),
-    "num_experts": ("null", None, "mixture-of-experts MLPs are not implemented"),
+    "rope_scaling": ("null", None, "rotary frequency scaling is not supported"),
+    "num_experts": ("null", None, "mixture-of-experts MLPs are not supported"),
     "attention_dir": ("str_eq", "causal", "attention is always causal"),
-    "attn_scores_soft_cap": ("cap", None, "soft-capping is not implemented"),
-    "output_logits_soft_cap": ("cap", None, "soft-capping is not implemented"),
+    "attn_scores_soft_cap": ("cap", None, "soft-capping is not supported"),
+    "output_logits_soft_cap": ("cap", None, "soft-capping is not supported"),
     **{k: ("ignore", None, None) for k in ("model_name", "NTK_by_parts_low_freq_factor",
                                            "NTK_by_parts_high_freq_factor", "NTK_by_parts_factor",
                                            "NTK_original_ctx_len")},
@@ -291,13 +291,13 @@ def transformer_config(cfg):
                     positions = table[v]
                 continue
             if kind == "pos":
-                msg = 'not implemented ("standard" or "rotary")'
+                msg = 'not supported ("standard" or "rotary")'
             elif v is None:
-                msg = 'no normalization is not implemented ("LN" or "RMS")'
+                msg = 'no normalization is not supported ("LN" or "RMS")'
             elif isinstance(v, str) and "Pre" in v:
-                msg = 'norms without weights (folded) are not implemented ("LN" or "RMS")'
+                msg = 'norms without weights (folded) are not supported ("LN" or "RMS")'
             else:
-                msg = 'not implemented ("LN" or "RMS")'
+                msg = 'not supported ("LN" or "RMS")'
             raise ValueError(f"{key!r}: {_js(v)}: {msg}")
         elif kind in ("true", "false"):
             if not isinstance(v, bool):
@@ -335,7 +335,7 @@ def transformer_config(cfg):
     values = dict(items)
     d_out = values.get("d_vocab_out")
     if d_out is not None and d_out != -1 and d_out != values.get("d_vocab"):
-        raise ValueError(f"'d_vocab_out' {d_out} differs from 'd_vocab': not implemented by "
+        raise ValueError(f"'d_vocab_out' {d_out} differs from 'd_vocab': not supported by "
                          "the built-in transformer")
     norm, positions = norm or "layernorm", positions or "learned"
     if rms_only and norm != "rmsnorm":
