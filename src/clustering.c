@@ -23,8 +23,15 @@ static const polca__option_spec own_options[] = {
     {"smoothing", POLCA_OPT_INT},           {"onset_of", POLCA_OPT_STRING},
     {"plateau", POLCA_OPT_DOUBLE},          {"plateau_epsilon", POLCA_OPT_DOUBLE},
     {"plateau_over", POLCA_OPT_STRING},     {"medoid", POLCA_OPT_STRING},
-    {"normalize", POLCA_OPT_STRING},        {NULL, 0},
+    {"normalize", POLCA_OPT_STRING},        {"cluster_onset", POLCA_OPT_STRING},
+    {NULL, 0},
 };
+
+/* The "cluster_onset" rule when the option is not set: the paper's (eq. 10). */
+#define DEFAULT_CLUSTER_ONSET "mean"
+#define ONSET_MEAN 0
+#define ONSET_MEDIAN 1
+#define ONSET_MEAN_CURVE 2
 
 #define FILTER_DECREASE 0
 #define FILTER_NET 1
@@ -33,6 +40,7 @@ static const polca__option_spec own_options[] = {
 typedef struct settings {
     int filter, cumsum, over_members, medoid_euclid;
     int unit_norm; /* HDBSCAN sees each trajectory divided by its norm */
+    int onset_rule; /* ONSET_*: a cluster's onset from its members' */
     int64_t smoothing, divisor, min_samples; /* min_samples 0: per direction */
     int tau_given;
     double tau, eps;
@@ -71,6 +79,17 @@ static int32_t read_settings(const polca_options *o, const char *fn, settings *s
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
                            "%s: option 'normalize' is '%s'; expected none or unit", fn, nm);
     s->unit_norm = !strcmp(nm, "unit");
+    const char *co = polca__options_string(o, "cluster_onset", DEFAULT_CLUSTER_ONSET);
+    if (!strcmp(co, "mean"))
+        s->onset_rule = ONSET_MEAN;
+    else if (!strcmp(co, "median"))
+        s->onset_rule = ONSET_MEDIAN;
+    else if (!strcmp(co, "mean_curve"))
+        s->onset_rule = ONSET_MEAN_CURVE;
+    else
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: option 'cluster_onset' is '%s'; expected mean, median or "
+                           "mean_curve", fn, co);
     s->smoothing = polca__options_int(o, "smoothing", 1);
     if (s->smoothing < 1 || s->smoothing % 2 == 0)
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
@@ -181,6 +200,28 @@ static int32_t find_medoid(const polca_context *ctx, const settings *s, const fl
     return st;
 }
 
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* A cluster's onset under the "cluster_onset" rule (docs/method.md#onset-eq-9):
+ * the mean of its members' onsets on[size] (eq. 10), their median (the mean
+ * of the two middle values for an even size; sorts `on`), or eq. 9 on its
+ * mean trajectory mean[t] as a checkpoint index. work: [2t + 1] doubles. */
+static double cluster_onset(const settings *s, double *on, int64_t size, const float *mean,
+                            int64_t t, int64_t t1, double *work) {
+    if (s->onset_rule == ONSET_MEAN_CURVE)
+        return (double)(polca__onset(mean, t, s->smoothing, s->cumsum, work) + (t1 - t));
+    if (s->onset_rule == ONSET_MEDIAN) {
+        qsort(on, (size_t)size, sizeof *on, by_value);
+        return size % 2 ? on[size / 2] : 0.5 * (on[size / 2 - 1] + on[size / 2]);
+    }
+    double sum = 0.0;
+    for (int64_t q = 0; q < size; q++) sum += on[q];
+    return sum / (double)size;
+}
+
 /* Clusters one direction: `kept` rows of traj [n][t] (ascending ids). */
 static int32_t cluster_direction(polca_context *ctx, polca_clustering *c, const settings *s,
                                  const polca_options *o, int64_t dir, const float *traj,
@@ -206,7 +247,9 @@ static int32_t cluster_direction(polca_context *ctx, polca_clustering *c, const 
     r.scores = polca__alloc((size_t)m * sizeof(double), "clustering scores");
     int64_t *rows = polca__alloc((size_t)m * sizeof *rows, "clustering members");
     double *mean_d = polca__alloc((size_t)(t > t1 ? t : t1) * sizeof *mean_d, "clustering mean");
-    if (!r.labels || !r.probabilities || !r.scores || !rows || !mean_d) {
+    double *on = polca__alloc((size_t)m * sizeof *on, "clustering onsets");
+    double *work = polca__alloc((size_t)(2 * t + 1) * sizeof *work, "clustering onsets");
+    if (!r.labels || !r.probabilities || !r.scores || !rows || !mean_d || !on || !work) {
         st = POLCA_ERR_OUT_OF_MEMORY;
         goto done;
     }
@@ -249,18 +292,17 @@ static int32_t cluster_direction(polca_context *ctx, polca_clustering *c, const 
         c->dir[g] = dir;
         c->size[g] = size;
         c->member_off[g + 1] = c->member_off[g] + size;
-        /* mean trajectory and mean onset, in double */
+        /* mean trajectory (in double) and the cluster's onset */
         memset(mean_d, 0, (size_t)t * sizeof *mean_d);
-        double onset_sum = 0.0;
         for (int64_t q = 0; q < size; q++) {
             for (int64_t j = 0; j < t; j++) mean_d[j] += (double)xs[rows[q] * t + j];
-            onset_sum += c->onset[dir * n + kept[rows[q]]];
+            on[q] = c->onset[dir * n + kept[rows[q]]];
         }
         for (int64_t j = 0; j < t; j++) {
             mean_d[j] /= (double)size;
             c->mean[g * t + j] = (float)mean_d[j];
         }
-        c->c_onset[g] = onset_sum / (double)size;
+        c->c_onset[g] = cluster_onset(s, on, size, c->mean + g * t, t, t1, work);
         int64_t medoid_row;
         st = find_medoid(ctx, s, xs, m, size, t, rows, mean_d, &medoid_row);
         if (st) goto done;
@@ -280,6 +322,7 @@ static int32_t cluster_direction(polca_context *ctx, polca_clustering *c, const 
     c->n_clusters = first + r.n_clusters;
 done:
     free(r.labels), free(r.probabilities), free(r.scores), free(rows), free(mean_d);
+    free(on), free(work);
     return st;
 }
 

@@ -361,6 +361,170 @@ TEST(baselines_as_one_direction) {
     polca_context_destroy(ctx);
 }
 
+/* ---- "cluster_onset": a cluster's onset from its members' ----
+ * One direction, 40 samples, 16 checkpoints, filter "none", min_cluster_size
+ * 11 (so neither group of 20 can split in two) and a given plateau tau = 6.
+ * Cluster M, samples 0..19: two drops, -(1 + s) at column 3 and -(1 - s) at
+ * column 11; accelerations 1 + s at column 2 and 1 - s at column 10, so the
+ * onset is 2 when s > 0 and 10 when s < 0.
+ *   P = 0..11:  s = 0.05 + 0.005 q  (q = 0..11): onset 2;  sum s = 0.93
+ *   Q = 12..19: s = -(0.2 + 0.005 q) (q = 0..7): onset 10; sum s = -1.74
+ *   mean: (12 * 2 + 8 * 10) / 20 = 5.2, a step where nothing happens;
+ *   median: the 10th and 11th of the sorted onsets are both 2: 2;
+ *   mean curve: drops 1 + mean s and 1 - mean s, mean s = -0.81 / 20 < 0,
+ *       so the second drop is larger: 10.
+ * Cluster R, samples 20..39: 5 + 0.001 (i - 20), dropping by 0.02 at
+ * column c: 5 (10 samples, onset 4), 8 (6 samples, onset 7), 14 (4 samples,
+ * onset 13).
+ *   mean: (10 * 4 + 6 * 7 + 4 * 13) / 20 = 134 / 20 = 6.7;
+ *   median: the 10th and 11th sorted onsets are 4 and 7: 5.5;
+ *   mean curve: drops 0.01 at 5, 0.006 at 8, 0.004 at 14: 4.
+ * Hidden (onset > 6): mean R; median none; mean curve M. */
+#define ON_N 40
+#define ON_T 16
+
+static void make_episodes(float *traj) {
+    for (int i = 0; i < ON_N; i++)
+        for (int j = 0; j < ON_T; j++) {
+            float v;
+            if (i < 20) {
+                double s = i < 12 ? 0.05 + 0.005 * i : -(0.2 + 0.005 * (i - 12));
+                v = (float)(-(1 + s) * (j >= 3) - (1 - s) * (j >= 11));
+            } else {
+                int c = i < 30 ? 5 : i < 36 ? 8 : 14;
+                v = (float)(5 + 0.001 * (i - 20) - 0.02 * (j >= c));
+            }
+            traj[i * ON_T + j] = v;
+        }
+}
+
+/* Eq. 9 written out again (docs/method.md#onset-eq-9): f, or its running
+ * sum, averaged over the window of width w around each column (cut at the
+ * ends), then the first argmax of the negated second difference. */
+static int64_t onset_ref(const float *f, int64_t t, int64_t w, int cumsum) {
+    double g[64], s[64];
+    for (int64_t j = 0; j < t; j++) g[j] = (cumsum && j ? g[j - 1] : 0.0) + f[j];
+    for (int64_t j = 0; j < t; j++) {
+        double acc = 0.0;
+        int64_t cnt = 0;
+        for (int64_t u = j - (w - 1) / 2; u <= j + (w - 1) / 2; u++)
+            if (u >= 0 && u < t) acc += g[u], cnt++;
+        s[j] = acc / (double)cnt;
+    }
+    int64_t best = 1;
+    for (int64_t j = 2; j + 1 < t; j++)
+        if (-(s[j + 1] - 2 * s[j] + s[j - 1]) > -(s[best + 1] - 2 * s[best] + s[best - 1]))
+            best = j;
+    return best;
+}
+
+/* Each cluster's onset under `rule` recomputed from the members' onsets
+ * (polca_clustering_labels) or from the mean trajectory
+ * (polca_clustering_mean), and its hidden flag and the hidden fraction. */
+static void check_rule(const polca_clustering *c, const char *rule, int64_t w, int cumsum) {
+    int64_t t, t1, nc;
+    CHECK_OK(polca_clustering_shape(c, NULL, NULL, &t, &t1, &nc));
+    CHECK(nc == 2);
+    int32_t labels[ON_N];
+    double onsets[ON_N], want[2];
+    CHECK_OK(polca_clustering_labels(c, 0, labels, NULL, NULL, onsets));
+    int64_t hidden_count = 0;
+    for (int64_t g = 0; g < nc; g++) {
+        double on[ON_N], sum = 0.0;
+        int64_t m = 0;
+        for (int i = 0; i < ON_N; i++)
+            if (labels[i] == g) on[m++] = onsets[i], sum += onsets[i];
+        for (int64_t a = 1; a < m; a++) /* insertion sort */
+            for (int64_t b = a; b > 0 && on[b - 1] > on[b]; b--) {
+                double x = on[b];
+                on[b] = on[b - 1], on[b - 1] = x;
+            }
+        float mean[ON_T];
+        CHECK_OK(polca_clustering_mean(c, g, mean));
+        want[g] = !strcmp(rule, "mean")     ? sum / (double)m
+                  : !strcmp(rule, "median") ? (m % 2 ? on[m / 2] : (on[m / 2 - 1] + on[m / 2]) / 2)
+                                            : (double)(onset_ref(mean, t, w, cumsum) + t1 - t);
+        double onset, plateau;
+        int32_t hidden;
+        CHECK_OK(polca_clustering_cluster(c, g, NULL, NULL, NULL, &onset, &plateau, &hidden));
+        if (onset != want[g]) FAILF("%s: cluster %lld onset %g, want %g", rule, (long long)g, onset, want[g]);
+        CHECK(hidden == (want[g] > plateau));
+        hidden_count += hidden;
+    }
+    double frac;
+    CHECK_OK(polca_clustering_hidden_fraction(c, &frac));
+    CHECK(frac == (double)hidden_count / (double)nc);
+}
+
+TEST(cluster_onset_rules) {
+    static float traj[ON_N * ON_T];
+    make_episodes(traj);
+    polca_context *ctx = cpu_context();
+    polca_options *o = NULL;
+    CHECK_OK(polca_options_create(&o));
+    CHECK_OK(polca_options_set_int(o, "min_cluster_size", 11));
+    CHECK_OK(polca_options_set_int(o, "min_samples", 3));
+    CHECK_OK(polca_options_set_string(o, "filter", "none"));
+    CHECK_OK(polca_options_set_double(o, "plateau", 6.0));
+    struct {
+        const char *rule; /* NULL: the option unset, the default (eq. 10) */
+        double m, r;      /* onsets of M and R, worked out above */
+        double frac;
+    } want[] = {{NULL, 104.0 / 20, 134.0 / 20, 0.5},
+                {"mean", 104.0 / 20, 134.0 / 20, 0.5},
+                {"median", 2.0, 5.5, 0.0},
+                {"mean_curve", 10.0, 4.0, 0.5}};
+    for (size_t w = 0; w < sizeof want / sizeof want[0]; w++) {
+        if (want[w].rule) CHECK_OK(polca_options_set_string(o, "cluster_onset", want[w].rule));
+        polca_clustering *c = NULL;
+        CHECK_OK(polca_clustering_create(ctx, 1, ON_N, ON_T, traj, ON_T, NULL, o, &c));
+        int64_t nc;
+        CHECK_OK(polca_clustering_shape(c, NULL, NULL, NULL, NULL, &nc));
+        CHECK(nc == 2);
+        int32_t labels[ON_N];
+        double onsets[ON_N];
+        CHECK_OK(polca_clustering_labels(c, 0, labels, NULL, NULL, onsets));
+        int32_t M = labels[0], R = labels[20];
+        CHECK(M >= 0 && R >= 0 && M != R);
+        for (int i = 0; i < ON_N; i++) CHECK(labels[i] == (i < 20 ? M : R));
+        for (int i = 0; i < ON_N; i++)
+            CHECK(onsets[i] == (i < 12 ? 2 : i < 20 ? 10 : i < 30 ? 4 : i < 36 ? 7 : 13));
+        double om, or_;
+        int32_t hm, hr;
+        CHECK_OK(polca_clustering_cluster(c, M, NULL, NULL, NULL, &om, NULL, &hm));
+        CHECK_OK(polca_clustering_cluster(c, R, NULL, NULL, NULL, &or_, NULL, &hr));
+        if (om != want[w].m || or_ != want[w].r)
+            FAILF("cluster_onset %s: M %g (want %g), R %g (want %g)",
+                  want[w].rule ? want[w].rule : "unset", om, want[w].m, or_, want[w].r);
+        CHECK(hm == (want[w].m > 6.0) && hr == (want[w].r > 6.0));
+        double frac;
+        CHECK_OK(polca_clustering_hidden_fraction(c, &frac));
+        CHECK(frac == want[w].frac);
+        check_rule(c, want[w].rule ? want[w].rule : "mean", 1, 0);
+        polca_clustering_destroy(c);
+    }
+    /* Every rule against the independent computation with smoothing,
+     * onset_of "cumsum" and columns offset from checkpoints (t1 > t): the
+     * mean curve's onset follows the per-sample options. */
+    static const char *rules[] = {"mean", "median", "mean_curve"};
+    struct {
+        int64_t w, t1;
+        int cumsum;
+    } cfg[] = {{3, ON_T, 0}, {5, ON_T + 2, 0}, {1, ON_T + 1, 1}, {3, ON_T, 1}};
+    for (size_t q = 0; q < sizeof cfg / sizeof cfg[0]; q++)
+        for (int r = 0; r < 3; r++) {
+            CHECK_OK(polca_options_set_string(o, "cluster_onset", rules[r]));
+            CHECK_OK(polca_options_set_int(o, "smoothing", cfg[q].w));
+            CHECK_OK(polca_options_set_string(o, "onset_of", cfg[q].cumsum ? "cumsum" : "trajectory"));
+            polca_clustering *c = NULL;
+            CHECK_OK(polca_clustering_create(ctx, 1, ON_N, ON_T, traj, cfg[q].t1, NULL, o, &c));
+            check_rule(c, rules[r], cfg[q].w, cfg[q].cumsum);
+            polca_clustering_destroy(c);
+        }
+    polca_options_destroy(o);
+    polca_context_destroy(ctx);
+}
+
 TEST(paper_defaults_min_samples_from_count) {
     /* Defaults: min_cluster_size 150, min_samples = kept / 15. With 60
      * samples nothing reaches 150: no cluster, everyone kept is noise. */
@@ -436,6 +600,7 @@ TEST(bad_arguments) {
         {"medoid", "mean", 0},        {"smoothing", NULL, 2},     {"smoothing", NULL, 0},
         {"plateau_epsilon", NULL, 0}, {"plateau_epsilon", NULL, 1}, {"min_samples_divisor", NULL, 0},
         {"min_cluster_size", NULL, 1}, {"min_samples", NULL, 0},  {"alpha", NULL, -1},
+        {"cluster_onset", "average", 0}, {"cluster_onset", "Median", 0},
     };
     for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
         polca_options *ob = small_options();
@@ -450,6 +615,11 @@ TEST(bad_arguments) {
         CHECK_ERROR_MENTIONS(bad[b].name);
         polca_options_destroy(ob);
     }
+    CHECK_OK(polca_options_set_string(o, "cluster_onset", "average"));
+    CHECK_STATUS(polca_clustering_create(ctx, 2, N, T, traj, T, exact, o, &c),
+                 POLCA_ERR_INVALID_ARGUMENT);
+    CHECK_ERROR_MENTIONS("option 'cluster_onset' is 'average'; expected mean, median or mean_curve");
+    CHECK_OK(polca_options_unset(o, "cluster_onset"));
     CHECK_OK(polca_options_set_double(o, "plateau", INFINITY));
     CHECK_STATUS(polca_clustering_create(ctx, 2, N, T, traj, T, exact, o, &c),
                  POLCA_ERR_INVALID_ARGUMENT);
@@ -544,6 +714,7 @@ int main(void) {
     RUN(clustering_by_hand);
     RUN(plateau_per_members_and_given);
     RUN(baselines_as_one_direction);
+    RUN(cluster_onset_rules);
     RUN(paper_defaults_min_samples_from_count);
     RUN(bad_arguments);
     return harness_done();
