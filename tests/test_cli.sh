@@ -579,6 +579,58 @@ grep -q -- "--kind NAME *all (default" "$tmp/out" && grep -q -- "--normalize HOW
     ok "score --help: --kind all and --normalize none are the defaults" ||
     fail "score --help defaults" "$(grep -e --kind -e --normalize "$tmp/out")"
 
+# ---- --cluster-onset (issue 16 item 5): cluster, score and report take it;
+# the onsets written are the members' mean or median (numpy) or eq. 9 on the
+# mean trajectory, as the bindings give them; a bad value is a usage error ----
+must_fail "--cluster-onset: a bad value" 1 "--cluster-onset 'middle': expected mean, median or mean_curve" \
+    cluster traj.polca --cluster-onset middle
+for r in mean median mean_curve; do
+    must_ok "cluster --cluster-onset $r" cluster traj.polca --kind all --min-cluster-size 8 \
+        --cluster-onset $r --out o_co_$r.json
+done
+must_ok "score --cluster-onset median" score traj.polca --labels labels.npy --min-cluster-size 8 \
+    --cluster-onset median
+must_ok "report --cluster-onset mean_curve" report traj.polca --min-cluster-size 8 \
+    --cluster-onset mean_curve --out o_co.html
+if [ -n "$POLCA_SANITIZED" ]; then
+    skip "--cluster-onset vs numpy" "the bindings load the plain build"
+elif out=$(cd "$tmp" && POLCA_LIBRARY="$root/$LIBOUT/libpolca.so.0" PYTHONPATH="$root/bindings/python" \
+    "$PY" - 2>&1 <<'PY'
+import json
+import numpy as np
+import polca
+ctx = polca.Context(backend="cpu")
+t = polca.Trajectories.load(ctx, "traj.polca")
+t1 = len(t.steps)
+def eq9(f, cumsum):  # docs/method.md#onset-eq-9, no smoothing
+    f = np.cumsum(f, dtype=np.float64) if cumsum else np.asarray(f, np.float64)
+    return float(np.argmax(-(f[2:] - 2 * f[1:-1] + f[:-2])) + 1 + t1 - len(f))
+onsets = {}
+for r in ("mean", "median", "mean_curve"):
+    js = json.load(open("o_co_%s.json" % r))["kinds"]
+    for kind, v in js.items():
+        py = polca.Clustering.from_trajectories(ctx, t, kind, min_cluster_size=8, cluster_onset=r)
+        assert len(v["clusters"]) == py.n_clusters, (r, kind)
+        for c, info in enumerate(v["clusters"]):
+            m = py.members(c)
+            on = py.labels(info["direction"]).onsets[m]
+            want = {"mean": lambda: np.mean(on), "median": lambda: np.median(on),
+                    "mean_curve": lambda: eq9(py.mean(c), kind == "loss_change")}[r]()
+            assert info["members"] == list(m) and abs(info["onset"] - want) < 1e-12, (r, kind, c)
+            assert info["hidden"] == (info["onset"] > info["plateau"]), (r, kind, c)
+        onsets[r, kind] = [c["onset"] for c in v["clusters"]]
+assert onsets["mean", "polca"] != onsets["median", "polca"] != onsets["mean_curve", "polca"]
+print(len(onsets), "kind x rule")
+PY
+); then
+    ok "--cluster-onset: the onsets are numpy's mean, median and eq. 9 of the mean curve ($out)"
+else
+    fail "--cluster-onset vs numpy" "$out"
+fi
+run cluster --help
+grep -q -- "--cluster-onset RULE *a cluster's onset: mean (default" "$tmp/out" &&
+    ok "cluster --help: --cluster-onset, mean the default" || fail "cluster --help --cluster-onset" "$(grep -e --cluster "$tmp/out")"
+
 # ---- make install ----
 if [ -n "$POLCA_SANITIZED" ]; then
     skip "install" "the installed copy is the plain build"

@@ -176,6 +176,82 @@ def clustering_options_baselines_and_errors():
     expect_raises(ValueError, cl.autolabel, 0, np.zeros((N - 1, 2), int))
 
 
+def onset_smoothed_ref(f, t1, w=1, cumsum=False):
+    """eq. 9 with the options: f (or its running sum) averaged over the
+    centred window of width w (cut at the ends), then onset_ref's rule."""
+    f = np.asarray(f, np.float64)
+    g = np.cumsum(f) if cumsum else f
+    h = (w - 1) // 2
+    s = np.array([g[max(0, j - h):j + h + 1].mean() for j in range(len(g))])
+    return onset_ref(s, t1)
+
+
+@test
+def cluster_onset_rules():
+    """cluster_onset: mean (default, eq. 10), median (numpy.median) or
+    mean_curve (eq. 9 on the mean trajectory, with smoothing, onset_of and
+    the checkpoint offset of the per-sample onsets), against numpy. Group A
+    breaks through in two episodes: 36 samples mostly at checkpoint 3
+    (onset 2), 24 mostly at 8 (onset 7), so the mean (4) falls between
+    them; the second group's larger drops make the mean curve's onset 7.
+    Group B (offset by 3, so far from A) drops by 1.5 at checkpoint 5 (30
+    samples, onset 4), 6 (20, onset 5) or 10 (10, onset 9): its median is
+    the mean of the 30th and 31st onsets, 4.5; its mean 310 / 60; its mean
+    curve drops most at 5: 4. min_cluster_size 40 keeps both in one piece."""
+    ctx = polca.Context(backend="cpu")
+    rng = np.random.default_rng(3)
+    t = np.arange(T1)
+    s = np.concatenate([rng.uniform(0.1, 0.2, 36), -rng.uniform(0.25, 0.35, 24)])
+    traj = np.zeros((1, N, T1))
+    traj[0, :60] = -(1 + s)[:, None] * (t >= 3) - (1 - s)[:, None] * (t >= 8)
+    drop_at = np.repeat([5, 6, 10], [30, 20, 10])
+    traj[0, 60:] = 3 - 1.5 * (t[None] >= drop_at[:, None])
+    traj[0] += 0.01 * rng.standard_normal((N, T1))
+    traj = traj.astype(np.float32)
+    found = {}
+    for w, t1, onset_of in ((1, T1, "trajectory"), (3, T1 + 2, "trajectory"), (1, T1, "cumsum")):
+        for rule in ("mean", "median", "mean_curve"):
+            cl = polca.Clustering.create(ctx, traj, t1=t1, plateau=5.0, min_cluster_size=40,
+                                         filter="none", smoothing=w, onset_of=onset_of, cluster_onset=rule)
+            assert cl.n_clusters == 2, cl.n_clusters
+            lab = cl.labels(0)
+            hidden = 0
+            for c, info in enumerate(cl.clusters()):
+                m = cl.members(c)
+                assert set(m) in (set(range(60)), set(range(60, N)))
+                ref = {"mean": lambda: np.mean(lab.onsets[m]),
+                       "median": lambda: np.median(lab.onsets[m]),
+                       "mean_curve": lambda: onset_smoothed_ref(cl.mean(c), t1, w,
+                                                                onset_of == "cumsum")}[rule]()
+                assert abs(info.onset - ref) < 1e-12, (rule, w, t1, onset_of, c, info.onset, ref)
+                assert info.hidden == (info.onset > 5.0)
+                hidden += info.hidden
+                found[(w, t1, onset_of, rule, m[0] == 0)] = info.onset
+            assert cl.hidden_fraction == hidden / 2
+    # group A: the mean between the episodes, the median in the first, the
+    # mean curve in the second (hidden: after the plateau 5)
+    rules = ("mean", "median", "mean_curve")
+    assert [found[(1, T1, "trajectory", r, True)] for r in rules] == [4.0, 2.0, 7.0]  # A
+    assert [found[(1, T1, "trajectory", r, False)] for r in rules] == [310 / 60, 4.5, 4.0]  # B
+    default = polca.Clustering.create(ctx, traj, plateau=5.0, min_cluster_size=40, filter="none")
+    assert [i.onset for i in default.clusters()] == [
+        i.onset for i in polca.Clustering.create(ctx, traj, plateau=5.0, min_cluster_size=40,
+                                                 filter="none", cluster_onset="mean").clusters()]
+    expect_error(polca.ERR_INVALID_ARGUMENT, polca.Clustering.create, ctx, traj, plateau=5.0,
+                 cluster_onset="middle", mentions="'cluster_onset' is 'middle'; expected mean, "
+                 "median or mean_curve")
+    # from_trajectories passes it on like every option
+    tr = mlp_trajectories(ctx, seed=1, n=300, lr=2.0, indices=[0])
+    for rule in ("median", "mean_curve"):
+        got = polca.Clustering.from_trajectories(ctx, tr, "loss_change", min_cluster_size=10,
+                                                 cluster_onset=rule)
+        ref = polca.Clustering.create(ctx, tr.view("loss_change"), t1=len(tr.steps),
+                                      exact_loss=tr.exact_loss[0], min_cluster_size=10,
+                                      filter="none", onset_of="cumsum", cluster_onset=rule)
+        assert got.n_clusters == ref.n_clusters > 0
+        assert [i.onset for i in got.clusters()] == [i.onset for i in ref.clusters()], rule
+
+
 def mlp_trajectories(ctx, seed, n, lr, indices, **options):
     """Trajectories of a small MLP trained 8 gradient steps on a linearly
     separable task (n samples from rng seed), a Hessian basis over the

@@ -25,6 +25,9 @@ const cli_opt cluster_opts[] = {
     {"normalize", "HOW", "none (default, the paper's): cluster the trajectories as given; unit: "
                          "each divided by its norm, clustered by shape alone"},
     {"smoothing", "W", "odd moving-average width before the onset rule (default 1)"},
+    {"cluster-onset", "RULE", "a cluster's onset: mean (default, the paper's eq. 10) of its "
+                              "members' onsets, median of them, or mean_curve: eq. 9 on its mean "
+                              "trajectory"},
     {"plateau", "INDEX", "the plateau tau as a checkpoint index (default: from the exact loss)"},
     {"plateau-epsilon", "E", "plateau tolerance (default 0.05)"},
     {"plateau-over", "WHAT", "all (default) or members"},
@@ -126,6 +129,10 @@ int cluster_kind(const cli_args *a, polca_trajectories *t, int32_t kind, polca_c
     if (!rc && norm && strcmp(norm, "none") != 0 && strcmp(norm, "unit") != 0)
         rc = cli_fail(CLI_USAGE, "--normalize '%s': expected none or unit", norm);
     if (!rc && norm) rc = cli_opt_string(&o, "normalize", norm);
+    const char *rule = cli_get(a, "cluster-onset");
+    if (!rc && rule && strcmp(rule, "mean") && strcmp(rule, "median") && strcmp(rule, "mean_curve"))
+        rc = cli_fail(CLI_USAGE, "--cluster-onset '%s': expected mean, median or mean_curve", rule);
+    if (!rc && rule) rc = cli_opt_string(&o, "cluster_onset", rule);
     if (!rc && kind == POLCA_TRAJ_LOSS_CHANGE) rc = cli_opt_string(&o, "onset_of", "cumsum");
     d = -1;
     if (!rc && !(rc = cli_get_double(a, "plateau", 0, 1e18, &d)) && d >= 0)
