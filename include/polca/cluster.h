@@ -130,12 +130,20 @@ typedef struct polca_clustering polca_clustering;
  *                          diffuse tail hide every cluster. Members' means,
  *                          medoids and onsets still use the trajectories as
  *                          given.
+ *   "cluster_onset" string "mean" (default, the paper's eq. 10): a cluster's
+ *                          onset is the mean of its members' onsets;
+ *                          "median": their median (for an even count, the
+ *                          mean of the two middle values, as numpy.median);
+ *                          "mean_curve": eq. 9 on the cluster's mean
+ *                          trajectory (polca_clustering_mean), with
+ *                          "smoothing", "onset_of" and the checkpoint
+ *                          offset as for the members.
  *
  * Definitions (docs/clustering.md has the long form):
  *   onset of a curve f (eq. 9): s = f smoothed; t* = the earliest argmax over
  *       1 <= j <= t-2 of -(s[j+1] - 2 s[j] + s[j-1]); reported as checkpoint
  *       j + (t1 - t).
- *   cluster onset: mean of its members' onsets.
+ *   cluster onset: mean of its members' onsets ("cluster_onset" above).
  *   plateau tau: with m(u) the mean exact loss at checkpoint u and
  *       D = |m(0) - m(t1-1)|, the first checkpoint u such that
  *       |m(v) - m(t1-1)| <= eps D for every v >= u.
@@ -172,7 +180,8 @@ POLCA_API int32_t polca_clustering_labels(const polca_clustering *clustering,
 
 /* One cluster. Any out pointer may be NULL.
  * direction: its direction; size: members; medoid: a sample index;
- * onset: mean member onset (checkpoint index); plateau: the tau it is
+ * onset: the cluster's onset, by default the mean member onset
+ * ("cluster_onset"; checkpoint index); plateau: the tau it is
  * compared with; hidden: 1 if onset > plateau, else 0. */
 POLCA_API int32_t polca_clustering_cluster(const polca_clustering *clustering,
                                            int64_t cluster, int64_t *direction,

@@ -81,7 +81,8 @@ class Clustering(Handle):
         option plateau is given). Options: polca_clustering_create's
         (min_cluster_size default 150, min_samples, min_samples_divisor,
         filter "decrease" | "net_decrease" | "none", smoothing, onset_of,
-        plateau, plateau_epsilon, plateau_over, medoid, and HDBSCAN's)."""
+        plateau, plateau_epsilon, plateau_over, medoid, normalize,
+        cluster_onset "mean" | "median" | "mean_curve", and HDBSCAN's)."""
         x = f32(trajectories, "trajectories")
         if x.ndim == 2:
             x = x[None]
