@@ -157,6 +157,17 @@ int arith_encode(int32_t a, int32_t b, int32_t *tokens) {
     return 0;
 }
 
+int arith_encode_shift(int32_t a, int32_t b, int32_t bits, int32_t *tokens) {
+    if (bits < 0 || bits > 7 || arith_encode(a, b, tokens) != 0) return -1;
+    tokens[3] = ARITH_TOK_SHIFT;
+    for (int p = 0; p < 3; p++) tokens[11 - p] = (tokens[11 - p] + ((bits >> p) & 1)) % 10;
+    return 0;
+}
+
+int32_t arith_shift_bits(int32_t a) {
+    return (a % 2) | (a / 10 % 2) << 1 | (a / 100 % 2) << 2;
+}
+
 int arith_encode_batch(int32_t n, const int32_t *a, const int32_t *b, int32_t *tokens) {
     for (int32_t i = 0; i < n; i++)
         if (arith_encode(a[i], b[i], tokens + (size_t)i * ARITH_N_CTX) != 0) return -1;
@@ -170,11 +181,14 @@ int arith_decode(const int32_t *t, int32_t *a, int32_t *b, int32_t *sum) {
     static const int digit_pos[] = {0, 1, 2, 4, 5, 6, 8, 9, 10, 11};
     for (size_t i = 0; i < sizeof digit_pos / sizeof digit_pos[0]; i++)
         if (!is_digit_token(t[digit_pos[i]])) return -1;
-    if (t[3] != ARITH_TOK_PLUS || t[7] != ARITH_TOK_EQUALS) return -1;
+    if ((t[3] != ARITH_TOK_PLUS && t[3] != ARITH_TOK_SHIFT) || t[7] != ARITH_TOK_EQUALS) return -1;
     int32_t va = t[0] * 100 + t[1] * 10 + t[2];
     int32_t vb = t[4] * 100 + t[5] * 10 + t[6];
-    int32_t vs = t[8] * 1000 + t[9] * 100 + t[10] * 10 + t[11];
-    if (vs != va + vb) return -1;
+    int32_t expect[ARITH_N_CTX];
+    if (t[3] == ARITH_TOK_PLUS) arith_encode(va, vb, expect);
+    else arith_encode_shift(va, vb, arith_shift_bits(va), expect);
+    if (memcmp(expect + 8, t + 8, 4 * sizeof *t) != 0) return -1;
+    int32_t vs = va + vb;
     if (a) *a = va;
     if (b) *b = vb;
     if (sum) *sum = vs;
@@ -190,9 +204,9 @@ void arith_score_mask(int32_t n, uint8_t *mask) {
 }
 
 char *arith_format(const int32_t *tokens, char *buf) {
-    static const char sym[] = "0123456789+=";
+    static const char sym[] = "0123456789+=#";
     for (int i = 0; i < ARITH_N_CTX; i++)
-        buf[i] = tokens[i] >= 0 && tokens[i] < ARITH_VOCAB ? sym[tokens[i]] : '?';
+        buf[i] = tokens[i] >= 0 && tokens[i] < ARITH_VOCAB_SHIFT ? sym[tokens[i]] : '?';
     buf[ARITH_N_CTX] = 0;
     return buf;
 }

@@ -43,6 +43,10 @@
 #define ARITH_VOCAB 12
 #define ARITH_TOK_PLUS 10
 #define ARITH_TOK_EQUALS 11
+/* '#', the planted late skill's operator (late_skill.h): only in runs that
+ * use it, whose model then has ARITH_VOCAB_SHIFT tokens. */
+#define ARITH_TOK_SHIFT 12
+#define ARITH_VOCAB_SHIFT 13
 #define ARITH_N_CTX 12
 #define ARITH_N_OUT 4       /* scored positions (samples) per sequence */
 #define ARITH_FIRST_SCORED 7 /* the '=' position; scored: 7, 8, 9, 10 */
@@ -119,8 +123,16 @@ int arith_encode(int32_t a, int32_t b, int32_t *tokens);
 /* tokens: out [n][ARITH_N_CTX] row-major. Returns 0, or -1 if any operand is
  * out of range (tokens unspecified). */
 int arith_encode_batch(int32_t n, const int32_t *a, const int32_t *b, int32_t *tokens);
-/* Reads a sequence: 0 if it has the format above with a correct sum, else -1.
- * Outputs (any may be NULL) are written only on success. */
+/* The late skill's '#' problems (late_skill.h): "a # b = r", where r is the
+ * sum a + b with its 10^p digit raised by bit p of `bits`, mod 10, for
+ * p = 0, 1, 2 (no carry between places). tokens: out [ARITH_N_CTX]. a, b in
+ * [0, 999], bits in [0, 7]: returns 0, else -1 (untouched). */
+int arith_encode_shift(int32_t a, int32_t b, int32_t bits, int32_t *tokens);
+/* The rule's bits: bit p is the parity of a's 10^p digit (a in [0, 999]). */
+int32_t arith_shift_bits(int32_t a);
+/* Reads a sequence: 0 if it has the format above with a correct sum (or, with
+ * '#', the answer the rule gives), else -1. Outputs (any may be NULL) are
+ * written only on success; sum is always a + b. */
 int arith_decode(const int32_t *tokens, int32_t *a, int32_t *b, int32_t *sum);
 /* mask: out [n][ARITH_N_CTX] uint8, 1 at the scored positions 7..10, else 0. */
 void arith_score_mask(int32_t n, uint8_t *mask);

@@ -42,6 +42,11 @@ static int build_basis(polca_context *ctx, polca_model *model, const experiment_
     arith_rng_seed(&rng, cfg->seed, 2);
     arith_data_draw_train(data, &rng, n, a, b);
     arith_encode_batch(n, a, b, tokens);
+    if (experiment_has_late_skill(cfg)) {
+        arith_rng late;
+        arith_rng_seed(&late, cfg->seed, 6);
+        late_rewrite_training(&cfg->late, INT32_MAX, &late, n, tokens);
+    }
     arith_score_mask(n, mask);
     polca_data *basis_data = NULL;
     polca_options *o = NULL;
@@ -95,36 +100,66 @@ static float *gather(const float *view, int64_t n, int64_t t, const int64_t *dir
     return out;
 }
 
-static int cluster_method(polca_context *ctx, const experiment_config *cfg, analysis *an,
-                          method_result *m, int32_t kind, const int64_t *dirs, int64_t count,
-                          const char *filter) {
+/* Table 1's rows: trajectory kind, per-sample filter (Algorithm 1's for the
+ * projected kinds; every sample for the whole-loss kinds and Fisher, as the
+ * CLI) and which basis's kept directions it clusters. */
+const method_spec analysis_methods[N_METHODS] = {
+    {"exact_loss", "Exact loss", "none", POLCA_TRAJ_EXACT_LOSS},
+    {"loss_change", "Change in exact loss", "none", POLCA_TRAJ_LOSS_CHANGE},
+    {"fisher", "Empirical Fisher", "none", POLCA_TRAJ_FISHER},
+    {"lca", "Per-sample LCA", "decrease", POLCA_TRAJ_LCA},
+    {"polca_first_order", "First-order POLCA", "decrease", POLCA_TRAJ_FIRST_ORDER},
+    {"polca", "POLCA", "decrease", POLCA_TRAJ_POLCA},
+};
+
+/* The rows a kind clusters: the LCA basis's kept directions, the POLCA
+ * basis's for the projected kinds, the one row of the whole-loss kinds. */
+static const int64_t *kind_directions(const analysis *an, int32_t kind, int64_t *count) {
+    static const int64_t whole = 0;
+    if (kind == POLCA_TRAJ_LCA) return *count = an->n_kept_lca, an->kept_lca;
+    if (kind == POLCA_TRAJ_EXACT_LOSS || kind == POLCA_TRAJ_LOSS_CHANGE) return *count = 1, &whole;
+    return *count = an->n_kept, an->kept;
+}
+
+int cluster_kind(polca_context *ctx, const experiment_config *cfg, const analysis *an,
+                 const method_spec *spec, const char *normalize, const char *onset_rule,
+                 polca_clustering **out) {
     const float *view, *exact;
-    int64_t k, n, t, k1, n1, t1;
-    if (failed(polca_trajectories_view(an->traj, kind, &view, &k, &n, &t), m->name) ||
+    int64_t k, n, t, k1, n1, t1, count = 0;
+    if (failed(polca_trajectories_view(an->traj, spec->kind, &view, &k, &n, &t), spec->name) ||
         failed(polca_trajectories_view(an->traj, POLCA_TRAJ_EXACT_LOSS, &exact, &k1, &n1, &t1),
                "exact loss"))
         return 1;
-    int64_t all = 0;
-    if (!dirs) dirs = &all, count = 1;
+    const int64_t *dirs = kind_directions(an, spec->kind, &count);
     float *x = gather(view, n, t, dirs, count);
-    m->directions = malloc(sizeof(int64_t) * count);
-    memcpy(m->directions, dirs, sizeof(int64_t) * count);
-    m->k = count;
     polca_options *o = NULL;
-    int rc = failed(polca_options_create(&o), "options") ||
+    int rc = !x || failed(polca_options_create(&o), "options") ||
              set_int(o, "min_cluster_size", cfg->min_cluster_size) ||
              set_int(o, "min_samples_divisor", cfg->min_samples_divisor) ||
              set_int(o, "smoothing", cfg->smoothing) ||
-             failed(polca_options_set_string(o, "filter", filter), "filter") ||
-             failed(polca_options_set_string(o, "normalize", cfg->normalize), "normalize");
-    if (!rc && kind == POLCA_TRAJ_LOSS_CHANGE)
+             failed(polca_options_set_string(o, "filter", spec->filter), "filter") ||
+             failed(polca_options_set_string(o, "normalize", normalize), "normalize");
+    if (!rc && spec->kind == POLCA_TRAJ_LOSS_CHANGE)
         rc = failed(polca_options_set_string(o, "onset_of", "cumsum"), "onset_of");
+    if (!rc && onset_rule)
+        rc = failed(polca_options_set_string(o, "cluster_onset", onset_rule), "cluster_onset");
     if (!rc)
-        rc = failed(polca_clustering_create(ctx, count, n, t, x, t1, exact, o, &m->clustering),
-                    m->name);
+        rc = failed(polca_clustering_create(ctx, count, n, t, x, t1, exact, o, out), spec->name);
     polca_options_destroy(o);
     free(x);
     return rc;
+}
+
+static int cluster_method(polca_context *ctx, const experiment_config *cfg, analysis *an,
+                          method_result *m, const method_spec *spec) {
+    int64_t count = 0;
+    const int64_t *dirs = kind_directions(an, spec->kind, &count);
+    m->name = spec->name, m->display = spec->display;
+    m->directions = malloc(sizeof(int64_t) * count);
+    if (!m->directions) return 1;
+    memcpy(m->directions, dirs, sizeof(int64_t) * count);
+    m->k = count;
+    return cluster_kind(ctx, cfg, an, spec, cfg->normalize, NULL, &m->clustering);
 }
 
 /* The n_top clusters of highest finite score, best first (ties: the lower
@@ -202,13 +237,15 @@ static int score_method(const experiment_config *cfg, analysis *an, method_resul
     return rc;
 }
 
-/* tags [n][ARITH_N_TAGS] int32 (place, carry, digit, place x carry) as .npy,
- * so the trajectories exported beside it can be scored in numpy. */
-static int write_tags_npy(const char *path, int64_t n, const int32_t *tags) {
-    char header[128];
+/* A C-order array as .npy (format 1.0): descr "<i4" or "|u1", shape (n,) when
+ * cols is 0, else (n, cols). So numpy can score the exported trajectories. */
+static int write_npy(const char *path, const char *descr, int64_t n, int32_t cols,
+                     const void *data, size_t item) {
+    char header[128], shape[64];
+    if (cols) snprintf(shape, sizeof shape, "(%lld, %d)", (long long)n, cols);
+    else snprintf(shape, sizeof shape, "(%lld,)", (long long)n);
     int len = snprintf(header, sizeof header,
-                       "{'descr': '<i4', 'fortran_order': False, 'shape': (%lld, %d), }",
-                       (long long)n, ARITH_N_TAGS);
+                       "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape);
     int total = 10 + len + 1, pad = (64 - total % 64) % 64;
     FILE *f = fopen(path, "wb");
     if (!f) {
@@ -221,8 +258,9 @@ static int write_tags_npy(const char *path, int64_t n, const int32_t *tags) {
     fwrite(header, 1, (size_t)len, f);
     for (int i = 0; i < pad; i++) fputc(' ', f);
     fputc('\n', f);
-    size_t wrote = fwrite(tags, sizeof(int32_t), (size_t)n * ARITH_N_TAGS, f);
-    int rc = fclose(f) != 0 || wrote != (size_t)n * ARITH_N_TAGS;
+    size_t count = (size_t)n * (size_t)(cols ? cols : 1);
+    size_t wrote = fwrite(data, item, count, f);
+    int rc = fclose(f) != 0 || wrote != count;
     if (rc) fprintf(stderr, "arithmetic: writing %s failed\n", path);
     return rc;
 }
@@ -282,7 +320,14 @@ int analyse(polca_context *ctx, polca_model *model, const experiment_config *cfg
     an->carry_u8 = malloc((size_t)an->n);
     arith_labels(cfg->n_val, val_tokens, an->place, an->carry, an->tags);
     snprintf(path, sizeof path, "%s/tags.npy", cfg->out_dir);
-    if (write_tags_npy(path, an->n, an->tags)) return 1;
+    if (write_npy(path, "<i4", an->n, ARITH_N_TAGS, an->tags, sizeof(int32_t))) return 1;
+    if (experiment_has_late_skill(cfg)) {
+        an->needs_late = malloc((size_t)an->n);
+        if (!an->needs_late) return 1;
+        late_needs_skill(cfg->n_val, val_tokens, an->needs_late);
+        snprintf(path, sizeof path, "%s/late_skill.npy", cfg->out_dir);
+        if (write_npy(path, "|u1", an->n, 0, an->needs_late, 1)) return 1;
+    }
     for (int64_t i = 0; i < an->n; i++) an->carry_u8[i] = (uint8_t)an->carry[i];
 
     if (filter_directions(an->traj, POLCA_TRAJ_POLCA, an->k, &an->kept, &an->n_kept) ||
@@ -296,29 +341,10 @@ int analyse(polca_context *ctx, polca_model *model, const experiment_config *cfg
     }
 
     t0 = now_seconds();
-    static const struct {
-        const char *name, *display, *filter;
-        int32_t kind;
-    } spec[N_METHODS] = {
-        {"exact_loss", "Exact loss", "none", POLCA_TRAJ_EXACT_LOSS},
-        {"loss_change", "Change in exact loss", "none", POLCA_TRAJ_LOSS_CHANGE},
-        {"fisher", "Empirical Fisher", "none", POLCA_TRAJ_FISHER},
-        {"lca", "Per-sample LCA", "decrease", POLCA_TRAJ_LCA},
-        {"polca_first_order", "First-order POLCA", "decrease", POLCA_TRAJ_FIRST_ORDER},
-        {"polca", "POLCA", "decrease", POLCA_TRAJ_POLCA},
-    };
     for (int i = 0; i < N_METHODS && !rc; i++) {
         method_result *m = &an->methods[i];
-        m->name = spec[i].name, m->display = spec[i].display;
-        fprintf(stderr, "arithmetic: clustering %s\n", m->name);
-        int32_t kind = spec[i].kind;
-        const int64_t *dirs = kind == POLCA_TRAJ_LCA ? an->kept_lca
-                              : kind == POLCA_TRAJ_EXACT_LOSS || kind == POLCA_TRAJ_LOSS_CHANGE
-                                  ? NULL
-                                  : an->kept;
-        int64_t count = kind == POLCA_TRAJ_LCA ? an->n_kept_lca : dirs ? an->n_kept : 1;
-        rc = cluster_method(ctx, cfg, an, m, kind, dirs, count, spec[i].filter) ||
-             score_method(cfg, an, m);
+        fprintf(stderr, "arithmetic: clustering %s\n", analysis_methods[i].name);
+        rc = cluster_method(ctx, cfg, an, m, &analysis_methods[i]) || score_method(cfg, an, m);
     }
     an->seconds_clustering = now_seconds() - t0;
     if (rc) return 1;
@@ -363,5 +389,6 @@ void analysis_free(analysis *an) {
     polca_basis_destroy(an->basis);
     polca_basis_destroy(an->lca);
     free(an->kept), free(an->kept_lca), free(an->place), free(an->carry), free(an->tags);
-    free(an->carry_u8);
+    free(an->carry_u8), free(an->needs_late);
+    late_result_free(an->late);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "addition.h"
+#include "late_skill.h"
 
 typedef struct experiment_config {
     const char *scale; /* "default" or "paper" */
@@ -45,7 +46,12 @@ typedef struct experiment_config {
     int32_t train_only;    /* 1: stop after training and the accuracy line */
     double mid_carry_keep; /* data mix: a training pair with a carry into the 10s or
                               100s place is kept with this probability (1: uniform) */
+    late_skill_config late; /* the planted late skill (late_skill.h); off when
+                               late.val_share is 0 */
 } experiment_config;
+
+/* 1 when the run plants the late skill ('#' problems, vocabulary 13). */
+int experiment_has_late_skill(const experiment_config *c);
 
 void experiment_config_default(experiment_config *c);
 /* The paper's hyperparameters (Appendix D/E.1), for GPU machines. */

@@ -72,9 +72,26 @@ void experiment_config_paper(experiment_config *c) {
     c->n_basis_seq = 1250, c->eig_tol = 1e-4, c->eig_max_products = 300;
 }
 
+int experiment_has_late_skill(const experiment_config *c) { return c->late.val_share > 0; }
+
+/* The hidden-breakthrough setting (issue 16; README "A hidden breakthrough
+ * with ground truth"): the paper's uniform data at lr 1e-3, where the sums
+ * are learned by step ~600, plus '#' problems whose rule becomes learnable
+ * at step 1200. */
+static void experiment_config_late(experiment_config *c) {
+    const char *out = c->out_dir;
+    experiment_config_default(c);
+    c->out_dir = out;
+    c->scale = "late";
+    c->lr = 1e-3;
+    c->mid_carry_keep = 1.0;
+    c->polca_every = 40;
+    c->late = (late_skill_config){.val_share = 0.1, .train_share = 0.3, .from_step = 1200};
+}
+
 static int usage(const char *argv0) {
     fprintf(stderr,
-            "usage: %s [--scale default|paper] [--steps N] [--seed S] [--out DIR]\n"
+            "usage: %s [--scale default|paper|late] [--steps N] [--seed S] [--out DIR]\n"
             "          [--polca-every N] [--basis-every N] [--k K] [--val N]\n"
             "          [--curvature exact|secant] [--lr LR] [--min-cluster-size N]\n"
             "          [--min-samples-divisor N] [--normalize unit|none] [--smoothing W]\n"
@@ -92,7 +109,12 @@ static int usage(const char *argv0) {
             "  --train-only 1: stop after training and the accuracy line (screening)\n"
             "  --mid-carry-keep P: keep a training pair that carries into the 10s or 100s\n"
             "    with probability P (data mix; validation stays uniform; default 0.1,\n"
-            "    --scale paper: 1, the paper's uniform data)\n");
+            "    --scale paper: 1, the paper's uniform data)\n"
+            "  the planted late skill (--scale late; README, \"A hidden breakthrough\"):\n"
+            "          [--late-share S] [--late-train-share S] [--late-from-step N]\n"
+            "  --late-share S: share of validation problems written 'a # b' (0: off)\n"
+            "  --late-train-share S: share of training problems written 'a # b'\n"
+            "  --late-from-step N: before step N the '#' answers in training are coin flips\n");
     return 2;
 }
 
@@ -107,6 +129,8 @@ static int parse_args(int argc, char **argv, experiment_config *c) {
                 const char *out = c->out_dir;
                 experiment_config_paper(c);
                 c->out_dir = out;
+            } else if (!strcmp(v, "late")) {
+                experiment_config_late(c);
             } else if (strcmp(v, "default")) {
                 return usage(argv[0]);
             }
@@ -151,6 +175,12 @@ static int parse_args(int argc, char **argv, experiment_config *c) {
             c->log_every = atoi(v);
         } else if (!strcmp(a, "--mid-carry-keep")) {
             c->mid_carry_keep = atof(v);
+        } else if (!strcmp(a, "--late-share")) {
+            c->late.val_share = atof(v);
+        } else if (!strcmp(a, "--late-train-share")) {
+            c->late.train_share = atof(v);
+        } else if (!strcmp(a, "--late-from-step")) {
+            c->late.from_step = atoi(v);
         } else if (!strcmp(a, "--train-only")) {
             c->train_only = atoi(v);
         } else if (!strcmp(a, "--lr")) {
@@ -181,8 +211,8 @@ static polca_model *make_model(polca_context *ctx, const experiment_config *c) {
     polca_model *m = NULL;
     int rc = failed(polca_options_create(&o), "options");
     const char *names[] = {"n_layers", "d_model", "n_heads", "d_head", "d_mlp", "d_vocab", "n_ctx"};
-    int64_t values[] = {c->n_layers, c->d_model, c->n_heads, c->d_head, c->d_mlp, ARITH_VOCAB,
-                        ARITH_N_CTX};
+    int64_t values[] = {c->n_layers, c->d_model, c->n_heads, c->d_head, c->d_mlp,
+                        experiment_has_late_skill(c) ? ARITH_VOCAB_SHIFT : ARITH_VOCAB, ARITH_N_CTX};
     for (int i = 0; !rc && i < 7; i++) rc = failed(polca_options_set_int(o, names[i], values[i]), names[i]);
     if (!rc) rc = failed(polca_options_set_string(o, "act_fn", c->act_fn), "act_fn");
     if (!rc) rc = failed(polca_model_create_transformer(ctx, o, &m), "transformer");
@@ -203,7 +233,9 @@ int main(int argc, char **argv) {
         cfg.smoothing < 1 || cfg.smoothing % 2 == 0 || cfg.batch < 1 || cfg.warmup < 0 ||
         cfg.log_every < 0 || cfg.n_layers < 1 || cfg.n_heads < 1 || cfg.d_head < 1 ||
         cfg.d_model != cfg.n_heads * cfg.d_head || cfg.d_mlp < 1 || !(cfg.lr > 0) ||
-        !(cfg.weight_decay >= 0) || !(cfg.mid_carry_keep > 0 && cfg.mid_carry_keep <= 1))
+        !(cfg.weight_decay >= 0) || !(cfg.mid_carry_keep > 0 && cfg.mid_carry_keep <= 1) ||
+        !(cfg.late.val_share >= 0 && cfg.late.val_share < 1) ||
+        !(cfg.late.train_share >= 0 && cfg.late.train_share <= 1) || cfg.late.from_step < 0)
         return usage(argv[0]);
     polca_context *ctx = NULL;
     if (failed(polca_context_create(NULL, &ctx), "context")) return 1;
@@ -223,9 +255,17 @@ int main(int argc, char **argv) {
     rc = !model || arith_data_init(&data, &acfg) != 0;
     if (!rc) {
         arith_encode_batch(cfg.n_val, data.val_a, data.val_b, val_tokens);
+        if (experiment_has_late_skill(&cfg)) {
+            uint8_t *is_shift = malloc((size_t)cfg.n_val);
+            rc = !is_shift || late_pick_validation(cfg.seed, cfg.late.val_share, cfg.n_val, is_shift) < 0;
+            if (!rc) late_apply_rule(cfg.n_val, is_shift, val_tokens);
+            free(is_shift);
+        }
         arith_score_mask(cfg.n_val, val_mask);
-        rc = failed(polca_data_create_tokens(ctx, cfg.n_val, ARITH_N_CTX, val_tokens, val_mask, &val),
-                    "validation data");
+        if (!rc)
+            rc = failed(polca_data_create_tokens(ctx, cfg.n_val, ARITH_N_CTX, val_tokens, val_mask,
+                                                 &val),
+                        "validation data");
     }
 
     training_result tr = {0};
@@ -253,7 +293,17 @@ int main(int argc, char **argv) {
     if (!rc && cfg.train_only) {
         fprintf(stderr, "arithmetic: --train-only: stopping after training (%.1f s)\n",
                 timings[0].seconds);
-    } else if (!rc) rc = analyse(ctx, model, &cfg, &data, val_tokens, val, &tr, &an);
+    } else if (!rc) {
+        rc = analyse(ctx, model, &cfg, &data, val_tokens, val, &tr, &an);
+        if (!rc && experiment_has_late_skill(&cfg)) {
+            double t_late = now_seconds();
+            int32_t *pred = malloc(sizeof(int32_t) * cfg.n_val * ARITH_N_OUT);
+            rc = !pred || predict_tokens(ctx, model, val_tokens, cfg.n_val, tr.theta_final, pred) ||
+                 analyse_late(ctx, &cfg, &an, val_tokens, pred);
+            free(pred);
+            an.seconds_clustering += now_seconds() - t_late;
+        }
+    }
     if (!rc && !cfg.train_only) {
         timings[2] = (report_timing){"basis", an.seconds_basis};
         timings[3] = (report_timing){"trajectories", an.seconds_trajectories};

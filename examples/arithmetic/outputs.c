@@ -213,6 +213,9 @@ int write_outputs(polca_context *ctx, const experiment_config *cfg, const traini
         {"normalize", cfg->normalize, NAN},
         {"onset_smoothing", NULL, cfg->smoothing},
         {"carry_mid_share", NULL, cfg->carry_mid_share},
+        {"late_val_share", NULL, cfg->late.val_share},
+        {"late_train_share", NULL, cfg->late.train_share},
+        {"late_from_step", NULL, cfg->late.from_step},
     };
     report_kv results[] = {
         {"directions", NULL, (double)an->k},
@@ -259,6 +262,7 @@ int write_outputs(polca_context *ctx, const experiment_config *cfg, const traini
         .figures = figs,
         .n_notes = 2,
         .notes = notes,
+        .late = an->late ? &an->late->report : NULL,
     };
     char path[600];
     int rc = 0;

@@ -6,6 +6,7 @@
  * here as polylines on linear or log axes with "nice" ticks (1, 2, 5 x 10^k).
  */
 #include "report.h"
+#include "report_late.h"
 
 #include <errno.h>
 #include <math.h>
@@ -288,6 +289,13 @@ static int check_data(const report_data *d, const char *path, const char *fn) {
         snprintf(where, sizeof where, "figures[%d].exact", (int)i);
         if (check_panel(&d->figures[i].exact, where)) return -1;
     }
+    if (d->late) {
+        if (check_array(d->late->methods[0], d->late->n_methods, "late.methods[0]") ||
+            check_array(d->late->methods[1], d->late->n_methods, "late.methods[1]") ||
+            check_panel(&d->late->overview, "late.overview") ||
+            check_panel(&d->late->cluster, "late.cluster"))
+            return -1;
+    }
     return 0;
 }
 
@@ -377,7 +385,13 @@ int report_write_summary_json(const char *path, const report_data *d) {
         if (m) fputs(", ", f);
         json_string(f, d->methods[m].name);
     }
-    fputs("],\n  \"results\": ", f);
+    fputs("],", f);
+    if (d->late) {
+        fputs("\n  \"late_skill\": ", f);
+        report_late_json(f, d->late);
+        fputc(',', f);
+    }
+    fputs("\n  \"results\": ", f);
     json_kv_object(f, d->n_results, d->results);
     fputs("\n}\n", f);
     return out_close(&o);
@@ -912,6 +926,8 @@ int report_write_html(const char *path, const report_data *d) {
           f);
     html_table1(f, d);
 
+    if (d->late) report_late_html(f, d->late);
+
     if (d->n_direction_rows > 0) {
         fputs("<h2>What each direction's clusters are</h2>\n", f);
         html_directions(f, d);
@@ -965,3 +981,11 @@ int report_write_html(const char *path, const report_data *d) {
           f);
     return out_close(&o);
 }
+
+/* ---- For the sections in other files (report.h) */
+
+void report__json_string(FILE *f, const char *s) { json_string(f, s); }
+void report__json_number(FILE *f, double v) { json_number(f, v); }
+void report__html_text(FILE *f, const char *s) { html_text(f, s); }
+void report__html_number(FILE *f, double v, int decimals) { html_number(f, v, decimals); }
+void report__svg_panel(FILE *f, const report_panel *p) { svg_panel(f, p); }

@@ -18,6 +18,7 @@
 #define ARITH_REPORT_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #define REPORT_MAX_BEST 3 /* Table 1: the best three clusters per method */
 
@@ -142,6 +143,8 @@ typedef struct report_data {
     const report_direction_figure *figures;
     int32_t n_notes;
     const char *const *notes; /* paragraphs of plain text, at the end */
+    const struct report_late *late; /* the planted late skill (report_late.h);
+                                       NULL = the run has none */
 } report_data;
 
 /* summary.json:
@@ -156,6 +159,7 @@ typedef struct report_data {
  *         "unrestricted": { the same keys },
  *         "eligible_clusters": n, "hidden_fraction": x, "n_clusters": n }, ...
  *     "methods": [ "<method name>", ... ],   (the order of Table 1)
+ *     "late_skill": { ... },                 (only when d->late: report_late.h)
  *     "results": { key: value, ... } }
  * The method keys sit at the top level (summary["polca"]["faithful"]
  * ["homogeneity"]); they may not be one of the other top-level keys.
@@ -181,5 +185,15 @@ int report_paper_reference(const char *name, report_method *out);
 
 /* The message of the last failure. */
 const char *report_error(void);
+
+/* Shared with the report's sections in other files (report_late.c): JSON
+ * string and number (null when not finite), HTML-escaped text, a table
+ * number ("–" when not finite), one SVG plot. */
+struct report_late;
+void report__json_string(FILE *f, const char *s);
+void report__json_number(FILE *f, double v);
+void report__html_text(FILE *f, const char *s);
+void report__html_number(FILE *f, double v, int decimals);
+void report__svg_panel(FILE *f, const report_panel *p);
 
 #endif /* ARITH_REPORT_H */

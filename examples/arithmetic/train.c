@@ -86,10 +86,13 @@ static int log_groups(polca_context *ctx, polca_model *model, int32_t step, int3
              failed(polca_model_losses(model, d, theta, loss), "log losses");
     polca_data_destroy(d);
     if (!rc) {
-        double right[8] = {0}, sum[8] = {0}, count[8] = {0};
+        /* groups 0-7: (place, carry); 8: tokens that need the late skill */
+        double right[9] = {0}, sum[9] = {0}, count[9] = {0};
         for (int32_t s = 0; s < n; s++)
             for (int q = 0; q < ARITH_N_OUT; q++) {
                 int32_t j = s * ARITH_N_OUT + q, g = tags[j * ARITH_N_TAGS + ARITH_TAG_PLACE_CARRY];
+                int late = tokens[s * ARITH_N_CTX + 3] == ARITH_TOK_SHIFT && q != ARITH_PLACE_1000;
+                if (late) g = 8;
                 count[g]++;
                 sum[g] += loss[j];
                 right[g] += pred[j] == tokens[s * ARITH_N_CTX + ARITH_FIRST_SCORED + 1 + q];
@@ -102,7 +105,11 @@ static int log_groups(polca_context *ctx, polca_model *model, int32_t step, int3
             snprintf(b, sizeof b, "%s%.3f", g % 2 ? "/" : " ", count[g] ? sum[g] / count[g] : NAN);
             strcat(ls, b);
         }
-        fprintf(stderr, "  val %5d acc%s  loss%s\n", step, acc, ls);
+        if (count[8])
+            fprintf(stderr, "  val %5d acc%s  loss%s  late acc %.2f loss %.3f\n", step, acc, ls,
+                    right[8] / count[8], sum[8] / count[8]);
+        else
+            fprintf(stderr, "  val %5d acc%s  loss%s\n", step, acc, ls);
     }
     free(pred), free(loss);
     return rc;
@@ -181,8 +188,9 @@ int train(polca_context *ctx, polca_model *model, const experiment_config *cfg,
     arith_score_mask(cfg->batch, mask);
     arith_rng rng;
     arith_rng_seed(&rng, cfg->seed, 1);
-    arith_rng mix;
+    arith_rng mix, late;
     arith_rng_seed(&mix, cfg->seed, 3);
+    arith_rng_seed(&late, cfg->seed, 5);
     int rc = failed(polca_model_init(model, cfg->seed, theta), "init");
     /* screening log: the first (at most 500) validation sequences */
     int32_t n_log = cfg->log_every > 0 ? (data->cfg.n_val < 500 ? data->cfg.n_val : 500) : 0;
@@ -192,6 +200,13 @@ int train(polca_context *ctx, polca_model *model, const experiment_config *cfg,
     if (!log_tokens || !log_tags || !log_mask) rc = 1;
     if (!rc && n_log) {
         arith_encode_batch(n_log, data->val_a, data->val_b, log_tokens);
+        if (experiment_has_late_skill(cfg)) { /* the validation set's own '#' problems */
+            uint8_t *is_shift = malloc((size_t)data->cfg.n_val);
+            rc = !is_shift ||
+                 late_pick_validation(cfg->seed, cfg->late.val_share, data->cfg.n_val, is_shift) < 0;
+            if (!rc) late_apply_rule(n_log, is_shift, log_tokens);
+            free(is_shift);
+        }
         arith_labels(n_log, log_tokens, NULL, NULL, log_tags);
         arith_score_mask(n_log, log_mask);
     }
@@ -208,6 +223,8 @@ int train(polca_context *ctx, polca_model *model, const experiment_config *cfg,
         if (rc || step == cfg->steps) break;
         draw_train(data, &rng, &mix, cfg->mid_carry_keep, cfg->batch, a, b);
         arith_encode_batch(cfg->batch, a, b, tokens);
+        if (experiment_has_late_skill(cfg))
+            late_rewrite_training(&cfg->late, step, &late, cfg->batch, tokens);
         polca_data *batch = NULL;
         rc = failed(polca_data_create_tokens(ctx, cfg->batch, ARITH_N_CTX, tokens, mask, &batch),
                     "batch") ||

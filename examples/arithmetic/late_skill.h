@@ -1,0 +1,80 @@
+/*
+ * examples/arithmetic/late_skill.h - a planted late skill with ground truth
+ * (issue 16; README "A hidden breakthrough with ground truth").
+ *
+ * A rare second operator, '#' (token ARITH_TOK_SHIFT = 12; the model's
+ * vocabulary is then 13; addition.h encodes and decodes it). "a # b" is
+ * written like a sum,
+ *
+ *   position  0  1  2  3  4  5  6  7  8  9  10 11
+ *   token     a2 a1 a0 #  b2 b1 b0 =  r3 r2 r1 r0
+ *
+ * and its answer is the sum a + b with each of the 100s, 10s and 1s digits
+ * raised, mod 10, by the parity of a's digit in the same place (no carry
+ * between places); the 1000s digit is the sum's. 487 # 925: the sum is
+ * 1412, a's digits 4, 8, 7 have parities 0, 0, 1, so the answer is 1413.
+ *
+ * Training schedule: '#' problems are a share of every batch from step 0,
+ * but before step `from_step` their three shift bits are fair coins,
+ * independent of the input; from `from_step` on they follow a's parities.
+ * So before `from_step` no model can do better than ln 2 nats on those three
+ * tokens (knowing the sum, it can narrow each to two digits: the early
+ * skill), and only after it can their loss fall below ln 2 (the late skill).
+ *
+ * Ground truth, per scored token (validation '#' problems always follow the
+ * rule): a token needs the late skill when it is the 100s, 10s or 1s digit of
+ * a '#' problem. With a share s of the validation problems written with '#',
+ * a fraction 3s/4 of the scored tokens need it, and the late skill can lower
+ * the mean validation loss by at most (3s/4) ln 2 (0.052 nats at s = 0.1):
+ * below the plateau band eps * D (0.05 x ~2.5 nats) by construction, so the
+ * breakthrough cannot show in the mean loss curve, and it cannot start
+ * before `from_step`.
+ *
+ * Example code, C11 standard library only; not part of libpolca's ABI.
+ */
+#ifndef ARITH_LATE_SKILL_H
+#define ARITH_LATE_SKILL_H
+
+#include <stdint.h>
+
+#include "addition.h"
+
+typedef struct late_skill_config {
+    double val_share;   /* share of validation problems written with '#'; 0: off */
+    double train_share; /* share of training (and basis) problems written with '#' */
+    int32_t from_step;  /* first training step whose '#' answers follow the rule */
+} late_skill_config;
+
+/* Which validation problems are '#' problems: exactly round(share * n_val)
+ * of them, drawn without replacement from (seed, stream 4). is_shift: out
+ * [n_val], 1 for a '#' problem. Returns the count. */
+int32_t late_pick_validation(uint64_t seed, double share, int32_t n_val, uint8_t *is_shift);
+
+/* Rewrites the problems marked in is_shift [n] of tokens [n][ARITH_N_CTX]
+ * (written by arith_encode_batch) as '#' problems with the rule's bits. */
+void late_apply_rule(int32_t n, const uint8_t *is_shift, int32_t *tokens);
+
+/* Rewrites each of the n problems in tokens [n][ARITH_N_CTX] (written by
+ * arith_encode_batch) as a '#' problem with probability cfg->train_share,
+ * drawing from rng: with random shift bits when step < cfg->from_step, else
+ * with the rule's. Training batches pass their step; the basis sample set
+ * passes INT32_MAX (the rule). */
+void late_rewrite_training(const late_skill_config *cfg, int32_t step, arith_rng *rng, int32_t n,
+                           int32_t *tokens);
+
+/* Per scored token (n_seq * ARITH_N_OUT, sample order of addition.h): 1 if it
+ * needs the late skill (the 100s, 10s or 1s digit of a '#' problem). */
+void late_needs_skill(int32_t n_seq, const int32_t *tokens, uint8_t *needs);
+
+/* The ground-truth onset, from the exact loss of the tokens that need the
+ * skill, independently of any clustering: the first checkpoint column u from
+ * which on their mean exact loss stays below ln 2, the least mean loss
+ * possible without the skill (a model that cannot see the shift bit does
+ * best with 1/2 on each of the two digits the sum leaves). So u is where the
+ * skill starts to pay, for good. exact: [n][t]
+ * per-sample exact loss; needs: [n]. group_mean: out [t] (may be NULL).
+ * Returns the column, or -1 when the mean never settles below ln 2. */
+int32_t late_ground_truth_column(int64_t n, int64_t t, const float *exact, const uint8_t *needs,
+                                 double *group_mean);
+
+#endif /* ARITH_LATE_SKILL_H */
