@@ -18,6 +18,7 @@
 #include "../tools/polca/npy.c"
 #include "../tools/polca/common.c"
 #include "../tools/polca/output.c"
+#include "../tools/polca/progress.c"
 
 static int parses(const char *text) {
     json_value *v = NULL;

@@ -9,26 +9,10 @@
 #include <string.h>
 
 #include "analysis.h"
+#include "progress.h"
 
 static int set_int(polca_options *o, const char *k, int64_t v) {
     return failed(polca_options_set_int(o, k, v), k);
-}
-
-/* Progress on stderr: one line per reported stage step, throttled. */
-static int32_t progress(void *user, const char *stage, int64_t done, int64_t total,
-                        double value) {
-    (void)user;
-    static double last;
-    double t = now_seconds();
-    if (strcmp(stage, "eigen") == 0) return 0; /* per product: too chatty */
-    if (t - last < 2.0 && done != total) return 0;
-    last = t;
-    if (isnan(value))
-        fprintf(stderr, "  %s %lld/%lld\n", stage, (long long)done, (long long)total);
-    else
-        fprintf(stderr, "  %s %lld/%lld  (%.3g)\n", stage, (long long)done, (long long)total,
-                value);
-    return 0;
 }
 
 static int build_basis(polca_context *ctx, polca_model *model, const experiment_config *cfg,
@@ -269,7 +253,7 @@ int analyse(polca_context *ctx, polca_model *model, const experiment_config *cfg
             const arith_data *data, const int32_t *val_tokens, polca_data *val,
             const training_result *tr, analysis *an) {
     memset(an, 0, sizeof *an);
-    polca_context_set_progress(ctx, progress, NULL);
+    polca_context_set_progress(ctx, progress_print, NULL);
     double t0 = now_seconds();
     fprintf(stderr, "arithmetic: Hessian basis (Algorithm 1)\n");
     if (build_basis(ctx, model, cfg, data, tr, an)) return 1;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "progress.h"
 
 cli g_cli;
 
@@ -302,20 +303,32 @@ static double now_seconds(void) {
 }
 
 static int32_t progress(void *user, const char *stage, int64_t done, int64_t total, double value) {
+    static cli_clock clock;
+    static char outer[96]; /* the enclosing stage's count and estimate, under "eigen" */
     (void)user;
     if (cli_interrupted()) return 1; /* Ctrl-C (output.c): cancel the running call */
     if (!g_cli.progress_tty) return 0;
     double t = now_seconds();
+    int64_t done_since, total_since;
+    double elapsed;
+    cli_clock_update(&clock, stage, done, total, t, &done_since, &total_since, &elapsed);
+    int budget = cli_stage_is_budget(stage);
+    char eta[96];
+    cli_eta_text(eta, sizeof eta, done_since, budget ? 0 : total_since, elapsed);
+    if (!budget) {
+        const char *left = strstr(eta, ", ~"); /* its elapsed would go stale */
+        if (total > 0 && done < total)
+            snprintf(outer, sizeof outer, "%s %lld/%lld%s", stage, (long long)done,
+                     (long long)total, left ? left : "");
+        else
+            outer[0] = '\0';
+    }
     if (t - g_last_draw < 0.1 && !(total > 0 && done >= total)) return 0;
     g_last_draw = t;
-    char bar[32];
-    int width = 24, fill = 0;
-    if (total > 0) fill = (int)((double)width * (double)(done < total ? done : total) / (double)total);
-    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
-    bar[width] = '\0';
-    fprintf(stderr, "\r\033[K%-24.24s [%s] %lld", stage, total > 0 ? bar : "", (long long)done);
-    if (total > 0) fprintf(stderr, "/%lld", (long long)total);
-    if (!isnan(value)) fprintf(stderr, "  %.3g", value);
+    char line[512];
+    cli_progress_line(line, sizeof line, stage, done, total, value, eta, budget ? outer : NULL,
+                      cli_term_columns());
+    fprintf(stderr, "\r\033[K%s", line);
     fflush(stderr);
     g_bar_shown = 1;
     return 0;
