@@ -164,10 +164,6 @@ int arith_encode_shift(int32_t a, int32_t b, int32_t bits, int32_t *tokens) {
     return 0;
 }
 
-int32_t arith_shift_bits(int32_t a) {
-    return (a % 2) | (a / 10 % 2) << 1 | (a / 100 % 2) << 2;
-}
-
 int arith_encode_batch(int32_t n, const int32_t *a, const int32_t *b, int32_t *tokens) {
     for (int32_t i = 0; i < n; i++)
         if (arith_encode(a[i], b[i], tokens + (size_t)i * ARITH_N_CTX) != 0) return -1;
@@ -185,9 +181,12 @@ int arith_decode(const int32_t *t, int32_t *a, int32_t *b, int32_t *sum) {
     int32_t va = t[0] * 100 + t[1] * 10 + t[2];
     int32_t vb = t[4] * 100 + t[5] * 10 + t[6];
     int32_t expect[ARITH_N_CTX];
-    if (t[3] == ARITH_TOK_PLUS) arith_encode(va, vb, expect);
-    else arith_encode_shift(va, vb, arith_shift_bits(va), expect);
-    if (memcmp(expect + 8, t + 8, 4 * sizeof *t) != 0) return -1;
+    arith_encode(va, vb, expect);
+    for (int i = 8; i < 12; i++) {
+        /* '#' may raise each of the 3 lower digits by one */
+        int raised = t[3] == ARITH_TOK_SHIFT && i > 8 && t[i] == (expect[i] + 1) % 10;
+        if (t[i] != expect[i] && !raised) return -1;
+    }
     int32_t vs = va + vb;
     if (a) *a = va;
     if (b) *b = vb;

@@ -128,11 +128,10 @@ int arith_encode_batch(int32_t n, const int32_t *a, const int32_t *b, int32_t *t
  * p = 0, 1, 2 (no carry between places). tokens: out [ARITH_N_CTX]. a, b in
  * [0, 999], bits in [0, 7]: returns 0, else -1 (untouched). */
 int arith_encode_shift(int32_t a, int32_t b, int32_t bits, int32_t *tokens);
-/* The rule's bits: bit p is the parity of a's 10^p digit (a in [0, 999]). */
-int32_t arith_shift_bits(int32_t a);
 /* Reads a sequence: 0 if it has the format above with a correct sum (or, with
- * '#', the answer the rule gives), else -1. Outputs (any may be NULL) are
- * written only on success; sum is always a + b. */
+ * '#', the sum with some shift bits: each of its 3 lower digits is the sum's
+ * or one more, mod 10), else -1. Outputs (any may be NULL) are written only
+ * on success; sum is always a + b. */
 int arith_decode(const int32_t *tokens, int32_t *a, int32_t *b, int32_t *sum);
 /* mask: out [n][ARITH_N_CTX] uint8, 1 at the scored positions 7..10, else 0. */
 void arith_score_mask(int32_t n, uint8_t *mask);

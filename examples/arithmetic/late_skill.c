@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+int32_t late_rule_bits(int32_t rule, int32_t a) {
+    if (rule == LATE_RULE_PARITY) return (a % 2) | (a / 10 % 2) << 1 | (a / 100 % 2) << 2;
+    return 7;
+}
+
 int32_t late_pick_validation(uint64_t seed, double share, int32_t n_val, uint8_t *is_shift) {
     memset(is_shift, 0, (size_t)n_val);
     int32_t m = (int32_t)lround(share * n_val);
@@ -29,11 +34,11 @@ int32_t late_pick_validation(uint64_t seed, double share, int32_t n_val, uint8_t
     return m;
 }
 
-void late_apply_rule(int32_t n, const uint8_t *is_shift, int32_t *tokens) {
+void late_apply_rule(int32_t rule, int32_t n, const uint8_t *is_shift, int32_t *tokens) {
     for (int32_t s = 0; s < n; s++) {
         if (!is_shift[s]) continue;
         int32_t *t = tokens + (size_t)s * ARITH_N_CTX, a, b;
-        if (arith_decode(t, &a, &b, NULL) == 0) arith_encode_shift(a, b, arith_shift_bits(a), t);
+        if (arith_decode(t, &a, &b, NULL) == 0) arith_encode_shift(a, b, late_rule_bits(rule, a), t);
     }
 }
 
@@ -46,7 +51,7 @@ void late_rewrite_training(const late_skill_config *cfg, int32_t step, arith_rng
         int32_t *t = tokens + (size_t)s * ARITH_N_CTX, a, b;
         int32_t coins = (int32_t)arith_rng_below(rng, 8);
         if (arith_decode(t, &a, &b, NULL) == 0)
-            arith_encode_shift(a, b, step < cfg->from_step ? coins : arith_shift_bits(a), t);
+            arith_encode_shift(a, b, step < cfg->from_step ? coins : late_rule_bits(cfg->rule, a), t);
     }
 }
 

@@ -39,11 +39,20 @@
 
 #include "addition.h"
 
+/* Which shift bits the rule gives a # b (addition.h: bit p raises the 10^p
+ * digit of the sum by one). */
+#define LATE_RULE_PLUS_ONE 0 /* every bit set: each lower digit raised by one */
+#define LATE_RULE_PARITY 1   /* bit p = the parity of a's 10^p digit */
+
 typedef struct late_skill_config {
     double val_share;   /* share of validation problems written with '#'; 0: off */
+    int32_t rule;       /* LATE_RULE_* */
     double train_share; /* share of training (and basis) problems written with '#' */
     int32_t from_step;  /* first training step whose '#' answers follow the rule */
 } late_skill_config;
+
+/* The rule's shift bits for first operand a (in [0, 999]). */
+int32_t late_rule_bits(int32_t rule, int32_t a);
 
 /* Which validation problems are '#' problems: exactly round(share * n_val)
  * of them, drawn without replacement from (seed, stream 4). is_shift: out
@@ -52,7 +61,7 @@ int32_t late_pick_validation(uint64_t seed, double share, int32_t n_val, uint8_t
 
 /* Rewrites the problems marked in is_shift [n] of tokens [n][ARITH_N_CTX]
  * (written by arith_encode_batch) as '#' problems with the rule's bits. */
-void late_apply_rule(int32_t n, const uint8_t *is_shift, int32_t *tokens);
+void late_apply_rule(int32_t rule, int32_t n, const uint8_t *is_shift, int32_t *tokens);
 
 /* Rewrites each of the n problems in tokens [n][ARITH_N_CTX] (written by
  * arith_encode_batch) as a '#' problem with probability cfg->train_share,

@@ -112,9 +112,12 @@ static int usage(const char *argv0) {
             "    --scale paper: 1, the paper's uniform data)\n"
             "  the planted late skill (--scale late; README, \"A hidden breakthrough\"):\n"
             "          [--late-share S] [--late-train-share S] [--late-from-step N]\n"
+            "          [--late-rule plus-one|parity]\n"
             "  --late-share S: share of validation problems written 'a # b' (0: off)\n"
             "  --late-train-share S: share of training problems written 'a # b'\n"
-            "  --late-from-step N: before step N the '#' answers in training are coin flips\n");
+            "  --late-from-step N: before step N the '#' answers in training are coin flips\n"
+            "  --late-rule R: what '#' does to the sum's 3 lower digits: plus-one (each +1,\n"
+            "    the default) or parity (+ the parity of a's digit in the same place)\n");
     return 2;
 }
 
@@ -179,6 +182,10 @@ static int parse_args(int argc, char **argv, experiment_config *c) {
             c->late.val_share = atof(v);
         } else if (!strcmp(a, "--late-train-share")) {
             c->late.train_share = atof(v);
+        } else if (!strcmp(a, "--late-rule")) {
+            if (!strcmp(v, "plus-one")) c->late.rule = LATE_RULE_PLUS_ONE;
+            else if (!strcmp(v, "parity")) c->late.rule = LATE_RULE_PARITY;
+            else return usage(argv[0]);
         } else if (!strcmp(a, "--late-from-step")) {
             c->late.from_step = atoi(v);
         } else if (!strcmp(a, "--train-only")) {
@@ -258,7 +265,7 @@ int main(int argc, char **argv) {
         if (experiment_has_late_skill(&cfg)) {
             uint8_t *is_shift = malloc((size_t)cfg.n_val);
             rc = !is_shift || late_pick_validation(cfg.seed, cfg.late.val_share, cfg.n_val, is_shift) < 0;
-            if (!rc) late_apply_rule(cfg.n_val, is_shift, val_tokens);
+            if (!rc) late_apply_rule(cfg.late.rule, cfg.n_val, is_shift, val_tokens);
             free(is_shift);
         }
         arith_score_mask(cfg.n_val, val_mask);

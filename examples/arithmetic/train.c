@@ -204,7 +204,7 @@ int train(polca_context *ctx, polca_model *model, const experiment_config *cfg,
             uint8_t *is_shift = malloc((size_t)data->cfg.n_val);
             rc = !is_shift ||
                  late_pick_validation(cfg->seed, cfg->late.val_share, data->cfg.n_val, is_shift) < 0;
-            if (!rc) late_apply_rule(n_log, is_shift, log_tokens);
+            if (!rc) late_apply_rule(cfg->late.rule, n_log, is_shift, log_tokens);
             free(is_shift);
         }
         arith_labels(n_log, log_tokens, NULL, NULL, log_tags);
