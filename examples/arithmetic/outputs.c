@@ -108,8 +108,8 @@ static void fill_figure(const analysis *an, const method_result *m, int64_t row,
                  " %d cluster%s no onset line (no breakthrough found).", no_onset,
                  no_onset > 1 ? "s have" : " has");
     fig->caption = fs->caption;
-    fig->projected = (report_panel){"projected loss", "training step", "L_k(t)", 0, n, fs->proj,
-                                    n + 1, fs->proj_marks};
+    fig->projected = (report_panel){"projected loss", "training step", "projected loss L_k(t)", 0, n,
+                                    fs->proj, n + 1, fs->proj_marks};
     fig->exact = (report_panel){"exact loss", "training step", "loss", 1, n, fs->exact, n + 1,
                                 fs->exact_marks};
     free(mean), free(members);

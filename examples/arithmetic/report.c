@@ -1063,7 +1063,10 @@ static void html_marker_caption(FILE *f, const report_panel *p, const char *dash
                 coloured ? ", in the colour of their curve" : "");
     if (solid)
         fprintf(f, " Solid vertical line%s: the plateau &tau; of the mean exact loss.", solid > 1 ? "s" : "");
-    if (dashed || solid) fputs(" Their labels are above the plot.", f);
+    if (dashed || solid)
+        fputs(dashed + solid > 1 ? " The lines are labelled above the plot."
+                                 : " The line is labelled above the plot.",
+              f);
 }
 
 int report_write_html(const char *path, const report_data *d) {
