@@ -144,7 +144,8 @@ $(BUILD)/tests/%: tests/%.c tests/harness.h $(STATIC)
 
 # tests/test_arith_*.c also compile the arithmetic example's sources (no
 # main there); the shorter stem makes make prefer this rule to the one above.
-ARITH_SRC := examples/arithmetic/addition.c examples/arithmetic/late_skill.c examples/arithmetic/report.c examples/arithmetic/report_late.c
+ARITH_SRC := examples/arithmetic/addition.c examples/arithmetic/late_skill.c examples/arithmetic/labels.c \
+	examples/arithmetic/report.c examples/arithmetic/report_late.c
 $(BUILD)/tests/test_arith_%: tests/test_arith_%.c tests/harness.h $(ARITH_SRC) $(ARITH_SRC:.c=.h) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Isrc -Iexamples/arithmetic -o $@ $< $(ARITH_SRC) $(STATIC) $(LDLIBS_ALL) $(SANITIZE)

@@ -53,7 +53,8 @@ typedef struct polca_backend {
     /* Opens an instance. `host` stays valid until close (the backend may
      * keep the pointer). Fails with POLCA_ERR_BACKEND_UNAVAILABLE (and a
      * reason through host->fail) when the device cannot be used. Writes a
-     * one-line description of the device into device_text[device_text_len]. */
+     * one-line description of the device into device_text[device_text_len]
+     * (the core passes 4096 bytes and keeps the text whole). */
     int32_t (*open)(const polca_backend_host *host, void **out_state,
                     char *device_text, size_t device_text_len);
     void (*close)(void *state);

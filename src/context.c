@@ -14,6 +14,11 @@
 #define STR(x) STR2(x)
 #define CUDA_MODULE_NAME "libpolca_cuda.so." STR(POLCA_VERSION_MAJOR)
 
+/* What a backend's open() may write as its one-line device description
+ * (the CPU's OpenBLAS configuration, a CUDA device name of at most 256
+ * bytes, a few numbers); the context then keeps an exact-size copy. */
+#define BACKEND_TEXT_LEN 4096
+
 static const polca__option_spec context_options[] = {
     {"backend", POLCA_OPT_STRING},  {"cuda_module", POLCA_OPT_STRING},
     {"cuda_device", POLCA_OPT_INT}, {"threads", POLCA_OPT_INT},
@@ -41,7 +46,7 @@ static void default_module_path(char *out, size_t n) {
 /* Loads and opens the CUDA module. On failure records why (the message says
  * which of: module missing, CUDA library missing, wrong ABI, no device). */
 static int32_t open_cuda(polca_context *ctx, const char *path,
-                         const polca_backend_host *host) {
+                         const polca_backend_host *host, char *text, size_t text_len) {
     struct stat sb;
     if (strchr(path, '/') && stat(path, &sb) != 0)
         return polca__fail(POLCA_ERR_BACKEND_UNAVAILABLE,
@@ -81,7 +86,7 @@ static int32_t open_cuda(polca_context *ctx, const char *path,
                            path, module_abi, POLCA_BACKEND_ABI);
     }
     void *state = NULL;
-    int32_t st = be->open(host, &state, ctx->device_text, sizeof ctx->device_text);
+    int32_t st = be->open(host, &state, text, text_len);
     if (st) {
         dlclose(module);
         return polca__wrap(POLCA_ERR_BACKEND_UNAVAILABLE, "CUDA backend in '%s' unusable",
@@ -93,9 +98,9 @@ static int32_t open_cuda(polca_context *ctx, const char *path,
     return POLCA_OK;
 }
 
-static int32_t open_cpu(polca_context *ctx, const polca_backend_host *host) {
-    int32_t st = polca__cpu_backend.open(host, &ctx->be_state, ctx->device_text,
-                                         sizeof ctx->device_text);
+static int32_t open_cpu(polca_context *ctx, const polca_backend_host *host, char *text,
+                        size_t text_len) {
+    int32_t st = polca__cpu_backend.open(host, &ctx->be_state, text, text_len);
     if (st) return st;
     ctx->be = &polca__cpu_backend;
     return POLCA_OK;
@@ -150,23 +155,48 @@ int32_t polca_context_create(const polca_options *options, polca_context **out) 
                                      (int32_t)device, (int32_t)threads, (int32_t)tf32};
     const polca_backend_host *host = &ctx->host;
 
-    if (strcmp(backend, "cpu") == 0) {
-        st = open_cpu(ctx, host);
+    /* The backend's description, then (for "auto" on the CPU) why CUDA was
+     * passed over: both kept whole in ctx->device_text. */
+    char *text = polca__alloc(BACKEND_TEXT_LEN, "the device description");
+    char *why = NULL;
+    if (text) text[0] = 0;
+    if (!text) {
+        st = POLCA_ERR_OUT_OF_MEMORY;
+    } else if (strcmp(backend, "cpu") == 0) {
+        st = open_cpu(ctx, host, text, BACKEND_TEXT_LEN);
     } else {
-        st = open_cuda(ctx, path, host);
+        st = open_cuda(ctx, path, host, text, BACKEND_TEXT_LEN);
         if (st && strcmp(backend, "auto") == 0) {
             /* Keep the reason CUDA was passed over where the host can read it. */
-            char why[512];
-            snprintf(why, sizeof why, "%s", polca_last_error());
-            st = open_cpu(ctx, host);
-            if (!st) {
-                size_t len = strlen(ctx->device_text);
-                snprintf(ctx->device_text + len, sizeof ctx->device_text - len,
-                         "; CUDA not used: %s", why);
-                polca__clear_error();
+            const char *reason = polca_last_error();
+            why = polca__alloc(strlen(reason) + 1, "the device description");
+            if (!why) {
+                st = POLCA_ERR_OUT_OF_MEMORY;
+            } else {
+                memcpy(why, reason, strlen(reason) + 1);
+                text[0] = 0;
+                st = open_cpu(ctx, host, text, BACKEND_TEXT_LEN);
+                if (!st) polca__clear_error();
             }
         }
     }
+    if (!st) {
+        static const char sep[] = "; CUDA not used: ";
+        size_t len = strnlen(text, BACKEND_TEXT_LEN - 1);
+        size_t total = len + (why ? sizeof sep - 1 + strlen(why) : 0) + 1;
+        ctx->device_text = polca__alloc(total, "the device description");
+        if (!ctx->device_text) {
+            st = POLCA_ERR_OUT_OF_MEMORY;
+            ctx->be->close(ctx->be_state);
+            if (ctx->module) dlclose(ctx->module);
+        } else {
+            memcpy(ctx->device_text, text, len);
+            ctx->device_text[len] = 0;
+            if (why) snprintf(ctx->device_text + len, total - len, "%s%s", sep, why);
+        }
+    }
+    free(text);
+    free(why);
     if (st) {
         ctx->head.magic = 0;
         free(ctx);
@@ -181,6 +211,7 @@ void polca_context_destroy(polca_context *ctx) {
     ctx->be->close(ctx->be_state);
     if (ctx->module) dlclose(ctx->module);
     ctx->head.magic = 0;
+    free(ctx->device_text);
     free(ctx);
 }
 

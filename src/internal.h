@@ -89,7 +89,9 @@ struct polca_context {
     void *module;            /* dlopen handle of a plugin backend, or NULL */
     polca_backend_host host; /* what the backend was opened with; it keeps a
                                 pointer to this for the context's lifetime */
-    char device_text[256];
+    char *device_text;       /* owned, whole: the backend's description
+                                (and, for "auto" on the CPU, why CUDA was
+                                passed over), never cut to a fixed size */
     polca_log_fn log_fn;
     void *log_user;
     int32_t log_min_level;

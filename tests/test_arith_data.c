@@ -194,8 +194,11 @@ TEST(tag_names) {
     CHECK(strcmp(arith_place_name(ARITH_PLACE_1000), "1000s") == 0);
     CHECK(strcmp(arith_place_name(ARITH_PLACE_1), "1s") == 0);
     CHECK(strcmp(arith_tag_value_name(ARITH_TAG_CARRY, 1), "carry") == 0);
-    CHECK(strcmp(arith_tag_value_name(ARITH_TAG_DIGIT, 7), "7") == 0);
-    CHECK(strcmp(arith_tag_value_name(ARITH_TAG_PLACE_CARRY, 2 * ARITH_PLACE_10 + 1), "10s carry") == 0);
+    CHECK(strcmp(arith_tag_value_name(ARITH_TAG_DIGIT, 7), "digit 7") == 0);
+    CHECK(strcmp(arith_tag_value_name(ARITH_TAG_PLACE_CARRY, 2 * ARITH_PLACE_10 + 1),
+                 "carry into the 10s") == 0);
+    CHECK(strcmp(arith_tag_value_name(ARITH_TAG_PLACE_CARRY, 2 * ARITH_PLACE_100),
+                 "no carry into the 100s") == 0);
     CHECK(arith_tag_value_name(ARITH_TAG_PLACE, 4) == NULL);
     CHECK(arith_tag_value_name(ARITH_TAG_CARRY, -1) == NULL);
     CHECK(arith_place_name(9) == NULL);

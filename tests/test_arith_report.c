@@ -11,6 +11,8 @@
 #include "harness.h"
 #include "json_mini.h"
 
+#include "addition.h"
+#include "labels.h"
 #include "report.h"
 
 #include <dirent.h>
@@ -90,20 +92,31 @@ static void build_synthetic(report_data *d) {
                                  place_c, 2, place_m};
     for (int k = 0; k < NFIG; k++) {
         for (int c = 0; c < NCL; c++) {
-            double on = 300 + 500 * c + 200 * k;
+            double on = k == 1 ? 1000 + 20 * c : 300 + 500 * c + 200 * k;
             for (int t = 0; t < T; t++) {
                 proj_y[k][c][t] = -(0.2 + 0.3 * c) * sigmoid((steps[t] - on) / 40.0);
                 exact_y[k][c][t] = 0.05 + 2.0 * (1 - sigmoid((steps[t] - 800 - 100 * c) / 150.0));
             }
-            static char labels[NFIG][NCL][32];
-            snprintf(labels[k][c], sizeof labels[k][c], "cluster %d (n=%d)", c, 150 + 40 * c);
+            static char labels[NFIG][NCL][160], onsets[NFIG][NCL][32];
+            /* figure 1: onsets 20 steps apart, the last at tau, and legend
+             * texts too long for one row (one word longer than a row) */
+            if (k == 1) {
+                snprintf(labels[k][c], sizeof labels[k][c],
+                         c == 2 ? "c%d, %d tokens: %s" : "c%d, %d tokens: no carry into the 1000s or 100s%s",
+                         c, 150 + 40 * c,
+                         c == 2 ? "Averyveryveryveryveryveryveryveryveryveryveryveryveryveryveryvery"
+                                  "veryveryveryverylongwordthatcannotbreak" : "");
+            } else {
+                snprintf(labels[k][c], sizeof labels[k][c], "cluster %d (n=%d)", c, 150 + 40 * c);
+            }
+            snprintf(onsets[k][c], sizeof onsets[k][c], "onset c%d", c);
             proj_c[k][c] = (report_curve){labels[k][c], T, steps, proj_y[k][c], NULL, 0};
             exact_c[k][c] = (report_curve){labels[k][c], T, steps, exact_y[k][c], NULL, 0};
-            proj_m[k][c] = (report_marker){"onset", on, c, 1};
-            exact_m[k][c] = (report_marker){"onset", on, c, 1};
+            proj_m[k][c] = (report_marker){onsets[k][c], on, c, 1};
+            exact_m[k][c] = (report_marker){onsets[k][c], on, c, 1};
         }
-        proj_m[k][NCL] = (report_marker){"τ", 1700, -1, 0};
-        exact_m[k][NCL] = (report_marker){"τ", 1700, -1, 0};
+        proj_m[k][NCL] = (report_marker){"τ", k == 1 ? 1040 : 1700, -1, 0};
+        exact_m[k][NCL] = (report_marker){"τ", k == 1 ? 1040 : 1700, -1, 0};
         static char titles[NFIG][64];
         snprintf(titles[k], sizeof titles[k], "Direction %d (eigenvalue %.1f)", k, 12.5 - 4 * k);
         figs[k].title = titles[k];
@@ -316,6 +329,254 @@ TEST(html_has_figures_tables_and_escapes) {
     free(h);
 }
 
+/* ---- Geometry of the SVG the writer produces, read back from the page.
+ * Text widths here are those of DejaVu Sans (what the page's fonts resolve
+ * to on Debian), about 0.6 em a character regular and 0.7 em bold, half
+ * that for a space; tests/test_report_render.sh measures the real boxes in
+ * Chromium. */
+static double est_width(const char *s, size_t n, double size, int bold) {
+    double em = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c & 0xC0) == 0x80) continue;
+        em += c == ' ' ? 0.32 : bold ? 0.70 : 0.58;
+    }
+    return em * size;
+}
+
+static double attr_num(const char *tag, const char *name) {
+    char key[32];
+    snprintf(key, sizeof key, " %s=\"", name);
+    const char *p = strstr(tag, key);
+    return p ? atof(p + strlen(key)) : NAN;
+}
+
+typedef struct box {
+    double x0, y0, x1, y1;
+} box;
+
+static int boxes_overlap(box a, box b) {
+    return a.x0 < b.x1 - 0.5 && b.x0 < a.x1 - 0.5 && a.y0 < b.y1 - 0.5 && b.y0 < a.y1 - 0.5;
+}
+
+/* Checks every <svg> of the page: marker labels (class mlabel) sit above
+ * the plot area (rect.frame) and do not overlap each other; legend lines
+ * sit below the plot area and end inside the viewBox. Returns the number
+ * of labels checked; *legend_lines the legend lines. */
+static int check_svg_geometry(const char *h, int *legend_lines) {
+    int labels = 0;
+    *legend_lines = 0;
+    for (const char *svg = strstr(h, "<svg "); svg; svg = strstr(svg + 1, "<svg ")) {
+        const char *end = strstr(svg, "</svg>");
+        if (!end) {
+            FAILF("an <svg> without </svg>");
+            return -1;
+        }
+        const char *vb = strstr(svg, "viewBox=\"");
+        double vw = 0, vh = 0;
+        if (!vb || sscanf(vb, "viewBox=\"0 0 %lf %lf\"", &vw, &vh) != 2) {
+            FAILF("an <svg> without a viewBox");
+            return -1;
+        }
+        const char *fr = strstr(svg, "<rect class=\"frame\"");
+        if (!fr || fr > end) continue; /* no plot area: nothing placed around it */
+        double fy = attr_num(fr, "y"), fh = attr_num(fr, "height");
+        box lab[64];
+        int n = 0;
+        for (const char *t = strstr(svg, "<text class=\"mlabel\""); t && t < end;
+             t = strstr(t + 1, "<text class=\"mlabel\"")) {
+            const char *gt = strchr(t, '>'), *close = strstr(t, "</text>");
+            double x = attr_num(t, "x"), y = attr_num(t, "y");
+            double w = est_width(gt + 1, (size_t)(close - gt - 1), 10, 1);
+            box b = {x, y - 9.3, x + w, y + 2.4}; /* DejaVu: ascent 0.93 em, descent 0.24 em */
+            if (b.y1 > fy) FAILF("marker label '%.*s' reaches into the plot area (y %.1f > %.1f)",
+                                 (int)(close - gt - 1), gt + 1, b.y1, fy);
+            if (b.x0 < 0 || b.x1 > vw) FAILF("marker label '%.*s' leaves the panel (%.1f..%.1f of %.0f)",
+                                             (int)(close - gt - 1), gt + 1, b.x0, b.x1, vw);
+            for (int q = 0; q < n; q++)
+                if (boxes_overlap(b, lab[q]))
+                    FAILF("marker label '%.*s' at (%.1f, %.1f) overlaps another at (%.1f, %.1f)",
+                          (int)(close - gt - 1), gt + 1, b.x0, b.y0, lab[q].x0, lab[q].y0);
+            if (n < 64) lab[n++] = b;
+            labels++;
+        }
+        for (const char *t = strstr(svg, "<text class=\"legend\""); t && t < end;
+             t = strstr(t + 1, "<text class=\"legend\"")) {
+            const char *close = strstr(t, "</text>");
+            const char *ts = strstr(t, "<tspan");
+            int spans = ts && ts < close;
+            for (const char *q = spans ? ts : t; q && q < close; q = spans ? strstr(q + 1, "<tspan") : NULL) {
+                const char *gt = strchr(q, '>'), *stop = spans ? strstr(q, "</tspan>") : close;
+                double x = attr_num(q, "x"), y = attr_num(q, "y");
+                double w = est_width(gt + 1, (size_t)(stop - gt - 1), 11, 0);
+                if (x + w > vw) FAILF("legend line '%.*s' ends at %.1f, past the viewBox width %.0f",
+                                      (int)(stop - gt - 1), gt + 1, x + w, vw);
+                if (y - 10.2 < fy + fh || y + 2.6 > vh)
+                    FAILF("legend line '%.*s' at y %.1f is not between the plot (%.1f) and the bottom (%.0f)",
+                          (int)(stop - gt - 1), gt + 1, y, fy + fh, vh);
+                (*legend_lines)++;
+            }
+        }
+    }
+    return labels;
+}
+
+TEST(labels_and_legends_keep_their_place) {
+    report_data d;
+    build_synthetic(&d);
+    char path[600];
+    path_in(path, sizeof path, tmp_dir, "geometry.html");
+    CHECK(report_write_html(path, &d) == 0);
+    char *h = read_all(path);
+    CHECK(h);
+    int lines = 0;
+    int labels = check_svg_geometry(h, &lines);
+    /* 2 on the place panel, 4 on each of the 4 direction panels */
+    EXPECT(labels == 2 + 4 * 2 * NFIG);
+    /* 4 place curves and a single point, 3 short labels per panel of
+     * figure 0, and figure 1's long ones over several lines each */
+    EXPECT(lines > 5 + 2 * 3 + 2 * 3);
+    /* the unbreakable word is cut at characters, never dropped: all of it
+     * is on the page, over two lines */
+    EXPECT(strstr(h, "Averyveryvery") && strstr(h, "longwordthatcannotbreak"));
+    free(h);
+    remove(path);
+
+    /* Many onsets at one step and the plateau there too: every label still
+     * has its own place, above the plot. */
+    double xs[3] = {0, 50, 100}, ys[3] = {1, 0.5, 0.2};
+    report_curve cv[1] = {{"one curve", 3, xs, ys, NULL, 0}};
+    report_marker mk[9];
+    static const char *names[9] = {"onset c0", "onset c1", "onset c2", "onset c3", "onset c4",
+                                   "onset c5", "onset c6", "onset c7", "τ"};
+    for (int m = 0; m < 9; m++) mk[m] = (report_marker){names[m], m < 4 ? 50 : m < 8 ? 98 : 99, 0, m < 8};
+    report_panel p = {"crowded", "step", "loss", 0, 1, cv, 9, mk};
+    report_data e;
+    memset(&e, 0, sizeof e);
+    e.place_curves = &p;
+    CHECK(report_write_html(path, &e) == 0);
+    h = read_all(path);
+    CHECK(h);
+    EXPECT(check_svg_geometry(h, &lines) == 9);
+    free(h);
+    remove(path);
+}
+
+/* The caption under the place curves says what the panel draws. */
+TEST(place_caption_matches_the_markers) {
+    double xs[3] = {0, 50, 100}, ys[3] = {1, 0.5, 0.2};
+    report_curve cv[1] = {{"1000s", 3, xs, ys, NULL, 0}};
+    report_marker tau = {"τ", 60, -1, 0}, both[2] = {{"τ", 60, -1, 0}, {"onset", 30, 0, 1}};
+    report_panel p = {"Exact loss by digit place", "step", "loss", 1, 1, cv, 1, &tau};
+    report_data d;
+    memset(&d, 0, sizeof d);
+    d.place_curves = &p;
+    char path[600];
+    path_in(path, sizeof path, tmp_dir, "caption.html");
+    CHECK(report_write_html(path, &d) == 0);
+    char *h = read_all(path);
+    CHECK(h);
+    char *cap = strstr(h, "<figcaption>");
+    CHECK(cap && strstr(cap, "</figcaption>"));
+    *strstr(cap, "</figcaption>") = 0; /* the caption alone */
+    /* only the plateau is drawn: the caption names it and nothing else */
+    EXPECT(strstr(cap, "Solid vertical line: the plateau &tau; of the mean exact loss."));
+    EXPECT(strstr(cap, "(logarithmic axis)"));
+    EXPECT(!strstr(cap, "breakthroughs") && !strstr(cap, "Dashed") && !strstr(cap, "onset"));
+    free(h);
+    p.n_markers = 2, p.markers = both;
+    CHECK(report_write_html(path, &d) == 0);
+    h = read_all(path);
+    CHECK(h);
+    cap = strstr(h, "<figcaption>");
+    CHECK(cap && strstr(cap, "</figcaption>"));
+    *strstr(cap, "</figcaption>") = 0;
+    EXPECT(strstr(cap, "Dashed vertical line: breakthrough onsets, in the colour of their curve."));
+    EXPECT(strstr(cap, "Solid vertical line: the plateau"));
+    free(h);
+    tau.x = NAN; /* no plateau found: no line, no sentence */
+    p.n_markers = 1, p.markers = &tau;
+    CHECK(report_write_html(path, &d) == 0);
+    h = read_all(path);
+    CHECK(h);
+    cap = strstr(h, "<figcaption>");
+    CHECK(cap && strstr(cap, "</figcaption>"));
+    *strstr(cap, "</figcaption>") = 0;
+    EXPECT(!strstr(cap, "vertical line"));
+    free(h);
+    remove(path);
+}
+
+/* Cluster labels read as words (labels.h over addition.c's names). */
+TEST(cluster_labels_are_words) {
+    char out[96];
+    int place = -1, carry = -1;
+    /* values[tag][2]: place, carry, digit, place_carry; -1 unused */
+    int32_t v[ARITH_N_TAGS * 2], n[ARITH_N_TAGS];
+#define SET(P0, P1, NP, C, NC)                                                          \
+    do {                                                                                \
+        for (int i = 0; i < ARITH_N_TAGS * 2; i++) v[i] = -1;                           \
+        for (int i = 0; i < ARITH_N_TAGS; i++) n[i] = 0;                                \
+        v[0] = P0, v[1] = P1, n[ARITH_TAG_PLACE] = NP;                                  \
+        v[2 * ARITH_TAG_CARRY] = C, n[ARITH_TAG_CARRY] = NC;                            \
+    } while (0)
+    SET(ARITH_PLACE_10, -1, 1, 1, 1);
+    arith_cluster_words(v, n, 2, out, sizeof out, &place, &carry);
+    EXPECT(!strcmp(out, "carry into the 10s") && place == 1 && carry == 1);
+    SET(ARITH_PLACE_100, -1, 1, 0, 1);
+    arith_cluster_words(v, n, 2, out, sizeof out, &place, &carry);
+    EXPECT(!strcmp(out, "no carry into the 100s") && place == 1 && carry == 0);
+    SET(ARITH_PLACE_1000, -1, 1, -1, 0);
+    arith_cluster_words(v, n, 2, out, sizeof out, &place, &carry);
+    EXPECT(!strcmp(out, "1000s digit") && place == 1 && carry == 0);
+    SET(ARITH_PLACE_10, ARITH_PLACE_1, 2, 0, 1);
+    arith_cluster_words(v, n, 2, out, sizeof out, &place, &carry);
+    EXPECT(!strcmp(out, "no carry into the 10s or 1s") && place == 0 && carry == 0);
+    SET(ARITH_PLACE_10, ARITH_PLACE_1, 2, -1, 0);
+    arith_cluster_words(v, n, 2, out, sizeof out, &place, &carry);
+    EXPECT(!strcmp(out, "10s or 1s digit") && place == 0);
+    SET(-1, -1, 0, 1, 1);
+    arith_cluster_words(v, n, 2, out, sizeof out, &place, &carry);
+    EXPECT(!strcmp(out, "carry (mixed places)") && place == 0 && carry == 1);
+    SET(-1, -1, 0, -1, 0);
+    arith_cluster_words(v, n, 2, out, sizeof out, NULL, NULL);
+    EXPECT(!strcmp(out, "mixed"));
+    /* carry with both values is no carry label: the place alone speaks */
+    SET(ARITH_PLACE_100, -1, 1, 1, 2);
+    v[2 * ARITH_TAG_CARRY + 1] = 0;
+    arith_cluster_words(v, n, 2, out, sizeof out, &place, &carry);
+    EXPECT(!strcmp(out, "100s digit") && carry == 0);
+#undef SET
+    /* no label contains a raw tag separator */
+    for (int32_t t = 0; t < ARITH_N_TAGS; t++)
+        for (int32_t val = 0; val < arith_tag_n_values(t); val++)
+            EXPECT(!strchr(arith_tag_value_name(t, val), '|'));
+}
+
+/* A long device description is written whole, in the page and the JSON. */
+TEST(device_text_is_written_whole) {
+    static char device[1200];
+    for (int i = 0; i < 1199; i++) device[i] = (char)('a' + i % 26);
+    memcpy(device + 1195, " end", 5);
+    report_data d;
+    build_synthetic(&d);
+    d.device = device;
+    char hp[600], jp[600];
+    path_in(hp, sizeof hp, tmp_dir, "device.html");
+    path_in(jp, sizeof jp, tmp_dir, "device.json");
+    CHECK(report_write_html(hp, &d) == 0 && report_write_summary_json(jp, &d) == 0);
+    char *h = read_all(hp), *j = read_all(jp);
+    CHECK(h && j);
+    EXPECT(strstr(h, device) != NULL);
+    const char *err = NULL;
+    jm_value *root = jm_parse(j, &err);
+    jm_value *v = root ? jm_get(root, "device") : NULL;
+    EXPECT(v && v->type == JM_STRING && strlen(v->str) == 1199 && !strcmp(v->str, device));
+    jm_free(root);
+    free(h), free(j);
+    remove(hp), remove(jp);
+}
+
 TEST(empty_report_is_valid) {
     report_data d;
     memset(&d, 0, sizeof d);
@@ -514,6 +775,10 @@ int main(void) {
     }
     RUN(summary_json_parses_and_holds_the_run);
     RUN(html_has_figures_tables_and_escapes);
+    RUN(labels_and_legends_keep_their_place);
+    RUN(place_caption_matches_the_markers);
+    RUN(cluster_labels_are_words);
+    RUN(device_text_is_written_whole);
     RUN(empty_report_is_valid);
     RUN(degenerate_ranges_still_draw);
     RUN(bad_input_is_refused_and_files_are_untouched);

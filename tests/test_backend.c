@@ -370,6 +370,44 @@ TEST(cuda_no_device_fails_and_auto_falls_back) {
     unsetenv("FAKE_BACKEND_MODE");
 }
 
+/* The device description is kept whole: a backend's long one (the fake
+ * module writes 1500 bytes), and on "auto" the CPU's with the full reason
+ * CUDA was passed over (a module path of 300 bytes), not cut at 255. */
+TEST(device_text_is_whole) {
+    polca_context *ctx = NULL;
+    const char *text;
+    setenv("FAKE_BACKEND_MODE", "long_text", 1);
+    setenv("FAKE_TEXT_LEN", "1500", 1);
+    CHECK_OK(create_with_module("cuda", fake_path, &ctx));
+    CHECK_OK(polca_context_device(ctx, &text));
+    CHECK(strlen(text) == 1500);
+    CHECK(strncmp(text, "CUDA: fake xxx", 14) == 0);
+    CHECK(strcmp(text + 1496, " end") == 0);
+    polca_context_destroy(ctx);
+    unsetenv("FAKE_TEXT_LEN");
+    unsetenv("FAKE_BACKEND_MODE");
+
+    char path[400] = "/nonexistent/";
+    size_t used = strlen(path);
+    for (; used < 300; used++) path[used] = (char)('a' + used % 26);
+    snprintf(path + used, sizeof path - used, "/libpolca_cuda.so.0");
+    CHECK_STATUS(create_with_module("cuda", path, &ctx), POLCA_ERR_BACKEND_UNAVAILABLE);
+    char ref[2048]; /* "polca_context_create: <reason>" */
+    snprintf(ref, sizeof ref, "%s", polca_last_error());
+    CHECK(strstr(ref, path) != NULL); /* the reference names the whole path */
+    CHECK_OK(create_with_module("auto", path, &ctx));
+    CHECK_OK(polca_context_device(ctx, &text));
+    CHECK(strncmp(text, "CPU: ", 5) == 0);
+    const char *reason = strstr(text, "; CUDA not used: ");
+    CHECK(reason != NULL);
+    reason += strlen("; CUDA not used: ");
+    size_t n = strlen(reason), r = strlen(ref);
+    CHECK(strlen(text) > 255 && n > 300 && n < r);
+    CHECK(strcmp(ref + r - n, reason) == 0); /* the whole reason, to its last byte */
+    CHECK(strstr(reason, path) != NULL);
+    polca_context_destroy(ctx);
+}
+
 TEST(backend_from_environment) {
     polca_context *ctx = NULL;
     const char *name;
@@ -443,6 +481,7 @@ int main(void) {
     RUN(cuda_module_not_a_library);
     RUN(cuda_module_wrong_abi);
     RUN(cuda_no_device_fails_and_auto_falls_back);
+    RUN(device_text_is_whole);
     RUN(backend_from_environment);
     RUN(real_cuda_module_reports_its_state);
     return harness_done();

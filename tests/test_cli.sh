@@ -126,6 +126,18 @@ if grep -q "<svg" "$tmp/report.html" && grep -q "<title>CLI test</title>" "$tmp/
 else
     fail "report.html" "$(head -c 300 "$tmp/report.html")"
 fi
+# The page as a browser lays it out (tests/report_geometry.py, when Chromium
+# is installed): no text collides, line labels above the plots, legends inside.
+browser=${CHROMIUM-$(command -v chromium || command -v chromium-browser || true)}
+if [ -n "$browser" ] && [ -x "$browser" ]; then
+    if out=$(timeout 180 "$PY" "$root/tests/report_geometry.py" "$browser" "$tmp/report.html" 1200 2>&1); then
+        ok "report.html as laid out: $out"
+    else
+        fail "report.html as laid out" "$out"
+    fi
+else
+    skip "report.html as laid out" "chromium is not installed"
+fi
 must_ok "quiet run prints nothing" --quiet basis --series series.polca --out q.polca --method random --k 2
 [ ! -s "$tmp/out" ] && [ ! -s "$tmp/err" ] && ok "--quiet is quiet" || fail "--quiet" "$(cat "$tmp/out" "$tmp/err")"
 

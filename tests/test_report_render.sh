@@ -1,8 +1,11 @@
 #!/bin/sh
 # The arithmetic report renders in a real browser: headless Chromium loads the
 # page written by build/tests/test_arith_report (synthetic run), its DOM holds
-# the 5 figures (1 + 2 per direction) with their curves, and the screenshot
-# shows the curves' colours. summary.json also parses with Python's json.
+# the 5 figures (1 + 2 per direction) with their curves, its layout as
+# rendered has no colliding text (marker labels stacked above the plot, none
+# over the curves, legends inside their panels, tables inside a 1200 px
+# window: tests/report_geometry.py), and the screenshot shows the curves'
+# colours. summary.json also parses with Python's json.
 # Skips when Chromium (Debian's chromium package) is not installed.
 #   KEEP_REPORT_SCREENSHOT=FILE.png keeps the screenshot.
 . tests/lib.sh
@@ -85,6 +88,13 @@ PYEOF
     ok "rendered DOM has the 5 figures with their curves and Table 1 ($out)"
 else
     fail "rendered DOM" "$out"
+fi
+
+# The page as laid out: text boxes measured by the browser.
+if out=$(timeout 180 "$PY" tests/report_geometry.py "$browser" "$tmp/out/report.html" 1200 2>&1); then
+    ok "rendered layout: no text collides, labels above the plot, legends inside ($out)"
+else
+    fail "rendered layout" "$out"
 fi
 
 # shellcheck disable=SC2086

@@ -241,13 +241,16 @@ int arith_labels(int32_t n_seq, const int32_t *tokens, int32_t *place, int32_t *
     return 0;
 }
 
+/* Human names of the tag values, as words a report can use in a sentence:
+ * a place is "the 10s" in "carry into the 10s"; a digit tag is "digit 7". */
 static const char *const place_names[4] = {"1000s", "100s", "10s", "1s"};
 static const char *const carry_names[2] = {"no carry", "carry"};
-static const char *const digit_names[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
-static const char *const place_carry_names[8] = {"1000s no carry", "1000s carry",
-                                                 "100s no carry",  "100s carry",
-                                                 "10s no carry",   "10s carry",
-                                                 "1s no carry",    "1s carry"};
+static const char *const digit_names[10] = {"digit 0", "digit 1", "digit 2", "digit 3", "digit 4",
+                                            "digit 5", "digit 6", "digit 7", "digit 8", "digit 9"};
+static const char *const place_carry_names[8] = {"no carry into the 1000s", "carry into the 1000s",
+                                                 "no carry into the 100s",  "carry into the 100s",
+                                                 "no carry into the 10s",   "carry into the 10s",
+                                                 "no carry into the 1s",    "carry into the 1s"};
 
 const char *arith_tag_name(int32_t tag) {
     static const char *const names[ARITH_N_TAGS] = {"place", "carry", "digit", "place_carry"};

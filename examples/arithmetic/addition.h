@@ -147,8 +147,9 @@ int arith_labels(int32_t n_seq, const int32_t *tokens, int32_t *place, int32_t *
                  int32_t *tags);
 
 /* Names for reports: tag name ("place", "carry", "digit", "place_carry"),
- * number of values of a tag, and a value's name ("1000s", "carry",
- * "7", "10s carry"). NULL / 0 when out of range. Static strings. */
+ * number of values of a tag, and a value's name in words ("1000s",
+ * "carry", "digit 7", "carry into the 10s", "no carry into the 100s").
+ * NULL / 0 when out of range. Static strings. */
 const char *arith_tag_name(int32_t tag);
 int32_t arith_tag_n_values(int32_t tag);
 const char *arith_tag_value_name(int32_t tag, int32_t value);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "analysis.h"
+#include "labels.h"
 
 #define MAX_FIGURES 3
 #define MAX_CURVES 6
@@ -21,25 +22,20 @@ typedef struct figure_store {
     double *y[2 * MAX_CURVES];
     char labels[MAX_CURVES][96], onset_labels[MAX_CURVES][32];
     char title[160];
+    char caption[512];
 } figure_store;
 
-/* A cluster's automatic label (place and carry tags), e.g. "10s, carry". */
+/* A cluster's automatic label in words (labels.h), e.g. "carry into the
+ * 10s", "1000s digit"; "mixed" when the tags do not describe it. */
 static void describe_cluster(const analysis *an, const polca_clustering *cl, int64_t c, char *out,
                              size_t len, int *is_place, int *is_carry) {
     int32_t values[ARITH_N_TAGS * 2], n_values[ARITH_N_TAGS];
     *is_place = *is_carry = 0;
-    snprintf(out, len, "mixed");
-    if (polca_clustering_autolabel(cl, c, ARITH_N_TAGS, an->tags, NULL, values, n_values)) return;
-    size_t used = 0;
-    out[0] = 0;
-    for (int tag = ARITH_TAG_PLACE; tag <= ARITH_TAG_CARRY; tag++) {
-        for (int v = 0; v < n_values[tag] && used < len; v++)
-            used += (size_t)snprintf(out + used, len - used, "%s%s", used ? (v ? "|" : ", ") : "",
-                                     arith_tag_value_name(tag, values[tag * 2 + v]));
-        if (tag == ARITH_TAG_PLACE && n_values[tag] == 1) *is_place = 1;
-        if (tag == ARITH_TAG_CARRY && n_values[tag] == 1 && values[tag * 2] == 1) *is_carry = 1;
+    if (polca_clustering_autolabel(cl, c, ARITH_N_TAGS, an->tags, NULL, values, n_values)) {
+        snprintf(out, len, "mixed");
+        return;
     }
-    if (!out[0]) snprintf(out, len, "mixed");
+    arith_cluster_words(values, n_values, 2, out, len, is_place, is_carry);
 }
 
 /* The figure pair of clustering row `row` (a basis direction) of POLCA. */
@@ -53,7 +49,12 @@ static void fill_figure(const analysis *an, const method_result *m, int64_t row,
     polca_trajectories_view(an->traj, POLCA_TRAJ_EXACT_LOSS, &exact, &k1, &n1, &t1);
     float *mean = malloc(sizeof(float) * t);
     int64_t *members = malloc(sizeof(int64_t) * an->n);
-    int n = 0;
+    int n = 0, in_row = 0, no_onset = 0;
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t dir = -1;
+        polca_clustering_cluster(cl, c, &dir, NULL, NULL, NULL, NULL, NULL);
+        in_row += dir == row;
+    }
     for (int64_t c = 0; c < nc && n < MAX_CURVES; c++) {
         int64_t dir = -1, size = 0;
         double onset = NAN;
@@ -69,12 +70,13 @@ static void fill_figure(const analysis *an, const method_result *m, int64_t row,
         int place, carry;
         char what[64];
         describe_cluster(an, cl, c, what, sizeof what, &place, &carry);
-        snprintf(fs->labels[n], sizeof fs->labels[n], "c%lld (%lld): %s", (long long)c,
+        snprintf(fs->labels[n], sizeof fs->labels[n], "c%lld, %lld tokens: %s", (long long)c,
                  (long long)size, what);
         snprintf(fs->onset_labels[n], sizeof fs->onset_labels[n], "onset c%lld", (long long)c);
         /* onsets are checkpoint indices: draw them at that checkpoint's step */
         int64_t oi = (int64_t)lround(onset);
         double ox = isfinite(onset) && oi >= 0 && oi < t ? x[oi] : NAN;
+        no_onset += !isfinite(ox);
         fs->proj[n] = (report_curve){fs->labels[n], (int32_t)t, x, yp, NULL, 0};
         fs->exact[n] = (report_curve){fs->labels[n], (int32_t)t, x, ye, NULL, 0};
         fs->proj_marks[n] = (report_marker){fs->onset_labels[n], ox, n, 1};
@@ -91,19 +93,32 @@ static void fill_figure(const analysis *an, const method_result *m, int64_t row,
     snprintf(fs->title, sizeof fs->title, "Direction b%lld (eigenvalue %.3g, basis step %lld)",
              (long long)m->directions[row], lam, (long long)step);
     fig->title = fs->title;
-    fig->caption = "Left: mean projected loss of each cluster along this direction. Right: the "
-                   "same clusters' mean exact loss. Dashed: cluster onsets (eq. 9); solid: the "
-                   "plateau τ of the mean exact loss.";
-    fig->projected = (report_panel){"projected loss", "training step", "L_k(t)", 0, n, fs->proj,
-                                    n + 1, fs->proj_marks};
+    /* what the pair draws, in the words of the report's own section text */
+    int used = snprintf(fs->caption, sizeof fs->caption,
+                        "Left: the mean projected loss of each cluster along this direction (eq. 8). "
+                        "Right: the same clusters' mean exact loss, on a logarithmic axis. Dashed "
+                        "vertical lines: each cluster's mean breakthrough onset in its projected "
+                        "loss (eq. 9), drawn on both sides; solid: the plateau τ of the mean exact "
+                        "loss.");
+    if (n < in_row && used > 0 && (size_t)used < sizeof fs->caption)
+        used += snprintf(fs->caption + used, sizeof fs->caption - used,
+                         " The first %d of the direction's %d clusters are drawn.", n, in_row);
+    if (no_onset && used > 0 && (size_t)used < sizeof fs->caption)
+        snprintf(fs->caption + used, sizeof fs->caption - used,
+                 " %d cluster%s no onset line (no breakthrough found).", no_onset,
+                 no_onset > 1 ? "s have" : " has");
+    fig->caption = fs->caption;
+    fig->projected = (report_panel){"projected loss", "training step", "projected loss L_k(t)", 0, n,
+                                    fs->proj, n + 1, fs->proj_marks};
     fig->exact = (report_panel){"exact loss", "training step", "loss", 1, n, fs->exact, n + 1,
                                 fs->exact_marks};
     free(mean), free(members);
 }
 
-/* Which POLCA directions gave digit-place and carry clusters. */
+/* Which POLCA directions gave digit-place and carry clusters; texts[r]:
+ * row r's cluster labels (owned by the caller, freed with free()). */
 static void fill_direction_rows(const analysis *an, const method_result *m,
-                                report_direction_row *rows, char (*texts)[512]) {
+                                report_direction_row *rows, char **texts) {
     int64_t nc = 0;
     polca_clustering_shape(m->clustering, NULL, NULL, NULL, NULL, &nc);
     int32_t *labels = malloc(sizeof(int32_t) * an->n);
@@ -113,9 +128,17 @@ static void fill_direction_rows(const analysis *an, const method_result *m,
         row->direction = (int32_t)m->directions[r];
         polca_clustering_labels(m->clustering, r, labels, NULL, NULL, NULL);
         for (int64_t i = 0; i < an->n; i++) row->n_kept += labels[i] != -2;
-        size_t used = 0;
-        texts[r][0] = 0;
+        int64_t in_row = 0;
         for (int64_t c = 0; c < nc; c++) {
+            int64_t dir = -1;
+            polca_clustering_cluster(m->clustering, c, &dir, NULL, NULL, NULL, NULL, NULL);
+            in_row += dir == r;
+        }
+        /* "; c<id>: " and a label of under 64 bytes per cluster: whole */
+        size_t cap = (size_t)in_row * 96 + 1, used = 0;
+        texts[r] = malloc(cap);
+        if (texts[r]) texts[r][0] = 0;
+        for (int64_t c = 0; texts[r] && c < nc; c++) {
             int64_t dir = -1;
             polca_clustering_cluster(m->clustering, c, &dir, NULL, NULL, NULL, NULL, NULL);
             if (dir != r) continue;
@@ -125,9 +148,9 @@ static void fill_direction_rows(const analysis *an, const method_result *m,
             row->n_clusters++;
             row->digit_place |= place;
             row->carry |= carry;
-            if (used < sizeof texts[r])
-                used += (size_t)snprintf(texts[r] + used, sizeof texts[r] - used, "%sc%lld: %s",
-                                         used ? "; " : "", (long long)c, what);
+            if (used < cap)
+                used += (size_t)snprintf(texts[r] + used, cap - used, "%sc%lld: %s", used ? "; " : "",
+                                         (long long)c, what);
         }
         row->labels = texts[r];
     }
@@ -182,7 +205,7 @@ int write_outputs(polca_context *ctx, const experiment_config *cfg, const traini
     }
 
     report_direction_row *drows = calloc((size_t)polca->k + 1, sizeof *drows);
-    char(*texts)[512] = calloc((size_t)polca->k + 1, sizeof *texts);
+    char **texts = calloc((size_t)polca->k + 1, sizeof *texts);
     fill_direction_rows(an, polca, drows, texts);
 
     report_method methods[N_METHODS];
@@ -280,6 +303,7 @@ int write_outputs(polca_context *ctx, const experiment_config *cfg, const traini
                      cfg->out_dir, cfg->out_dir);
     for (int f = 0; f < MAX_FIGURES; f++)
         for (int c = 0; c < 2 * MAX_CURVES; c++) free(stores[f].y[c]);
+    for (int64_t r = 0; texts && r < polca->k; r++) free(texts[r]);
     free(stores), free(drows), free(texts), free(x), free(by_place);
     return rc;
 }

@@ -69,6 +69,13 @@ static int out_close(out_file *o) {
     return bad ? -2 : 0;
 }
 
+/* Drops the temporary file (the old PATH stays as it was). */
+static void out_abort(out_file *o) {
+    fclose(o->f);
+    remove(o->tmp);
+    free(o->tmp);
+}
+
 int report_make_dirs(const char *dir) {
     if (!dir || !*dir) {
         set_error("report_make_dirs: 'dir' is NULL or empty");
@@ -153,10 +160,12 @@ static void json_number(FILE *f, double v) {
     else fputs("null", f);
 }
 
-static void html_text(FILE *f, const char *s) {
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
-    while (*p) {
+/* The first n bytes of s (stops at a NUL), escaped for HTML. */
+static void html_text_n(FILE *f, const char *s, size_t len) {
+    const unsigned char *p = (const unsigned char *)(s ? s : ""), *end = p + (s ? len : 0);
+    while (p < end && *p) {
         int n = utf8_len(p);
+        if (n > end - p) n = 0; /* a sequence cut by the range */
         if (n == 0) {
             fputs("\xEF\xBF\xBD", f);
             p++;
@@ -173,6 +182,8 @@ static void html_text(FILE *f, const char *s) {
         p += n;
     }
 }
+
+static void html_text(FILE *f, const char *s) { html_text_n(f, s, s ? strlen(s) : 0); }
 
 /* A number for a table cell: 3 decimals, "–" when not finite. */
 static void html_number(FILE *f, double v, int decimals) {
@@ -408,18 +419,27 @@ static const char *curve_color(const report_panel *p, int32_t c) {
     return p->curves[c].color && *p->curves[c].color ? p->curves[c].color : palette[c % PALETTE_N];
 }
 
-/* Plot geometry, in SVG user units (px). */
-#define PW 560.0    /* panel width */
+/* Plot geometry, in SVG user units (px). From the top: the title, a band
+ * with one row per level of marker labels (none without labels), the plot
+ * area, the x ticks and label, then the legend rows. */
+#define PW 560.0     /* panel width */
 #define PLOT_H 250.0 /* plot area height */
-#define ML 66.0     /* left margin: y tick labels and y label */
+#define ML 66.0      /* left margin: y tick labels and y label */
 #define MR 14.0
-#define MT 30.0     /* title */
-#define MB 46.0     /* x tick labels and x label */
-#define LEG_ROW 17.0
+#define TITLE_H 26.0 /* the title's baseline is at 19 */
+#define MB 46.0      /* x tick labels and x label */
+#define MARK_ROW 13.0 /* a row of marker labels (10px bold) */
+#define MARK_GAP 6.0  /* below the last row: the marker stems */
+#define MARK_FONT 10.0
+#define LEG_ROW 15.0  /* a line of legend text (11px) */
+#define LEG_FONT 11.0
+#define LEG_SWATCH 26.0 /* swatch and gap before the text */
+#define LEG_SEP 14.0    /* between entries on one row */
 
 typedef struct axes {
     double x0, x1, y0, y1; /* data range (y in log10 units when log_y) */
     int log_y;
+    double top;            /* plot area's top edge */
 } axes;
 
 static int point_ok(const axes *a, double x, double y) {
@@ -428,7 +448,7 @@ static int point_ok(const axes *a, double x, double y) {
 static double ty(const axes *a, double y) { return a->log_y ? log10(y) : y; }
 static double px(const axes *a, double x) { return ML + (x - a->x0) / (a->x1 - a->x0) * (PW - ML - MR); }
 static double py(const axes *a, double v) { /* v already transformed */
-    return MT + PLOT_H - (v - a->y0) / (a->y1 - a->y0) * PLOT_H;
+    return a->top + PLOT_H - (v - a->y0) / (a->y1 - a->y0) * PLOT_H;
 }
 
 /* 1, 2 or 5 times a power of ten, near span / target. */
@@ -457,28 +477,158 @@ static void widen(double *lo, double *hi) {
     *hi += d;
 }
 
-/* Estimated width of text at 11px sans-serif (for legend layout only). */
-static double text_width(const char *s) {
-    double w = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if ((*p & 0xC0) != 0x80) w += 6.3;
-    return w;
+/* Width of n bytes of text in px at font size `size`, for layout. An upper
+ * estimate for DejaVu Sans (what system-ui and sans-serif resolve to on a
+ * Debian system; most sans-serif fonts are narrower): per character class,
+ * in em, measured from its advance widths and rounded up; bold 12% wider. */
+static double text_width_n(const char *s, size_t n, double size, int bold) {
+    double em = 0;
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    for (; p < end; p++) {
+        unsigned c = *p;
+        if ((c & 0xC0) == 0x80) continue; /* UTF-8 continuation byte */
+        if (c >= 0x80) em += 0.85;        /* τ, ≥, —: at most this wide */
+        else if (strchr(" il.,:;'!|jI", (int)c)) em += 0.33;
+        else if (strchr("ftr()[]{}-/", (int)c)) em += 0.45;
+        else if (strchr("mwMW%@", (int)c)) em += 1.0;
+        else if (c >= 'A' && c <= 'Z') em += 0.78;
+        else em += 0.66; /* lower case, digits, the rest */
+    }
+    return em * size * (bold ? 1.12 : 1.0);
+}
+static double text_width(const char *s, double size, int bold) {
+    return text_width_n(s, strlen(s), size, bold);
 }
 
-static int legend_rows(const report_panel *p) {
-    double x = ML;
-    int rows = 0;
+/* ---- Marker labels: stacked in rows above the plot area, so that they
+ * cross neither each other nor the curves. Each label is centred on its
+ * line (moved inward at the panel's edges) and goes to the lowest row where
+ * it keeps MARK_PAD px from every label already there. */
+#define MARK_PAD 6.0
+
+typedef struct mark_place {
+    double x, w; /* line position (px) and label width */
+    double lx;   /* label's left edge */
+    int row;     /* 0: the row just above the plot area */
+} mark_place;
+
+/* Places the labelled markers of p (their px positions in x[m], NaN for a
+ * marker not drawn); returns the number of rows (0: no label). */
+static int place_marker_labels(const report_panel *p, const double *x, mark_place *out) {
+    int32_t n = p->n_markers, rows = 0;
+    int32_t *order = malloc(sizeof *order * (size_t)(n > 0 ? n : 1));
+    double *right = malloc(sizeof *right * (size_t)(n > 0 ? n : 1)); /* per row: last right edge */
+    if (!order || !right) {
+        free(order), free(right);
+        return -1;
+    }
+    int32_t k = 0;
+    for (int32_t m = 0; m < n; m++) {
+        out[m].row = -1;
+        const char *l = p->markers[m].label;
+        if (!isfinite(x[m]) || !l || !*l) continue;
+        out[m].x = x[m];
+        out[m].w = text_width(l, MARK_FONT, 1);
+        double lx = x[m] - out[m].w / 2, lo = 2.0, hi = PW - 2.0;
+        if (lx + out[m].w > hi) lx = hi - out[m].w;
+        if (lx < lo) lx = lo;
+        out[m].lx = lx;
+        /* insertion sort by left edge, then by marker index */
+        int32_t i = k++;
+        while (i > 0 && out[order[i - 1]].lx > lx) order[i] = order[i - 1], i--;
+        order[i] = m;
+    }
+    for (int32_t i = 0; i < k; i++) {
+        mark_place *mp = &out[order[i]];
+        int r = 0;
+        while (r < rows && mp->lx < right[r] + MARK_PAD) r++;
+        if (r == rows) rows++;
+        right[r] = mp->lx + mp->w;
+        mp->row = r;
+    }
+    free(order), free(right);
+    return rows;
+}
+
+/* ---- Legend: entries flow left to right from ML and wrap to new rows; an
+ * entry wider than a row breaks at spaces into lines (a word wider than a
+ * row at characters), so no text passes the right edge. */
+typedef struct leg_line {
+    size_t start, len; /* a byte range of the entry's label */
+} leg_line;
+
+typedef struct leg_entry {
+    double x, y;   /* swatch start; y: the first line's centre */
+    int32_t first; /* its lines: lines[first .. first + n_lines) */
+    int32_t n_lines;
+} leg_entry;
+
+static size_t utf8_next(const char *s, size_t i, size_t n) {
+    i++;
+    while (i < n && ((unsigned char)s[i] & 0xC0) == 0x80) i++;
+    return i;
+}
+
+/* Breaks s into lines no wider than w px, appended to lines[*n_lines...];
+ * returns the widest line's width. */
+static double break_lines(const char *s, double w, leg_line *lines, int32_t *n_lines) {
+    size_t n = strlen(s), pos = 0;
+    double widest = 0;
+    while (pos < n) {
+        while (pos < n && s[pos] == ' ') pos++;
+        if (pos == n) break;
+        size_t fit = pos;
+        for (size_t next = pos; next < n;) { /* whole words while they fit */
+            while (next < n && s[next] == ' ') next++;
+            while (next < n && s[next] != ' ') next++;
+            if (text_width_n(s + pos, next - pos, LEG_FONT, 0) > w) break;
+            fit = next;
+        }
+        if (fit == pos) { /* the first word alone is too wide: cut it */
+            fit = utf8_next(s, pos, n);
+            for (size_t q = fit; q < n && s[q] != ' ';) {
+                q = utf8_next(s, q, n);
+                if (text_width_n(s + pos, q - pos, LEG_FONT, 0) > w) break;
+                fit = q;
+            }
+        }
+        lines[*n_lines] = (leg_line){pos, fit - pos};
+        (*n_lines)++;
+        double lw = text_width_n(s + pos, fit - pos, LEG_FONT, 0);
+        if (lw > widest) widest = lw;
+        pos = fit;
+    }
+    return widest;
+}
+
+/* Lays the legend out from y0 down (lines: room for every byte of every
+ * label); returns its height (0: no entry). */
+static double layout_legend(const report_panel *p, double y0, leg_entry *out, leg_line *lines) {
+    const double left = ML, right = PW - MR, text_max = right - left - LEG_SWATCH;
+    double x = left, row_top = y0, row_h = 0;
+    int32_t used = 0;
+    int any = 0;
     for (int32_t c = 0; c < p->n_curves; c++) {
         const char *l = p->curves[c].label;
+        out[c].first = used;
+        out[c].n_lines = 0;
         if (!l || !*l) continue;
-        double w = 26 + text_width(l) + 14;
-        if (rows == 0 || x + w > PW - MR) {
-            rows++;
-            x = ML;
+        double tw = break_lines(l, text_max, lines, &used);
+        out[c].n_lines = used - out[c].first;
+        if (out[c].n_lines == 0) continue; /* only spaces */
+        double w = LEG_SWATCH + tw, h = out[c].n_lines * LEG_ROW;
+        if (any && x + w > right) { /* next row */
+            row_top += row_h;
+            x = left;
+            row_h = 0;
         }
-        x += w;
+        out[c].x = x;
+        out[c].y = row_top + LEG_ROW / 2;
+        if (h > row_h) row_h = h;
+        x += w + LEG_SEP;
+        any = 1;
     }
-    return rows;
+    return any ? row_top + row_h - y0 + 4 : 0;
 }
 
 static void svg_polyline_segments(FILE *f, const axes *a, const report_curve *cv, const char *color) {
@@ -506,19 +656,10 @@ static void svg_polyline_segments(FILE *f, const axes *a, const report_curve *cv
     }
 }
 
-static void svg_panel(FILE *f, const report_panel *p) {
-    int rows = legend_rows(p);
-    double height = MT + PLOT_H + MB + rows * LEG_ROW + (rows ? 4 : 0);
-    fprintf(f, "<svg class=\"panel\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-               "viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"",
-            PW, height, PW, height);
-    html_text(f, p->title);
-    fputs("\">\n<title>", f);
-    html_text(f, p->title);
-    fputs("</title>\n", f);
-
+/* Returns -2 when memory runs out (nothing usable written), else 0. */
+static int svg_panel(FILE *f, const report_panel *p) {
     /* Ranges over the drawable points and the markers. */
-    axes a = {INFINITY, -INFINITY, INFINITY, -INFINITY, p->log_y != 0};
+    axes a = {INFINITY, -INFINITY, INFINITY, -INFINITY, p->log_y != 0, 0};
     long n_points = 0;
     for (int32_t c = 0; c < p->n_curves; c++) {
         const report_curve *cv = &p->curves[c];
@@ -537,38 +678,69 @@ static void svg_panel(FILE *f, const report_panel *p) {
             a.x0 = fmin(a.x0, p->markers[m].x);
             a.x1 = fmax(a.x1, p->markers[m].x);
         }
+    int drawable = n_points > 0;
+    if (drawable) {
+        widen(&a.x0, &a.x1);
+        widen(&a.y0, &a.y1);
+        drawable = isfinite(a.x1 - a.x0) && isfinite(a.y1 - a.y0); /* spans beyond double range */
+    }
+    size_t nm = (size_t)(p->n_markers > 0 ? p->n_markers : 1);
+    size_t nl = (size_t)(p->n_curves > 0 ? p->n_curves : 1), bytes = 1;
+    for (int32_t c = 0; c < p->n_curves; c++)
+        if (p->curves[c].label) bytes += strlen(p->curves[c].label);
+    double *mx = malloc(sizeof *mx * nm);
+    mark_place *mp = malloc(sizeof *mp * nm);
+    leg_entry *leg = malloc(sizeof *leg * nl);
+    leg_line *lines = malloc(sizeof *lines * bytes);
+    if (!mx || !mp || !leg || !lines) {
+        free(mx), free(mp), free(leg), free(lines);
+        set_error("out of memory");
+        return -2;
+    }
+    for (int32_t m = 0; m < p->n_markers; m++)
+        mx[m] = drawable && isfinite(p->markers[m].x) ? px(&a, p->markers[m].x) : NAN;
+    int rows = place_marker_labels(p, mx, mp);
+    if (rows < 0) {
+        free(mx), free(mp), free(leg), free(lines);
+        set_error("out of memory");
+        return -2;
+    }
+    a.top = TITLE_H + (rows ? rows * MARK_ROW + MARK_GAP : 4.0);
+    double leg_h = layout_legend(p, a.top + PLOT_H + MB, leg, lines);
+    double height = a.top + PLOT_H + MB + leg_h;
 
+    fprintf(f, "<svg class=\"panel\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+               "viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"",
+            PW, height, PW, height);
+    html_text(f, p->title);
+    fputs("\">\n<title>", f);
+    html_text(f, p->title);
+    fputs("</title>\n", f);
     fprintf(f, "<text class=\"ptitle\" x=\"%.1f\" y=\"19\">", ML);
     html_text(f, p->title);
     fputs("</text>\n", f);
-    fprintf(f, "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n", ML, MT,
+    fprintf(f, "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n", ML, a.top,
             PW - ML - MR, PLOT_H);
-    if (n_points == 0) {
-        fprintf(f, "<text class=\"nodata\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">no data</text>\n</svg>\n",
-                (ML + PW - MR) / 2, MT + PLOT_H / 2);
-        return;
-    }
-    widen(&a.x0, &a.x1);
-    widen(&a.y0, &a.y1);
-    if (!isfinite(a.x1 - a.x0) || !isfinite(a.y1 - a.y0)) { /* spans beyond double range */
-        fprintf(f, "<text class=\"nodata\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">values out of "
-                   "range</text>\n</svg>\n",
-                (ML + PW - MR) / 2, MT + PLOT_H / 2);
-        return;
+    if (!drawable) {
+        fprintf(f, "<text class=\"nodata\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n</svg>\n",
+                (ML + PW - MR) / 2, a.top + PLOT_H / 2, n_points ? "values out of range" : "no data");
+        free(mx), free(mp), free(leg), free(lines);
+        return 0;
     }
     double pad = (a.y1 - a.y0) * 0.04;
     a.y0 -= pad;
     a.y1 += pad;
+    const double top = a.top, bottom = a.top + PLOT_H;
 
     /* x ticks and grid */
     char buf[48];
     double step = nice_step(a.x1 - a.x0, 6);
     for (double k = ceil(a.x0 / step - 1e-9), n = 0; k * step <= a.x1 + step * 1e-9 && n < 40; k++, n++) {
         double v = k * step, x = px(&a, v);
-        fprintf(f, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x, MT, x, MT + PLOT_H);
+        fprintf(f, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x, top, x, bottom);
         tick_label(buf, sizeof buf, v, step);
         fprintf(f, "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", x,
-                MT + PLOT_H + 15, buf);
+                bottom + 15, buf);
     }
     /* y ticks: decades on a log axis spanning one or more, else 1-2-5 steps
      * (in data units, placed on the log scale when log_y). */
@@ -596,60 +768,67 @@ static void svg_panel(FILE *f, const report_panel *p) {
     }
     /* Axis labels */
     fprintf(f, "<text class=\"alabel\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", (ML + PW - MR) / 2,
-            MT + PLOT_H + 36);
+            bottom + 36);
     html_text(f, p->x_label);
     fputs("</text>\n", f);
     fprintf(f, "<text class=\"alabel\" transform=\"translate(15 %.1f) rotate(-90)\" text-anchor=\"middle\">",
-            MT + PLOT_H / 2);
+            top + PLOT_H / 2);
     html_text(f, p->y_label);
     if (p->log_y) fputs(" (log scale)", f);
     fputs("</text>\n", f);
 
     for (int32_t c = 0; c < p->n_curves; c++) svg_polyline_segments(f, &a, &p->curves[c], curve_color(p, c));
 
-    /* Markers: vertical lines, labels staggered over four rows at the top. */
+    /* Markers: vertical lines across the plot area; a labelled one also
+     * gets a thin stem up to its label in the band above. */
     for (int32_t m = 0; m < p->n_markers; m++) {
         const report_marker *mk = &p->markers[m];
-        if (!isfinite(mk->x)) continue;
-        double x = px(&a, mk->x);
+        if (!isfinite(mx[m])) continue;
         const char *col = curve_color(p, mk->curve);
-        fprintf(f, "<line class=\"marker\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"", x, MT, x,
-                MT + PLOT_H);
+        fprintf(f, "<line class=\"marker\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"", mx[m], top,
+                mx[m], bottom);
         html_text(f, col);
         fputs(mk->dashed ? "\" stroke-dasharray=\"4 3\"/>\n" : "\" stroke-width=\"1.6\"/>\n", f);
-        if (mk->label && *mk->label) {
-            int right = x > ML + 0.75 * (PW - ML - MR);
-            fprintf(f, "<text class=\"mlabel\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" fill=\"", right ? x - 3 : x + 3,
-                    MT + 11 + 11 * (m % 4), right ? "end" : "start");
-            html_text(f, col);
-            fputs("\">", f);
-            html_text(f, mk->label);
-            fputs("</text>\n", f);
-        }
+        if (mp[m].row < 0) continue;
+        double base = top - MARK_GAP - mp[m].row * MARK_ROW - 3; /* the label's baseline */
+        fprintf(f, "<line class=\"stem\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"", mx[m],
+                base + 2, mx[m], top);
+        html_text(f, col);
+        fputs("\"/>\n", f);
+    }
+    /* the labels last, over the stems (their white halo hides a stem that
+     * passes behind a lower row) */
+    for (int32_t m = 0; m < p->n_markers; m++) {
+        if (!isfinite(mx[m]) || mp[m].row < 0) continue;
+        double base = top - MARK_GAP - mp[m].row * MARK_ROW - 3;
+        fprintf(f, "<text class=\"mlabel\" x=\"%.1f\" y=\"%.1f\" fill=\"", mp[m].lx, base);
+        html_text(f, curve_color(p, p->markers[m].curve));
+        fputs("\">", f);
+        html_text(f, p->markers[m].label);
+        fputs("</text>\n", f);
     }
 
     /* Legend under the plot. */
-    double lx = ML, ly = MT + PLOT_H + MB + 6;
-    int row = 0;
     for (int32_t c = 0; c < p->n_curves; c++) {
-        const char *l = p->curves[c].label;
-        if (!l || !*l) continue;
-        double w = 26 + text_width(l) + 14;
-        if (row == 0 || lx + w > PW - MR) {
-            row++;
-            lx = ML;
-            ly = MT + PLOT_H + MB + 6 + (row - 1) * LEG_ROW;
-        }
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke-width=\"2.5\" stroke=\"", lx, ly,
-                lx + 20, ly);
+        const leg_entry *e = &leg[c];
+        if (e->n_lines == 0) continue;
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke-width=\"2.5\" stroke=\"", e->x,
+                e->y, e->x + 20, e->y);
         html_text(f, curve_color(p, c));
         fputs(p->curves[c].dashed ? "\" stroke-dasharray=\"6 3\"/>" : "\"/>", f);
-        fprintf(f, "<text class=\"legend\" x=\"%.1f\" y=\"%.1f\">", lx + 26, ly + 4);
-        html_text(f, l);
+        fprintf(f, "<text class=\"legend\" x=\"%.1f\" y=\"%.1f\">", e->x + LEG_SWATCH, e->y + 4);
+        for (int32_t q = 0; q < e->n_lines; q++) {
+            const leg_line *ln = &lines[e->first + q];
+            if (e->n_lines > 1)
+                fprintf(f, "<tspan x=\"%.1f\" y=\"%.1f\">", e->x + LEG_SWATCH, e->y + 4 + q * LEG_ROW);
+            html_text_n(f, p->curves[c].label + ln->start, ln->len);
+            if (e->n_lines > 1) fputs("</tspan>", f);
+        }
         fputs("</text>\n", f);
-        lx += w;
     }
     fputs("</svg>\n", f);
+    free(mx), free(mp), free(leg), free(lines);
+    return 0;
 }
 
 /* ---- The paper's numbers (Tables 8 and 9) */
@@ -708,8 +887,9 @@ static const char *css =
     "h1{font-size:1.6em;margin-bottom:4px}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd}"
     "h3{font-size:1.05em;margin:1.2em 0 .3em}\n"
     ".meta{color:#444}\n"
-    "table{border-collapse:collapse;margin:.6em 0;font-size:.92em}\n"
-    "th,td{border:1px solid #ccc;padding:3px 9px;text-align:right;vertical-align:top}\n"
+    "table{border-collapse:collapse;margin:.6em 0;font-size:.88em}\n"
+    "th,td{border:1px solid #ccc;padding:3px 6px;text-align:right;vertical-align:top}\n"
+    ".wide{max-width:100%;overflow-x:auto}\n"
     "th{background:#f2f2f2;text-align:center}td.l,th.l{text-align:left}\n"
     "td.paper,th.paper{color:#666;background:#fafafa}\n"
     "tr.first td{border-top:2px solid #999}\n"
@@ -768,7 +948,7 @@ static void html_score_cells(FILE *f, const report_scores *sc, int k, int with_r
 }
 
 static void html_table1(FILE *f, const report_data *d) {
-    fputs("<table class=\"table1\">\n<tr><th class=\"l\" rowspan=\"2\">Trajectories</th>"
+    fputs("<div class=\"wide\"><table class=\"table1\">\n<tr><th class=\"l\" rowspan=\"2\">Trajectories</th>"
           "<th rowspan=\"2\">Cluster</th><th colspan=\"4\">This run, the paper's rule "
           "(Appendix G)</th><th colspan=\"3\">This run, every cluster</th>"
           "<th class=\"paper\" colspan=\"3\">Paper (Table 8)</th>"
@@ -822,7 +1002,7 @@ static void html_table1(FILE *f, const report_data *d) {
             fputs("</tr>\n", f);
         }
     }
-    fputs("</table>\n", f);
+    fputs("</table></div>\n", f);
 }
 
 static void html_direction_list(FILE *f, const report_data *d, int carry) {
@@ -878,6 +1058,31 @@ static void html_timings(FILE *f, const report_data *d) {
     fputs("</th><th></th></tr>\n</table>\n", f);
 }
 
+/* A sentence on the vertical lines a panel draws, from what it draws:
+ * dashed ones (`dashed_what`, e.g. "breakthrough onsets") and solid ones
+ * (the plateau tau); nothing when it draws none. */
+static void html_marker_caption(FILE *f, const report_panel *p, const char *dashed_what) {
+    int dashed = 0, solid = 0, coloured = 1;
+    for (int32_t m = 0; m < p->n_markers; m++) {
+        if (!isfinite(p->markers[m].x)) continue;
+        if (p->markers[m].dashed) {
+            dashed++;
+            coloured &= p->markers[m].curve >= 0;
+        } else {
+            solid++;
+        }
+    }
+    if (dashed)
+        fprintf(f, " Dashed vertical line%s: %s%s.", dashed > 1 ? "s" : "", dashed_what,
+                coloured ? ", in the colour of their curve" : "");
+    if (solid)
+        fprintf(f, " Solid vertical line%s: the plateau &tau; of the mean exact loss.", solid > 1 ? "s" : "");
+    if (dashed || solid)
+        fputs(dashed + solid > 1 ? " The lines are labelled above the plot."
+                                 : " The line is labelled above the plot.",
+              f);
+}
+
 int report_write_html(const char *path, const report_data *d) {
     if (check_data(d, path, "report_write_html")) return -1;
     out_file o;
@@ -908,11 +1113,15 @@ int report_write_html(const char *path, const report_data *d) {
 
     if (d->place_curves) {
         fputs("<h2>Exact loss by digit place</h2>\n<figure>\n", f);
-        svg_panel(f, d->place_curves);
-        fputs("<figcaption>Mean validation loss of the output tokens of each digit place over training. "
-              "Vertical lines mark the breakthroughs and the plateau &tau; of the mean exact loss.</figcaption>\n"
-              "</figure>\n",
-              f);
+        if (svg_panel(f, d->place_curves)) {
+            out_abort(&o);
+            return -2;
+        }
+        fputs("<figcaption>Mean validation loss of the output tokens of each digit place over "
+              "training", f);
+        fputs(d->place_curves->log_y ? " (logarithmic axis)." : ".", f);
+        html_marker_caption(f, d->place_curves, "breakthrough onsets");
+        fputs("</figcaption>\n</figure>\n", f);
     }
 
     fputs("<h2>Table 1: carry clusters and hidden breakthroughs</h2>\n"
@@ -936,16 +1145,19 @@ int report_write_html(const char *path, const report_data *d) {
     if (d->n_figures > 0) {
         fputs("<h2>Top directions: projected loss and exact loss of the same clusters</h2>\n"
               "<p>Left: each cluster's mean projected loss along the direction (the POLCA trajectory). "
-              "Right: the same clusters' mean exact loss. Dashed vertical lines: cluster breakthrough "
-              "onsets, in the cluster's colour; solid line: the plateau &tau;.</p>\n",
+              "Right: the same clusters' mean exact loss. Vertical lines, labelled above each plot: "
+              "dashed, in a cluster's colour, its mean breakthrough onset; solid, the plateau &tau; of "
+              "the mean exact loss.</p>\n",
               f);
         for (int32_t i = 0; i < d->n_figures; i++) {
             const report_direction_figure *fig = &d->figures[i];
             fputs("<figure>\n<h3>", f);
             html_text(f, fig->title);
             fputs("</h3>\n<div class=\"pair\">\n", f);
-            svg_panel(f, &fig->projected);
-            svg_panel(f, &fig->exact);
+            if (svg_panel(f, &fig->projected) || svg_panel(f, &fig->exact)) {
+                out_abort(&o);
+                return -2;
+            }
             fputs("</div>\n", f);
             if (fig->caption) {
                 fputs("<figcaption>", f);

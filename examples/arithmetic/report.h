@@ -23,7 +23,9 @@
 #define REPORT_MAX_BEST 3 /* Table 1: the best three clusters per method */
 
 /* One line of a plot: points (x[i], y[i]); a point where either is not
- * finite (or y <= 0 on a log axis) is skipped and breaks the line. */
+ * finite (or y <= 0 on a log axis) is skipped and breaks the line. Legend
+ * entries flow in rows under the plot; a label too long for a row wraps at
+ * spaces (a word too long at characters), never past the panel's edge. */
 typedef struct report_curve {
     const char *label; /* legend text; NULL or "" = not in the legend */
     int32_t n;         /* number of points, >= 0 */
@@ -34,7 +36,11 @@ typedef struct report_curve {
 } report_curve;
 
 /* A vertical line across a panel at x (a breakthrough onset, the plateau
- * tau), labelled at the top. Not drawn when x is not finite. */
+ * tau). Its label sits above the plot area, centred on the line: labels
+ * that would touch go to rows further up, so they never cover each other
+ * or a curve (the panel grows to fit). Not drawn when x is not finite.
+ * The place-curve caption reads dashed lines as breakthrough onsets and
+ * solid ones as the plateau tau of the mean exact loss. */
 typedef struct report_marker {
     const char *label; /* e.g. "onset c2", "τ"; NULL = no label */
     double x;

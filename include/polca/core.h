@@ -158,7 +158,9 @@ POLCA_API void polca_context_destroy(polca_context *ctx);
 POLCA_API int32_t polca_context_backend(const polca_context *ctx,
                                         const char **out_name);
 /* One line describing the device ("CPU: OpenBLAS 0.3.21, 2 threads",
- * "CUDA: NVIDIA H100 80GB HBM3, sm_90"), valid while ctx lives. */
+ * "CUDA: NVIDIA H100 80GB HBM3, sm_90"), valid while ctx lives. With
+ * backend "auto" on the CPU it ends "; CUDA not used: <why>". Whole, of any
+ * length: copy it with strlen, not into a fixed-size buffer. */
 POLCA_API int32_t polca_context_device(const polca_context *ctx,
                                        const char **out_text);
 

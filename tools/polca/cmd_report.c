@@ -34,10 +34,11 @@ static const cli_opt report_own[] = {
 
 static const char css[] =
     "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-    "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+    "table{border-collapse:collapse;margin:1em 0;font-size:.88em}td,th{border:1px solid #ccc;"
+    "padding:3px 6px;"
     "text-align:right}th{background:#f4f4f4}td.l,th.l{text-align:left}.meta{color:#555}"
     "figure{margin:1.5em 0}.pair{display:flex;gap:1em;flex-wrap:wrap}.pair svg{flex:1;min-width:420px}"
-    "svg{max-width:100%;height:auto}figure>svg{max-width:640px}figcaption{color:#555;font-size:0.9em}";
+    ".wide{max-width:100%;overflow-x:auto}svg{max-width:100%;height:auto}figure>svg{max-width:640px}figcaption{color:#555;font-size:0.9em}";
 
 typedef struct page {
     FILE *f;
@@ -92,10 +93,11 @@ static void exact_figure(const page *p, double tau_step) {
     }
     svg_marker m = {tau_step, "plateau", -1, 0};
     fputs("<h2>Exact loss</h2>\n<figure>\n", p->f);
-    svg_panel(p->f, "Mean exact loss", "training step", "loss", c, nc, &m, 1);
-    fputs("<figcaption>Mean per-sample loss over training. The solid line marks where the mean "
-          "exact loss plateaus; a breakthrough whose onset comes later is hidden in it.</figcaption>"
-          "\n</figure>\n", p->f);
+    if (svg_panel(p->f, "Mean exact loss", "training step", "loss", c, nc, &m, 1)) g_page_oom = 1;
+    fprintf(p->f, "<figcaption>Mean exact loss over training of all samples%s. The solid line, "
+                  "labelled above the plot, marks the plateau of the mean exact loss; a "
+                  "breakthrough whose onset comes later is hidden in it.</figcaption>\n</figure>\n",
+            nc > 1 ? ", of the labelled ones and of the others" : "");
     free(all);
 }
 
@@ -181,13 +183,19 @@ static int64_t top_directions(const page *p, polca_clustering *cl, int64_t want,
     return got;
 }
 
-static void direction_figure(const page *p, polca_clustering *cl, int64_t dir, double tau_step) {
-    int64_t nc = 0;
+static void direction_figure(const page *p, polca_clustering *cl, int32_t kind, int64_t dir,
+                             double tau_step) {
+    int64_t nc = 0, in_dir = 0;
     polca_clustering_shape(cl, NULL, NULL, NULL, NULL, &nc);
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t d;
+        polca_clustering_cluster(cl, c, &d, NULL, NULL, NULL, NULL, NULL);
+        in_dir += d == dir;
+    }
     int cap = 8; /* clusters drawn per direction */
     svg_curve left[8], right[8];
     svg_marker marks[9];
-    char labels[8][64];
+    char labels[8][96];
     double *buf = malloc(sizeof(double) * (size_t)p->t1 * 2 * (size_t)cap);
     float *mean = malloc(sizeof(float) * (size_t)p->t1);
     int drawn = 0, nm = 0;
@@ -218,25 +226,40 @@ static void direction_figure(const page *p, polca_clustering *cl, int64_t dir, d
         for (int64_t j = 0; j < p->t1; j++) ex[j] = p->exact ? ex[j] / (double)size : NAN;
         free(members);
         if (p->label)
-            snprintf(labels[drawn], sizeof labels[drawn], "c%lld: %lld, %.0f%% labelled%s", (long long)c,
-                     (long long)size, 100.0 * (double)labelled / (double)size, hid ? ", hidden" : "");
+            snprintf(labels[drawn], sizeof labels[drawn], "c%lld: %lld samples, %.0f%% labelled%s",
+                     (long long)c, (long long)size, 100.0 * (double)labelled / (double)size,
+                     hid ? ", hidden breakthrough" : "");
         else
             snprintf(labels[drawn], sizeof labels[drawn], "c%lld: %lld samples%s", (long long)c,
-                     (long long)size, hid ? ", hidden" : "");
+                     (long long)size, hid ? ", hidden breakthrough" : "");
         left[drawn] = (svg_curve){labels[drawn], (int)p->t1, p->x, proj, drawn, 0};
         right[drawn] = (svg_curve){labels[drawn], (int)p->t1, p->x, ex, drawn, 0};
         marks[nm++] = (svg_marker){step_at(p->steps, p->t1, onset), NULL, drawn, 1};
         drawn++;
     }
     marks[nm++] = (svg_marker){tau_step, "plateau", -1, 0};
-    char title[96];
+    char title[96], y_left[64];
     fprintf(p->f, "<figure>\n<h3>Direction %lld</h3>\n<div class=\"pair\">\n", (long long)dir);
-    snprintf(title, sizeof title, "Projected loss along direction %lld", (long long)dir);
-    svg_panel(p->f, title, "training step", "projected loss", left, drawn, marks, nm);
-    svg_panel(p->f, "Exact loss of the same clusters", "training step", "loss", right, drawn, marks, nm);
-    fputs("</div>\n<figcaption>Left: each cluster's mean projected loss. Right: the same samples' "
-          "mean exact loss. Dashed lines: cluster onsets; solid line: the plateau.</figcaption>\n"
-          "</figure>\n", p->f);
+    if (kind == POLCA_TRAJ_POLCA) {
+        snprintf(title, sizeof title, "Projected loss along direction %lld", (long long)dir);
+        snprintf(y_left, sizeof y_left, "projected loss");
+    } else {
+        snprintf(title, sizeof title, "%s, direction %lld", traj_kind_titles[kind], (long long)dir);
+        title[0] = (char)(title[0] >= 'a' && title[0] <= 'z' ? title[0] - 'a' + 'A' : title[0]);
+        snprintf(y_left, sizeof y_left, "%s", traj_kind_titles[kind]);
+    }
+    if (svg_panel(p->f, title, "training step", y_left, left, drawn, marks, nm) ||
+        svg_panel(p->f, "Exact loss of the same clusters", "training step", "loss", right, drawn, marks, nm))
+        g_page_oom = 1;
+    fprintf(p->f, "</div>\n<figcaption>Left: each cluster's mean %s trajectory. Right: the same "
+                  "samples' mean exact loss%s. Dashed lines, in a cluster's colour: its mean "
+                  "breakthrough onset; solid line: the plateau of the mean exact loss (labelled "
+                  "above the plot).",
+            kind == POLCA_TRAJ_POLCA ? "projected-loss" : traj_kind_titles[kind],
+            p->exact ? "" : " (none: the file holds no exact loss)");
+    if (drawn < in_dir)
+        fprintf(p->f, " The first %d of the direction's %lld clusters are drawn.", drawn, (long long)in_dir);
+    fputs("</figcaption>\n</figure>\n", p->f);
     free(buf);
     free(mean);
 }
@@ -289,7 +312,7 @@ static int scores_table(const cli_args *a, const page *p) {
         fputs(" count; then every cluster, with the share of its labelled members whose tag is "
               "allowed.", p->f);
     }
-    fputs("</p>\n<table>\n<tr><th class=\"l\" rowspan=\"2\">Trajectories</th><th rowspan=\"2\">"
+    fputs("</p>\n<div class=\"wide\"><table>\n<tr><th class=\"l\" rowspan=\"2\">Trajectories</th><th rowspan=\"2\">"
           "Clusters</th><th rowspan=\"2\">Hidden fraction</th><th rowspan=\"2\">#</th>", p->f);
     if (restricted) fputs("<th colspan=\"5\">The paper's rule</th><th colspan=\"6\">Every cluster</th>", p->f);
     else fputs("<th colspan=\"5\">Every cluster</th>", p->f);
@@ -355,7 +378,7 @@ static int scores_table(const cli_args *a, const page *p) {
         free(h), free(r), free(f1), free(rh), free(rr), free(rf), free(share), free(eligible);
         polca_clustering_destroy(c);
     }
-    fputs("</table>\n", p->f);
+    fputs("</table></div>\n", p->f);
     return CLI_OK;
 }
 
@@ -445,7 +468,7 @@ int cmd_report(int argc, char **argv) {
             if (nd == 0)
                 fputs("<p>No direction has a cluster with these settings (try a smaller "
                       "--min-cluster-size).</p>\n", p.f);
-            for (int64_t i = 0; i < nd; i++) direction_figure(&p, cl, dirs[i], tau_step);
+            for (int64_t i = 0; i < nd; i++) direction_figure(&p, cl, kind, dirs[i], tau_step);
             fputs("<p class=\"meta\"><small>Written by polca report. Static page: no script, no "
                   "network.</small></p>\n</body>\n</html>\n", p.f);
         }
