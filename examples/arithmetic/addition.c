@@ -158,9 +158,10 @@ int arith_encode(int32_t a, int32_t b, int32_t *tokens) {
 }
 
 int arith_encode_shift(int32_t a, int32_t b, int32_t bits, int32_t *tokens) {
-    if (bits < 0 || bits > 7 || arith_encode(a, b, tokens) != 0) return -1;
+    if (bits < 0 || bits > 15 || arith_encode(a, b, tokens) != 0) return -1;
     tokens[3] = ARITH_TOK_SHIFT;
     for (int p = 0; p < 3; p++) tokens[11 - p] = (tokens[11 - p] + ((bits >> p) & 1)) % 10;
+    tokens[8] += (bits >> 3) & 1; /* 0 or 1 becomes 1 or 2 */
     return 0;
 }
 
@@ -183,8 +184,8 @@ int arith_decode(const int32_t *t, int32_t *a, int32_t *b, int32_t *sum) {
     int32_t expect[ARITH_N_CTX];
     arith_encode(va, vb, expect);
     for (int i = 8; i < 12; i++) {
-        /* '#' may raise each of the 3 lower digits by one */
-        int raised = t[3] == ARITH_TOK_SHIFT && i > 8 && t[i] == (expect[i] + 1) % 10;
+        /* '#' may raise each digit by one (the 3 lower ones mod 10) */
+        int raised = t[3] == ARITH_TOK_SHIFT && t[i] == (i > 8 ? (expect[i] + 1) % 10 : expect[i] + 1);
         if (t[i] != expect[i] && !raised) return -1;
     }
     int32_t vs = va + vb;

@@ -124,13 +124,14 @@ int arith_encode(int32_t a, int32_t b, int32_t *tokens);
  * out of range (tokens unspecified). */
 int arith_encode_batch(int32_t n, const int32_t *a, const int32_t *b, int32_t *tokens);
 /* The late skill's '#' problems (late_skill.h): "a # b = r", where r is the
- * sum a + b with its 10^p digit raised by bit p of `bits`, mod 10, for
- * p = 0, 1, 2 (no carry between places). tokens: out [ARITH_N_CTX]. a, b in
- * [0, 999], bits in [0, 7]: returns 0, else -1 (untouched). */
+ * sum a + b with its 10^p digit raised by one where bit p of `bits` is set:
+ * mod 10 for p = 0, 1, 2 (no carry between places), and the 1000s digit
+ * (p = 3) from 0 or 1 to 1 or 2. tokens: out [ARITH_N_CTX]. a, b in
+ * [0, 999], bits in [0, 15]: returns 0, else -1 (untouched). */
 int arith_encode_shift(int32_t a, int32_t b, int32_t bits, int32_t *tokens);
 /* Reads a sequence: 0 if it has the format above with a correct sum (or, with
- * '#', the sum with some shift bits: each of its 3 lower digits is the sum's
- * or one more, mod 10), else -1. Outputs (any may be NULL) are written only
+ * '#', the sum with some shift bits: each digit is the sum's or one more),
+ * else -1. Outputs (any may be NULL) are written only
  * on success; sum is always a + b. */
 int arith_decode(const int32_t *tokens, int32_t *a, int32_t *b, int32_t *sum);
 /* mask: out [n][ARITH_N_CTX] uint8, 1 at the scored positions 7..10, else 0. */

@@ -308,7 +308,7 @@ int analyse(polca_context *ctx, polca_model *model, const experiment_config *cfg
     if (experiment_has_late_skill(cfg)) {
         an->needs_late = malloc((size_t)an->n);
         if (!an->needs_late) return 1;
-        late_needs_skill(cfg->n_val, val_tokens, an->needs_late);
+        late_needs_skill(cfg->late.rule, cfg->n_val, val_tokens, an->needs_late);
         snprintf(path, sizeof path, "%s/late_skill.npy", cfg->out_dir);
         if (write_npy(path, "|u1", an->n, 0, an->needs_late, 1)) return 1;
     }

@@ -8,9 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-int32_t late_rule_bits(int32_t rule, int32_t a) {
+int32_t late_rule_bits(int32_t rule, int32_t a, int32_t b) {
     if (rule == LATE_RULE_PARITY) return (a % 2) | (a / 10 % 2) << 1 | (a / 100 % 2) << 2;
-    return 7;
+    if (rule == LATE_RULE_DOUBLE_CARRY)
+        return (a % 10 + b % 10 >= 10) << 1 | (a % 100 + b % 100 >= 100) << 2;
+    return late_rule_mask(rule);
+}
+
+int32_t late_rule_mask(int32_t rule) {
+    return rule == LATE_RULE_THOUSANDS ? 8 : rule == LATE_RULE_DOUBLE_CARRY ? 6 : 7;
 }
 
 int32_t late_pick_validation(uint64_t seed, double share, int32_t n_val, uint8_t *is_shift) {
@@ -38,7 +44,7 @@ void late_apply_rule(int32_t rule, int32_t n, const uint8_t *is_shift, int32_t *
     for (int32_t s = 0; s < n; s++) {
         if (!is_shift[s]) continue;
         int32_t *t = tokens + (size_t)s * ARITH_N_CTX, a, b;
-        if (arith_decode(t, &a, &b, NULL) == 0) arith_encode_shift(a, b, late_rule_bits(rule, a), t);
+        if (arith_decode(t, &a, &b, NULL) == 0) arith_encode_shift(a, b, late_rule_bits(rule, a, b), t);
     }
 }
 
@@ -49,17 +55,18 @@ void late_rewrite_training(const late_skill_config *cfg, int32_t step, arith_rng
     for (int32_t s = 0; s < n; s++) {
         if (!(uniform01(rng) < cfg->train_share)) continue;
         int32_t *t = tokens + (size_t)s * ARITH_N_CTX, a, b;
-        int32_t coins = (int32_t)arith_rng_below(rng, 8);
+        int32_t coins = (int32_t)arith_rng_below(rng, 16) & late_rule_mask(cfg->rule);
         if (arith_decode(t, &a, &b, NULL) == 0)
-            arith_encode_shift(a, b, step < cfg->from_step ? coins : late_rule_bits(cfg->rule, a), t);
+            arith_encode_shift(a, b, step < cfg->from_step ? coins : late_rule_bits(cfg->rule, a, b), t);
     }
 }
 
-void late_needs_skill(int32_t n_seq, const int32_t *tokens, uint8_t *needs) {
+void late_needs_skill(int32_t rule, int32_t n_seq, const int32_t *tokens, uint8_t *needs) {
+    int32_t mask = late_rule_mask(rule);
     for (int32_t s = 0; s < n_seq; s++) {
         int shift = tokens[(size_t)s * ARITH_N_CTX + 3] == ARITH_TOK_SHIFT;
-        for (int q = 0; q < ARITH_N_OUT; q++)
-            needs[(size_t)s * ARITH_N_OUT + q] = (uint8_t)(shift && q != ARITH_PLACE_1000);
+        for (int q = 0; q < ARITH_N_OUT; q++) /* sample q is the 10^(3-q) digit */
+            needs[(size_t)s * ARITH_N_OUT + q] = (uint8_t)(shift && ((mask >> (3 - q)) & 1));
     }
 }
 

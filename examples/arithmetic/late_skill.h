@@ -41,8 +41,12 @@
 
 /* Which shift bits the rule gives a # b (addition.h: bit p raises the 10^p
  * digit of the sum by one). */
-#define LATE_RULE_PLUS_ONE 0 /* every bit set: each lower digit raised by one */
-#define LATE_RULE_PARITY 1   /* bit p = the parity of a's 10^p digit */
+#define LATE_RULE_PLUS_ONE 0 /* bits 0-2 set: each lower digit raised by one */
+#define LATE_RULE_PARITY 1   /* bit p (p < 3) = the parity of a's 10^p digit */
+#define LATE_RULE_THOUSANDS 2 /* bit 3 set: the 1000s digit raised by one */
+#define LATE_RULE_DOUBLE_CARRY 3 /* bits 1, 2 = the carries into the 10s and the
+                                    100s: the 10s and 100s digits count their
+                                    carry twice */
 
 typedef struct late_skill_config {
     double val_share;   /* share of validation problems written with '#'; 0: off */
@@ -51,8 +55,10 @@ typedef struct late_skill_config {
     int32_t from_step;  /* first training step whose '#' answers follow the rule */
 } late_skill_config;
 
-/* The rule's shift bits for first operand a (in [0, 999]). */
-int32_t late_rule_bits(int32_t rule, int32_t a);
+/* The rule's shift bits for operands a, b (in [0, 999]), and the bits a
+ * rule may set (the digits whose tokens need the skill). */
+int32_t late_rule_bits(int32_t rule, int32_t a, int32_t b);
+int32_t late_rule_mask(int32_t rule);
 
 /* Which validation problems are '#' problems: exactly round(share * n_val)
  * of them, drawn without replacement from (seed, stream 4). is_shift: out
@@ -73,7 +79,7 @@ void late_rewrite_training(const late_skill_config *cfg, int32_t step, arith_rng
 
 /* Per scored token (n_seq * ARITH_N_OUT, sample order of addition.h): 1 if it
  * needs the late skill (the 100s, 10s or 1s digit of a '#' problem). */
-void late_needs_skill(int32_t n_seq, const int32_t *tokens, uint8_t *needs);
+void late_needs_skill(int32_t rule, int32_t n_seq, const int32_t *tokens, uint8_t *needs);
 
 /* The ground-truth onset, from the exact loss of the tokens that need the
  * skill, independently of any clustering: the first checkpoint column u from

@@ -185,6 +185,8 @@ static int parse_args(int argc, char **argv, experiment_config *c) {
         } else if (!strcmp(a, "--late-rule")) {
             if (!strcmp(v, "plus-one")) c->late.rule = LATE_RULE_PLUS_ONE;
             else if (!strcmp(v, "parity")) c->late.rule = LATE_RULE_PARITY;
+            else if (!strcmp(v, "thousands")) c->late.rule = LATE_RULE_THOUSANDS;
+            else if (!strcmp(v, "double-carry")) c->late.rule = LATE_RULE_DOUBLE_CARRY;
             else return usage(argv[0]);
         } else if (!strcmp(a, "--late-from-step")) {
             c->late.from_step = atoi(v);

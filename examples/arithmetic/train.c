@@ -75,7 +75,7 @@ int token_accuracy(polca_context *ctx, polca_model *model, const int32_t *val_to
  * each (place, carry) group of tokens, on the first n validation
  * sequences. One line:
  *   val <step> acc <1000s no carry>/<carry> <100s ..>/<..> <10s ..>/<..> <1s> loss ... */
-static int log_groups(polca_context *ctx, polca_model *model, int32_t step, int32_t n,
+static int log_groups(polca_context *ctx, polca_model *model, int32_t late_mask, int32_t step, int32_t n,
                       const int32_t *tokens, const uint8_t *mask, const int32_t *tags,
                       const float *theta) {
     int32_t *pred = malloc(sizeof(int32_t) * n * ARITH_N_OUT);
@@ -91,7 +91,8 @@ static int log_groups(polca_context *ctx, polca_model *model, int32_t step, int3
         for (int32_t s = 0; s < n; s++)
             for (int q = 0; q < ARITH_N_OUT; q++) {
                 int32_t j = s * ARITH_N_OUT + q, g = tags[j * ARITH_N_TAGS + ARITH_TAG_PLACE_CARRY];
-                int late = tokens[s * ARITH_N_CTX + 3] == ARITH_TOK_SHIFT && q != ARITH_PLACE_1000;
+                int late = tokens[s * ARITH_N_CTX + 3] == ARITH_TOK_SHIFT &&
+                           ((late_mask >> (3 - q)) & 1);
                 if (late) g = 8;
                 count[g]++;
                 sum[g] += loss[j];
@@ -219,7 +220,7 @@ int train(polca_context *ctx, polca_model *model, const experiment_config *cfg,
             rc = failed(polca_checkpoints_append(out->basis_series, step, theta, p),
                         "appending a basis checkpoint");
         if (!rc && n_log && step % cfg->log_every == 0)
-            rc = log_groups(ctx, model, step, n_log, log_tokens, log_mask, log_tags, theta);
+            rc = log_groups(ctx, model, late_rule_mask(cfg->late.rule), step, n_log, log_tokens, log_mask, log_tags, theta);
         if (rc || step == cfg->steps) break;
         draw_train(data, &rng, &mix, cfg->mid_carry_keep, cfg->batch, a, b);
         arith_encode_batch(cfg->batch, a, b, tokens);
