@@ -58,8 +58,8 @@ static int late_method(polca_context *ctx, const experiment_config *cfg, analysi
     *cl_out = NULL;
     *best_out = -1;
     polca_clustering *cl = tm->clustering;
-    if (strcmp(normalize, cfg->normalize) != 0 &&
-        cluster_kind(ctx, cfg, an, spec, normalize, NULL, &cl))
+    if ((strcmp(normalize, cfg->normalize) != 0 || strcmp(LATE_DEFAULT_RULE, "mean") != 0) &&
+        cluster_kind(ctx, cfg, an, spec, normalize, LATE_DEFAULT_RULE, &cl))
         return 1;
     *cl_out = cl;
     int64_t nc = 0;
