@@ -254,7 +254,7 @@ def recheck_method(ctx, name, kind, filt, which, x, dirs, exact, steps, needs, c
     rec = np.divide(pos, den, out=np.zeros(nc), where=den > 0)
     f1 = np.divide(2 * h * rec, h + rec, out=np.zeros(nc), where=(h + rec) > 0)
     row = dict(n_clusters=nc, hidden_fraction=hidden_fraction, homogeneity=math.nan,
-               recall=math.nan, f1=math.nan, size=0, direction=None,
+               recall=math.nan, f1=math.nan, size=0, direction=-1,  # -1: no direction
                onset_step={r: math.nan for r in RULES}, meets_goal=False)
     if nc:
         best = int(np.argmax(h))  # the first maximum: the lower index on ties
@@ -376,8 +376,7 @@ def main(argv):
                     same(got[key], want.get(key, "missing"), 0, f"{where} {key}")
                 for key in ("hidden_fraction", "homogeneity", "recall", "f1"):
                     same(got[key], want.get(key, "missing"), TOL_SCORE, f"{where} {key}")
-                if got["size"]:
-                    same(got["direction"], want.get("direction", "missing"), 0, f"{where} direction")
+                same(got["direction"], want.get("direction", "missing"), 0, f"{where} direction")
                 for r in RULES:
                     same(o[r], (want.get("onset_step") or {}).get(r, "missing"), TOL_STEP,
                          f"{where} onset_step.{r}")
