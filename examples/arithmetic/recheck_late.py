@@ -351,7 +351,7 @@ def main(argv):
               f"{top['tau_step']:.0f}, within {GOAL_WITHIN * n_steps:.0f} of {top['truth_step']}")
         print(f"{'normalize':9} {'method':18} {'clusters':>8} {'hidden':>6} {'homog':>6} "
               f"{'recall':>6} {'F1':>6} {'size':>5} {'dir':>4} {'mean':>8} {'median':>8} "
-              f"{'mean_curve':>10} goal")
+              f"{'mean_curve':>10} goal (sample onsets = library's)")
         for norm in norms:
             for name, kind, filt, which in METHODS:
                 want = late["clusterings"][norm].get(name)
@@ -370,7 +370,7 @@ def main(argv):
                       f"{got['homogeneity']:6.3f} {got['recall']:6.3f} {got['f1']:6.3f} "
                       f"{got['size']:5d} {str(got['direction']):>4} {o['mean']:8.1f} "
                       f"{o['median']:8.1f} {o['mean_curve']:10.1f} "
-                      f"{'met' if got['meets_goal'] else 'not met'}")
+                      f"{'met' if got['meets_goal'] else 'not met'} ({got['compared_onsets']})")
                 where = f"{norm}/{name}"
                 for key in ("n_clusters", "size", "meets_goal"):
                     same(got[key], want.get(key, "missing"), 0, f"{where} {key}")
