@@ -53,13 +53,13 @@ static int late_method(polca_context *ctx, const experiment_config *cfg, analysi
     const method_spec *spec = &analysis_methods[m];
     memset(row, 0, sizeof *row);
     row->name = tm->name, row->display = tm->display;
-    row->homogeneity = row->recall = row->f1 = row->hidden_fraction = NAN;
+    row->homogeneity = row->recall = row->f1 = row->hidden_fraction = NAN, row->direction = -1;
     for (int q = 0; q < REPORT_LATE_N_RULES; q++) row->onset_step[q] = NAN;
     *cl_out = NULL;
     *best_out = -1;
     polca_clustering *cl = tm->clustering;
-    if (strcmp(normalize, cfg->normalize) != 0 &&
-        cluster_kind(ctx, cfg, an, spec, normalize, NULL, &cl))
+    if ((strcmp(normalize, cfg->normalize) != 0 || strcmp(LATE_DEFAULT_RULE, "mean") != 0) &&
+        cluster_kind(ctx, cfg, an, spec, normalize, LATE_DEFAULT_RULE, &cl))
         return 1;
     *cl_out = cl;
     int64_t nc = 0;

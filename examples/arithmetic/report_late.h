@@ -27,7 +27,7 @@ typedef struct report_late_method {
     double hidden_fraction; /* eq. 10 over all its clusters, the default onset rule */
     double homogeneity, recall, f1;
     int32_t size;           /* members of the best cluster, 0 = none */
-    int32_t direction;      /* its basis index; -1 for the whole-loss methods */
+    int32_t direction;      /* its basis index; -1 for the whole-loss methods or no cluster */
     double onset_step[REPORT_LATE_N_RULES]; /* its onset under each rule */
     int32_t meets_goal;     /* homogeneity >= 0.8, onset (default rule) after
                                tau and within 10% of the steps of the ground truth */
