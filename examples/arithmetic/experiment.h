@@ -21,6 +21,8 @@ typedef struct experiment_config {
     const char *act_fn;
     /* training (AdamW written in the example) */
     int32_t steps, batch;
+    const char *optimizer; /* "adamw" (default) or "sgd" (momentum beta1) */
+    double clip;           /* > 0: clip the gradient's norm to this */
     double lr, weight_decay, beta1, beta2, eps;
     int32_t polca_every; /* POLCA checkpoint interval, steps */
     int32_t basis_every; /* basis checkpoint interval, steps */

@@ -26,6 +26,7 @@ void experiment_config_default(experiment_config *c) {
      * README.md#make-demo-default-configuration-cpu */
     c->n_layers = 2, c->d_model = 64, c->n_heads = 4, c->d_head = 16, c->d_mlp = 256;
     c->act_fn = "gelu";
+    c->optimizer = "adamw";
     /* 2000 steps: the model is at >= 0.99 validation token accuracy by
      * then (README, Results), and the decomposition at the paper's spacing
      * (every 20 steps) stays within 10 minutes on 2 cores */
@@ -182,6 +183,11 @@ static int parse_args(int argc, char **argv, experiment_config *c) {
             c->late.val_share = atof(v);
         } else if (!strcmp(a, "--late-train-share")) {
             c->late.train_share = atof(v);
+        } else if (!strcmp(a, "--optimizer")) {
+            if (strcmp(v, "adamw") && strcmp(v, "sgd")) return usage(argv[0]);
+            c->optimizer = v;
+        } else if (!strcmp(a, "--clip")) {
+            c->clip = atof(v);
         } else if (!strcmp(a, "--late-rule")) {
             if (!strcmp(v, "plus-one")) c->late.rule = LATE_RULE_PLUS_ONE;
             else if (!strcmp(v, "parity")) c->late.rule = LATE_RULE_PARITY;

@@ -143,6 +143,16 @@ static double lr_at(const experiment_config *c, int32_t step) {
     return c->lr * f;
 }
 
+/* SGD with heavy-ball momentum beta1 and decoupled weight decay (m holds
+ * the velocity): theta -= lr (m + wd theta), m = beta1 m + g. */
+static void sgd_step(adamw *opt, const experiment_config *c, double lr, int64_t p, float *theta,
+                     const float *grad) {
+    for (int64_t j = 0; j < p; j++) {
+        opt->m[j] = (float)(c->beta1 * opt->m[j] + grad[j]);
+        theta[j] = (float)(theta[j] - lr * (opt->m[j] + c->weight_decay * theta[j]));
+    }
+}
+
 static void adamw_step(adamw *opt, const experiment_config *c, double lr, int64_t p,
                        float *theta, const float *grad) {
     opt->t++;
@@ -232,7 +242,17 @@ int train(polca_context *ctx, polca_model *model, const experiment_config *cfg,
              failed(polca_model_grad(model, batch, theta, &loss, grad), "gradient");
         polca_data_destroy(batch);
         if (rc) break;
-        adamw_step(&opt, cfg, lr_at(cfg, step), p, theta, grad);
+        if (cfg->clip > 0) { /* global gradient-norm clipping */
+            double norm = 0.0;
+            for (int64_t j = 0; j < p; j++) norm += (double)grad[j] * grad[j];
+            norm = sqrt(norm);
+            if (norm > cfg->clip)
+                for (int64_t j = 0; j < p; j++) grad[j] = (float)(grad[j] * (cfg->clip / norm));
+        }
+        if (cfg->optimizer && !strcmp(cfg->optimizer, "sgd"))
+            sgd_step(&opt, cfg, lr_at(cfg, step), p, theta, grad);
+        else
+            adamw_step(&opt, cfg, lr_at(cfg, step), p, theta, grad);
         smooth = isnan(smooth) ? loss : 0.98 * smooth + 0.02 * loss;
         if ((step + 1) % 250 == 0)
             fprintf(stderr, "  train step %5d/%d  loss %.4f  (%.1f s)\n", step + 1, cfg->steps,
