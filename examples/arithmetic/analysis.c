@@ -15,6 +15,32 @@ static int set_int(polca_options *o, const char *k, int64_t v) {
     return failed(polca_options_set_int(o, k, v), k);
 }
 
+/* A basis that is not the paper's, for comparison (README, "A hidden
+ * breakthrough"): the training displacement over each basis interval,
+ * theta(s_j) - theta(s_{j-1}) with s_0 = 0 the first POLCA checkpoint,
+ * orthonormalized in order. It spans where the parameters went; Algorithm 1
+ * spans where the loss is most curved. */
+static int displacement_basis(polca_context *ctx, polca_model *model, const training_result *tr,
+                              polca_basis **out) {
+    int64_t p = 0, k = 0;
+    if (failed(polca_model_n_params(model, &p), "n_params") ||
+        failed(polca_checkpoints_count(tr->basis_series, &k), "basis checkpoints"))
+        return 1;
+    float *v = malloc(sizeof(float) * (size_t)(p * (k + 1)));
+    if (!v) return 1;
+    /* row j + 1 holds theta(s_j + 1); row 0 theta(0) */
+    int rc = failed(polca_checkpoints_read(tr->polca_series, 0, v, p), "reading step 0");
+    for (int64_t j = 0; !rc && j < k; j++)
+        rc = failed(polca_checkpoints_read(tr->basis_series, j, v + (j + 1) * p, p),
+                    "reading a basis checkpoint");
+    for (int64_t j = k; !rc && j >= 1; j--)
+        for (int64_t i = 0; i < p; i++) v[j * p + i] -= v[(j - 1) * p + i];
+    if (!rc) rc = failed(polca_basis_create_from_vectors(ctx, p, k, v + p, NULL, out),
+                         "displacement basis");
+    free(v);
+    return rc;
+}
+
 static int build_basis(polca_context *ctx, polca_model *model, const experiment_config *cfg,
                        const arith_data *data, const training_result *tr, analysis *an) {
     /* Algorithm 1's sample set: fresh training sequences (paper: 1250). */
@@ -40,7 +66,9 @@ static int build_basis(polca_context *ctx, polca_model *model, const experiment_
              failed(polca_options_set_double(o, "tol", cfg->eig_tol), "tol") ||
              set_int(o, "max_products", cfg->eig_max_products) ||
              set_int(o, "seed", (int64_t)cfg->seed);
-    if (!rc) {
+    if (!rc && cfg->basis && !strcmp(cfg->basis, "displacement")) {
+        rc = displacement_basis(ctx, model, tr, &an->basis);
+    } else if (!rc) {
         int32_t st = polca_basis_create_hessian(ctx, model, basis_data, tr->basis_series, NULL, 0,
                                                 cfg->k_per_basis, o, &an->basis);
         if (st == POLCA_ERR_NOT_CONVERGED)

@@ -23,6 +23,9 @@ typedef struct experiment_config {
     int32_t steps, batch;
     const char *optimizer; /* "adamw" (default) or "sgd" (momentum beta1) */
     double clip;           /* > 0: clip the gradient's norm to this */
+    const char *basis;     /* "hessian" (Algorithm 1, default) or "displacement" */
+    int32_t basis_scaled;  /* 1: Algorithm 1 in AdamW's geometry
+                              (polca_basis_create_hessian_scaled) */
     double lr, weight_decay, beta1, beta2, eps;
     int32_t polca_every; /* POLCA checkpoint interval, steps */
     int32_t basis_every; /* basis checkpoint interval, steps */
@@ -62,6 +65,8 @@ void experiment_config_paper(experiment_config *c);
 typedef struct training_result {
     polca_checkpoints *polca_series; /* POLCA checkpoints, every polca_every */
     polca_checkpoints *basis_series; /* basis checkpoints, every basis_every */
+    polca_checkpoints *scale_series; /* with basis_scaled: AdamW's step scale
+                                        1/(sqrt(v_hat)+eps) at the basis steps */
     float *theta_final;              /* [P] */
     double val_token_accuracy;
     double val_accuracy_by_place[4];

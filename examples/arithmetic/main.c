@@ -186,6 +186,11 @@ static int parse_args(int argc, char **argv, experiment_config *c) {
         } else if (!strcmp(a, "--optimizer")) {
             if (strcmp(v, "adamw") && strcmp(v, "sgd")) return usage(argv[0]);
             c->optimizer = v;
+        } else if (!strcmp(a, "--basis")) {
+            if (strcmp(v, "hessian") && strcmp(v, "displacement")) return usage(argv[0]);
+            c->basis = v;
+        } else if (!strcmp(a, "--basis-scaled")) {
+            c->basis_scaled = atoi(v);
         } else if (!strcmp(a, "--clip")) {
             c->clip = atof(v);
         } else if (!strcmp(a, "--late-rule")) {
@@ -328,6 +333,7 @@ int main(int argc, char **argv) {
     analysis_free(&an);
     polca_checkpoints_destroy(tr.polca_series);
     polca_checkpoints_destroy(tr.basis_series);
+    polca_checkpoints_destroy(tr.scale_series);
     free(tr.theta_final);
     polca_data_destroy(val);
     free(val_tokens), free(val_mask);

@@ -153,6 +153,16 @@ static void sgd_step(adamw *opt, const experiment_config *c, double lr, int64_t 
     }
 }
 
+/* AdamW's per-parameter step scale at the current state, 1/(sqrt(v_hat)+eps)
+ * (its update is lr * scale * m_hat): out [p]. SGD's is 1 everywhere. */
+static int step_scale(const adamw *opt, const experiment_config *c, int64_t p, float *out) {
+    int sgd = c->optimizer && !strcmp(c->optimizer, "sgd");
+    const double b2t = 1.0 - pow(c->beta2, (double)(opt->t > 0 ? opt->t : 1));
+    for (int64_t j = 0; j < p; j++)
+        out[j] = sgd ? 1.0f : (float)(1.0 / (sqrt(opt->v[j] / b2t) + c->eps));
+    return 0;
+}
+
 static void adamw_step(adamw *opt, const experiment_config *c, double lr, int64_t p,
                        float *theta, const float *grad) {
     opt->t++;
@@ -175,13 +185,18 @@ int train(polca_context *ctx, polca_model *model, const experiment_config *cfg,
     char path_polca[512], path_basis[512];
     snprintf(path_polca, sizeof path_polca, "%s/polca_checkpoints.polca", cfg->out_dir);
     snprintf(path_basis, sizeof path_basis, "%s/basis_checkpoints.polca", cfg->out_dir);
+    char path_scale[512];
+    snprintf(path_scale, sizeof path_scale, "%s/scale_checkpoints.polca", cfg->out_dir);
     polca_options *o = NULL;
     if (failed(polca_options_create(&o), "options") ||
         failed(polca_options_set_int(o, "overwrite", 1), "options") ||
         failed(polca_checkpoints_create(ctx, model, path_polca, o, &out->polca_series),
                "creating the POLCA checkpoint file") ||
         failed(polca_checkpoints_create(ctx, model, path_basis, o, &out->basis_series),
-               "creating the basis checkpoint file")) {
+               "creating the basis checkpoint file") ||
+        (cfg->basis_scaled &&
+         failed(polca_checkpoints_create(ctx, model, path_scale, o, &out->scale_series),
+                "creating the step-scale checkpoint file"))) {
         polca_options_destroy(o);
         return 1;
     }
@@ -229,6 +244,10 @@ int train(polca_context *ctx, polca_model *model, const experiment_config *cfg,
         if (!rc && step % cfg->basis_every == 0 && step > 0)
             rc = failed(polca_checkpoints_append(out->basis_series, step, theta, p),
                         "appending a basis checkpoint");
+        if (!rc && step % cfg->basis_every == 0 && step > 0 && cfg->basis_scaled)
+            rc = step_scale(&opt, cfg, p, grad) || /* grad is free until the next batch */
+                 failed(polca_checkpoints_append(out->scale_series, step, grad, p),
+                        "appending a step-scale checkpoint");
         if (!rc && n_log && step % cfg->log_every == 0)
             rc = log_groups(ctx, model, late_rule_mask(cfg->late.rule), step, n_log, log_tokens, log_mask, log_tags, theta);
         if (rc || step == cfg->steps) break;
