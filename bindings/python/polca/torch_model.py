@@ -43,6 +43,7 @@ major version still works.
 """
 import contextlib
 import ctypes
+import warnings
 
 import numpy as np
 import torch
@@ -194,6 +195,24 @@ def _names_from_layout(layout, params):
     return names
 
 
+def _host_layout(names, shapes):
+    """[(name, shape)] for Model.set_layout: the parameters in theta's order.
+    libpolca's shapes have at most 4 dimensions: the trailing ones of a
+    larger tensor (a Conv3d weight) are merged into the fourth (the same
+    elements, row-major)."""
+    out = []
+    for n, shape in zip(names, shapes):
+        if len(shape) > 4:
+            shape = tuple(shape[:3]) + (int(np.prod(shape[3:], dtype=np.int64)),)
+        if len(n.encode()) > 127:  # libpolca's limit: leave the layout unnamed
+            warnings.warn(f"TorchModel: parameter name {n!r} is longer than libpolca's 127 "
+                          f"bytes; the host model keeps the unnamed layout 'theta' [P], so "
+                          f"libpolca cannot tell a series of another layout from its own")
+            return None
+        out.append((n, shape))
+    return out
+
+
 class TorchModel:
     """A libpolca host model (self.model, a polca.Model) whose losses and
     derivatives a torch module computes.
@@ -246,6 +265,9 @@ class TorchModel:
                   second_dirderiv=self._second if second_order else None)
         self.model = Model.host(ctx, self.n_params, n_samples, fd_step=fd_step,
                                 fd_step2=fd_step2, **cb)
+        layout = _host_layout(self.names, self.shapes)
+        if layout is not None:
+            self.model.set_layout(layout)
 
     # ---- theta <-> module ----
     def flatten(self):
