@@ -8,6 +8,7 @@ pytorch#196700), and the reverse-mode fallback for ops without forward
 mode. The reference is the built-in transformer on the same theta. Skips
 when torch is not importable by this Python."""
 import collections
+import warnings
 
 import pyharness
 from pyharness import Skip, test, run, skip_if_sanitized, expect_raises, expect_error, tmpdir
@@ -167,6 +168,26 @@ def series_of_another_parameter_order_is_refused():
         assert "another order" in msg and "layout=" in msg, msg
         expect_error(polca.ERR_LAYOUT_MISMATCH, polca.Basis.hessian, ctx, plain.model, idx,
                      series, k=1, mentions="another order")
+
+
+@test
+def host_layout_of_five_dimensional_and_long_named_parameters():
+    """libpolca's tensors have at most 4 dimensions and 127-byte names: a
+    Conv3d weight [2,1,3,3,3] becomes [2,1,3,9] (same elements); a longer
+    name leaves the unnamed layout "theta" [P], with a warning."""
+    need_torch()
+    ctx = polca.Context(backend="cpu")
+    conv = torch.nn.Conv3d(1, 2, 3).double()
+    tm = TorchModel(ctx, conv, lambda m, s: s.double(), 3)
+    assert [(t.name, t.shape) for t in tm.model.tensors] == \
+        [("weight", (2, 1, 3, 9)), ("bias", (2,))], tm.model.tensors
+    deep = torch.nn.Module()
+    deep.add_module("m" * 130, torch.nn.Linear(2, 1).double())
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        tm = TorchModel(ctx, deep, lambda m, s: s.double(), 3)
+    assert [(t.name, t.shape) for t in tm.model.tensors] == [("theta", (3,))]
+    assert any("127" in str(x.message) for x in w), [str(x.message) for x in w]
 
 
 def tokens_mask(seed=0):

@@ -241,7 +241,8 @@ POLCA_API int32_t polca_model_create_mlp(polca_context *ctx, const polca_options
  * functions below (the loss and gradient callbacks are required before any
  * computation: POLCA_ERR_STATE otherwise). It is evaluated on index data
  * (polca_data_create_indices with n_total = n_samples). Its layout is one
- * tensor "theta" [n_params].
+ * tensor "theta" [n_params] until polca_model_set_host_layout names its
+ * tensors.
  *
  * Options (NULL for defaults):
  *   "fd_step"  double in (0, 1), default 1e-3: relative step of the first
@@ -374,7 +375,8 @@ POLCA_API int32_t polca_model_n_tensors(const polca_model *model, int64_t *out);
 
 /*
  * Tensor `index` (0..n_tensors-1, in offset order). Any output may be NULL.
- *   out_name:   UTF-8 name, valid while the model lives
+ *   out_name:   UTF-8 name, valid while the model lives (a host model's:
+ *               until polca_model_set_host_layout replaces its layout)
  *   out_ndim:   0..POLCA_MODEL_MAX_DIMS
  *   out_shape:  [POLCA_MODEL_MAX_DIMS] caller-owned; the first ndim entries
  *               are written, the rest set to 1

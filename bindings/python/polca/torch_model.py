@@ -17,7 +17,14 @@ Vectors laid out by another model (a built-in transformer's checkpoints,
 bases, ...) need that model's order: pass layout=that_model (or its
 tensors, or [(name, shape)]) and the adapter maps by name whatever order
 named_parameters() has, or raises ValueError naming the first name (or
-shape) the module and the layout do not share.
+shape) the module and the layout do not share. The host model carries the
+parameters' names and shapes in theta's order (self.model.tensors; more
+than 4 dimensions: the trailing ones merged), so libpolca refuses a series
+of another layout (Trajectories.create, Basis.hessian: PolcaError
+ERR_LAYOUT_MISMATCH naming the first tensor that differs) instead of
+reading it in the module's order, and reads safetensors checkpoints by
+name (Checkpoints.import_safetensors(ctx, tm.model, files)). Bare numpy
+vectors and bases carry no layout: only their length is checked.
 
 Derivatives: the gradient by one backward pass, the HVP by double backward.
 g and c, where torch has forward mode with vmap (torch >= 2: torch.func;
