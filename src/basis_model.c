@@ -105,8 +105,7 @@ int32_t polca_basis_create_hessian(polca_context *ctx, const polca_model *model,
     if ((st = polca__model_check_data(model, data, fn))) return st;
     const polca__layout *layout = polca__model_layout(model);
     if (!polca__layout_equal(layout, polca__checkpoints_layout(series)))
-        return polca__fail(POLCA_ERR_LAYOUT_MISMATCH,
-                           "%s: the series' parameter layout is not the model's", fn);
+        return polca__layout_mismatch(layout, polca__checkpoints_layout(series), fn, "series");
     if ((st = polca__options_check(options, polca__basis_hessian_option_names, fn))) return st;
 
     int64_t *idx = NULL, n = 0;

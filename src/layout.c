@@ -1,4 +1,5 @@
 /* src/layout.c - parameter layouts (see layout.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,4 +125,49 @@ int polca__layout_equal(const polca__layout *a, const polca__layout *b) {
             if (x->shape[d] != y->shape[d]) return 0;
     }
     return 1;
+}
+
+/* "'name' [d0,d1]" into buf. */
+static void describe_tensor(const polca__tensor_info *t, char *buf, size_t n) {
+    int at = snprintf(buf, n, "'%s' [", t->name);
+    for (int d = 0; d < t->ndim && at > 0 && (size_t)at < n; d++)
+        at += snprintf(buf + at, n - (size_t)at, d ? ",%lld" : "%lld", (long long)t->shape[d]);
+    if (at > 0 && (size_t)at < n) snprintf(buf + at, n - (size_t)at, "]");
+}
+
+static int same_tensor(const polca__tensor_info *x, const polca__tensor_info *y) {
+    if (strcmp(x->name, y->name) || x->ndim != y->ndim) return 0;
+    for (int d = 0; d < x->ndim; d++)
+        if (x->shape[d] != y->shape[d]) return 0;
+    return 1;
+}
+
+int32_t polca__layout_mismatch(const polca__layout *model, const polca__layout *other,
+                               const char *fn, const char *what) {
+    int64_t n = model->n_tensors < other->n_tensors ? model->n_tensors : other->n_tensors, i = 0;
+    while (i < n && same_tensor(&model->tensors[i], &other->tensors[i])) i++;
+    char a[POLCA_LAYOUT_NAME_MAX + 64], b[POLCA_LAYOUT_NAME_MAX + 64];
+    if (i == n) /* one is a prefix of the other */
+        return polca__fail(POLCA_ERR_LAYOUT_MISMATCH,
+                           "%s: the %s' parameter layout is not the model's: the %s has %lld "
+                           "tensors, the model %lld (the first %lld agree)",
+                           fn, what, what, (long long)other->n_tensors,
+                           (long long)model->n_tensors, (long long)n);
+    describe_tensor(&other->tensors[i], a, sizeof a);
+    describe_tensor(&model->tensors[i], b, sizeof b);
+    /* The same tensors in another order: every tensor of one is in the other
+     * with its shape, and the counts agree. */
+    int reordered = model->n_tensors == other->n_tensors;
+    for (int64_t j = 0; reordered && j < other->n_tensors; j++) {
+        int64_t k = polca__layout_find(model, other->tensors[j].name);
+        reordered = k >= 0 && same_tensor(&model->tensors[k], &other->tensors[j]);
+    }
+    return polca__fail(POLCA_ERR_LAYOUT_MISMATCH,
+                       "%s: the %s' parameter layout is not the model's: tensor %lld is %s in "
+                       "the %s, %s in the model%s",
+                       fn, what, (long long)i, a, what, b,
+                       reordered ? " (the same tensors in another order: lay the model's "
+                                   "parameters out in the series' order, e.g. TorchModel's "
+                                   "layout=)"
+                                 : "");
 }

@@ -54,6 +54,13 @@ POLCA_INTERNAL void polca__layout_free(polca__layout *l);
 POLCA_INTERNAL int64_t polca__layout_find(const polca__layout *l, const char *name);
 /* 1 when the two layouts have the same names, shapes and offsets. */
 POLCA_INTERNAL int polca__layout_equal(const polca__layout *a, const polca__layout *b);
+/* Fails with POLCA_ERR_LAYOUT_MISMATCH, the message naming the first tensor
+ * (name and shape) where `other` (a "series", say: `what`) differs from the
+ * model's layout, and saying when both hold the same tensors in another
+ * order. For layouts that are not polca__layout_equal. */
+POLCA_INTERNAL int32_t polca__layout_mismatch(const polca__layout *model,
+                                              const polca__layout *other, const char *fn,
+                                              const char *what);
 /* FNV-1a 64 over every (name, ndim, shape, offset), little-endian; stable
  * across platforms and versions (it is stored in files). */
 POLCA_INTERNAL uint64_t polca__layout_hash(const polca__layout *l);

@@ -239,6 +239,50 @@ static int32_t host_model_for(polca_model *m, const char *fn) {
     return POLCA_OK;
 }
 
+int32_t polca_model_set_host_layout(polca_model *model, int64_t n_tensors,
+                                    const char *const *names, const int32_t *ndims,
+                                    const int64_t *shapes) {
+    static const char *fn = "polca_model_set_host_layout";
+    int32_t st = host_model_for(model, fn);
+    if (st) return st;
+    int64_t p = model->layout.n_params;
+    if (n_tensors < 1 || n_tensors > p)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: argument 'n_tensors' is %lld; must be 1..%lld (n_params)", fn,
+                           (long long)n_tensors, (long long)p);
+    if (!names) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'names' is NULL", fn);
+    if (!ndims) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'ndims' is NULL", fn);
+    if (!shapes)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'shapes' is NULL", fn);
+    polca__layout l;
+    polca__layout_init(&l);
+    for (int64_t i = 0; i < n_tensors && !st; i++) {
+        if (!names[i])
+            st = polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: names[%lld] is NULL", fn,
+                             (long long)i);
+        else if ((st = polca__layout_append(&l, names[i], ndims[i],
+                                            shapes + i * POLCA_MODEL_MAX_DIMS)))
+            polca__wrap(st, "%s: tensor %lld", fn, (long long)i);
+        else if (l.n_params > p)
+            st = polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                             "%s: the tensors up to '%s' (tensor %lld) hold %lld parameters, "
+                             "more than the model's %lld",
+                             fn, names[i], (long long)i, (long long)l.n_params, (long long)p);
+    }
+    if (!st && l.n_params != p)
+        st = polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                         "%s: the %lld tensors hold %lld parameters, the model %lld", fn,
+                         (long long)n_tensors, (long long)l.n_params, (long long)p);
+    if (st) {
+        polca__layout_free(&l);
+        return st;
+    }
+    polca__layout_rehash(&l);
+    polca__layout_free(&model->layout);
+    model->layout = l;
+    return POLCA_OK;
+}
+
 int32_t polca_model_set_loss_callback(polca_model *model, polca_loss_fn fn, void *user) {
     int32_t st = host_model_for(model, "polca_model_set_loss_callback");
     if (st) return st;

@@ -128,8 +128,7 @@ static int32_t check_inputs(polca_context *ctx, const polca_model *model, const 
     if ((st = polca__model_check_data(model, data, fn))) return st;
     const polca__layout *layout = polca__model_layout(model);
     if (!polca__layout_equal(layout, polca__checkpoints_layout(series)))
-        return polca__fail(POLCA_ERR_LAYOUT_MISMATCH,
-                           "%s: the series' parameter layout is not the model's", fn);
+        return polca__layout_mismatch(layout, polca__checkpoints_layout(series), fn, "series");
     if (basis->p != layout->n_params || (lca && lca->p != layout->n_params))
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
                            "%s: %s has vectors of %lld parameters, the model %lld", fn,

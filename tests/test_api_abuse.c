@@ -565,6 +565,20 @@ TEST(model_query) {
     BADO(POLCA_ERR_INVALID_ARGUMENT, "layers.9.W", &v, sizeof v, polca_model_find_tensor(fx.mlp, "layers.9.W", &v));
     BAD(POLCA_ERR_INVALID_ARGUMENT, "out_index", polca_model_find_tensor(fx.mlp, "layers.0.W", NULL));
 
+    {
+        const char *nm[1] = {"w"};
+        const int32_t nd[1] = {1};
+        const int64_t sh[POLCA_MODEL_MAX_DIMS] = {P, 1, 1, 1};
+        cover("polca_model_set_host_layout");
+        BAD(POLCA_ERR_INVALID_ARGUMENT, "model", polca_model_set_host_layout(NULL, 1, nm, nd, sh));
+        BAD(POLCA_ERR_INVALID_ARGUMENT, "model", polca_model_set_host_layout(WRONG(polca_model), 1, nm, nd, sh));
+        BAD(POLCA_ERR_INVALID_ARGUMENT, "host-defined", polca_model_set_host_layout(fx.mlp, 1, nm, nd, sh));
+        BAD(POLCA_ERR_INVALID_ARGUMENT, "n_tensors", polca_model_set_host_layout(fx.host, -1, nm, nd, sh));
+        BAD(POLCA_ERR_INVALID_ARGUMENT, "names", polca_model_set_host_layout(fx.host, 1, NULL, nd, sh));
+        BAD(POLCA_ERR_INVALID_ARGUMENT, "ndims", polca_model_set_host_layout(fx.host, 1, nm, NULL, sh));
+        BAD(POLCA_ERR_INVALID_ARGUMENT, "shapes", polca_model_set_host_layout(fx.host, 1, nm, nd, NULL));
+    }
+
     float th[P];
     cover("polca_model_init");
     BADO(POLCA_ERR_INVALID_ARGUMENT, "model", th, sizeof th, polca_model_init(NULL, 1, th));

@@ -8,9 +8,10 @@ pytorch#196700), and the reverse-mode fallback for ops without forward
 mode. The reference is the built-in transformer on the same theta. Skips
 when torch is not importable by this Python."""
 import collections
+import warnings
 
 import pyharness
-from pyharness import Skip, test, run, skip_if_sanitized, expect_raises
+from pyharness import Skip, test, run, skip_if_sanitized, expect_raises, expect_error, tmpdir
 
 skip_if_sanitized()
 
@@ -119,6 +120,74 @@ def layout_mismatch_is_refused_naming_the_culprit():
     e = expect_raises(ValueError, TorchModel, ctx, module, fn, 3, names=["embed.W_E"],
                       layout=builtin)
     assert "names" in str(e) and "layout" in str(e)
+
+
+@test
+def series_of_another_parameter_order_is_refused():
+    """The host model carries the TorchModel's layout (its parameter names
+    and shapes in theta's order), so libpolca's layout checks see it: a
+    series laid out in another order (the built-in transformer's, or one
+    written by a TorchModel with layout=) is refused naming the first
+    tensor that differs, where before both were one tensor "theta" [P] and
+    the plain TorchModel read the vectors in its own order without a word.
+    With layout=builtin the built-in transformer's own series is read
+    directly, giving its trajectories (to the module-wide 1e-4)."""
+    need_torch()
+    ctx = polca.Context(backend="cpu")
+    builtin, data, module, idx, theta, rng = setup(ctx)
+    fn = tpt.token_losses(*tokens_mask())
+    s_b = polca.Checkpoints.create(ctx, builtin)
+    for step in range(3):
+        s_b.append(step * 10, theta)
+        theta = (theta + 0.05 * rng.standard_normal(theta.shape)).astype(np.float32)
+    basis = polca.Basis.random(ctx, builtin.n_params, 2, seed=2)
+    tb = polca.Trajectories.create(ctx, builtin, data, s_b, basis)
+
+    mapped = TorchModel(ctx, module, fn, data.n_samples, layout=builtin)
+    assert [t.name for t in mapped.model.tensors] == [t.name for t in builtin.tensors]
+    th = polca.Trajectories.create(ctx, mapped.model, idx, s_b, basis)
+    for kind in ("polca", "exact_loss"):
+        tpt.close(th.view(kind), tb.view(kind), what=kind)
+    # a series file written through the mapped TorchModel (built-in order)
+    path = tmpdir() + "/mapped.polca"
+    s_m = polca.Checkpoints.create(ctx, mapped.model, path)
+    for i in range(len(s_b)):
+        s_m.append(s_b.step(i), s_b.read(i))
+    assert s_m.layout_hash == s_b.layout_hash
+    del s_m
+
+    plain = TorchModel(ctx, module, fn, data.n_samples)  # module order
+    first = next(n for n, _ in module.named_parameters())
+    shape = ",".join(str(d) for d in dict(module.named_parameters())[first].shape)
+    for series in (s_b, polca.Checkpoints.open(ctx, path)):
+        e = expect_error(polca.ERR_LAYOUT_MISMATCH, polca.Trajectories.create, ctx, plain.model,
+                         idx, series, basis)
+        msg = str(e)
+        assert "tensor 0 is 'embed.W_E' [7,8] in the series" in msg, msg
+        assert f"'{first}' [{shape}] in the model" in msg, msg
+        assert "another order" in msg and "layout=" in msg, msg
+        expect_error(polca.ERR_LAYOUT_MISMATCH, polca.Basis.hessian, ctx, plain.model, idx,
+                     series, k=1, mentions="another order")
+
+
+@test
+def host_layout_of_five_dimensional_and_long_named_parameters():
+    """libpolca's tensors have at most 4 dimensions and 127-byte names: a
+    Conv3d weight [2,1,3,3,3] becomes [2,1,3,9] (same elements); a longer
+    name leaves the unnamed layout "theta" [P], with a warning."""
+    need_torch()
+    ctx = polca.Context(backend="cpu")
+    conv = torch.nn.Conv3d(1, 2, 3).double()
+    tm = TorchModel(ctx, conv, lambda m, s: s.double(), 3)
+    assert [(t.name, t.shape) for t in tm.model.tensors] == \
+        [("weight", (2, 1, 3, 9)), ("bias", (2,))], tm.model.tensors
+    deep = torch.nn.Module()
+    deep.add_module("m" * 130, torch.nn.Linear(2, 1).double())
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        tm = TorchModel(ctx, deep, lambda m, s: s.double(), 3)
+    assert [(t.name, t.shape) for t in tm.model.tensors] == [("theta", (3,))]
+    assert any("127" in str(x.message) for x in w), [str(x.message) for x in w]
 
 
 def tokens_mask(seed=0):

@@ -241,7 +241,8 @@ POLCA_API int32_t polca_model_create_mlp(polca_context *ctx, const polca_options
  * functions below (the loss and gradient callbacks are required before any
  * computation: POLCA_ERR_STATE otherwise). It is evaluated on index data
  * (polca_data_create_indices with n_total = n_samples). Its layout is one
- * tensor "theta" [n_params].
+ * tensor "theta" [n_params] until polca_model_set_host_layout names its
+ * tensors.
  *
  * Options (NULL for defaults):
  *   "fd_step"  double in (0, 1), default 1e-3: relative step of the first
@@ -253,6 +254,28 @@ POLCA_API int32_t polca_model_create_mlp(polca_context *ctx, const polca_options
 POLCA_API int32_t polca_model_create_host(polca_context *ctx, int64_t n_params,
                                           int64_t n_samples, const polca_options *options,
                                           polca_model **out);
+
+/*
+ * Names the tensors that make up a host-defined model's parameter vector,
+ * replacing its layout (one tensor "theta" [n_params]) by n_tensors named
+ * tensors, back to back in the order given (tensor i: names[i], ndims[i]
+ * dimensions 0..POLCA_MODEL_MAX_DIMS, shape the first ndims[i] entries of
+ * shapes[i * POLCA_MODEL_MAX_DIMS ...], each >= 1). Then the checks that
+ * keep vectors of different layouts apart apply to the host's parameters
+ * as to a built-in model's: checkpoint series created from the model carry
+ * this layout; a series of another layout (polca_basis_create_hessian,
+ * polca_trajectories_create) is POLCA_ERR_LAYOUT_MISMATCH naming the first
+ * tensor that differs; safetensors files are read by these names
+ * (polca_model_load_safetensors, polca_checkpoints_import_safetensors).
+ * Names are 1..127 bytes and distinct; the tensors' sizes must add up to
+ * n_params. POLCA_ERR_INVALID_ARGUMENT naming the culprit otherwise, or for
+ * a model that is not host-defined; on failure the layout is unchanged.
+ * Names from polca_model_tensor_info of the earlier layout are invalid
+ * once this succeeds.
+ */
+POLCA_API int32_t polca_model_set_host_layout(polca_model *model, int64_t n_tensors,
+                                              const char *const *names, const int32_t *ndims,
+                                              const int64_t *shapes);
 
 /* NULL or an already destroyed handle is a no-op. */
 POLCA_API void polca_model_destroy(polca_model *model);
@@ -352,7 +375,8 @@ POLCA_API int32_t polca_model_n_tensors(const polca_model *model, int64_t *out);
 
 /*
  * Tensor `index` (0..n_tensors-1, in offset order). Any output may be NULL.
- *   out_name:   UTF-8 name, valid while the model lives
+ *   out_name:   UTF-8 name, valid while the model lives (a host model's:
+ *               until polca_model_set_host_layout replaces its layout)
  *   out_ndim:   0..POLCA_MODEL_MAX_DIMS
  *   out_shape:  [POLCA_MODEL_MAX_DIMS] caller-owned; the first ndim entries
  *               are written, the rest set to 1

@@ -29,6 +29,7 @@ declare("polca_data_subset_samples", _i32, _p, _i64, _p, _pp)
 declare("polca_model_create_transformer", _i32, _p, _p, _pp)
 declare("polca_model_create_mlp", _i32, _p, _p, _pp)
 declare("polca_model_create_host", _i32, _p, _i64, _i64, _p, _pp)
+declare("polca_model_set_host_layout", _i32, _p, _i64, _p, _p, _p)
 declare("polca_model_destroy", None, _p)
 declare("polca_model_kind", _i32, _p, ctypes.POINTER(_s))
 declare("polca_model_n_params", _i32, _p, _ip)
@@ -512,6 +513,28 @@ class Model(Handle):
             call(f"polca_model_set_{name}_callback", self.ptr,
                  ctypes.cast(cb, _p) if cb else None, None)
             self._native.keep[name] = cb
+
+    def set_layout(self, tensors):
+        """Host models: names the tensors that make up theta, [(name, shape)]
+        back to back in that order (the default is one tensor "theta" [P]),
+        so that series created from this model carry that layout and a
+        series of another layout is refused (POLCA_ERR_LAYOUT_MISMATCH
+        naming the first tensor that differs); safetensors files are then
+        read by these names (polca_model_set_host_layout). Shapes have at
+        most 4 dimensions; the sizes must add up to n_params."""
+        tensors = [(str(n), tuple(as_int(d, "shape") for d in shape)) for n, shape in tensors]
+        n = len(tensors)
+        names = (ctypes.c_char_p * max(n, 1))(*[t[0].encode() for t in tensors])
+        ndims = (_i32 * max(n, 1))(*[len(t[1]) for t in tensors])
+        shapes = (_i64 * (max(n, 1) * MAX_DIMS))()
+        for i, (_, shape) in enumerate(tensors):
+            if len(shape) > MAX_DIMS:
+                raise ValueError(f"tensor {tensors[i][0]!r}: {len(shape)} dimensions "
+                                 f"(at most {MAX_DIMS})")
+            for d, x in enumerate(shape):
+                shapes[i * MAX_DIMS + d] = x
+        call("polca_model_set_host_layout", self.ptr, n, ctypes.addressof(names),
+             ctypes.addressof(ndims), ctypes.addressof(shapes))
 
     # ---- layout ----
     @property

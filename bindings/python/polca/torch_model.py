@@ -17,7 +17,14 @@ Vectors laid out by another model (a built-in transformer's checkpoints,
 bases, ...) need that model's order: pass layout=that_model (or its
 tensors, or [(name, shape)]) and the adapter maps by name whatever order
 named_parameters() has, or raises ValueError naming the first name (or
-shape) the module and the layout do not share.
+shape) the module and the layout do not share. The host model carries the
+parameters' names and shapes in theta's order (self.model.tensors; more
+than 4 dimensions: the trailing ones merged), so libpolca refuses a series
+of another layout (Trajectories.create, Basis.hessian: PolcaError
+ERR_LAYOUT_MISMATCH naming the first tensor that differs) instead of
+reading it in the module's order, and reads safetensors checkpoints by
+name (Checkpoints.import_safetensors(ctx, tm.model, files)). Bare numpy
+vectors and bases carry no layout: only their length is checked.
 
 Derivatives: the gradient by one backward pass, the HVP by double backward.
 g and c, where torch has forward mode with vmap (torch >= 2: torch.func;
@@ -43,6 +50,7 @@ major version still works.
 """
 import contextlib
 import ctypes
+import warnings
 
 import numpy as np
 import torch
@@ -194,6 +202,24 @@ def _names_from_layout(layout, params):
     return names
 
 
+def _host_layout(names, shapes):
+    """[(name, shape)] for Model.set_layout: the parameters in theta's order.
+    libpolca's shapes have at most 4 dimensions: the trailing ones of a
+    larger tensor (a Conv3d weight) are merged into the fourth (the same
+    elements, row-major)."""
+    out = []
+    for n, shape in zip(names, shapes):
+        if len(shape) > 4:
+            shape = tuple(shape[:3]) + (int(np.prod(shape[3:], dtype=np.int64)),)
+        if len(n.encode()) > 127:  # libpolca's limit: leave the layout unnamed
+            warnings.warn(f"TorchModel: parameter name {n!r} is longer than libpolca's 127 "
+                          f"bytes; the host model keeps the unnamed layout 'theta' [P], so "
+                          f"libpolca cannot tell a series of another layout from its own")
+            return None
+        out.append((n, shape))
+    return out
+
+
 class TorchModel:
     """A libpolca host model (self.model, a polca.Model) whose losses and
     derivatives a torch module computes.
@@ -246,6 +272,9 @@ class TorchModel:
                   second_dirderiv=self._second if second_order else None)
         self.model = Model.host(ctx, self.n_params, n_samples, fd_step=fd_step,
                                 fd_step2=fd_step2, **cb)
+        layout = _host_layout(self.names, self.shapes)
+        if layout is not None:
+            self.model.set_layout(layout)
 
     # ---- theta <-> module ----
     def flatten(self):
