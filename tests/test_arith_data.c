@@ -82,9 +82,19 @@ TEST(decode_rejects_malformed_sequences) {
         CHECK(a == -7 && b == -7 && s == -7); /* untouched */
         bad[pos] = -1;
         CHECK(arith_decode(bad, NULL, NULL, NULL) == -1);
-        bad[pos] = ARITH_VOCAB;
+        bad[pos] = ARITH_VOCAB_SHIFT; /* past every token, '#' included */
         CHECK(arith_decode(bad, NULL, NULL, NULL) == -1);
     }
+    /* '#' (the late skill's operator): each digit may be the sum's or one
+     * more; 487 # 925 with bits 0b1010 raises the 1000s and the 10s digit */
+    int32_t sh[ARITH_N_CTX];
+    CHECK(arith_encode_shift(487, 925, 10, sh) == 0 && sh[3] == ARITH_TOK_SHIFT);
+    CHECK(sh[8] == 2 && sh[9] == 4 && sh[10] == 2 && sh[11] == 2);
+    CHECK(arith_decode(sh, &a, &b, &s) == 0 && a == 487 && b == 925 && s == 1412);
+    sh[10] = 3; /* raised by two: not a '#' answer */
+    CHECK(arith_decode(sh, NULL, NULL, NULL) == -1);
+    CHECK(arith_encode_shift(487, 925, 16, sh) == -1 && arith_encode_shift(487, 925, -1, sh) == -1);
+    tok[3] = ARITH_TOK_PLUS;
     tok[11] = 3; /* 487 + 925 = 1413: well formed, wrong */
     CHECK(arith_decode(tok, NULL, NULL, NULL) == -1);
     CHECK(arith_decode(NULL, NULL, NULL, NULL) == -1);
