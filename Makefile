@@ -168,11 +168,13 @@ check-asan: deps
 		BUILD=build-asan LIBOUT=build-asan/lib PYTHON=$(PYTHON) tests/run.sh
 
 # The main job: the paper's arithmetic experiment (examples/arithmetic),
-# results in out/arithmetic/ (summary.json, report.html).
+# results in out/arithmetic/ (summary.json, report.html), then the planted
+# late skill with ground truth in out/arithmetic-late/.
 demo: deps
 	$(MAKE) all
 	$(BUILD)/examples/hello/hello
 	$(BUILD)/examples/arithmetic/arithmetic --out out/arithmetic
+	$(BUILD)/examples/arithmetic/arithmetic --scale late --out out/arithmetic-late
 
 bench: deps
 	$(MAKE) all $(BENCH_BINS)

@@ -43,8 +43,8 @@ import numpy as np
 out = sys.argv[1]
 s = json.load(open(os.path.join(out, "summary.json")))["late_skill"]
 top = {"val_share", "train_share", "from_step", "steps", "needs_fraction", "max_mean_drop",
-       "plateau_band", "tau_step", "truth_step", "needs_accuracy", "default_rule", "rules",
-       "clusterings"}
+       "plateau_band", "tau_step", "truth_step", "needs_accuracy", "rule", "needs_places",
+       "default_rule", "rules", "clusterings"}
 assert set(s) == top, sorted(set(s) ^ top)
 assert s["rules"] == ["mean", "median", "mean_curve"] and s["default_rule"] in s["rules"]
 assert sorted(s["clusterings"]) == ["none", "unit"], list(s["clusterings"])

@@ -28,7 +28,7 @@ typedef struct late_result {
     report_late report;
     report_late_method methods[REPORT_LATE_N_NORMALIZE][N_METHODS];
     double *x, *mean_loss, *needs_loss, *cluster_projected, *cluster_exact; /* [t1] each */
-    report_curve overview_curves[2], cluster_curves[2];
+    report_curve overview_curves[3], cluster_curves[1];
     report_marker overview_marks[2], cluster_marks[3];
     char caption[640];
 } late_result;

@@ -139,30 +139,33 @@ static void late_figure(late_result *L, const analysis *an, const polca_clusteri
                 L->cluster_projected[u] = mean[u];
                 L->cluster_exact[u] = sum / (double)size;
             }
-            n_curves = 2;
+            n_curves = 1;
         }
         free(mean), free(members);
         snprintf(L->caption, sizeof L->caption,
-                 "Left: mean exact loss of all scored tokens and of the tokens that need the late "
-                 "skill. Right: POLCA's best late-skill cluster (normalize %s, direction b%d, %d "
-                 "members, homogeneity %.3f): its mean projected loss along that direction and its "
-                 "members' mean exact loss; dashed: its onset (%s rule) and the ground truth; "
-                 "solid: τ.",
+                 "Left: mean exact loss of all scored tokens, of the tokens that need the late "
+                 "skill and of the members of POLCA's best late-skill cluster (log scale). Right: "
+                 "that cluster's mean projected loss along its direction (normalize %s, direction "
+                 "b%d, %d members, homogeneity %.3f); dashed: its onset (%s rule) and the ground "
+                 "truth; solid: τ.",
                  normalize, (int)row->direction, (int)size, row->homogeneity, LATE_DEFAULT_RULE);
     } else {
         snprintf(L->caption, sizeof L->caption,
                  "Left: mean exact loss of all scored tokens and of the tokens that need the late "
-                 "skill. Right: empty, POLCA formed no cluster in either clustering.");
+                 "skill (log scale). Right: empty, POLCA formed no cluster in either clustering.");
     }
+    L->overview_curves[2] = (report_curve){"members of POLCA's cluster", (int32_t)t1, L->x,
+                                           L->cluster_exact, NULL, 1};
+    r->overview.n_curves = 2 + n_curves;
     L->cluster_curves[0] =
         (report_curve){"mean projected loss", (int32_t)t1, L->x, L->cluster_projected, NULL, 0};
-    L->cluster_curves[1] =
-        (report_curve){"mean exact loss", (int32_t)t1, L->x, L->cluster_exact, NULL, 0};
-    L->cluster_marks[0] = (report_marker){"onset", row ? row->onset_step[default_rule_index()] : NAN, 0, 1};
+    L->cluster_marks[0] =
+        (report_marker){"onset", row ? row->onset_step[default_rule_index()] : NAN, 0, 1};
     L->cluster_marks[1] = (report_marker){"ground truth", r->truth_step, -1, 1};
     L->cluster_marks[2] = (report_marker){"τ", tau_step, -1, 0};
-    r->cluster = (report_panel){"POLCA's late-skill cluster", "training step", "loss", 0, n_curves,
-                                L->cluster_curves, n_curves ? 3 : 0, L->cluster_marks};
+    r->cluster = (report_panel){"POLCA's late-skill cluster", "training step", "projected loss",
+                                0, n_curves, L->cluster_curves, n_curves ? 3 : 0,
+                                L->cluster_marks};
     r->caption = L->caption;
 }
 
@@ -225,6 +228,10 @@ int analyse_late(polca_context *ctx, const experiment_config *cfg, analysis *an,
     }
     double tau = NAN;
     polca_clustering_plateau(an->methods[0].clustering, &tau);
+    r->rule_text = late_rule_text(cfg->late.rule);
+    for (int q = 0; q < ARITH_N_OUT; q++) /* sample q is the 10^(3-q) digit */
+        if ((late_rule_mask(cfg->late.rule) >> (3 - q)) & 1)
+            r->needs_places[r->n_needs_places++] = arith_place_name(q);
     r->val_share = cfg->late.val_share, r->train_share = cfg->late.train_share;
     r->from_step = cfg->late.from_step, r->steps = cfg->steps;
     r->needs_fraction = (double)n_needs / (double)n;

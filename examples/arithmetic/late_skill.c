@@ -19,6 +19,19 @@ int32_t late_rule_mask(int32_t rule) {
     return rule == LATE_RULE_THOUSANDS ? 8 : rule == LATE_RULE_DOUBLE_CARRY ? 6 : 7;
 }
 
+const char *late_rule_text(int32_t rule) {
+    switch (rule) {
+    case LATE_RULE_PARITY:
+        return "the sum with each of its 100s, 10s and 1s digits raised, mod 10, by the parity "
+               "of a's digit in the same place";
+    case LATE_RULE_THOUSANDS: return "the sum with its 1000s digit raised by one";
+    case LATE_RULE_DOUBLE_CARRY:
+        return "the sum with its 10s and 100s digits each raised by one, mod 10, when that place "
+               "receives a carry (the carry counts twice)";
+    default: return "the sum with each of its 100s, 10s and 1s digits raised by one, mod 10";
+    }
+}
+
 int32_t late_pick_validation(uint64_t seed, double share, int32_t n_val, uint8_t *is_shift) {
     memset(is_shift, 0, (size_t)n_val);
     int32_t m = (int32_t)lround(share * n_val);

@@ -59,6 +59,8 @@ typedef struct late_skill_config {
  * rule may set (the digits whose tokens need the skill). */
 int32_t late_rule_bits(int32_t rule, int32_t a, int32_t b);
 int32_t late_rule_mask(int32_t rule);
+/* What the rule does, one clause for reports ("the sum with ..."). */
+const char *late_rule_text(int32_t rule);
 
 /* Which validation problems are '#' problems: exactly round(share * n_val)
  * of them, drawn without replacement from (seed, stream 4). is_shift: out

@@ -87,7 +87,8 @@ static void experiment_config_late(experiment_config *c) {
     c->lr = 1e-3;
     c->mid_carry_keep = 1.0;
     c->polca_every = 40;
-    c->late = (late_skill_config){.val_share = 0.1, .train_share = 0.3, .from_step = 1200};
+    c->late = (late_skill_config){.val_share = 0.2, .rule = LATE_RULE_DOUBLE_CARRY,
+                                  .train_share = 0.3, .from_step = 1200};
 }
 
 static int usage(const char *argv0) {
@@ -117,8 +118,12 @@ static int usage(const char *argv0) {
             "  --late-share S: share of validation problems written 'a # b' (0: off)\n"
             "  --late-train-share S: share of training problems written 'a # b'\n"
             "  --late-from-step N: before step N the '#' answers in training are coin flips\n"
-            "  --late-rule R: what '#' does to the sum's 3 lower digits: plus-one (each +1,\n"
-            "    the default) or parity (+ the parity of a's digit in the same place)\n");
+            "  --late-rule R: what '#' does to the sum: double-carry (the 10s and 100s digits\n"
+            "    count their carry twice; the default), plus-one (the 3 lower digits +1),\n"
+            "    parity (each lower digit + the parity of a's digit there), thousands (+1000)\n"
+            "  --basis hessian|displacement: Algorithm 1 (default) or the training\n"
+            "    displacement over each basis interval (a comparison, not the paper's)\n"
+            "  --optimizer adamw|sgd, --clip C: the optimizer (sgd: momentum 0.9) and gradient clipping\n");
     return 2;
 }
 

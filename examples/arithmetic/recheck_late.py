@@ -2,12 +2,13 @@
 """Re-checks one late-skill run's summary.json "late_skill" section in numpy,
 from the files the example writes (--scale late; late_skill.h):
 
-    /usr/bin/python3 examples/arithmetic/recheck_late.py out/arithmetic
+    /usr/bin/python3 examples/arithmetic/recheck_late.py out/arithmetic-late
 
 Independent of the library and of the example's C code, from
 docs/method.md and late_skill.h: the label (late_skill.npy, checked
-against tags.npy: a '#' problem's 100s, 10s and 1s digits, never its
-1000s, and round(val_share * n_val) problems); needs_fraction,
+against tags.npy: the digits of a '#' problem that summary.json's
+needs_places names, all or none per problem, no other, and
+round(val_share * n_val) problems); needs_fraction,
 max_mean_drop (needs_fraction * ln 2) and plateau_band (eps * D);
 tau (docs/method.md#the-plateau, eps = 0.05, over the mean exact loss of
 all tokens); the ground truth (the first checkpoint from which on the mean
@@ -160,17 +161,22 @@ def same(got, want, tol, what):
     return ok
 
 
-def label_check(needs, tags, n_val, share):
-    """late_skill.npy against late_skill.h: per problem, the 1000s digit
-    never, the other three all or none; round(share * n_val) problems."""
+PLACE_NAMES = ["1000s", "100s", "10s", "1s"]
+
+
+def label_check(needs, tags, n_val, share, needs_places):
+    """late_skill.npy against late_skill.h: per problem, the digits of the
+    summary's needs_places all or none, the others never; round(share *
+    n_val) problems."""
     place = tags[:, 0]
     per = needs.reshape(n_val, N_OUT)
     places = place.reshape(n_val, N_OUT)
+    wanted = np.isin(places, [PLACE_NAMES.index(p) for p in needs_places])
     shift = per.any(axis=1)
-    if (place[needs] == PLACE_1000).any():
-        disagree("late_skill.npy marks a 1000s digit")
-    if not np.array_equal(per, (shift[:, None] & (places != PLACE_1000))):
-        disagree("late_skill.npy: a problem with some but not all of its 100s/10s/1s digits")
+    if (needs & ~wanted.reshape(-1)).any():
+        disagree(f"late_skill.npy marks a digit outside needs_places {needs_places}")
+    if not np.array_equal(per, (shift[:, None] & wanted)):
+        disagree(f"late_skill.npy: a problem with some but not all of its {needs_places} digits")
     want = math.floor(share * n_val + 0.5)
     if int(shift.sum()) != want:
         disagree(f"late_skill.npy: {int(shift.sum())} '#' problems, late_skill.h: round("
@@ -302,7 +308,8 @@ def main(argv):
     n_steps = int(cfg["steps"])
 
     print(f"{out}: {n} tokens, {t1} checkpoints; the label")
-    label_check(needs, tags, int(cfg["validation_sequences"]), float(cfg["late_val_share"]))
+    label_check(needs, tags, int(cfg["validation_sequences"]), float(cfg["late_val_share"]),
+                late["needs_places"])
     mean_exact = exact.astype(np.float64).mean(axis=0)
     tau = plateau(mean_exact)
     truth = ground_truth(exact, needs)

@@ -59,6 +59,15 @@ void report_late_json(FILE *f, const report_late *r) {
         json_key(f, ind, nums[i].key, i == 0);
         report__json_number(f, nums[i].v);
     }
+    json_key(f, ind, "rule", 0);
+    report__json_string(f, r->rule_text);
+    json_key(f, ind, "needs_places", 0);
+    fputc('[', f);
+    for (int32_t q = 0; q < r->n_needs_places; q++) {
+        if (q) fputs(", ", f);
+        report__json_string(f, r->needs_places[q]);
+    }
+    fputc(']', f);
     json_key(f, ind, "default_rule", 0);
     report__json_string(f, r->default_rule);
     json_key(f, ind, "rules", 0);
@@ -118,13 +127,14 @@ static void html_method_rows(FILE *f, const report_late *r, int z) {
 
 void report_late_html(FILE *f, const report_late *r) {
     fputs("<h2>A hidden breakthrough with ground truth</h2>\n<p>", f);
+    fprintf(f, "A share %.2f of the validation problems are written <code>a # b</code>: ",
+            r->val_share);
+    report__html_text(f, r->rule_text);
     fprintf(f,
-            "A share %.2f of the validation problems are written <code>a # b</code>: the sum "
-            "with each of its 100s, 10s and 1s digits raised by the parity of a's digit in "
-            "the same place. In training (share %.2f) their shift bits are coin flips until "
-            "step %d and follow the rule after it, so the skill cannot start before step %d. "
-            "%.3f of the scored tokens need it; it can lower the mean loss by at most ",
-            r->val_share, r->train_share, (int)r->from_step, (int)r->from_step, r->needs_fraction);
+            ". In training (share %.2f) their shift bits are coin flips until step %d and follow "
+            "the rule after it, so the skill cannot start before step %d. %.3f of the scored "
+            "tokens need it; it can lower the mean loss by at most ",
+            r->train_share, (int)r->from_step, (int)r->from_step, r->needs_fraction);
     report__html_number(f, r->max_mean_drop, 3);
     fputs(" nats, inside the plateau band &epsilon;D = ", f);
     report__html_number(f, r->plateau_band, 3);

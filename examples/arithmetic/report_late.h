@@ -35,6 +35,10 @@ typedef struct report_late_method {
 
 typedef struct report_late {
     /* the setting (late_skill.h) */
+    const char *rule_text; /* what '#' does, one clause ("the sum with ...") */
+    int32_t n_needs_places;
+    const char *needs_places[4]; /* the digit places of a '#' problem whose
+                                    tokens need the skill ("100s", "10s") */
     double val_share, train_share;
     int32_t from_step, steps;
     double needs_fraction;  /* scored tokens that need the skill */
@@ -50,10 +54,10 @@ typedef struct report_late {
     int32_t n_methods;
     const report_late_method *methods[REPORT_LATE_N_NORMALIZE]; /* [n_methods] each */
     /* The figure, two panels side by side: the mean exact loss of all
-     * tokens and of the tokens that need the skill, with tau and the ground
-     * truth marked; POLCA's best late-skill cluster, its mean projected loss
-     * along its direction and its mean exact loss, with its onset, tau and
-     * the ground truth marked. */
+     * tokens, of the tokens that need the skill and of the members of
+     * POLCA's best late-skill cluster, with tau and the ground truth marked;
+     * that cluster's mean projected loss along its direction, with its
+     * onset, tau and the ground truth marked. */
     report_panel overview, cluster;
     const char *caption; /* under the pair: which clustering the cluster is from */
 } report_late;
@@ -62,7 +66,8 @@ typedef struct report_late {
  * trailing comma):
  *   { "val_share", "train_share", "from_step", "steps", "needs_fraction",
  *     "max_mean_drop", "plateau_band", "tau_step", "truth_step",
- *     "needs_accuracy", "default_rule", "rules": [...],
+ *     "needs_accuracy", "rule", "needs_places": ["100s", ...],
+ *     "default_rule", "rules": [...],
  *     "clusterings": { "<normalize>": { "<method>": {
  *         "n_clusters", "hidden_fraction", "homogeneity", "recall", "f1",
  *         "size", "direction", "onset_step": {"<rule>": step, ...},
