@@ -69,8 +69,13 @@ static int build_basis(polca_context *ctx, polca_model *model, const experiment_
     if (!rc && cfg->basis && !strcmp(cfg->basis, "displacement")) {
         rc = displacement_basis(ctx, model, tr, &an->basis);
     } else if (!rc) {
-        int32_t st = polca_basis_create_hessian(ctx, model, basis_data, tr->basis_series, NULL, 0,
-                                                cfg->k_per_basis, o, &an->basis);
+        int32_t st =
+            cfg->basis_scaled
+                ? polca_basis_create_hessian_scaled(ctx, model, basis_data, tr->basis_series,
+                                                    tr->scale_series, NULL, 0, cfg->k_per_basis,
+                                                    o, &an->basis)
+                : polca_basis_create_hessian(ctx, model, basis_data, tr->basis_series, NULL, 0,
+                                             cfg->k_per_basis, o, &an->basis);
         if (st == POLCA_ERR_NOT_CONVERGED)
             fprintf(stderr, "  note: %s\n", polca_last_error()); /* best estimates kept */
         else

@@ -41,14 +41,13 @@ static int64_t best_cluster(const polca_clustering *cl, const uint8_t *label, do
     return best;
 }
 
-/* One method under one normalization: fills row; *cl_out keeps the
- * clustering made with the default rule (owned by the caller) or NULL when
- * it is the Table 1 clustering. */
+/* One method under one normalization: fills row. *cl_out: the clustering
+ * scored, made with the default onset rule - Table 1's own when that one
+ * fits, else a new one the caller destroys; *best_out: its best cluster for
+ * the label, or -1. */
 static int late_method(polca_context *ctx, const experiment_config *cfg, analysis *an, int m,
                        const char *normalize, const int64_t *steps, double truth_step,
                        report_late_method *row, polca_clustering **cl_out, int64_t *best_out) {
-    /* cl_out: the clustering scored (Table 1's own, or a new one the caller
-     * destroys when it differs from an->methods[m].clustering) */
     method_result *tm = &an->methods[m];
     const method_spec *spec = &analysis_methods[m];
     memset(row, 0, sizeof *row);
