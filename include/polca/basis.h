@@ -146,9 +146,8 @@ POLCA_API int32_t polca_basis_create_hessian(polca_context *ctx, const polca_mod
  * Algorithm 1 in the optimizer's geometry
  * (docs/method.md#a-basis-in-the-optimizers-geometry). An adaptive
  * optimizer (Adam) moves theta by roughly -S g with S = diag(s) its
- * per-parameter step scales, so its
- * displacement need not lie near the top Hessian eigenvectors; in the
- * coordinates y = S^{-1/2} theta it is roughly gradient descent on the
+ * per-parameter step scales, so its displacement need not lie near the top
+ * Hessian eigenvectors; in the coordinates y = S^{-1/2} theta it is roughly gradient descent on the
  * Hessian S^{1/2} H S^{1/2}. At each basis checkpoint c (same order,
  * options, k and progress stages as polca_basis_create_hessian), with B the
  * basis so far (orthonormal) and P = I - B B^T, the top-k eigenvectors w of
