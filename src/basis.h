@@ -79,6 +79,14 @@ POLCA_INTERNAL int32_t polca__basis_remove(polca_basis *b, const int64_t *indice
  */
 typedef int32_t (*polca__hvp_at_fn)(void *user, int64_t checkpoint, const float *v, float *hv);
 
+/*
+ * root = sqrt(s_c): the square roots of the optimizer's per-parameter step
+ * scales at checkpoint `checkpoint` (same numbering), into HOST memory [p]
+ * (finite, >= 0; the callback checks s). Returns POLCA_OK or a recorded
+ * failure.
+ */
+typedef int32_t (*polca__scale_at_fn)(void *user, int64_t checkpoint, float *root);
+
 typedef struct polca__hessian_basis_opts {
     polca__eigen_opts eig; /* per checkpoint: which, k, tol, max_products,
                               seed, krylov_size (start/constraint unused) */
@@ -127,5 +135,26 @@ POLCA_INTERNAL int32_t polca__basis_hessian(polca_context *ctx, int64_t p,
                                             polca__hvp_at_fn hvp_at, void *user,
                                             const polca__hessian_basis_opts *o,
                                             polca_basis **out);
+
+/*
+ * Algorithm 1 in the optimizer's geometry
+ * (docs/method.md#a-basis-in-the-optimizers-geometry); polca__basis_hessian
+ * is this with scale_at = NULL, the same code path. With S_c = diag(s_c)
+ * (root = sqrt(s_c) from scale_at) and P = I - B B^T, each checkpoint
+ * solves for the top-k eigenvectors w of
+ * A_c = P S_c^{1/2} H_c S_c^{1/2} P (applied as written: project, scale,
+ * HVP, scale, project; the solver's constraint keeps w orthogonal to B),
+ * maps u = S_c^{1/2} w, and appends u after CGS2 against B and the u's
+ * before it, normalized. A u that keeps less than 1e-5 of its norm fails
+ * with POLCA_ERR_RANK_DEFICIENT naming the checkpoint's step (*out
+ * untouched). Eigenvalue and residual are those of A_c for w. Kind
+ * HESSIAN_SCALED (or HESSIAN_SCALED_SHUFFLED).
+ */
+POLCA_INTERNAL int32_t polca__basis_hessian_scaled(polca_context *ctx, int64_t p,
+                                                   int64_t n_checkpoints, const int64_t *steps,
+                                                   polca__hvp_at_fn hvp_at,
+                                                   polca__scale_at_fn scale_at, void *user,
+                                                   const polca__hessian_basis_opts *o,
+                                                   polca_basis **out);
 
 #endif /* POLCA_BASIS_PRIVATE_H */

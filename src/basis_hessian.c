@@ -19,6 +19,7 @@
  * Hessian changes slowly between checkpoints.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,7 +74,19 @@ typedef struct proj_op {
     const float *B; /* backend [K][p], orthonormal */
     int64_t K, p;
     float *xp; /* backend [p]: the projected input */
+    const float *root; /* host [p]: sqrt(s) of the checkpoint, or NULL (plain) */
+    float *tmp;        /* host [p] scratch when root is set */
 } proj_op;
+
+/* v <- root .* v for a backend vector v, through host memory (the backends
+ * have no elementwise product; a download and an upload per call). */
+static int32_t scale_dev(const proj_op *o, float *v) {
+    size_t bytes = (size_t)o->p * sizeof(float);
+    int32_t st = o->be->download(o->bs, o->tmp, v, bytes);
+    if (st) return st;
+    for (int64_t j = 0; j < o->p; j++) o->tmp[j] *= o->root[j];
+    return o->be->upload(o->bs, v, o->tmp, bytes);
+}
 
 /* v <- (I - B B^T) v, one row at a time with double-accumulated dots. */
 static int32_t project(const proj_op *o, float *v) {
@@ -90,20 +103,35 @@ static int32_t proj_apply(void *u, const float *x, float *y) {
     proj_op *o = u;
     const float *in = x;
     int32_t st;
-    if (o->K > 0) {
+    if (o->K > 0 || o->root) {
         if ((st = o->be->copy(o->bs, o->xp, x, (size_t)o->p * sizeof(float)))) return st;
-        if ((st = project(o, o->xp))) return st;
+        if (o->K > 0 && (st = project(o, o->xp))) return st;
+        if (o->root && (st = scale_dev(o, o->xp))) return st;
         in = o->xp;
     }
     if ((st = o->hvp_at(o->user, o->checkpoint, in, y)))
         return polca__wrap(st, "Hessian product at checkpoint %lld (step %lld)",
                            (long long)o->checkpoint, (long long)o->step);
+    if (o->root && (st = scale_dev(o, y))) return st;
     return o->K > 0 ? project(o, y) : POLCA_OK;
 }
 
 int32_t polca__basis_hessian(polca_context *ctx, int64_t p, int64_t n_checkpoints,
                              const int64_t *steps, polca__hvp_at_fn hvp_at, void *user,
                              const polca__hessian_basis_opts *o, polca_basis **out) {
+    return polca__basis_hessian_scaled(ctx, p, n_checkpoints, steps, hvp_at, NULL, user, o, out);
+}
+
+/* A mapped vector u = S^{1/2} w that keeps less than this fraction of its
+ * norm after Gram-Schmidt against the basis fails the call: above the
+ * float32 rounding of CGS2 (a vector in span(B) keeps ~1e-7..1e-6), so what
+ * passes is a direction and not rounding noise. */
+#define SCALED_RANK_TOL 1e-5
+
+int32_t polca__basis_hessian_scaled(polca_context *ctx, int64_t p, int64_t n_checkpoints,
+                                    const int64_t *steps, polca__hvp_at_fn hvp_at,
+                                    polca__scale_at_fn scale_at, void *user,
+                                    const polca__hessian_basis_opts *o, polca_basis **out) {
     static const char *fn = "polca__basis_hessian";
     const int64_t k = o->eig.k;
     if (!ctx || !steps || !hvp_at || !out || p < 1 || n_checkpoints < 1 || k < 1 ||
@@ -121,11 +149,16 @@ int32_t polca__basis_hessian(polca_context *ctx, int64_t p, int64_t n_checkpoint
     double *residuals = polca__calloc((size_t)k, sizeof(double), "residuals");
     int32_t *converged = polca__calloc((size_t)k, sizeof(int32_t), "converged flags");
     polca__basis_meta *meta = polca__calloc((size_t)k, sizeof *meta, "basis metadata");
-    float *vecs = NULL, *spare = NULL, *xp = NULL;
+    float *vecs = NULL, *spare = NULL, *xp = NULL, *root = NULL, *tmp = NULL;
     polca_basis *b = NULL;
     int32_t st = POLCA_OK;
     int64_t missed = 0, first_missed = -1;
     if (!order || !values || !residuals || !converged || !meta) {
+        st = POLCA_ERR_OUT_OF_MEMORY;
+        goto done;
+    }
+    if (scale_at && (!(root = polca__alloc(row, "scale roots")) ||
+                     !(tmp = polca__alloc(row, "scaling scratch")))) {
         st = POLCA_ERR_OUT_OF_MEMORY;
         goto done;
     }
@@ -148,9 +181,14 @@ int32_t polca__basis_hessian(polca_context *ctx, int64_t p, int64_t n_checkpoint
 
     int64_t n_spare = 0;
     int32_t kind = o->shuffle ? POLCA_BASIS_KIND_HESSIAN_SHUFFLED : POLCA_BASIS_KIND_HESSIAN;
+    if (scale_at)
+        kind = o->shuffle ? POLCA_BASIS_KIND_HESSIAN_SCALED_SHUFFLED
+                          : POLCA_BASIS_KIND_HESSIAN_SCALED;
     for (int64_t t = 0; t < n_checkpoints; t++) {
         int64_t c = order[t];
-        proj_op op = {be, bs, hvp_at, user, c, steps[c], polca__basis_resident(b), b->k, p, xp};
+        if (scale_at && (st = scale_at(user, c, root))) goto done;
+        proj_op op = {be, bs,   hvp_at, user, c, steps[c], polca__basis_resident(b), b->k, p,
+                      xp, root, tmp};
         polca__linop lin = {p, proj_apply, &op};
         polca__eigen_opts eo = o->eig;
         uint64_t mix = o->eig.seed + (uint64_t)c;
@@ -183,10 +221,26 @@ int32_t polca__basis_hessian(polca_context *ctx, int64_t p, int64_t n_checkpoint
             double rel = fabs(values[i]) > 0.0 ? residuals[i] / fabs(values[i]) : residuals[i];
             if (rel > worst) worst = rel;
         }
-        /* The eigenvectors are orthogonal to B already (the constraint):
-         * the append's CGS2 only polishes rounding, so a loss of more than
-         * half the norm would be a bug. */
-        if ((st = polca__basis_append(b, vecs, k, meta, 0.5, fn, "eigenvector", b->k))) goto done;
+        if (!scale_at) {
+            /* The eigenvectors are orthogonal to B already (the constraint):
+             * the append's CGS2 only polishes rounding, so a loss of more
+             * than half the norm would be a bug. */
+            if ((st = polca__basis_append(b, vecs, k, meta, 0.5, fn, "eigenvector", b->k)))
+                goto done;
+        } else {
+            /* u = S^{1/2} w, then Gram-Schmidt (CGS2) against B and the
+             * vectors before it at this checkpoint, normalized. u is no
+             * longer orthogonal to B, and may even lie in span(B) (s = 0 on
+             * the support of w): that fails the call, naming the checkpoint. */
+            for (int64_t i = 0; i < k && !st; i++) st = scale_dev(&op, vecs + i * p);
+            char what[128];
+            snprintf(what, sizeof what,
+                     "the mapped eigenvector u = S^(1/2) w of the checkpoint at step %lld, number",
+                     (long long)steps[c]);
+            if (!st)
+                st = polca__basis_append(b, vecs, k, meta, SCALED_RANK_TOL, fn, what, 0);
+            if (st) goto done;
+        }
         n_spare = o->warm_start ? eout.n_spare_out : 0;
         if ((st = polca__progress(ctx, "basis", t + 1, n_checkpoints, worst))) goto done;
     }
@@ -207,6 +261,8 @@ done:
     be->release(bs, vecs);
     be->release(bs, spare);
     be->release(bs, xp);
+    free(root);
+    free(tmp);
     if (st && st != POLCA_ERR_NOT_CONVERGED) {
         polca_basis_destroy(b);
         return st;

@@ -149,7 +149,7 @@ static int32_t index_records(polca__container *c, const char *path, int64_t k, i
 
 static int32_t check_meta(const polca__basis_meta *m, int64_t k, const char *path) {
     for (int64_t i = 0; i < k; i++)
-        if (m[i].kind < POLCA_BASIS_KIND_HESSIAN || m[i].kind > POLCA_BASIS_KIND_HOST ||
+        if (m[i].kind < POLCA_BASIS_KIND_HESSIAN || m[i].kind > POLCA_BASIS_KIND_HESSIAN_SCALED_SHUFFLED ||
             (m[i].converged != 0 && m[i].converged != 1))
             return polca__fail(POLCA_ERR_CORRUPT,
                                "'%s': vector %lld has kind %d and converged %d (invalid)", path,

@@ -4,6 +4,7 @@
  * (basis_hessian.c) asks for H_c v; this file supplies it by keeping the
  * current checkpoint's parameters resident on the backend.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +24,30 @@ typedef struct hvp_source {
     float *host_theta;  /* [p] */
     float *theta;       /* backend [p]: parameters of checkpoint `loaded` */
     int64_t loaded;     /* -1: none */
+    polca_checkpoints *scales;   /* NULL: plain Algorithm 1 */
+    const int64_t *scale_index;  /* [n] position in `scales` of each basis checkpoint */
+    const int64_t *steps;        /* [n] training step of each basis checkpoint */
 } hvp_source;
+
+/* root = sqrt(s) of basis checkpoint c, s read from the scales series and
+ * checked (finite, >= 0). */
+static int32_t scale_at(void *user, int64_t c, float *root) {
+    hvp_source *s = user;
+    int32_t st = polca_checkpoints_read(s->scales, s->scale_index[c], root, s->p);
+    if (st)
+        return polca__wrap(st, "reading the scales at step %lld", (long long)s->steps[c]);
+    for (int64_t j = 0; j < s->p; j++) {
+        float v = root[j];
+        if (!isfinite(v) || v < 0.0f)
+            return polca__fail(isfinite(v) ? POLCA_ERR_INVALID_ARGUMENT : POLCA_ERR_NOT_FINITE,
+                               "argument 'scales': at step %lld (scales index %lld) the step "
+                               "scale s[%lld] is %g; must be finite and >= 0",
+                               (long long)s->steps[c], (long long)s->scale_index[c],
+                               (long long)j, (double)v);
+        root[j] = sqrtf(v);
+    }
+    return POLCA_OK;
+}
 
 static int32_t hvp_at(void *user, int64_t c, const float *v, float *hv) {
     hvp_source *s = user;
@@ -86,41 +110,67 @@ static int32_t choose_checkpoints(polca_checkpoints *series, const int64_t *indi
     return POLCA_OK;
 }
 
-int32_t polca_basis_create_hessian(polca_context *ctx, const polca_model *model,
-                                   const polca_data *data, polca_checkpoints *series,
-                                   const int64_t *indices, int64_t n_indices, int64_t k,
-                                   const polca_options *options, polca_basis **out) {
-    static const char *fn = "polca_basis_create_hessian";
+/* polca_basis_create_hessian (scales NULL) and its scaled variant. */
+static int32_t create(polca_context *ctx, const polca_model *model, const polca_data *data,
+                      polca_checkpoints *series, polca_checkpoints *scales,
+                      const int64_t *indices, int64_t n_indices, int64_t k,
+                      const polca_options *options, polca_basis **out, const char *fn) {
     polca__clear_error();
     int32_t st = polca__check_handle(ctx, POLCA_MAGIC_CONTEXT, fn, "ctx", "polca_context");
     if (!st) st = polca__check_model(model, fn);
     if (!st) st = polca__check_handle(data, POLCA_MAGIC_DATA, fn, "data", "polca_data");
     if (!st) st = polca__check_handle(series, POLCA_MAGIC_CHECKPOINTS, fn, "series",
                                       "polca_checkpoints");
+    if (!st && scales != NULL)
+        st = polca__check_handle(scales, POLCA_MAGIC_CHECKPOINTS, fn, "scales",
+                                 "polca_checkpoints");
     if (!st) st = polca__check_same_context(ctx, model, fn, "ctx", "model");
     if (!st) st = polca__check_same_context(ctx, data, fn, "ctx", "data");
     if (!st) st = polca__check_same_context(ctx, series, fn, "ctx", "series");
+    if (!st && scales) st = polca__check_same_context(ctx, scales, fn, "ctx", "scales");
     if (st) return st;
     if (!out) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'out' is NULL", fn);
     if ((st = polca__model_check_data(model, data, fn))) return st;
     const polca__layout *layout = polca__model_layout(model);
     if (!polca__layout_equal(layout, polca__checkpoints_layout(series)))
         return polca__layout_mismatch(layout, polca__checkpoints_layout(series), fn, "series");
+    if (scales && !polca__layout_equal(layout, polca__checkpoints_layout(scales)))
+        return polca__layout_mismatch(layout, polca__checkpoints_layout(scales), fn, "scales");
     if ((st = polca__options_check(options, polca__basis_hessian_option_names, fn))) return st;
 
     int64_t *idx = NULL, n = 0;
     if ((st = choose_checkpoints(series, indices, n_indices, fn, &idx, &n))) return st;
     polca__hessian_basis_opts o;
     int64_t *steps = polca__calloc((size_t)n, sizeof *steps, "basis checkpoint steps");
-    hvp_source src = {ctx, model, data, series, idx, layout->n_params, NULL, NULL, -1};
+    int64_t *sidx = NULL;
+    hvp_source src = {ctx, model, data, series, idx, layout->n_params, NULL, NULL, -1,
+                      scales, NULL, steps};
     st = steps ? polca__basis_hessian_parse(options, fn, src.p, n, k, &o) : POLCA_ERR_OUT_OF_MEMORY;
     for (int64_t i = 0; !st && i < n; i++) st = polca_checkpoints_step(series, idx[i], &steps[i]);
     if (!st && !(src.host_theta = polca__calloc((size_t)src.p, sizeof(float), "parameters")))
         st = POLCA_ERR_OUT_OF_MEMORY;
+    if (!st && scales) {
+        /* every basis step must be in `scales`, with valid values: checked
+         * before the first solve */
+        if (!(sidx = polca__calloc((size_t)n, sizeof *sidx, "scale checkpoint indices")))
+            st = POLCA_ERR_OUT_OF_MEMORY;
+        for (int64_t i = 0; !st && i < n; i++) {
+            st = polca_checkpoints_find_step(scales, steps[i], &sidx[i]);
+            if (!st && sidx[i] < 0)
+                st = polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                                 "argument 'scales' has no checkpoint at step %lld (basis "
+                                 "checkpoint %lld of the series); append the optimizer's step "
+                                 "scales at every step the basis uses",
+                                 (long long)steps[i], (long long)idx[i]);
+        }
+        src.scale_index = sidx;
+        for (int64_t i = 0; !st && i < n; i++) st = scale_at(&src, i, src.host_theta);
+    }
     if (!st) st = ctx->be->alloc(ctx->be_state, (size_t)src.p * sizeof(float), (void **)&src.theta);
     if (!st) {
         polca_basis *b = NULL;
-        st = polca__basis_hessian(ctx, src.p, n, steps, hvp_at, &src, &o, &b);
+        st = polca__basis_hessian_scaled(ctx, src.p, n, steps, hvp_at, scales ? scale_at : NULL,
+                                         &src, &o, &b);
         if (b) {
             /* the driver numbers checkpoints 0..n-1; users want series positions */
             for (int64_t i = 0; i < b->k; i++) b->meta[i].source_index = idx[b->meta[i].source_index];
@@ -129,6 +179,27 @@ int32_t polca_basis_create_hessian(polca_context *ctx, const polca_model *model,
     }
     if (st && st != POLCA_ERR_NOT_CONVERGED) polca__wrap(st, "%s", fn);
     ctx->be->release(ctx->be_state, src.theta);
-    free(src.host_theta), free(steps), free(idx);
+    free(src.host_theta), free(steps), free(idx), free(sidx);
     return st;
+}
+
+int32_t polca_basis_create_hessian(polca_context *ctx, const polca_model *model,
+                                   const polca_data *data, polca_checkpoints *series,
+                                   const int64_t *indices, int64_t n_indices, int64_t k,
+                                   const polca_options *options, polca_basis **out) {
+    return create(ctx, model, data, series, NULL, indices, n_indices, k, options, out,
+                  "polca_basis_create_hessian");
+}
+
+int32_t polca_basis_create_hessian_scaled(polca_context *ctx, const polca_model *model,
+                                          const polca_data *data, polca_checkpoints *series,
+                                          polca_checkpoints *scales, const int64_t *indices,
+                                          int64_t n_indices, int64_t k,
+                                          const polca_options *options, polca_basis **out) {
+    static const char *fn = "polca_basis_create_hessian_scaled";
+    if (!scales) {
+        polca__clear_error();
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'scales' is NULL", fn);
+    }
+    return create(ctx, model, data, series, scales, indices, n_indices, k, options, out, fn);
 }

@@ -971,6 +971,38 @@ TEST(basis) {
     polca_options_destroy(o);
     BAD(POLCA_ERR_INVALID_ARGUMENT, "out", polca_basis_create_hessian(fx.ctx, fx.mlp, fx.feat, fx.series, ix, 2, 1, NULL, NULL));
 
+    cover("polca_basis_create_hessian_scaled");
+    {
+        /* scales: steps 0 and 20 (the basis checkpoints ix = {0, 2}), s = 1
+         * but one negative value at step 20 */
+        polca_checkpoints *sc = NULL, *tf_sc = NULL;
+        float s1[P];
+        for (int j = 0; j < P; j++) s1[j] = 1.0f;
+        CHECK_OK(polca_checkpoints_create(fx.ctx, fx.mlp, NULL, NULL, &sc));
+        CHECK_OK(polca_checkpoints_append(sc, 0, s1, P));
+        s1[5] = -1.0f;
+        CHECK_OK(polca_checkpoints_append(sc, 20, s1, P));
+        CHECK_OK(polca_checkpoints_create(fx.ctx, fx.tf, NULL, NULL, &tf_sc));
+#define HESS_S(ctx, model, data, series, scales, indices, n_ind, k, opt) \
+    polca_basis_create_hessian_scaled(ctx, model, data, series, scales, indices, n_ind, k, opt, &ob)
+        BADO(POLCA_ERR_INVALID_ARGUMENT, "ctx", &ob, sizeof ob, HESS_S(NULL, fx.mlp, fx.feat, fx.series, sc, ix, 2, 1, NULL));
+        BADO(POLCA_ERR_INVALID_ARGUMENT, "model", &ob, sizeof ob, HESS_S(fx.ctx, NULL, fx.feat, fx.series, sc, ix, 2, 1, NULL));
+        BADO(POLCA_ERR_INVALID_ARGUMENT, "data", &ob, sizeof ob, HESS_S(fx.ctx, fx.mlp, NULL, fx.series, sc, ix, 2, 1, NULL));
+        BADO(POLCA_ERR_INVALID_ARGUMENT, "series", &ob, sizeof ob, HESS_S(fx.ctx, fx.mlp, fx.feat, NULL, sc, ix, 2, 1, NULL));
+        BADO(POLCA_ERR_INVALID_ARGUMENT, "scales", &ob, sizeof ob, HESS_S(fx.ctx, fx.mlp, fx.feat, fx.series, NULL, ix, 2, 1, NULL));
+        BADO(POLCA_ERR_INVALID_ARGUMENT, "scales", &ob, sizeof ob, HESS_S(fx.ctx, fx.mlp, fx.feat, fx.series, WRONG(polca_checkpoints), ix, 2, 1, NULL));
+        BADO(POLCA_ERR_WRONG_CONTEXT, "scales", &ob, sizeof ob, HESS_S(fx.ctx, fx.mlp, fx.feat, fx.series, fx.series2, ix, 2, 1, NULL));
+        BADO(POLCA_ERR_LAYOUT_MISMATCH, "scales", &ob, sizeof ob, HESS_S(fx.ctx, fx.mlp, fx.feat, fx.series, tf_sc, ix, 2, 1, NULL));
+        BADO(POLCA_ERR_INVALID_ARGUMENT, "step 10", &ob, sizeof ob, HESS_S(fx.ctx, fx.mlp, fx.feat, fx.series, sc, NULL, 0, 1, NULL));
+        BADO(POLCA_ERR_INVALID_ARGUMENT, "s[5]", &ob, sizeof ob, HESS_S(fx.ctx, fx.mlp, fx.feat, fx.series, sc, ix, 2, 1, NULL));
+        BADO(POLCA_ERR_INVALID_ARGUMENT, "k", &ob, sizeof ob, HESS_S(fx.ctx, fx.mlp, fx.feat, fx.series, sc, ix, 2, 0, NULL));
+        BADO(POLCA_ERR_INVALID_ARGUMENT, "indices", &ob, sizeof ob, HESS_S(fx.ctx, fx.mlp, fx.feat, fx.series, sc, NULL, 2, 1, NULL));
+        BAD(POLCA_ERR_INVALID_ARGUMENT, "out", polca_basis_create_hessian_scaled(fx.ctx, fx.mlp, fx.feat, fx.series, sc, ix, 2, 1, NULL, NULL));
+#undef HESS_S
+        polca_checkpoints_destroy(sc);
+        polca_checkpoints_destroy(tf_sc);
+    }
+
     float out[P];
     cover("polca_basis_get_vector");
     BADO(POLCA_ERR_INVALID_ARGUMENT, "basis", out, sizeof out, polca_basis_get_vector(NULL, 0, out, P));

@@ -194,6 +194,49 @@ PY
     fi
 fi
 
+# ---- basis --scales (Algorithm 1 in the optimizer's geometry) agrees with the bindings ----
+if [ -n "$POLCA_SANITIZED" ]; then
+    skip "basis --scales vs python" "the bindings load the plain build"
+else
+    if out=$(cd "$tmp" && POLCA_BIN="$bin" POLCA_LIBRARY="$root/$LIBOUT/libpolca.so.0" \
+        PYTHONPATH="$root/bindings/python" "$PY" - 2>&1 <<'PY'
+import json, os, subprocess
+import numpy as np
+import polca
+ctx = polca.Context(backend="cpu")
+model = polca.Model.transformer(ctx, json.load(open("model.json")))
+series = polca.Checkpoints.open(ctx, "series.polca")
+rng = np.random.default_rng(2)
+sc = polca.Checkpoints.create(ctx, model)
+for i, step in enumerate(series.steps):
+    sc.append(int(step), (10.0 ** rng.uniform(-1, 1, series.n_params)).astype(np.float32))
+sc.save("scales.polca")
+r = subprocess.run([os.environ["POLCA_BIN"], "basis", "--config", "model.json", "--tokens",
+                    "tokens.npy", "--mask", "mask.npy", "--series", "series.polca", "--scales",
+                    "scales.polca", "--out", "scaled.polca", "--checkpoints", "0:6:2", "--k", "2",
+                    "--tol", "1e-5"], capture_output=True, text=True)
+assert r.returncode == 0, r.stderr
+assert "hessian (scaled)" in r.stdout, r.stdout
+data = polca.Data.tokens(ctx, np.load("tokens.npy"), np.load("mask.npy"))
+ref = polca.Basis.hessian(ctx, model, data, series, k=2, indices=[0, 2, 4], tol=1e-5, scales=sc)
+cli = polca.Basis.load(ctx, "scaled.polca")
+assert np.array_equal(ref.vectors(), cli.vectors())
+assert [i.kind for i in cli.infos()] == ["hessian_scaled"] * 6
+plain = polca.Basis.load(ctx, "basis.polca")
+assert not np.array_equal(plain.vectors(), cli.vectors())
+print("6 vectors")
+PY
+    ); then
+        ok "basis --scales matches the bindings ($out)"
+    else
+        fail "basis --scales vs python" "$out"
+    fi
+fi
+must_fail "scales that are not step scales (negative)" 2 "must be finite and >= 0" basis \
+    --config model.json --tokens tokens.npy --series series.polca --scales series.polca --out x.polca
+must_fail "--scales with --method random" 1 "--method hessian only" basis --series series.polca \
+    --out x.polca --method random --k 2 --scales series.polca
+
 # ---- errors: one line, documented status ----
 must_fail "no command" 1 "no command given"
 must_fail "unknown command" 1 "unknown command 'frobnicate'" frobnicate

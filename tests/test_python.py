@@ -776,6 +776,33 @@ def bases_random_axis_vectors_hessian():
     assert len(polca.Basis.hessian(ctx, model, data, s, k=2, max_products=4, tol=1e-7,
                                    allow_unconverged=True)) == 6
 
+    # Algorithm 1 in the optimizer's geometry (scales=): at one checkpoint,
+    # the top-2 eigenvectors w of S^1/2 H S^1/2 mapped to u = S^1/2 w and
+    # Gram-Schmidt'ed, against numpy
+    rng = np.random.default_rng(4)
+    sv = (10.0 ** rng.uniform(-1, 1, 15)).astype(np.float32)
+    sc = polca.Checkpoints.create(ctx, model)
+    for step in (0, 100, 200):
+        sc.append(step, sv)
+    R = np.sqrt(sv.astype(np.float64))
+    lam, W = np.linalg.eigh(R[:, None] * H * R[None, :])
+    U = R[:, None] * W[:, ::-1][:, :2]
+    U[:, 0] /= np.linalg.norm(U[:, 0])
+    U[:, 1] -= (U[:, 0] @ U[:, 1]) * U[:, 0]
+    U[:, 1] /= np.linalg.norm(U[:, 1])
+    sb = polca.Basis.hessian(ctx, model, data, s, k=2, indices=[0], tol=1e-6, scales=sc)
+    assert [i.kind for i in sb.infos()] == ["hessian_scaled", "hessian_scaled"]
+    close([i.eigenvalue for i in sb.infos()], lam[::-1][:2], 1e-4, "scaled top eigenvalues")
+    cos = np.abs(np.sum(sb.vectors().astype(np.float64) * U.T, axis=1))
+    assert np.all(cos > 1 - 1e-4), cos
+    assert polca.Basis.hessian(ctx, model, data, s, k=1, shuffle=1, scales=sc).info(0).kind \
+        == "hessian_scaled_shuffled"
+    part = polca.Checkpoints.create(ctx, model)
+    part.append(0, sv)
+    expect_error(polca.ERR_INVALID_ARGUMENT, polca.Basis.hessian, ctx, model, data, s, k=1,
+                 scales=part, mentions="step 100")
+    expect_raises(TypeError, polca.Basis.hessian, ctx, model, data, s, k=1, scales=sv)
+
 
 # ==== trajectories =============================================================
 

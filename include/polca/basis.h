@@ -12,7 +12,8 @@
  * Kinds of basis (docs/method.md#the-basis-algorithm-1; paper Appendix H):
  *   - Hessian eigenbasis by Algorithm 1 (built from a model and its
  *     checkpoints; see the model API), in checkpoint order or over a
- *     seeded shuffle of the checkpoints;
+ *     seeded shuffle of the checkpoints; or in the optimizer's geometry
+ *     (polca_basis_create_hessian_scaled);
  *   - random orthonormal (seeded)            polca_basis_create_random
  *   - axis-aligned e_j for the K largest |theta_T,j| (per-sample LCA)
  *                                            polca_basis_create_axis
@@ -40,6 +41,8 @@ typedef struct polca_basis polca_basis;
 #define POLCA_BASIS_KIND_RANDOM 3           /* random orthonormal                  */
 #define POLCA_BASIS_KIND_AXIS 4             /* unit vector e_j                     */
 #define POLCA_BASIS_KIND_HOST 5             /* host-supplied, orthonormalized      */
+#define POLCA_BASIS_KIND_HESSIAN_SCALED 6   /* Algorithm 1 in the optimizer's      */
+#define POLCA_BASIS_KIND_HESSIAN_SCALED_SHUFFLED 7 /* geometry (in order / shuffled) */
 
 /*
  * K random orthonormal vectors: Gaussian vectors orthonormalized in turn
@@ -140,6 +143,49 @@ POLCA_API int32_t polca_basis_create_hessian(polca_context *ctx, const polca_mod
                                              polca_basis **out);
 
 /*
+ * Algorithm 1 in the optimizer's geometry
+ * (docs/method.md#a-basis-in-the-optimizers-geometry). An adaptive
+ * optimizer (Adam) moves theta by roughly -S g with S = diag(s) its
+ * per-parameter step scales, so its displacement need not lie near the top
+ * Hessian eigenvectors; in the coordinates y = S^{-1/2} theta it is roughly gradient descent on the
+ * Hessian S^{1/2} H S^{1/2}. At each basis checkpoint c (same order,
+ * options, k and progress stages as polca_basis_create_hessian), with B the
+ * basis so far (orthonormal) and P = I - B B^T, the top-k eigenvectors w of
+ *     A_c = P S_c^{1/2} H_c S_c^{1/2} P
+ * are mapped back to parameter space, u = S_c^{1/2} w, and appended after
+ * Gram-Schmidt against B and the vectors before them at c (normalized).
+ * The basis stays orthonormal in the Euclidean inner product.
+ *   scales: a checkpoint series of the model's layout (else
+ *           POLCA_ERR_LAYOUT_MISMATCH naming 'scales') holding, at every
+ *           training step of a basis checkpoint, the step scales s >= 0
+ *           of that step (for Adam, s = 1/(sqrt(v_hat) + eps)); saved by the
+ *           host with polca_checkpoints_append at the same steps. Other
+ *           steps are ignored. A basis step missing from scales is
+ *           POLCA_ERR_INVALID_ARGUMENT naming the step; a negative s is
+ *           POLCA_ERR_INVALID_ARGUMENT, a NaN or infinite s
+ *           POLCA_ERR_NOT_FINITE, naming the step and the parameter index
+ *           (all checked before the first solve). s = 1 everywhere gives
+ *           polca_basis_create_hessian's vectors.
+ *   The other arguments and options are polca_basis_create_hessian's.
+ * Per vector: kind POLCA_BASIS_KIND_HESSIAN_SCALED (or ..._SCALED_SHUFFLED
+ * with "shuffle"), source step and series index; eigenvalue, residual and
+ * converged are those of the eigenpair (lambda, w) of A_c, not of u.
+ * A u that keeps less than 1e-5 of its norm after the Gram-Schmidt (it lies
+ * in the span of the vectors before it, e.g. s = 0 where w lives) fails
+ * the call with POLCA_ERR_RANK_DEFICIENT naming the checkpoint's step.
+ * Returns as polca_basis_create_hessian (POLCA_ERR_NOT_CONVERGED: *out set
+ * to the best estimates; any other failure: *out untouched).
+ */
+POLCA_API int32_t polca_basis_create_hessian_scaled(polca_context *ctx,
+                                                    const polca_model *model,
+                                                    const polca_data *data,
+                                                    polca_checkpoints *series,
+                                                    polca_checkpoints *scales,
+                                                    const int64_t *indices, int64_t n_indices,
+                                                    int64_t k, const polca_options *options,
+                                                    polca_basis **out);
+
+/*
  * Copies vector i (0 <= i < K) into out.
  *   out: out, [out_len] host memory, caller-owned; out_len must equal P.
  */
@@ -155,7 +201,9 @@ POLCA_API int32_t polca_basis_get_vector(const polca_basis *basis, int64_t i, fl
  *                     axis: the parameter index j; host: the input row;
  *                     random: the draw (0..K-1). Unchanged by dropping.
  *   out_eigenvalue:   Hessian kinds: eigenvalue of the projected Hessian
- *                     (I - B B^T) H (I - B B^T) for the vector; NaN else.
+ *                     (I - B B^T) H (I - B B^T) for the vector (scaled
+ *                     kinds: of A_c, see polca_basis_create_hessian_scaled);
+ *                     NaN else.
  *   out_residual:     Hessian kinds: ||A b - lambda b||; NaN else.
  *   out_converged:    Hessian kinds: 1 when the pair met the solver's
  *                     tolerance, 0 when it is a best estimate; 1 else.

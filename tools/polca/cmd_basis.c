@@ -21,6 +21,8 @@ static const cli_opt opts[] = {
     {"checkpoints", "LIST", "hessian: series indices, e.g. 0,5,10 or 0:50:5 (default all)"},
     {"every", "N", "hessian: every N-th checkpoint, from the first"},
     {"shuffle", NULL, "hessian: visit the checkpoints in a seeded random order (ablation)"},
+    {"scales", "SCALES.polca", "hessian: the optimizer's step scales s at the basis steps (a "
+                               "series); Algorithm 1 in its geometry (S^1/2 H S^1/2)"},
     {"which", "END", "largest_algebraic (default), largest_magnitude, smallest_algebraic"},
     {"tol", "X", "eigensolver tolerance (default 1e-4)"},
     {"max-products", "N", "Hessian-vector products per checkpoint (default: the solver's)"},
@@ -39,6 +41,8 @@ static const char *kind_name(int32_t k) {
     case POLCA_BASIS_KIND_HESSIAN_SHUFFLED: return "hessian (shuffled)";
     case POLCA_BASIS_KIND_RANDOM: return "random";
     case POLCA_BASIS_KIND_AXIS: return "axis";
+    case POLCA_BASIS_KIND_HESSIAN_SCALED: return "hessian (scaled)";
+    case POLCA_BASIS_KIND_HESSIAN_SCALED_SHUFFLED: return "hessian (scaled, shuffled)";
     default: return "host";
     }
 }
@@ -117,8 +121,16 @@ static int hessian(const cli_args *a, polca_checkpoints *series, int64_t count, 
     if (!rc && cli_flag(a, "shuffle")) rc = cli_opt_int(&o, "shuffle_seed", seed);
     if (!rc && cli_flag(a, "no-warm-start")) rc = cli_opt_int(&o, "warm_start", 0);
     if (!rc) rc = cli_opt_int(&o, "seed", seed);
+    polca_checkpoints *scales = NULL;
+    if (!rc && cli_get(a, "scales")) {
+        int32_t st = polca_checkpoints_open(g_cli.ctx, cli_get(a, "scales"), NULL, &scales);
+        if (st) rc = cli_lib(st, NULL);
+    }
     if (!rc) {
-        int32_t st = polca_basis_create_hessian(g_cli.ctx, model, data, series, idx, n_idx, k, o, out);
+        int32_t st = scales ? polca_basis_create_hessian_scaled(g_cli.ctx, model, data, series,
+                                                                scales, idx, n_idx, k, o, out)
+                            : polca_basis_create_hessian(g_cli.ctx, model, data, series, idx,
+                                                         n_idx, k, o, out);
         if (st == POLCA_ERR_NOT_CONVERGED) {
             cli_warn("%s; the basis keeps the best estimates (converged = no in polca info)",
                      polca_last_error());
@@ -126,6 +138,7 @@ static int hessian(const cli_args *a, polca_checkpoints *series, int64_t count, 
             rc = cli_lib(st, NULL);
         }
     }
+    polca_checkpoints_destroy(scales);
     polca_options_destroy(o);
     polca_data_destroy(data);
     polca_model_destroy(model);
@@ -160,12 +173,12 @@ int cmd_basis(int argc, char **argv) {
         if ((rc = cli_get_int(&a, "k", 1, INT64_MAX, &k))) return rc;
         static const char *const hess_only[] = {"config", "format", "tokens", "mask", "max-seqs", "checkpoints",
                                                 "every", "shuffle", "which", "tol", "max-products",
-                                                "krylov-size", "no-warm-start", NULL};
+                                                "krylov-size", "no-warm-start", "scales", NULL};
         for (int i = 0; hess_only[i]; i++)
             if (cli_get(&a, hess_only[i]))
                 return cli_fail(CLI_USAGE, "--%s applies to --method hessian only", hess_only[i]);
     }
-    static const char *const inputs[] = {"series", "config", "tokens", "mask", NULL};
+    static const char *const inputs[] = {"series", "config", "tokens", "mask", "scales", NULL};
     int overwrite = cli_flag(&a, "overwrite");
     const char *npy = cli_get(&a, "npy");
     if (npy && strcmp(npy, out) == 0)

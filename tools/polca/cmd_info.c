@@ -70,6 +70,8 @@ static const char *basis_kind(int32_t k) {
     case POLCA_BASIS_KIND_RANDOM: return "random";
     case POLCA_BASIS_KIND_AXIS: return "axis";
     case POLCA_BASIS_KIND_HOST: return "host";
+    case POLCA_BASIS_KIND_HESSIAN_SCALED: return "hessian (scaled)";
+    case POLCA_BASIS_KIND_HESSIAN_SCALED_SHUFFLED: return "hessian (scaled, shuffled)";
     default: return "?";
     }
 }

@@ -139,6 +139,10 @@ static void direction_table(const page *p, polca_clustering *cl, polca_basis *ba
             polca_basis_get_info(basis, d, &kind, &step, NULL, &ev, NULL, NULL);
             if (kind == POLCA_BASIS_KIND_HESSIAN || kind == POLCA_BASIS_KIND_HESSIAN_SHUFFLED)
                 fprintf(p->f, "<td class=\"l\">Hessian at step %lld</td>", (long long)step);
+            else if (kind == POLCA_BASIS_KIND_HESSIAN_SCALED ||
+                     kind == POLCA_BASIS_KIND_HESSIAN_SCALED_SHUFFLED)
+                fprintf(p->f, "<td class=\"l\">scaled Hessian at step %lld</td>",
+                        (long long)step);
             else
                 fputs("<td class=\"l\">not a Hessian vector</td>", p->f);
             fputs("<td>", p->f);

@@ -16,6 +16,7 @@ declare("polca_basis_create_random", _i32, _p, _i64, _i64, _p, _pp)
 declare("polca_basis_create_axis", _i32, _p, _i64, _p, _i64, _p, _pp)
 declare("polca_basis_create_from_vectors", _i32, _p, _i64, _i64, _p, _p, _pp)
 declare("polca_basis_create_hessian", _i32, _p, _p, _p, _p, _p, _i64, _i64, _p, _pp)
+declare("polca_basis_create_hessian_scaled", _i32, _p, _p, _p, _p, _p, _p, _i64, _i64, _p, _pp)
 declare("polca_basis_destroy", None, _p)
 declare("polca_basis_count", _i32, _p, _ip)
 declare("polca_basis_n_params", _i32, _p, _ip)
@@ -28,7 +29,9 @@ declare("polca_basis_load", _i32, _p, _s, _pp)
 declare("polca_basis_export_npy", _i32, _p, _s)
 
 KIND_HESSIAN, KIND_HESSIAN_SHUFFLED, KIND_RANDOM, KIND_AXIS, KIND_HOST = 1, 2, 3, 4, 5
-KIND_NAMES = {1: "hessian", 2: "hessian_shuffled", 3: "random", 4: "axis", 5: "host"}
+KIND_HESSIAN_SCALED, KIND_HESSIAN_SCALED_SHUFFLED = 6, 7
+KIND_NAMES = {1: "hessian", 2: "hessian_shuffled", 3: "random", 4: "axis", 5: "host",
+              6: "hessian_scaled", 7: "hessian_scaled_shuffled"}
 NOT_CONVERGED = -12
 
 BasisInfo = collections.namedtuple(
@@ -74,26 +77,41 @@ class Basis(Handle):
 
     @classmethod
     def hessian(cls, ctx, model, data, series, k=1, indices=None, allow_unconverged=False,
-                **options):
+                scales=None, **options):
         """Algorithm 1: for each chosen checkpoint of the series (indices, or
         all), the top-k eigenvectors of the Hessian of the mean loss over
         data, projected off the vectors found so far. Options: which, tol,
         max_products, seed, krylov_size, shuffle, shuffle_seed, warm_start.
         When some pair misses the tolerance the PolcaError (status -12)
         carries the full basis as .result (converged False on those
-        vectors), unless allow_unconverged=True, which returns it."""
+        vectors), unless allow_unconverged=True, which returns it.
+        scales: a Checkpoints series of the optimizer's per-parameter step
+        scales s (Adam: 1/(sqrt(v_hat)+eps)) at the basis steps: the basis
+        in the optimizer's geometry (polca_basis_create_hessian_scaled),
+        eigenvectors w of P S^1/2 H S^1/2 P mapped to S^1/2 w."""
         idx = None if indices is None else index_array(indices, "indices")
         p, keep = options_ptr(options)
         out = _p()
-        status = lib.polca_basis_create_hessian(
-            ctx.ptr, model.ptr, data.ptr, series.ptr, ptr(idx),
-            0 if idx is None else idx.shape[0], as_int(k, "k"), p, ctypes.byref(out))
+        n_idx = 0 if idx is None else idx.shape[0]
+        if scales is None:
+            fn = "polca_basis_create_hessian"
+            status = lib.polca_basis_create_hessian(
+                ctx.ptr, model.ptr, data.ptr, series.ptr, ptr(idx), n_idx, as_int(k, "k"), p,
+                ctypes.byref(out))
+        else:
+            fn = "polca_basis_create_hessian_scaled"
+            if not hasattr(scales, "ptr"):
+                raise TypeError("scales: expected a polca.Checkpoints series, got %s"
+                                % type(scales).__name__)
+            status = lib.polca_basis_create_hessian_scaled(
+                ctx.ptr, model.ptr, data.ptr, series.ptr, scales.ptr, ptr(idx), n_idx,
+                as_int(k, "k"), p, ctypes.byref(out))
         basis = cls._wrap(ctx, out.value) if status in (0, NOT_CONVERGED) else None
         if status == NOT_CONVERGED and allow_unconverged:
-            check(0, "polca_basis_create_hessian")
+            check(0, fn)
             return basis
         try:
-            check(status, "polca_basis_create_hessian")
+            check(status, fn)
         except PolcaError as e:
             e.result = basis
             raise
