@@ -20,7 +20,7 @@ typedef struct figure_store {
     report_curve proj[MAX_CURVES], exact[MAX_CURVES];
     report_marker proj_marks[MAX_CURVES + 1], exact_marks[MAX_CURVES + 1];
     double *y[2 * MAX_CURVES];
-    char labels[MAX_CURVES][96], onset_labels[MAX_CURVES][32];
+    char labels[MAX_CURVES][160], onset_labels[MAX_CURVES][32];
     char title[160];
     char caption[512];
 } figure_store;
