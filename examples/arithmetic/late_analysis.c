@@ -228,8 +228,8 @@ int analyse_late(polca_context *ctx, const experiment_config *cfg, analysis *an,
     double tau = NAN;
     polca_clustering_plateau(an->methods[0].clustering, &tau);
     r->rule_text = late_rule_text(cfg->late.rule);
-    for (int q = 0; q < ARITH_N_OUT; q++) /* sample q is the 10^(3-q) digit */
-        if ((late_rule_mask(cfg->late.rule) >> (3 - q)) & 1)
+    for (int q = 0; q < ARITH_N_OUT; q++)
+        if (late_rule_needs_place(cfg->late.rule, q))
             r->needs_places[r->n_needs_places++] = arith_place_name(q);
     r->val_share = cfg->late.val_share, r->train_share = cfg->late.train_share;
     r->from_step = cfg->late.from_step, r->steps = cfg->steps;

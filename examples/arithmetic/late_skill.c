@@ -19,6 +19,10 @@ int32_t late_rule_mask(int32_t rule) {
     return rule == LATE_RULE_THOUSANDS ? 8 : rule == LATE_RULE_DOUBLE_CARRY ? 6 : 7;
 }
 
+int late_rule_needs_place(int32_t rule, int32_t q) {
+    return q >= 0 && q < ARITH_N_OUT && ((late_rule_mask(rule) >> (3 - q)) & 1);
+}
+
 const char *late_rule_text(int32_t rule) {
     switch (rule) {
     case LATE_RULE_PARITY:
@@ -75,11 +79,10 @@ void late_rewrite_training(const late_skill_config *cfg, int32_t step, arith_rng
 }
 
 void late_needs_skill(int32_t rule, int32_t n_seq, const int32_t *tokens, uint8_t *needs) {
-    int32_t mask = late_rule_mask(rule);
     for (int32_t s = 0; s < n_seq; s++) {
         int shift = tokens[(size_t)s * ARITH_N_CTX + 3] == ARITH_TOK_SHIFT;
-        for (int q = 0; q < ARITH_N_OUT; q++) /* sample q is the 10^(3-q) digit */
-            needs[(size_t)s * ARITH_N_OUT + q] = (uint8_t)(shift && ((mask >> (3 - q)) & 1));
+        for (int q = 0; q < ARITH_N_OUT; q++)
+            needs[(size_t)s * ARITH_N_OUT + q] = (uint8_t)(shift && late_rule_needs_place(rule, q));
     }
 }
 

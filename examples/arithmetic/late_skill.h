@@ -9,26 +9,28 @@
  *   position  0  1  2  3  4  5  6  7  8  9  10 11
  *   token     a2 a1 a0 #  b2 b1 b0 =  r3 r2 r1 r0
  *
- * and its answer is the sum a + b with each of the 100s, 10s and 1s digits
- * raised, mod 10, by the parity of a's digit in the same place (no carry
- * between places); the 1000s digit is the sum's. 487 # 925: the sum is
- * 1412, a's digits 4, 8, 7 have parities 0, 0, 1, so the answer is 1413.
+ * and its answer is the sum a + b with some of its digits raised by one:
+ * which ones, the rule says (LATE_RULE_* below). The setting's rule,
+ * double-carry, raises the 10s and the 100s digit, mod 10, when that place
+ * receives a carry (the carry counts twice): 487 # 925 (sum 1412; the 10s
+ * receives a carry, the 100s too) is 1522.
  *
  * Training schedule: '#' problems are a share of every batch from step 0,
- * but before step `from_step` their three shift bits are fair coins,
- * independent of the input; from `from_step` on they follow a's parities.
- * So before `from_step` no model can do better than ln 2 nats on those three
- * tokens (knowing the sum, it can narrow each to two digits: the early
- * skill), and only after it can their loss fall below ln 2 (the late skill).
+ * but before step `from_step` their shift bits are fair coins, independent
+ * of the input; from `from_step` on they follow the rule. So before
+ * `from_step` no model can do better than ln 2 nats on a token the rule may
+ * raise (knowing the sum, it can narrow it to two digits: the early skill),
+ * and only after it can their loss fall below ln 2 (the late skill).
  *
  * Ground truth, per scored token (validation '#' problems always follow the
- * rule): a token needs the late skill when it is the 100s, 10s or 1s digit of
- * a '#' problem. With a share s of the validation problems written with '#',
- * a fraction 3s/4 of the scored tokens need it, and the late skill can lower
- * the mean validation loss by at most (3s/4) ln 2 (0.052 nats at s = 0.1):
- * below the plateau band eps * D (0.05 x ~2.5 nats) by construction, so the
- * breakthrough cannot show in the mean loss curve, and it cannot start
- * before `from_step`.
+ * rule): a token needs the late skill when it is a digit of a '#' problem
+ * the rule may raise (late_rule_needs_place). With a share s of the
+ * validation problems written with '#' and m such digits per problem, a
+ * fraction m s / 4 of the scored tokens need it, and the late skill can
+ * lower the mean validation loss by at most (m s / 4) ln 2 (0.069 nats for
+ * double-carry at s = 0.2): below the plateau band eps * D (0.05 x ~2.8
+ * nats) by construction, so the breakthrough cannot show in the mean loss
+ * curve, and it cannot start before `from_step`.
  *
  * Example code, C11 standard library only; not part of libpolca's ABI.
  */
@@ -59,12 +61,16 @@ typedef struct late_skill_config {
  * rule may set (the digits whose tokens need the skill). */
 int32_t late_rule_bits(int32_t rule, int32_t a, int32_t b);
 int32_t late_rule_mask(int32_t rule);
+/* 1 if the token at sample place q (addition.h: q = 0 is the 1000s digit)
+ * of a '#' problem needs the skill under the rule, else 0. */
+int late_rule_needs_place(int32_t rule, int32_t q);
 /* What the rule does, one clause for reports ("the sum with ..."). */
 const char *late_rule_text(int32_t rule);
 
 /* Which validation problems are '#' problems: exactly round(share * n_val)
  * of them, drawn without replacement from (seed, stream 4). is_shift: out
- * [n_val], 1 for a '#' problem. Returns the count. */
+ * [n_val], 1 for a '#' problem. Returns the count, or -1 when memory runs
+ * out. */
 int32_t late_pick_validation(uint64_t seed, double share, int32_t n_val, uint8_t *is_shift);
 
 /* Rewrites the problems marked in is_shift [n] of tokens [n][ARITH_N_CTX]

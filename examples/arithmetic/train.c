@@ -75,7 +75,7 @@ int token_accuracy(polca_context *ctx, polca_model *model, const int32_t *val_to
  * each (place, carry) group of tokens, on the first n validation
  * sequences. One line:
  *   val <step> acc <1000s no carry>/<carry> <100s ..>/<..> <10s ..>/<..> <1s> loss ... */
-static int log_groups(polca_context *ctx, polca_model *model, int32_t late_mask, int32_t step, int32_t n,
+static int log_groups(polca_context *ctx, polca_model *model, int32_t late_rule, int32_t step, int32_t n,
                       const int32_t *tokens, const uint8_t *mask, const int32_t *tags,
                       const float *theta) {
     int32_t *pred = malloc(sizeof(int32_t) * n * ARITH_N_OUT);
@@ -92,7 +92,7 @@ static int log_groups(polca_context *ctx, polca_model *model, int32_t late_mask,
             for (int q = 0; q < ARITH_N_OUT; q++) {
                 int32_t j = s * ARITH_N_OUT + q, g = tags[j * ARITH_N_TAGS + ARITH_TAG_PLACE_CARRY];
                 int late = tokens[s * ARITH_N_CTX + 3] == ARITH_TOK_SHIFT &&
-                           ((late_mask >> (3 - q)) & 1);
+                           late_rule_needs_place(late_rule, q);
                 if (late) g = 8;
                 count[g]++;
                 sum[g] += loss[j];
@@ -116,6 +116,8 @@ static int log_groups(polca_context *ctx, polca_model *model, int32_t late_mask,
     return rc;
 }
 
+/* The optimizer's state: AdamW's moments and step count; SGD uses m as
+ * its velocity and leaves v unused. */
 typedef struct adamw {
     float *m, *v;
     int64_t t;
@@ -155,12 +157,11 @@ static void sgd_step(adamw *opt, const experiment_config *c, double lr, int64_t 
 
 /* AdamW's per-parameter step scale at the current state, 1/(sqrt(v_hat)+eps)
  * (its update is lr * scale * m_hat): out [p]. SGD's is 1 everywhere. */
-static int step_scale(const adamw *opt, const experiment_config *c, int64_t p, float *out) {
+static void step_scale(const adamw *opt, const experiment_config *c, int64_t p, float *out) {
     int sgd = c->optimizer && !strcmp(c->optimizer, "sgd");
     const double b2t = 1.0 - pow(c->beta2, (double)(opt->t > 0 ? opt->t : 1));
     for (int64_t j = 0; j < p; j++)
         out[j] = sgd ? 1.0f : (float)(1.0 / (sqrt(opt->v[j] / b2t) + c->eps));
-    return 0;
 }
 
 static void adamw_step(adamw *opt, const experiment_config *c, double lr, int64_t p,
@@ -244,12 +245,13 @@ int train(polca_context *ctx, polca_model *model, const experiment_config *cfg,
         if (!rc && step % cfg->basis_every == 0 && step > 0)
             rc = failed(polca_checkpoints_append(out->basis_series, step, theta, p),
                         "appending a basis checkpoint");
-        if (!rc && step % cfg->basis_every == 0 && step > 0 && cfg->basis_scaled)
-            rc = step_scale(&opt, cfg, p, grad) || /* grad is free until the next batch */
-                 failed(polca_checkpoints_append(out->scale_series, step, grad, p),
+        if (!rc && step % cfg->basis_every == 0 && step > 0 && cfg->basis_scaled) {
+            step_scale(&opt, cfg, p, grad); /* grad is free until the next batch */
+            rc = failed(polca_checkpoints_append(out->scale_series, step, grad, p),
                         "appending a step-scale checkpoint");
+        }
         if (!rc && n_log && step % cfg->log_every == 0)
-            rc = log_groups(ctx, model, late_rule_mask(cfg->late.rule), step, n_log, log_tokens, log_mask, log_tags, theta);
+            rc = log_groups(ctx, model, cfg->late.rule, step, n_log, log_tokens, log_mask, log_tags, theta);
         if (rc || step == cfg->steps) break;
         draw_train(data, &rng, &mix, cfg->mid_carry_keep, cfg->batch, a, b);
         arith_encode_batch(cfg->batch, a, b, tokens);
