@@ -29,6 +29,7 @@ const char *polca_status_string(int32_t status) {
     case POLCA_ERR_STATE: return "call not valid in this state";
     case POLCA_ERR_LAYOUT_MISMATCH: return "parameter layouts differ";
     case POLCA_ERR_INTERNAL: return "internal error in libpolca";
+    case POLCA_ERR_COMM: return "communication between ranks failed";
     default: return "unknown status";
     }
 }

@@ -97,6 +97,7 @@ struct polca_context {
     int32_t log_min_level;
     polca_progress_fn progress_fn;
     void *progress_user;
+    struct polca_comm *comm; /* borrowed; NULL = this process alone */
 };
 
 POLCA_INTERNAL void polca__log(const polca_context *ctx, int32_t level,

@@ -70,6 +70,8 @@ POLCA_API const char *polca_version_string(void);
 #define POLCA_ERR_STATE -16              /* call not valid in the handle's state */
 #define POLCA_ERR_LAYOUT_MISMATCH -17    /* parameter layouts differ           */
 #define POLCA_ERR_INTERNAL -18           /* a bug in libpolca: please report   */
+#define POLCA_ERR_COMM -19               /* the host's communicator failed (a
+                                            rank died, a timeout): polca/comm.h */
 
 /* Static English text for a status code; never NULL ("unknown status" for a
  * value that is not a status). */

@@ -8,6 +8,7 @@
 #define POLCA_POLCA_H
 
 #include "polca/core.h"
+#include "polca/comm.h"
 #include "polca/model.h"
 #include "polca/eigen.h"
 #include "polca/basis.h"
