@@ -83,10 +83,22 @@ ifneq ($(NVCC),)
 ALL_CUDA := $(CUDA_MODULE)
 endif
 
+# ---- MPI module (built wherever mpicc is found; polca/mpi.h, docs/scaling.md):
+# libpolca_mpi.so links libpolca and the host's MPI; libpolca links no MPI.
+ifeq ($(origin MPICC),undefined)
+MPICC := $(shell command -v mpicc 2>/dev/null)
+endif
+MPI_MODULE := $(LIBOUT)/libpolca_mpi.so.$(VERSION_MAJOR)
+MPI_SRC := $(wildcard src/mpi/*.c)
+MPI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(MPI_SRC))
+ifneq ($(MPICC),)
+ALL_MPI := $(MPI_MODULE)
+endif
+
 PYTHON ?= /usr/bin/python3
 
-.PHONY: all lib cuda examples check check-asan demo bench install uninstall deps clean abi-check abi-baseline tests
-all: lib $(ALL_CUDA) examples
+.PHONY: all lib cuda mpi examples check check-asan demo bench install uninstall deps clean abi-check abi-baseline tests
+all: lib $(ALL_CUDA) mpi examples
 
 lib: $(SO_REAL) $(SO_MAJOR) $(SO_DEV) $(STATIC)
 
@@ -120,6 +132,25 @@ $(CUDA_OBJ): $(wildcard src/cuda/*.h) src/transformer.h
 $(CUDA_MODULE): $(CUDA_OBJ)
 	@mkdir -p $(LIBOUT)
 	$(CXX) -shared -Wl,--version-script=src/cuda/module.map -Wl,--no-undefined -o $@ $^ $(CUDA_LIBS)
+
+ifneq ($(MPICC),)
+mpi: $(MPI_MODULE)
+else
+mpi:
+	@echo 'mpicc not found: the MPI module (libpolca_mpi.so) is not built;' \
+		'make deps installs Open MPI (openmpi-bin, libopenmpi-dev), or set MPICC'
+endif
+
+$(BUILD)/src/mpi/%.o: src/mpi/%.c
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CFLAGS_ALL) -c $< -o $@
+
+$(MPI_MODULE): $(MPI_OBJ) src/mpi/module.map $(SO_DEV)
+	@mkdir -p $(LIBOUT)
+	$(MPICC) -shared -Wl,-soname,libpolca_mpi.so.$(VERSION_MAJOR) \
+		-Wl,--version-script=src/mpi/module.map -Wl,--no-undefined $(SANITIZE) $(LDFLAGS) \
+		-o $@ $(MPI_OBJ) -L$(LIBOUT) -lpolca -Wl,-rpath,'$$ORIGIN'
+-include $(MPI_OBJ:.o=.d)
 
 # ---- Examples: each examples/<name>/*.c is one program, bin in $(BUILD)/examples
 # Only directories where some .c file defines main(): a directory may hold
@@ -205,7 +236,7 @@ abi-baseline: lib
 		--drop-private-types --out-file $(ABI_BASELINE) $(SO_REAL)
 
 # ---- Install
-install: lib $(ALL_CUDA)
+install: lib $(ALL_CUDA) $(ALL_MPI)
 	install -d $(DESTDIR)$(PREFIX)/include/polca $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 include/polca/*.h $(DESTDIR)$(PREFIX)/include/polca/
 	install -m 755 $(SO_REAL) $(DESTDIR)$(LIBDIR)/
@@ -213,12 +244,13 @@ install: lib $(ALL_CUDA)
 	ln -sf libpolca.so.$(VERSION_MAJOR) $(DESTDIR)$(LIBDIR)/libpolca.so
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	$(if $(ALL_CUDA),install -m 755 $(CUDA_MODULE) $(DESTDIR)$(LIBDIR)/)
+	$(if $(ALL_MPI),install -m 755 $(MPI_MODULE) $(DESTDIR)$(LIBDIR)/)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 		pkgconfig/polca.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/polca.pc
 
 uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/polca
-	rm -f $(DESTDIR)$(LIBDIR)/libpolca.* $(DESTDIR)$(LIBDIR)/libpolca_cuda.so.* \
+	rm -f $(DESTDIR)$(LIBDIR)/libpolca.* $(DESTDIR)$(LIBDIR)/libpolca_cuda.so.* $(DESTDIR)$(LIBDIR)/libpolca_mpi.so.* \
 		$(DESTDIR)$(LIBDIR)/pkgconfig/polca.pc
 
 # ---- Debian packages the build and the tests need (only the missing ones)
@@ -240,7 +272,9 @@ deps:
 # Optional packages: installed by `make deps` when root (without their
 # recommends), otherwise only named; the tests that need them skip without
 # them. chromium: tests/test_report_render.sh renders the arithmetic report.
-DEB_OPTIONAL := chromium
+# openmpi-bin, libopenmpi-dev: the MPI module and tests/test_mpi.sh;
+# python3-mpi4py: its Python part.
+DEB_OPTIONAL := chromium openmpi-bin libopenmpi-dev python3-mpi4py
 .PHONY: deps-optional
 deps: deps-optional
 deps-optional:
@@ -291,7 +325,7 @@ all: $(CLI_BIN)
 tests: $(CLI_BIN)
 $(CLI_BIN): $(CLI_OBJ) $(SO_DEV)
 	@mkdir -p $(dir $@)
-	$(CC) $(SANITIZE) $(LDFLAGS) -o $@ $(CLI_OBJ) -L$(LIBOUT) -lpolca -lm \
+	$(CC) $(SANITIZE) $(LDFLAGS) -o $@ $(CLI_OBJ) -L$(LIBOUT) -lpolca -lm -ldl \
 		-Wl,-rpath,'$$ORIGIN/../lib' -Wl,-rpath,'$$ORIGIN/../../$(LIBOUT)'
 install: install-cli
 install-cli: $(CLI_BIN)

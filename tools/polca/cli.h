@@ -50,6 +50,12 @@ typedef struct cli {
     const char *threads;  /* --threads */
     const char *format;   /* --format of the commands that read a checkpoint */
     polca_context *ctx;   /* made on demand by cli_context */
+    /* Under an MPI launcher (mpi.c; docs/cli.md "Several processes"): */
+    int mpi;              /* 1: the ranks share the work over comm */
+    int32_t rank, size;   /* this process' rank and the job's size (0 and 1 alone) */
+    polca_comm *comm;     /* set on the context by cli_context */
+    int comm_broken;      /* a libpolca call returned POLCA_ERR_COMM: abort the job */
+    char error[4096];     /* the first error line's text, printed once, by rank 0 */
 } cli;
 
 extern cli g_cli;
@@ -96,6 +102,24 @@ void cli_progress_done(void);
 int cli_opt_int(polca_options **o, const char *name, int64_t v);
 int cli_opt_double(polca_options **o, const char *name, double v);
 int cli_opt_string(polca_options **o, const char *name, const char *v);
+
+/* ---- several processes (mpi.c) ----
+ * Under an MPI launcher (OMPI_COMM_WORLD_SIZE, PMIX_RANK or PMI_SIZE set,
+ * POLCA_MPI not 0) the tool dlopens libpolca_mpi.so.0 from beside
+ * libpolca, initializes MPI and sets a world communicator on its context.
+ * Rank 0 alone writes: other ranks' stdout goes to /dev/null, their files
+ * to a private scratch directory that is removed (output.c), their
+ * warnings are dropped; errors are held (g_cli.error) and the ranks agree
+ * at the end on one exit status and one message, which rank 0 prints.
+ * cli_mpi_start returns CLI_OK or the exit status after printing why;
+ * cli_mpi_finish(rc) returns the status every rank exits with (or ends the
+ * job with MPI_Abort when the communicator failed). Both do nothing
+ * without a launcher. */
+int cli_mpi_start(int *argc, char ***argv);
+int cli_mpi_finish(int rc);
+/* Rank > 0: a private directory for the files the rank writes and then
+ * discards (made on first use); NULL after printing the error, *code set. */
+const char *cli_scratch_dir(int *code);
 
 /* ---- outputs and Ctrl-C (output.c; docs/cli.md "Output files") ----
  *

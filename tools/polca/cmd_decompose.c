@@ -243,7 +243,7 @@ int cmd_decompose(int argc, char **argv) {
         if ((status = polca_basis_save(basis, kept_out.tmp))) rc = cli_output_lib(&kept_out, status);
     }
     int made_npy_dir = 0;
-    if (!rc && make_npy_dir) rc = create_npy_dir(npy_dir, &made_npy_dir);
+    if (!rc && make_npy_dir && g_cli.rank == 0) rc = create_npy_dir(npy_dir, &made_npy_dir);
     if (!rc && npy_dir) rc = export_npy(t, npy_paths, overwrite, npy, outs, &n_outs);
     if (!rc) rc = cli_outputs_commit(outs, n_outs);
     for (int i = 0; i < n_outs; i++) cli_output_abort(outs[i]);

@@ -27,6 +27,12 @@ static void put_one_line(FILE *f, const char *text) {
 static void vline(const char *kind, const char *fmt, va_list ap) {
     char buf[4096];
     vsnprintf(buf, sizeof buf, fmt, ap);
+    if (g_cli.mpi && kind[0] == 'e') {
+        /* held: the ranks agree on one error at the end (cli_mpi_finish) */
+        if (!g_cli.error[0]) snprintf(g_cli.error, sizeof g_cli.error, "%s", buf);
+        return;
+    }
+    if (g_cli.mpi && g_cli.rank > 0) return; /* rank 0's warnings are the job's */
     cli_progress_done();
     fprintf(stderr, "polca%s%s: %s: ", g_cli.command ? " " : "", g_cli.command ? g_cli.command : "",
             kind);
@@ -81,6 +87,7 @@ int cli_lib(int32_t status, const char *prefix) {
     const char *msg = polca_last_error();
     char copy[4096];
     snprintf(copy, sizeof copy, "%s", msg && *msg ? msg : polca_status_string(status));
+    if (status == POLCA_ERR_COMM) g_cli.comm_broken = 1; /* cli_mpi_finish aborts the job */
     if (status == POLCA_ERR_CANCELLED && cli_interrupted())
         return cli_fail(CLI_INTERRUPTED, "interrupted");
     if (prefix) return cli_fail(cli_status_code(status), "%s: %s", prefix, copy);
@@ -344,6 +351,7 @@ void cli_progress_done(void) {
 
 polca_context *cli_context(int *code) {
     if (g_cli.ctx) return g_cli.ctx;
+    int32_t st;
     polca_options *o = NULL;
     int rc = CLI_OK;
     if (g_cli.backend && strcmp(g_cli.backend, "auto") && strcmp(g_cli.backend, "cpu") &&
@@ -359,7 +367,7 @@ polca_context *cli_context(int *code) {
             rc = cli_opt_int(&o, "threads", t);
     }
     if (!rc) {
-        int32_t st = polca_context_create(o, &g_cli.ctx);
+        st = polca_context_create(o, &g_cli.ctx);
         if (st) rc = cli_lib(st, NULL);
     }
     polca_options_destroy(o);
@@ -367,7 +375,11 @@ polca_context *cli_context(int *code) {
         *code = rc;
         return NULL;
     }
-    g_cli.progress_tty = !g_cli.quiet && isatty(STDERR_FILENO);
+    if (g_cli.comm && (st = polca_context_set_comm(g_cli.ctx, g_cli.comm))) {
+        *code = cli_lib(st, NULL);
+        return NULL;
+    }
+    g_cli.progress_tty = !g_cli.quiet && g_cli.rank == 0 && isatty(STDERR_FILENO);
     polca_context_set_progress(g_cli.ctx, progress, NULL);
     cli_catch_sigint();
     return g_cli.ctx;

@@ -42,7 +42,7 @@ static void main_usage(FILE *f) {
                "not fit the others), 3 library error (memory, backend), 130 interrupted.\n");
 }
 
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
     int i = 1;
     /* global options before the command; commands accept them too */
     for (; i < argc && argv[i][0] == '-'; i++) {
@@ -94,4 +94,11 @@ int main(int argc, char **argv) {
             return rc < 0 ? CLI_OK : rc; /* -1: --help was printed */
         }
     return cli_fail(CLI_USAGE, "unknown command '%s' (see polca --help)", name);
+}
+
+int main(int argc, char **argv) {
+    /* under an MPI launcher: the ranks share the work, rank 0 writes (mpi.c) */
+    int rc = cli_mpi_start(&argc, &argv);
+    if (rc) return rc;
+    return cli_mpi_finish(run(argc, argv));
 }

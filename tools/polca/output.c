@@ -134,10 +134,19 @@ static int create_tmp(cli_output *o, int *code) {
     const char *slash = strrchr(o->path, '/');
     int dlen = slash ? (int)(slash - o->path + 1) : 0;
     const char *base = slash ? slash + 1 : o->path;
-    char buf[PATH_MAX];
+    const char *dir = o->path;
+    char buf[PATH_MAX], scratch[PATH_MAX];
+    if (g_cli.rank > 0) {
+        /* under MPI, ranks > 0 write into a private directory and discard
+         * (cli_outputs_commit): the destination is rank 0's alone */
+        const char *s = cli_scratch_dir(code);
+        if (!s) return -1;
+        dlen = snprintf(scratch, sizeof scratch, "%s/", s);
+        dir = scratch;
+    }
     for (int attempt = 0; attempt < 1000; attempt++) {
         /* the name's first 64 bytes keep the temporary name under NAME_MAX */
-        int n = snprintf(buf, sizeof buf, "%.*s.%.64s.polca-tmp-%ld-%u", dlen, o->path, base,
+        int n = snprintf(buf, sizeof buf, "%.*s.%.64s.polca-tmp-%ld-%u", dlen, dir, base,
                          (long)getpid(), counter++);
         if (n < 0 || (size_t)n >= sizeof buf) {
             *code = cli_fail(CLI_INPUT, "%s %s: path too long", o->option, o->path);
@@ -323,6 +332,11 @@ static int publish(cli_output *o) {
 
 int cli_outputs_commit(cli_output *const *outs, int n) {
     int rc = CLI_OK;
+    if (g_cli.rank > 0) {
+        /* under MPI: rank 0 publishes; this rank's copies go */
+        for (int i = 0; i < n; i++) cli_output_abort(outs[i]);
+        return g_interrupted ? cli_fail(CLI_INTERRUPTED, "interrupted") : CLI_OK;
+    }
     for (int i = 0; i < n && !rc; i++) rc = finish(outs[i]);
     if (!rc && g_interrupted) rc = cli_fail(CLI_INTERRUPTED, "interrupted");
     for (int i = 0; i < n && !rc; i++) rc = publish(outs[i]);
