@@ -117,6 +117,10 @@ int cli_opt_string(polca_options **o, const char *name, const char *v);
  * without a launcher. */
 int cli_mpi_start(int *argc, char ***argv);
 int cli_mpi_finish(int rc);
+/* Collective under MPI: every rank passes its exit code (0: fine); every
+ * rank returns the lowest failing rank's (its message is that rank's held
+ * error). A broken communicator: CLI_LIBRARY, and cli_mpi_finish aborts. */
+int cli_mpi_agree(int rc);
 /* Rank > 0: a private directory for the files the rank writes and then
  * discards (made on first use); NULL after printing the error, *code set. */
 const char *cli_scratch_dir(int *code);
@@ -142,7 +146,8 @@ typedef struct cli_output {
 /* Refuses (CLI_USAGE, message naming option and path) a destination that
  * exists without overwrite (a symlink counts, even a dangling one), a
  * directory, or a name ending in '/'. A convenience before long work: the
- * publish step checks again, atomically. */
+ * publish step checks again, atomically. Under MPI collective: rank 0
+ * checks, every rank returns its answer. */
 int cli_output_check(const char *option, const char *path, int overwrite);
 /* Checks as above, creates the temporary file and opens it for writing:
  * o->f. */

@@ -175,6 +175,20 @@ static void remove_scratch(void) {
     g_scratch[0] = '\0';
 }
 
+int cli_mpi_agree(int rc) {
+    if (!g_cli.mpi) return rc;
+    int32_t code = 0, first = -1;
+    char agreed[sizeof g_cli.error];
+    if (g_cli.comm_broken) return CLI_LIBRARY;
+    if (g_mod.agree(rc, g_cli.error, &code, &first, agreed, sizeof agreed)) {
+        g_cli.comm_broken = 1; /* cli_mpi_finish ends the job */
+        if (!g_cli.error[0]) snprintf(g_cli.error, sizeof g_cli.error, "%s", g_mod.error());
+        return CLI_LIBRARY;
+    }
+    if (code && !g_cli.error[0]) snprintf(g_cli.error, sizeof g_cli.error, "%s", agreed);
+    return code;
+}
+
 int cli_mpi_finish(int rc) {
     if (!g_cli.mpi) return rc;
     char text[sizeof g_cli.error + 64], agreed[sizeof g_cli.error];

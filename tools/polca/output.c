@@ -115,7 +115,7 @@ static int replaceable(const char *option, const char *path, const struct stat *
                     option, path, file_type_name((unsigned)st->st_mode));
 }
 
-int cli_output_check(const char *option, const char *path, int overwrite) {
+static int check_here(const char *option, const char *path, int overwrite) {
     struct stat st;
     size_t len = strlen(path);
     if (len == 0 || path[len - 1] == '/')
@@ -125,6 +125,13 @@ int cli_output_check(const char *option, const char *path, int overwrite) {
     if (!rc && !overwrite)
         rc = cli_fail(CLI_USAGE, "%s %s: exists (--overwrite replaces it)", option, path);
     return rc;
+}
+
+int cli_output_check(const char *option, const char *path, int overwrite) {
+    if (!g_cli.mpi) return check_here(option, path, overwrite);
+    /* under MPI rank 0's view decides for every rank: a rank that checks
+     * after rank 0 published must not see rank 0's own output */
+    return cli_mpi_agree(g_cli.rank == 0 ? check_here(option, path, overwrite) : CLI_OK);
 }
 
 /* Creates the temporary file beside o->path; returns its descriptor or -1
@@ -180,7 +187,8 @@ static int begin(cli_output *o, const char *option, const char *path, int overwr
     o->path = path;
     o->overwrite = overwrite;
     o->slot = -1;
-    int rc = cli_output_check(option, path, overwrite);
+    /* ranks > 0 write elsewhere (create_tmp) and publish nothing */
+    int rc = g_cli.rank > 0 ? CLI_OK : check_here(option, path, overwrite);
     if (rc) return rc;
     cli_catch_sigint(); /* from here on a temporary file exists */
     int fd = create_tmp(o, &rc);

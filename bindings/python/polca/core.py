@@ -19,6 +19,9 @@ declare("polca_context_backend", _i32, _p, ctypes.POINTER(_s))
 declare("polca_context_device", _i32, _p, ctypes.POINTER(_s))
 declare("polca_context_set_log", _i32, _p, _p, _p, _i32)
 declare("polca_context_set_progress", _i32, _p, _p, _p)
+declare("polca_context_set_comm", _i32, _p, _p)
+declare("polca_comm_destroy", None, _p)
+declare("polca_comm_rank", _i32, _p, ctypes.POINTER(_i32), ctypes.POINTER(_i32))
 
 LOG_DEBUG, LOG_INFO, LOG_WARNING = 0, 1, 2
 
@@ -124,12 +127,45 @@ class Context(Handle):
     """The backend that computes ("auto", "cpu", "cuda") and the host's
     callbacks: Context(backend="cpu", threads=2) (options of
     polca_context_create). One context and its handles are used by one
-    thread at a time."""
+    thread at a time. comm: an mpi4py communicator the collective calls
+    share their work over (set_comm)."""
 
-    def __init__(self, **options):
+    def __init__(self, comm=None, **options):
         ptr, keep = options_ptr(options)
         super().__init__(new_handle("polca_context_create", (ptr,), lib.polca_context_destroy))
         del keep
+        if comm is not None:
+            self.set_comm(comm)
+
+    def set_comm(self, comm, timeout=0.0):
+        """Shares the work of the collective calls (trajectories, the Hessian
+        basis, clustering; polca/comm.h) over the ranks of an mpi4py
+        communicator, through the MPI module (polca.mpi). Collective over
+        comm: every rank calls it, then makes the same collective calls.
+        timeout: seconds a collective may wait for the other ranks (0: the
+        POLCA_MPI_TIMEOUT environment variable, else 600); past it the call
+        raises PolcaError with status -19 and the job should end
+        (comm.Abort()). None: this process alone again."""
+        if comm is None:
+            call("polca_context_set_comm", self.ptr, None)
+            self._native.keep.pop("comm", None)
+            return
+        from .mpi import comm_native
+        native = comm_native(comm, timeout)
+        call("polca_context_set_comm", self.ptr, Ptr(native))
+        # the context borrows it: destroyed after the context (Native.release
+        # clears keep after destroying the context)
+        self._native.keep["comm"] = native
+
+    @property
+    def comm_rank(self):
+        """(rank, size) of the communicator set by set_comm; (0, 1) without."""
+        native = self._native.keep.get("comm") if self._native else None
+        if native is None:
+            return 0, 1
+        r, s = _i32(), _i32()
+        call("polca_comm_rank", Ptr(native), ctypes.byref(r), ctypes.byref(s))
+        return r.value, s.value
 
     @property
     def backend(self):
