@@ -294,22 +294,43 @@ static int32_t apply_stash(const polca__engine_request *req, engine_buffers *b,
 }
 
 /* ---- progress records (progress_file.h) ----
- * Checkpoint t of [lo, hi): i64 step, f32 losses[N], f32 Fisher [K][N]
- * (when kept), then for t > lo the interval's increments f64 [D]. The
- * interval past hi (the next rank's first checkpoint): f64 [D] alone. */
+ * Checkpoint t of [lo, hi): u64 hash of its parameters, i64 step, f32
+ * losses[N], f32 Fisher [K][N] (when kept), then for t > lo the interval's
+ * increments f64 [D]. The interval past hi (the next rank's first
+ * checkpoint): u64 hash of that checkpoint, f64 [D]. A replayed record's
+ * checkpoint is read again and must hash the same: progress made on other
+ * weights (a series rewritten with the same steps) is refused. */
+
+/* A hash of a checkpoint's parameters, 8 bytes at a time. */
+static uint64_t theta_hash(const float *theta, int64_t P) {
+    uint64_t h = 0xcbf29ce484222325ull, w;
+    int64_t j = 0;
+    for (; j + 2 <= P; j += 2) {
+        memcpy(&w, theta + j, sizeof w);
+        h = (h ^ w) * 0x100000001b3ull;
+        h ^= h >> 29;
+    }
+    if (j < P) {
+        uint32_t last;
+        memcpy(&last, theta + j, sizeof last);
+        h = (h ^ last) * 0x100000001b3ull;
+    }
+    return h;
+}
 
 static size_t record_bytes(const polca__engine_request *req, const engine_buffers *b, int64_t N,
                            int has_interval, int boundary) {
-    if (boundary) return (size_t)b->d * sizeof(double);
-    return sizeof(int64_t) + (size_t)N * sizeof(float) +
+    if (boundary) return sizeof(uint64_t) + (size_t)b->d * sizeof(double);
+    return sizeof(uint64_t) + sizeof(int64_t) + (size_t)N * sizeof(float) +
            (req->fisher ? (size_t)(req->k * N) * sizeof(float) : 0) +
            (has_interval ? (size_t)b->d * sizeof(double) : 0);
 }
 
 static size_t pack_record(const polca__engine_request *req, engine_buffers *b,
                           const polca__engine_output *out, int64_t N, int64_t T1, int64_t t,
-                          int has_interval, int boundary) {
+                          int has_interval, int boundary, uint64_t hash) {
     unsigned char *p = b->record;
+    memcpy(p, &hash, sizeof hash), p += sizeof hash;
     if (!boundary) {
         memcpy(p, &out->steps[t], sizeof(int64_t)), p += sizeof(int64_t);
         for (int64_t i = 0; i < N; i++, p += sizeof(float))
@@ -322,11 +343,13 @@ static size_t pack_record(const polca__engine_request *req, engine_buffers *b,
     return (size_t)(p - b->record);
 }
 
-/* The inverse of pack_record (b->record already read). */
-static void unpack_record(const polca__engine_request *req, engine_buffers *b,
-                          const polca__engine_output *out, int64_t N, int64_t T1, int64_t t,
-                          int has_interval, int boundary) {
+/* The inverse of pack_record (b->record already read); returns the hash. */
+static uint64_t unpack_record(const polca__engine_request *req, engine_buffers *b,
+                              const polca__engine_output *out, int64_t N, int64_t T1, int64_t t,
+                              int has_interval, int boundary) {
     const unsigned char *p = b->record;
+    uint64_t hash;
+    memcpy(&hash, p, sizeof hash), p += sizeof hash;
     if (!boundary) {
         memcpy(&out->steps[t], p, sizeof(int64_t)), p += sizeof(int64_t);
         for (int64_t i = 0; i < N; i++, p += sizeof(float))
@@ -335,6 +358,7 @@ static void unpack_record(const polca__engine_request *req, engine_buffers *b,
             memcpy(&out->fisher[x * T1 + t], p, sizeof(float));
     }
     if (boundary || has_interval) memcpy(b->delta, p, (size_t)b->d * sizeof(double));
+    return hash;
 }
 
 static int32_t follows(const polca__engine_output *out, int64_t t, int64_t step) {
@@ -383,7 +407,20 @@ static int32_t local_pass(const polca_context *ctx, const polca__engine_source *
         if (r < done) { /* replay a finished checkpoint */
             size_t bytes = record_bytes(req, b, N, has_interval, boundary);
             if ((st = polca__progress_read(pf, r, b->record, bytes))) break;
-            unpack_record(req, b, out, N, T1, t, has_interval, boundary);
+            uint64_t hash = unpack_record(req, b, out, N, T1, t, has_interval, boundary);
+            int64_t step = 0;
+            if ((st = src->read_checkpoint(src->user, t, &step, b->theta))) {
+                st = polca__wrap(st, "reading checkpoint %lld", (long long)t);
+                break;
+            }
+            if (hash != theta_hash(b->theta, src->n_params)) {
+                st = polca__fail(POLCA_ERR_STATE,
+                                 "progress file '%s' was made with other parameters at checkpoint "
+                                 "%lld (step %lld) than the series holds; remove it to start "
+                                 "afresh",
+                                 polca__ct_path(pf->ct), (long long)t, (long long)step);
+                break;
+            }
             if (!boundary && (st = follows(out, t, out->steps[t]))) break;
             if (has_interval || boundary) st = push_interval(req, b, out, sh, N, T1, t);
             else if (sh->known) st = store_sums(req, b, out, N, T1, t);
@@ -411,7 +448,8 @@ static int32_t local_pass(const polca_context *ctx, const polca__engine_source *
             st = store_sums(req, b, out, N, T1, t);
         }
         if (!st && pf) {
-            size_t bytes = pack_record(req, b, out, N, T1, t, has_interval, boundary);
+            size_t bytes = pack_record(req, b, out, N, T1, t, has_interval, boundary,
+                                       theta_hash(b->theta, src->n_params));
             st = polca__progress_append(pf, b->record, bytes);
         }
         if (st || boundary) break;
@@ -526,7 +564,7 @@ int32_t polca__engine_run(const polca_context *ctx, const polca__engine_source *
     const int64_t n_stash = sh.known || sh.hi == sh.lo ? 0 : sh.hi - sh.lo - 1 + has_boundary;
     engine_buffers b;
     const int64_t d = (req->k * (req->first_order ? 2 : 1) + req->k_lca) * N;
-    size_t rec = sizeof(int64_t) + (size_t)N * sizeof(float) +
+    size_t rec = sizeof(uint64_t) + sizeof(int64_t) + (size_t)N * sizeof(float) +
                  (req->fisher ? (size_t)(req->k * N) * sizeof(float) : 0) +
                  (size_t)d * sizeof(double);
     st = alloc_buffers(&b, P, N, req->k, req->k_lca, req->curvature == POLCA__CURV_EXACT,

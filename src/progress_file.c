@@ -52,13 +52,13 @@ static int32_t check_header(polca__container *ct, const char *path, uint32_t wha
     memcpy(&got_fp, f, 8);
     if (got_what != what)
         return polca__fail(POLCA_ERR_STATE,
-                           "progress file '%s' holds the progress of a %s, not of a %s; remove "
-                           "it or choose another path",
+                           "'%s' holds the progress of a %s, not of a %s; remove it or choose "
+                           "another path",
                            path, got_what == POLCA__PROGRESS_BASIS ? "basis" : "decomposition",
                            what == POLCA__PROGRESS_BASIS ? "basis" : "decomposition");
     if (got_fp != fingerprint)
         return polca__fail(POLCA_ERR_STATE,
-                           "progress file '%s' belongs to another computation (its inputs, "
+                           "'%s' belongs to another computation (its inputs, "
                            "options or number of ranks differ: fingerprint %016llx, this call "
                            "%016llx); remove it to start afresh",
                            path, (unsigned long long)got_fp, (unsigned long long)fingerprint);

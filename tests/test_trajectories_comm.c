@@ -17,7 +17,7 @@
 
 enum { NSEQ = 4, NCTX = 5, T1 = 6, K = 3, KL = 4, MAXR = 7 };
 
-static char dir[64], series_path[128];
+static char dir[64], series_path[128], other_path[128];
 
 static polca_context *cpu_ctx(void) {
     polca_options *o = NULL;
@@ -53,8 +53,9 @@ static polca_data *make_data(polca_context *ctx) {
     return d;
 }
 
-/* A series from a few gradient steps, saved once for every test. */
-static int make_series(void) {
+/* A series from a few gradient steps, saved once for every test; and one
+ * of the same steps from another start (other_path). */
+static int make_series_at(const char *path, uint64_t seed) {
     polca_context *ctx = cpu_ctx();
     polca_model *m = make_model(ctx);
     polca_data *d = make_data(ctx);
@@ -62,12 +63,9 @@ static int make_series(void) {
     int64_t p = 0;
     double loss;
     int ok = m && d && polca_model_n_params(m, &p) == POLCA_OK;
-    strcpy(dir, "/tmp/polca_trajcomm_XXXXXX");
-    ok = ok && mkdtemp(dir) != NULL;
-    snprintf(series_path, sizeof series_path, "%s/series.polca", dir);
-    ok = ok && polca_checkpoints_create(ctx, m, series_path, NULL, &s) == POLCA_OK;
+    ok = ok && polca_checkpoints_create(ctx, m, path, NULL, &s) == POLCA_OK;
     float *theta = malloc((size_t)p * 4), *grad = malloc((size_t)p * 4);
-    ok = ok && polca_model_init(m, 5, theta) == POLCA_OK;
+    ok = ok && polca_model_init(m, seed, theta) == POLCA_OK;
     for (int t = 0; ok && t < T1; t++) {
         if (t > 0) {
             ok = polca_model_grad(m, d, theta, &loss, grad) == POLCA_OK;
@@ -81,6 +79,14 @@ static int make_series(void) {
     polca_model_destroy(m);
     polca_context_destroy(ctx);
     return ok;
+}
+
+static int make_series(void) {
+    strcpy(dir, "/tmp/polca_trajcomm_XXXXXX");
+    if (!mkdtemp(dir)) return 0;
+    snprintf(series_path, sizeof series_path, "%s/series.polca", dir);
+    snprintf(other_path, sizeof other_path, "%s/other.polca", dir);
+    return make_series_at(series_path, 5) && make_series_at(other_path, 6);
 }
 
 /* What one run produced: every output kind, or the failure. */
@@ -102,6 +108,7 @@ typedef struct run_spec {
     int32_t cancel_rank; /* -1: none */
     int64_t cancel_after; /* checkpoints done on that rank when it cancels */
     result res[MAXR];
+    const char *series; /* NULL: series_path */
 } run_spec;
 
 typedef struct cancel_state {
@@ -131,9 +138,13 @@ static void run_rank(int32_t rank, polca_comm *comm, void *arg) {
     polca_options *o = NULL;
     int64_t p = 0;
     polca_model_n_params(m, &p);
-    polca_checkpoints_open(ctx, series_path, NULL, &s);
+    polca_checkpoints_open(ctx, spec->series ? spec->series : series_path, NULL, &s);
+    /* the LCA axes from the default series, whichever series is decomposed */
     float *last = malloc((size_t)p * 4);
-    polca_checkpoints_read(s, T1 - 1, last, p);
+    polca_checkpoints *base = NULL;
+    polca_checkpoints_open(ctx, series_path, NULL, &base);
+    polca_checkpoints_read(base, T1 - 1, last, p);
+    polca_checkpoints_destroy(base);
     polca_basis_create_random(ctx, p, K, NULL, &b);
     polca_basis_create_axis(ctx, p, last, KL, NULL, &lca);
     polca_options_create(&o);
@@ -181,7 +192,7 @@ static int same(const result *a, const result *b) {
 }
 
 static run_spec reference(const char *curvature) {
-    run_spec ref = {curvature, NULL, 0, -1, 0, {{0}}};
+    run_spec ref = {curvature, NULL, 0, -1, 0, {{0}}, NULL};
     run_ranks(&ref, 1);
     return ref;
 }
@@ -194,7 +205,7 @@ TEST(ranks_give_the_single_process_bits) {
         CHECK_OK(ref.res[0].status);
         CHECK(ref.res[0].len[2] > 0 && ref.res[0].len[3] > 0); /* Fisher and LCA kept */
         for (int s = 0; s < 3; s++) {
-            run_spec spec = {modes[m], NULL, 0, -1, 0, {{0}}};
+            run_spec spec = {modes[m], NULL, 0, -1, 0, {{0}}, NULL};
             run_ranks(&spec, sizes[s]);
             for (int32_t r = 0; r < sizes[s]; r++) {
                 if (spec.res[r].status != POLCA_OK || !same(&spec.res[r], &ref.res[0]))
@@ -214,10 +225,10 @@ TEST(a_cancelled_run_resumes_to_the_same_bits) {
     char path[160];
     snprintf(path, sizeof path, "%s/one.progress", dir);
     for (int64_t j = 1; j < T1; j++) {
-        run_spec cut = {"exact", path, 0, 0, j, {{0}}};
+        run_spec cut = {"exact", path, 0, 0, j, {{0}}, NULL};
         run_ranks(&cut, 1);
         CHECK_STATUS(cut.res[0].status, POLCA_ERR_CANCELLED);
-        run_spec again = {"exact", path, 1, -1, 0, {{0}}};
+        run_spec again = {"exact", path, 1, -1, 0, {{0}}, NULL};
         run_ranks(&again, 1);
         CHECK_OK(again.res[0].status);
         if (!same(&again.res[0], &ref.res[0])) FAILF("resumed after %lld checkpoints: differs", (long long)j);
@@ -236,7 +247,7 @@ TEST(ranks_resume_and_agree_on_a_failure) {
     CHECK_OK(ref.res[0].status);
     char path[160];
     snprintf(path, sizeof path, "%s/two.progress", dir);
-    run_spec cut = {"secant", path, 0, 1, 1, {{0}}};
+    run_spec cut = {"secant", path, 0, 1, 1, {{0}}, NULL};
     run_ranks(&cut, 2);
     for (int r = 0; r < 2; r++) {
         CHECK(cut.res[r].status == POLCA_ERR_CANCELLED);
@@ -245,7 +256,7 @@ TEST(ranks_resume_and_agree_on_a_failure) {
     char rank_file[200];
     snprintf(rank_file, sizeof rank_file, "%s.1-of-2", path);
     CHECK(access(rank_file, F_OK) == 0);
-    run_spec again = {"secant", path, 1, -1, 0, {{0}}};
+    run_spec again = {"secant", path, 1, -1, 0, {{0}}, NULL};
     run_ranks(&again, 2);
     for (int r = 0; r < 2; r++) {
         CHECK_OK(again.res[r].status);
@@ -258,10 +269,10 @@ TEST(ranks_resume_and_agree_on_a_failure) {
 TEST(a_progress_file_of_another_computation_is_refused) {
     char path[160];
     snprintf(path, sizeof path, "%s/other.progress", dir);
-    run_spec cut = {"exact", path, 0, 0, 2, {{0}}};
+    run_spec cut = {"exact", path, 0, 0, 2, {{0}}, NULL};
     run_ranks(&cut, 1);
     CHECK(cut.res[0].status == POLCA_ERR_CANCELLED);
-    run_spec other = {"none", path, 1, -1, 0, {{0}}};
+    run_spec other = {"none", path, 1, -1, 0, {{0}}, NULL};
     run_ranks(&other, 1);
     CHECK(other.res[0].status == POLCA_ERR_STATE);
     CHECK(strstr(other.res[0].message, path) && strstr(other.res[0].message, "another computation"));
@@ -270,13 +281,18 @@ TEST(a_progress_file_of_another_computation_is_refused) {
     CHECK(f != NULL);
     fputs("torn record bytes", f);
     fclose(f);
-    run_spec again = {"exact", path, 1, -1, 0, {{0}}};
+    run_spec again = {"exact", path, 1, -1, 0, {{0}}, NULL};
     run_ranks(&again, 1);
     CHECK_OK(again.res[0].status);
     run_spec ref = reference("exact");
     CHECK(same(&again.res[0], &ref.res[0]));
     result_free(&again.res[0]);
     result_free(&ref.res[0]);
+    /* the same steps on other weights: the replayed records do not fit */
+    run_spec moved = {"exact", path, 1, -1, 0, {{0}}, other_path};
+    run_ranks(&moved, 1);
+    CHECK(moved.res[0].status == POLCA_ERR_STATE);
+    CHECK(strstr(moved.res[0].message, "other parameters at checkpoint 0 (step 1)"));
 }
 
 int main(void) {
