@@ -12,11 +12,14 @@
 #include "model.h"
 #include "model_impl.h"
 #include "polca_engine.h"
+#include "comm.h"
+#include "progress_file.h"
 #include "trajectories.h"
 
 static const polca__option_spec traj_options[] = {
     {"curvature", POLCA_OPT_STRING}, {"first_order", POLCA_OPT_INT},
     {"fisher", POLCA_OPT_INT},       {"block", POLCA_OPT_INT},
+    {"progress_file", POLCA_OPT_STRING}, {"resume", POLCA_OPT_INT},
     {NULL, 0},
 };
 
@@ -157,11 +160,53 @@ static int32_t parse_options(const polca_options *o, const char *fn, int32_t *cu
     if ((f1 != 0 && f1 != 1) || (fi != 0 && fi != 1))
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
                            "%s: options 'first_order' and 'fisher' must be 0 or 1", fn);
+    int64_t resume = polca__options_int(o, "resume", 0);
+    if (resume != 0 && resume != 1)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: option 'resume' is %lld; must be 0 or 1",
+                           fn, (long long)resume);
+    if (resume && !polca__options_string(o, "progress_file", NULL))
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: option 'resume' is 1 but no 'progress_file' is set", fn);
     if (*block < 1 || *block > 4096)
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: option 'block' is %lld; must be 1..4096",
                            fn, (long long)*block);
     *first = (int32_t)f1, *fisher = (int32_t)fi;
     return POLCA_OK;
+}
+
+/* Every input that decides the result, for the progress file. */
+static int32_t traj_fingerprint(polca_context *ctx, const polca_model *model,
+                                const polca_data *data, polca_checkpoints *series,
+                                const float *rows, const int64_t shape[5], const int32_t flags[3],
+                                int64_t block, uint64_t *out) {
+    uint64_t h = POLCA__FP_START;
+    polca__fingerprint(&h, shape, 5 * sizeof *shape); /* P, N, K, K_lca, T1 */
+    polca__fingerprint(&h, flags, 3 * sizeof *flags); /* curvature, first order, Fisher */
+    polca__fingerprint(&h, &block, sizeof block);
+    polca__fingerprint(&h, rows, (size_t)(shape[2] + shape[3]) * (size_t)shape[0] * sizeof *rows);
+    for (int64_t t = 0; t < shape[4]; t++) {
+        int64_t step;
+        int32_t st = polca_checkpoints_step(series, t, &step);
+        if (st) return st;
+        polca__fingerprint(&h, &step, sizeof step);
+    }
+    polca__fingerprint_data(&h, data);
+    polca__fingerprint_model(&h, model);
+    polca__fingerprint_context(&h, ctx);
+    *out = h;
+    return POLCA_OK;
+}
+
+static int32_t open_progress(polca_context *ctx, const polca_options *o, uint64_t fingerprint,
+                             polca__progress_file **out) {
+    const char *path = polca__options_string(o, "progress_file", NULL);
+    if (!path) return POLCA_OK;
+    char *mine = polca__progress_path(ctx, path);
+    if (!mine) return POLCA_ERR_OUT_OF_MEMORY;
+    int32_t st = polca__progress_open(mine, POLCA__PROGRESS_TRAJECTORIES, fingerprint,
+                                      (int)polca__options_int(o, "resume", 0), out);
+    free(mine);
+    return st;
 }
 
 int32_t polca_trajectories_create(polca_context *ctx, const polca_model *model,
@@ -217,10 +262,18 @@ int32_t polca_trajectories_create(polca_context *ctx, const polca_model *model,
     if (!st) st = be->alloc(bs, gbytes, (void **)&src.g);
     if (!st && curvature == POLCA__CURV_EXACT) st = be->alloc(bs, gbytes, (void **)&src.c);
     if (!st) st = be->alloc(bs, (size_t)n * sizeof(float), (void **)&src.losses);
+    polca__progress_file *pf = NULL;
+    if (!st && polca__options_string(options, "progress_file", NULL)) {
+        const int64_t shape[5] = {p, n, k, kl, t1};
+        const int32_t flags[3] = {curvature, first_order, fisher};
+        uint64_t fp = 0;
+        st = traj_fingerprint(ctx, model, data, series, host_basis, shape, flags, block, &fp);
+        if (!st) st = open_progress(ctx, options, fp, &pf);
+    }
     if (!st) {
         polca__engine_source es = {&src, t1, p, n, read_checkpoint, dirderivs};
         polca__engine_request req = {host_basis, k, kl ? host_basis + k * p : NULL, kl,
-                                     curvature, first_order, fisher, block};
+                                     curvature, first_order, fisher, block, pf};
         /* every output kind comes from the engine, which refuses
          * non-finite values (naming checkpoint and quantity) */
         polca__engine_output eo = {t->steps,
@@ -231,7 +284,10 @@ int32_t polca_trajectories_create(polca_context *ctx, const polca_model *model,
                                    t->data[POLCA_TRAJ_LCA],
                                    t->data[POLCA_TRAJ_LOSS_CHANGE]};
         st = polca__engine_run(ctx, &es, &req, &eo);
+    } else {
+        st = polca__comm_agree(ctx, st); /* the engine's ranks must not wait for this one */
     }
+    polca__progress_close(pf);
     be->release(bs, src.theta), be->release(bs, src.g), be->release(bs, src.c);
     be->release(bs, src.losses), be->release(bs, dev_rows[0]), be->release(bs, dev_rows[1]);
     free(host_basis);
