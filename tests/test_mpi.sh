@@ -45,9 +45,11 @@ job() {
     name=$1 np=$2
     shift 2
     rm -f "$tmp"/status.*
-    (cd "$tmp" && timeout 60 $MPIRUN -np "$np" sh -c \
-        '"$0" "$@"; echo $? >"status.$OMPI_COMM_WORLD_RANK"' "$bin" "$@" >"$tmp/out" 2>"$tmp/err")
-    rc=$?
+    start=$(date +%s)
+    (cd "$tmp" && POLCA_TEST_DIR="$tmp" timeout 60 $MPIRUN -np "$np" sh -c \
+        'eval "$POLCA_TEST_PRE"; "$0" "$@"; echo $? >"$POLCA_TEST_DIR/status.$OMPI_COMM_WORLD_RANK"' \
+        "$bin" "$@" >"$tmp/out" 2>"$tmp/err")
+    rc=$? took=$(($(date +%s) - start))
     statuses=$(cat "$tmp"/status.* 2>/dev/null | sort | uniq -c | awk '{print $2 "x" $1}' | tr '\n' ' ')
     errlines=$(grep -c '^polca' "$tmp/err")
 }
@@ -135,6 +137,23 @@ job_fail "an existing output on 2 ranks" 2 1 "exists" cluster ref_traj.polca --m
 export POLCA_MPI_MODULE="$tmp/none.so"
 job_fail "the module missing under mpirun: refused, not run twice" 2 2 "MPI module" info model.json
 unset POLCA_MPI_MODULE
+# a bad file on one rank only: rank 1 runs in r1/, where the tokens and the
+# trajectories are cut short; every rank stops at once (before the
+# collective call rank 0 would wait in until the timeout, 30 s here)
+mkdir "$tmp/r1"
+for f in model.json mask.npy series.polca ref_basis.polca; do ln -s "../$f" "$tmp/r1/$f"; done
+head -c 100 "$tmp/tokens.npy" >"$tmp/r1/tokens.npy"
+head -c 100 "$tmp/ref_traj.polca" >"$tmp/r1/ref_traj.polca"
+export POLCA_TEST_PRE='[ "$OMPI_COMM_WORLD_RANK" = 1 ] && cd r1'
+for c in "basis $BASIS --out never.polca" "decompose $DECOMP --out never.polca" \
+    "cluster ref_traj.polca --min-cluster-size 8 --out never.json"; do
+    job_fail "a bad file on rank 1 only: ${c%% *}" 2 2 "rank 1: " $c
+    [ "$took" -lt 15 ] && ok "a bad file on rank 1 only: ${c%% *} ends in ${took} s" ||
+        fail "a bad file on rank 1 only: ${c%% *}" "took ${took} s: the ranks waited for each other"
+done
+unset POLCA_TEST_PRE
+[ ! -e "$tmp/never.polca" ] && [ ! -e "$tmp/never.json" ] && ok "no output after a failure on one rank" ||
+    fail "failure on one rank" "an output was written"
 # a long basis; rank 1 killed with kill -9 after 1 s
 "$PY" -c "import numpy as np; np.save('$tmp/long.npy', np.random.default_rng(1).integers(0, 7, (3000, 6)))"
 start=$(date +%s)

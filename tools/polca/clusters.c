@@ -143,6 +143,7 @@ int cluster_kind(const cli_args *a, polca_trajectories *t, int32_t kind, polca_c
     if (!rc && cli_get(a, "plateau-over")) rc = cli_opt_string(&o, "plateau_over", cli_get(a, "plateau-over"));
     if (!rc && !exact && !cli_get(a, "plateau"))
         rc = cli_fail(CLI_INPUT, "the trajectories hold no exact loss to find the plateau: give --plateau");
+    if (!rc) rc = cli_mpi_agree(CLI_OK); /* under MPI: no rank failed before the collective call */
     if (!rc) {
         st = polca_clustering_create(g_cli.ctx, k, n, tt, x, t1, exact, o, out);
         if (st) rc = cli_lib(st, kind == POLCA_TRAJ_POLCA ? "clustering the POLCA trajectories" : traj_kind_titles[kind]);

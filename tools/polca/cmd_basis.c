@@ -126,6 +126,7 @@ static int hessian(const cli_args *a, polca_checkpoints *series, int64_t count, 
         int32_t st = polca_checkpoints_open(g_cli.ctx, cli_get(a, "scales"), NULL, &scales);
         if (st) rc = cli_lib(st, NULL);
     }
+    if (!rc) rc = cli_mpi_agree(CLI_OK); /* under MPI: no rank failed before the collective call */
     if (!rc) {
         int32_t st = scales ? polca_basis_create_hessian_scaled(g_cli.ctx, model, data, series,
                                                                 scales, idx, n_idx, k, o, out)

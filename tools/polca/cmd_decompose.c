@@ -44,6 +44,7 @@ static int compute(polca_model *m, polca_data *d, polca_checkpoints *s, polca_ba
                    polca_basis *lca, polca_options **o, const char *partial, int resume,
                    polca_trajectories **out) {
     int rc = cli_partial_options(o, partial, resume);
+    if (!rc) rc = cli_mpi_agree(CLI_OK); /* under MPI: no rank failed before the collective call */
     int32_t st = rc ? 0 : polca_trajectories_create(g_cli.ctx, m, d, s, b, lca, *o, out);
     return rc ? rc : st ? cli_lib(st, NULL) : CLI_OK;
 }

@@ -44,6 +44,11 @@ static struct {
 
 static char g_scratch[PATH_MAX];
 
+/* The first agreement that found a failure: every rank knows it, so no
+ * rank takes part in another (cli_mpi_finish skips its own). */
+static int32_t g_agreed_code, g_agreed_rank = -1;
+static char g_agreed[sizeof g_cli.error];
+
 /* The launcher variable that is set ("NAME=value" in buf), or NULL. */
 static const char *launcher(char *buf, size_t len) {
     static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", NULL};
@@ -175,42 +180,44 @@ static void remove_scratch(void) {
     g_scratch[0] = '\0';
 }
 
-int cli_mpi_agree(int rc) {
-    if (!g_cli.mpi) return rc;
+/* Every rank's code (and message, g_cli.error) -> the lowest failing
+ * rank's; the first failure agreed is kept in g_agreed*. */
+static int agree(int rc) {
     int32_t code = 0, first = -1;
-    char agreed[sizeof g_cli.error];
     if (g_cli.comm_broken) return CLI_LIBRARY;
-    if (g_mod.agree(rc, g_cli.error, &code, &first, agreed, sizeof agreed)) {
+    if (g_agreed_code) return g_agreed_code;
+    if (!rc) g_cli.error[0] = '\0';
+    else if (!g_cli.error[0]) snprintf(g_cli.error, sizeof g_cli.error, "failed with exit status %d", rc);
+    if (g_mod.agree(rc, g_cli.error, &code, &first, g_agreed, sizeof g_agreed)) {
         g_cli.comm_broken = 1; /* cli_mpi_finish ends the job */
-        if (!g_cli.error[0]) snprintf(g_cli.error, sizeof g_cli.error, "%s", g_mod.error());
+        size_t at = strlen(g_cli.error);
+        snprintf(g_cli.error + at, sizeof g_cli.error - at, "%s%s", at ? "; then " : "", g_mod.error());
         return CLI_LIBRARY;
     }
-    if (code && !g_cli.error[0]) snprintf(g_cli.error, sizeof g_cli.error, "%s", agreed);
+    g_agreed_code = code;
+    g_agreed_rank = first;
     return code;
 }
 
+int cli_mpi_agree(int rc) { return g_cli.mpi ? agree(rc) : rc; }
+
 int cli_mpi_finish(int rc) {
     if (!g_cli.mpi) return rc;
-    char text[sizeof g_cli.error + 64], agreed[sizeof g_cli.error];
+    char text[sizeof g_cli.error + 64];
     polca_context_destroy(g_cli.ctx); /* it borrows the communicator */
     g_cli.ctx = NULL;
     remove_scratch();
-    if (!rc) g_cli.error[0] = '\0';
-    else if (!g_cli.error[0])
-        snprintf(g_cli.error, sizeof g_cli.error, "failed with exit status %d", rc);
-    int32_t code = 0, first = -1;
-    if (g_cli.comm_broken ||
-        g_mod.agree(rc, g_cli.error, &code, &first, agreed, sizeof agreed)) {
+    /* after a failure every rank knows of (g_agreed_code), no rank agrees again */
+    int code = agree(rc);
+    if (g_cli.comm_broken) {
         /* the ranks cannot agree any more: this rank says why, and the job ends */
-        if (g_cli.comm_broken) snprintf(text, sizeof text, "%s", g_cli.error);
-        else snprintf(text, sizeof text, "%s%s%s", g_cli.error, rc ? "; then " : "", g_mod.error());
-        say_error(text);
+        say_error(g_cli.error);
         g_mod.abort(rc ? rc : CLI_LIBRARY);
         return rc ? rc : CLI_LIBRARY;
     }
     if (code && g_cli.rank == 0) {
-        if (!strncmp(agreed, "rank ", 5)) snprintf(text, sizeof text, "%s", agreed);
-        else snprintf(text, sizeof text, "rank %d: %s", (int)first, agreed);
+        if (!strncmp(g_agreed, "rank ", 5)) snprintf(text, sizeof text, "%s", g_agreed);
+        else snprintf(text, sizeof text, "rank %d: %s", (int)g_agreed_rank, g_agreed);
         say_error(text);
     }
     polca_comm_destroy(g_cli.comm);

@@ -339,7 +339,12 @@ static int publish(cli_output *o) {
 }
 
 int cli_outputs_commit(cli_output *const *outs, int n) {
-    int rc = CLI_OK;
+    /* under MPI rank 0 publishes only when no rank failed */
+    int rc = cli_mpi_agree(CLI_OK);
+    if (rc) {
+        for (int i = 0; i < n; i++) cli_output_abort(outs[i]);
+        return rc;
+    }
     if (g_cli.rank > 0) {
         /* under MPI: rank 0 publishes; this rank's copies go */
         for (int i = 0; i < n; i++) cli_output_abort(outs[i]);
