@@ -9,7 +9,8 @@
 # the bundled CLI (help, info, exit status), POLCA_LIBRARY still overrides,
 # and `pip wheel` makes a platform wheel whose RECORD hashes are right.
 # Where nvcc exists the install bundles the CUDA module too (about 20 s more
-# at -j2); the `pip wheel` check builds without it (POLCA_CUDA=0).
+# at -j2); the `pip wheel` check builds without it (POLCA_CUDA=0). Where
+# mpicc exists it bundles the MPI module.
 . tests/lib.sh
 [ -n "$POLCA_SANITIZED" ] && { skip "pip install" "not under sanitizers (the package is the plain build)"; finish; }
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -113,6 +114,17 @@ except polca.PolcaError as e:
     esac
 else
     skip "CUDA module bundled" "no nvcc"
+fi
+# The MPI module likewise where mpicc is found; polca.mpi loads it from
+# beside the bundled library.
+if command -v mpicc >/dev/null 2>&1; then
+    out=$(cd "$tmp/work" && "$tmp/venv/bin/python" -c '
+import polca.mpi
+print(polca.mpi.module()._name)' 2>&1)
+    [ "$out" = "$site/polca/lib/libpolca_mpi.so.0" ] && ok "MPI module bundled and found by polca.mpi" ||
+        fail "MPI module bundled" "mpicc found; polca.mpi loaded: $out"
+else
+    skip "MPI module bundled" "no mpicc"
 fi
 out=$(cd "$tmp/work" && "$polca" --help 2>&1); rc=$?
 case "$rc:$out" in

@@ -6,14 +6,17 @@ the network - no setuptools, no wheel package - so the install works offline
 once the C build dependencies (`make deps`) are present.
 
 build_wheel runs the repository's Makefile (two folders up) into a
-temporary folder - `make lib cli cuda BUILD=<tmp>/build LIBOUT=<tmp>/lib`;
-`cuda` builds the CUDA module only where the Makefile finds nvcc - and
-writes the wheel zip by hand:
+temporary folder - `make lib cli cuda mpi BUILD=<tmp>/build LIBOUT=<tmp>/lib`;
+`cuda` builds the CUDA module only where the Makefile finds nvcc, `mpi` the
+MPI module only where it finds mpicc - and writes the wheel zip by hand:
 
     polca/*.py                      the bindings
     polca/lib/libpolca.so.0         the library (found first by _native.py)
     polca/lib/libpolca_cuda.so.0    the CUDA module, when built (libpolca
                                     loads it from beside itself)
+    polca/lib/libpolca_mpi.so.0     the MPI module, when built (polca.mpi and
+                                    the CLI under mpirun load it from beside
+                                    libpolca)
     polca/bin/polca                 the CLI (its runpath $ORIGIN/../lib finds
                                     the library above); the console command
                                     `polca` (polca._cli:main) execs it
@@ -21,7 +24,8 @@ writes the wheel zip by hand:
 
 The wheel is tagged py3-none-<platform> (it holds native code, loaded by
 ctypes, but no CPython extension). Environment: POLCA_MAKE_JOBS (make -j,
-default: the CPU count), POLCA_CUDA=0 (skip the CUDA module), MAKE, and the
+default: the CPU count), POLCA_CUDA=0 (skip the CUDA module), POLCA_MPI=0
+(skip the MPI module), MAKE, and the
 Makefile's own variables (CC, CFLAGS, NVCC, ...) as usual.
 
 build_sdist is refused: this folder alone does not hold the C sources.
@@ -135,6 +139,8 @@ def _make(tmp):
     goals = ["lib", "cli"]
     if os.environ.get("POLCA_CUDA", "1") != "0":
         goals.append("cuda")  # builds nothing where the Makefile finds no nvcc
+    if os.environ.get("POLCA_MPI", "1") != "0":
+        goals.append("mpi")  # builds nothing where the Makefile finds no mpicc
     build, libout = os.path.join(tmp, "build"), os.path.join(tmp, "lib")
     cmd = [make, "-C", ROOT, f"-j{jobs}", f"BUILD={build}", f"LIBOUT={libout}"] + goals
     # make's own output goes to stderr: a frontend may read stdout.
@@ -156,6 +162,9 @@ def _make(tmp):
     cuda = os.path.join(libout, "libpolca_cuda.so.0")
     if os.path.exists(cuda):
         files["polca/lib/libpolca_cuda.so.0"] = cuda
+    mpi = os.path.join(libout, "libpolca_mpi.so.0")
+    if os.path.exists(mpi):
+        files["polca/lib/libpolca_mpi.so.0"] = mpi
     for arc, path in files.items():
         if not os.path.isfile(path):
             raise BuildError(f"make succeeded but {path} is missing (for {arc})")
