@@ -390,6 +390,10 @@ TEST(comm) {
     BADO(POLCA_ERR_INVALID_ARGUMENT, "ctx", &got, sizeof got, polca_context_comm(NULL, &got));
     BADO(POLCA_ERR_INVALID_ARGUMENT, "ctx", &got, sizeof got, polca_context_comm(WRONG_CTX, &got));
     BAD(POLCA_ERR_INVALID_ARGUMENT, "out_comm", polca_context_comm(fx.ctx, NULL));
+    cover("polca_comm_agree");
+    BAD(POLCA_ERR_INVALID_ARGUMENT, "comm", polca_comm_agree(WRONG(polca_comm), POLCA_OK));
+    EXPECT(polca_comm_agree(NULL, POLCA_ERR_IO) == POLCA_ERR_IO);
+    EXPECT(polca_comm_agree(c, POLCA_ERR_IO) == POLCA_ERR_IO); /* size 1: unchanged */
     cover("polca_comm_destroy");
     polca_comm_destroy(NULL);
     polca_comm_destroy(WRONG(polca_comm));
