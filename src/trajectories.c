@@ -209,32 +209,60 @@ static int32_t open_progress(polca_context *ctx, const polca_options *o, uint64_
     return st;
 }
 
+/* What a call computes, from its checked inputs. */
+typedef struct traj_plan {
+    int32_t curvature, first_order, fisher;
+    int64_t block, t1;
+} traj_plan;
+
+/* Checks every input and allocates the outputs; local to this rank. */
+static int32_t prepare(polca_context *ctx, const polca_model *model, const polca_data *data,
+                       polca_checkpoints *series, const polca_basis *basis, const polca_basis *lca,
+                       const polca_options *options, polca_trajectories **out, const char *fn,
+                       traj_plan *pl, polca_trajectories **t) {
+    int32_t st = check_inputs(ctx, model, data, series, basis, lca, fn);
+    if (st) return st;
+    if (!out) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'out' is NULL", fn);
+    if ((st = parse_options(options, fn, &pl->curvature, &pl->first_order, &pl->fisher,
+                            &pl->block)))
+        return st;
+    if ((st = polca_checkpoints_count(series, &pl->t1))) return st;
+    if (pl->t1 < 2)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: the series has %lld checkpoint(s); POLCA needs at least 2", fn,
+                           (long long)pl->t1);
+    const int64_t kl = lca ? lca->k : 0;
+    if (pl->block > basis->k + kl) pl->block = basis->k + kl;
+    uint32_t kinds = 1u << POLCA_TRAJ_POLCA | 1u << POLCA_TRAJ_EXACT_LOSS |
+                     1u << POLCA_TRAJ_LOSS_CHANGE |
+                     (uint32_t)pl->first_order << POLCA_TRAJ_FIRST_ORDER |
+                     (uint32_t)pl->fisher << POLCA_TRAJ_FISHER | (kl ? 1u << POLCA_TRAJ_LCA : 0u);
+    return polca__traj_new(ctx, basis->k, kl, polca__data_n_samples(data), pl->t1, pl->curvature,
+                           kinds, t);
+}
+
 int32_t polca_trajectories_create(polca_context *ctx, const polca_model *model,
                                   const polca_data *data, polca_checkpoints *series,
                                   const polca_basis *basis, const polca_basis *lca,
                                   const polca_options *options, polca_trajectories **out) {
     static const char *fn = "polca_trajectories_create";
     polca__clear_error();
-    int32_t st = check_inputs(ctx, model, data, series, basis, lca, fn);
+    /* without a context there is no communicator to agree over */
+    int32_t st = polca__check_handle(ctx, POLCA_MAGIC_CONTEXT, fn, "ctx", "polca_context");
     if (st) return st;
-    if (!out) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'out' is NULL", fn);
-    int32_t curvature = 0, first_order = 0, fisher = 0;
-    int64_t block = 1, t1 = 0;
-    if ((st = parse_options(options, fn, &curvature, &first_order, &fisher, &block))) return st;
-    if ((st = polca_checkpoints_count(series, &t1))) return st;
-
+    traj_plan pl = {0, 0, 0, 1, 0};
+    polca_trajectories *t = NULL;
+    /* over ranks, a rank whose inputs fail must not leave the others
+     * waiting in the engine: every rank learns of it here */
+    if ((st = polca__comm_agree(ctx, prepare(ctx, model, data, series, basis, lca, options, out,
+                                             fn, &pl, &t)))) {
+        polca_trajectories_destroy(t);
+        return st;
+    }
+    const int32_t curvature = pl.curvature, first_order = pl.first_order, fisher = pl.fisher;
+    const int64_t block = pl.block, t1 = pl.t1;
     const int64_t p = basis->p, n = polca__data_n_samples(data), k = basis->k;
     const int64_t kl = lca ? lca->k : 0;
-    if (block > k + kl) block = k + kl;
-    uint32_t kinds = 1u << POLCA_TRAJ_POLCA | 1u << POLCA_TRAJ_EXACT_LOSS |
-                     1u << POLCA_TRAJ_LOSS_CHANGE | (uint32_t)first_order << POLCA_TRAJ_FIRST_ORDER |
-                     (uint32_t)fisher << POLCA_TRAJ_FISHER | (kl ? 1u << POLCA_TRAJ_LCA : 0u);
-    polca_trajectories *t = NULL;
-    if (t1 < 2)
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
-                           "%s: the series has %lld checkpoint(s); POLCA needs at least 2", fn,
-                           (long long)t1);
-    if ((st = polca__traj_new(ctx, k, kl, n, t1, curvature, kinds, &t))) return st;
 
     /* Host copies of the directions (the engine projects theta moves onto
      * them) and backend-resident rows for the model. */
