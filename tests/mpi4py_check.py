@@ -1,11 +1,16 @@
 #!/usr/bin/python3
 """Python over MPI (tests/test_mpi.sh runs it under mpirun): a polca.Context
-takes an mpi4py communicator; clustering a trajectories file over the ranks
-gives every rank the labels one process gets.
+takes an mpi4py communicator; the trajectories computed over the ranks are
+bit for bit one process's, and clustering a trajectories file over the
+ranks gives every rank the labels one process gets.
 
-    mpirun -np N python3 tests/mpi4py_check.py TRAJ.polca
+    mpirun -np N python3 tests/mpi4py_check.py DIR
+    (DIR: tests/cli_fixtures.py's files, series.polca, ref_basis.polca,
+    ref_traj.polca)
 
 Prints "ok ..." from rank 0 and "FAIL ..." from any rank."""
+import json
+import os
 import sys
 
 import numpy as np
@@ -39,8 +44,24 @@ try:
 except TypeError as e:
     check("mpi4py" in str(e), "a non-communicator is refused", str(e))
 
-ta = polca.Trajectories.load(alone, sys.argv[1])
-ts = polca.Trajectories.load(shared, sys.argv[1])
+d = sys.argv[1]
+with open(os.path.join(d, "model.json")) as f:
+    cfg = polca.transformer_config(json.load(f))
+tokens, mask = np.load(os.path.join(d, "tokens.npy")), np.load(os.path.join(d, "mask.npy"))
+made = []
+for ctx in (alone, shared):
+    model = polca.Model.transformer(ctx, cfg)
+    data = polca.Data.tokens(ctx, tokens, mask)
+    series = polca.Checkpoints.open(ctx, os.path.join(d, "series.polca"))
+    basis = polca.Basis.load(ctx, os.path.join(d, "ref_basis.polca"))
+    made.append(polca.Trajectories.create(ctx, model, data, series, basis))
+same = all(np.array_equal(made[0].view(kind), made[1].view(kind))
+           for kind in (polca.POLCA, polca.FIRST_ORDER, polca.EXACT_LOSS))
+check(same, f"Trajectories.create over {size} ranks: bit for bit one process's, on every rank")
+del made
+
+ta = polca.Trajectories.load(alone, os.path.join(d, "ref_traj.polca"))
+ts = polca.Trajectories.load(shared, os.path.join(d, "ref_traj.polca"))
 ca = polca.Clustering.from_trajectories(alone, ta, min_cluster_size=8)
 cs = polca.Clustering.from_trajectories(shared, ts, min_cluster_size=8)
 k = ca.shape[0]

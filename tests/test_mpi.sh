@@ -205,12 +205,12 @@ fi
 # ---- Python: an mpi4py communicator ----
 if "$PY" -c "import mpi4py" 2>/dev/null; then
     PYTHONPATH="$root/bindings/python" POLCA_LIBRARY="$root/$LIBOUT/libpolca.so.0" \
-        timeout 60 $MPIRUN -np 2 "$PY" tests/mpi4py_check.py "$tmp/ref_traj.polca" >"$tmp/out" 2>"$tmp/err"
+        timeout 60 $MPIRUN -np 2 "$PY" tests/mpi4py_check.py "$tmp" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     grep -E '^(ok|FAIL) ' "$tmp/out" | sed 's/^\(ok\|FAIL\) /\1 mpi4py: /'
     n_ok=$(grep -c '^ok ' "$tmp/out") n_fail=$(grep -c '^FAIL ' "$tmp/out")
     T_PASSED=$((T_PASSED + n_ok)) T_FAILED=$((T_FAILED + n_fail))
-    [ $rc -eq 0 ] && [ "$n_ok" -ge 6 ] || fail "mpi4py on 2 ranks" "rc=$rc, $n_ok ok: $(head -c 600 "$tmp/err")"
+    [ $rc -eq 0 ] && [ "$n_ok" -ge 7 ] || fail "mpi4py on 2 ranks" "rc=$rc, $n_ok ok: $(head -c 600 "$tmp/err")"
 else
     skip mpi4py "python3-mpi4py is not installed (make deps installs it)"
 fi
