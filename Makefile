@@ -336,7 +336,8 @@ uninstall-cli:
 	rm -f $(DESTDIR)$(PREFIX)/bin/polca
 -include $(CLI_OBJ:.o=.d)
 # tests/test_cli_readers.c compiles the tool's readers in.
-$(BUILD)/tests/test_cli_readers: tools/polca/json.c tools/polca/json.h tools/polca/npy.c tools/polca/npy.h
+$(BUILD)/tests/test_cli_readers: tools/polca/json.c tools/polca/json.h tools/polca/npy.c tools/polca/npy.h \
+	tools/polca/common.c tools/polca/output.c tools/polca/mpi.c
 
 # ---- The fault campaign (tests/faults/, issue 21): hostile files, kill -9,
 # SIGINT, a full disk, read-only directories, existing outputs, concurrent

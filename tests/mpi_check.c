@@ -169,6 +169,23 @@ int main(int argc, char **argv) {
     st = polca_mpi_comm_create(MPI_COMM_WORLD, -1, &none);
     check(st == POLCA_ERR_INVALID_ARGUMENT && strstr(polca_mpi_last_error(), "timeout_s") && !none,
           "a negative timeout refused", polca_mpi_last_error());
+    st = polca_mpi_comm_create(MPI_COMM_WORLD, NAN, &none);
+    check(st == POLCA_ERR_INVALID_ARGUMENT && !none, "a NaN timeout refused", polca_mpi_last_error());
+    st = polca_mpi_comm_create(MPI_COMM_WORLD, 0, NULL);
+    check(st == POLCA_ERR_INVALID_ARGUMENT && strstr(polca_mpi_last_error(), "'out'"),
+          "out NULL refused", polca_mpi_last_error());
+    st = polca_mpi_comm_create_f((int64_t)1 << 40, 0, &none);
+    check(st == POLCA_ERR_INVALID_ARGUMENT && strstr(polca_mpi_last_error(), "Fortran") && !none,
+          "a Fortran handle out of range refused", polca_mpi_last_error());
+    setenv("POLCA_MPI_TIMEOUT", "soon", 1); /* every rank: refused before any collective */
+    st = polca_mpi_comm_create(MPI_COMM_WORLD, 0, &none);
+    check(st == POLCA_ERR_INVALID_ARGUMENT && strstr(polca_mpi_last_error(), "POLCA_MPI_TIMEOUT is 'soon'") &&
+              !none, "a bad POLCA_MPI_TIMEOUT refused", polca_mpi_last_error());
+    unsetenv("POLCA_MPI_TIMEOUT");
+    st = polca_mpi_comm_create(MPI_COMM_WORLD, 0, &none); /* a success clears the message */
+    check(!st && polca_mpi_last_error()[0] == '\0', "polca_mpi_last_error is empty after a success",
+          polca_mpi_last_error());
+    polca_comm_destroy(none);
     polca_context_set_comm(ctx, comm);
     if (!strcmp(mode, "timeout")) {
         timeout_case(ctx, t);

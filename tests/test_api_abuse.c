@@ -1549,6 +1549,9 @@ TEST(coverage) {
     char hp[256];
     while (fgets(hp, sizeof hp, ls)) {
         hp[strcspn(hp, "\n")] = 0;
+        /* the MPI module's header (libpolca_mpi.so, not libpolca): its bad
+         * inputs are tests/mpi_check.c's, run by tests/test_mpi.sh */
+        if (!strcmp(hp, "include/polca/mpi.h")) continue;
         FILE *f = fopen(hp, "r");
         if (!f) {
             FAILF("cannot read %s", hp);

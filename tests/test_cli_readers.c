@@ -19,6 +19,7 @@
 #include "../tools/polca/common.c"
 #include "../tools/polca/output.c"
 #include "../tools/polca/progress.c"
+#include "../tools/polca/mpi.c" /* output.c under MPI (inactive here) */
 
 static int parses(const char *text) {
     json_value *v = NULL;
