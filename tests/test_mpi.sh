@@ -10,7 +10,8 @@
 # naming the timeout, in time (tests/mpi_check.c, built here with mpicc,
 # also checks the module's sums, broadcasts and gathers, split into small
 # pieces with POLCA_MPI_CHUNK_BYTES); the launcher without the module is
-# refused. Python: an mpi4py communicator (tests/mpi4py_check.py).
+# refused; a 2-rank decompose killed and resumed (--resume) gives the
+# one-process file. Python: an mpi4py communicator (tests/mpi4py_check.py).
 # Skips where mpirun or mpicc is missing (make deps installs them).
 . tests/lib.sh
 bin="$BUILD/bin/polca"
@@ -168,6 +169,28 @@ else
     fail "rank 1 killed mid-run" "rc=$rc after ${took} s: $(head -c 600 "$tmp/err")"
 fi
 no_tmp_files "the failed jobs"
+
+# ---- --resume over 2 ranks: a decompose killed mid-run (kill -9 of rank
+# 1 after 1.5 s) continues from every rank's progress file and gives the
+# one-process file bit for bit ----
+"$PY" -c "import numpy as np; np.save('$tmp/many.npy', np.random.default_rng(2).integers(0, 7, (12000, 6)))"
+RES="--config model.json --tokens many.npy --series series.polca --basis ref_basis.polca --quiet"
+one decompose $RES --out res1.polca
+(cd "$tmp" && timeout 60 $MPIRUN -np 2 sh -c \
+    'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then (sleep 1.5; kill -9 $$) & fi; exec "$0" "$@"' \
+    "$bin" decompose $RES --out res2.polca >"$tmp/out" 2>"$tmp/err")
+rc=$?
+partial=$(ls "$tmp" | grep -c '^res2.polca.partial.[01]-of-2$')
+if [ $rc -ne 0 ] && [ ! -e "$tmp/res2.polca" ] && [ "$partial" -ge 1 ]; then
+    ok "decompose on 2 ranks killed: status $rc, no output, $partial progress files"
+    job_ok "decompose --resume on 2 ranks" 2 decompose $RES --out res2.polca --resume
+    cmp -s "$tmp/res1.polca" "$tmp/res2.polca" && ok "resumed on 2 ranks: the one-process file bit for bit" ||
+        fail "resumed on 2 ranks" "res2.polca differs from one process's"
+    left=$(ls "$tmp" | grep '^res2.polca.partial')
+    [ -z "$left" ] && ok "resumed on 2 ranks: progress files removed" || fail "progress files left" "$left"
+else
+    fail "decompose on 2 ranks killed" "rc=$rc (the kill came after the end?), $partial progress files: $(head -c 300 "$tmp/err")"
+fi
 
 # ---- the module's collectives and timeouts (tests/mpi_check.c) ----
 if mpicc -std=c11 -O1 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc -o "$tmp/mpi_check" tests/mpi_check.c \

@@ -338,18 +338,24 @@ static int publish(cli_output *o) {
     return CLI_OK;
 }
 
+static int publish_all(cli_output *const *outs, int n);
+
 int cli_outputs_commit(cli_output *const *outs, int n) {
-    /* under MPI rank 0 publishes only when no rank failed */
+    if (!g_cli.mpi) return publish_all(outs, n);
+    /* under MPI rank 0 publishes only when no rank failed, and every rank
+     * returns only once rank 0 has (with its status: a rank removes its
+     * progress file for --resume only after a success) */
     int rc = cli_mpi_agree(CLI_OK);
-    if (rc) {
-        for (int i = 0; i < n; i++) cli_output_abort(outs[i]);
-        return rc;
+    if (rc || g_cli.rank > 0) {
+        for (int i = 0; i < n; i++) cli_output_abort(outs[i]); /* this rank's copies go */
+        if (rc) return rc;
+        return cli_mpi_agree(g_interrupted ? cli_fail(CLI_INTERRUPTED, "interrupted") : CLI_OK);
     }
-    if (g_cli.rank > 0) {
-        /* under MPI: rank 0 publishes; this rank's copies go */
-        for (int i = 0; i < n; i++) cli_output_abort(outs[i]);
-        return g_interrupted ? cli_fail(CLI_INTERRUPTED, "interrupted") : CLI_OK;
-    }
+    return cli_mpi_agree(publish_all(outs, n));
+}
+
+static int publish_all(cli_output *const *outs, int n) {
+    int rc = CLI_OK;
     for (int i = 0; i < n && !rc; i++) rc = finish(outs[i]);
     if (!rc && g_interrupted) rc = cli_fail(CLI_INTERRUPTED, "interrupted");
     for (int i = 0; i < n && !rc; i++) rc = publish(outs[i]);
