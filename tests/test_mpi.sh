@@ -191,6 +191,23 @@ if [ $rc -ne 0 ] && [ ! -e "$tmp/res2.polca" ] && [ "$partial" -ge 1 ]; then
 else
     fail "decompose on 2 ranks killed" "rc=$rc (the kill came after the end?), $partial progress files: $(head -c 300 "$tmp/err")"
 fi
+# rank 0's publish step itself fails (--overwrite of a file a writer holds
+# locked): every rank fails with it and keeps its progress for --resume
+if command -v flock >/dev/null 2>&1; then
+    echo other >"$tmp/held.polca"
+    flock -x "$tmp/held.polca" sleep 30 &
+    holder=$!
+    sleep 0.3
+    job_fail "publishing fails on rank 0 (2 ranks)" 2 3 "a writer holds" decompose $RES --out held.polca --overwrite
+    kill $holder 2>/dev/null
+    wait $holder 2>/dev/null
+    n=$(ls "$tmp" | grep -c '^held.polca.partial.[01]-of-2$')
+    [ "$n" -eq 2 ] && [ "$(cat "$tmp/held.polca")" = other ] &&
+        ok "publishing failed: the held file kept, every rank's progress file kept" ||
+        fail "publishing failed on rank 0" "$n progress files kept (want 2): $(ls "$tmp" | grep held)"
+else
+    skip "publishing fails on rank 0" "no flock(1)"
+fi
 
 # ---- the module's collectives and timeouts (tests/mpi_check.c) ----
 if mpicc -std=c11 -O1 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc -o "$tmp/mpi_check" tests/mpi_check.c \
