@@ -305,7 +305,7 @@ static int32_t cluster_direction(polca_context *ctx, polca_clustering *c, const 
             c->mean[g * t + j] = (float)mean_d[j];
         }
         c->c_onset[g] = cluster_onset(s, on, size, c->mean + g * t, t, t1, work);
-        int64_t medoid_row;
+        int64_t medoid_row = 0;
         st = find_medoid(ctx, s, xs, m, size, t, rows, mean_d, &medoid_row);
         if (st) goto done;
         c->medoid[g] = kept[medoid_row];
