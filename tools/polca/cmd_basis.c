@@ -3,8 +3,10 @@
  * eigenvectors over chosen checkpoints), or a random or axis-aligned basis,
  * saved as a basis file (polca_basis_save).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -28,6 +30,7 @@ static const cli_opt opts[] = {
     {"max-products", "N", "Hessian-vector products per checkpoint (default: the solver's)"},
     {"krylov-size", "N", "Krylov subspace size per checkpoint"},
     {"no-warm-start", NULL, "start each checkpoint's solve from a random vector"},
+    {"resume", NULL, "hessian: continue a killed run from the progress it left in OUT.partial"},
     {"seed", "N", "seed of the random basis, the sequence draw and the solver (default 0)"},
     {"at", "INDEX", "axis: the checkpoint whose largest |theta| pick the axes (default last)"},
     {"overwrite", NULL, "replace an existing output file"},
@@ -86,7 +89,7 @@ static int sample_set(const cli_args *a, uint64_t seed, polca_data **out) {
 }
 
 static int hessian(const cli_args *a, polca_checkpoints *series, int64_t count, int64_t seed,
-                   polca_basis **out) {
+                   const char *partial, polca_basis **out) {
     const char *config;
     int64_t k = 1, every = 0, max_products = 0, krylov = 0;
     double tol = 0;
@@ -121,6 +124,9 @@ static int hessian(const cli_args *a, polca_checkpoints *series, int64_t count, 
     if (!rc && cli_flag(a, "shuffle")) rc = cli_opt_int(&o, "shuffle_seed", seed);
     if (!rc && cli_flag(a, "no-warm-start")) rc = cli_opt_int(&o, "warm_start", 0);
     if (!rc) rc = cli_opt_int(&o, "seed", seed);
+    /* progress after each basis checkpoint, so a killed run can --resume */
+    if (!rc) rc = cli_opt_string(&o, "progress_file", partial);
+    if (!rc && cli_flag(a, "resume")) rc = cli_opt_int(&o, "resume", 1);
     polca_checkpoints *scales = NULL;
     if (!rc && cli_get(a, "scales")) {
         int32_t st = polca_checkpoints_open(g_cli.ctx, cli_get(a, "scales"), NULL, &scales);
@@ -134,6 +140,10 @@ static int hessian(const cli_args *a, polca_checkpoints *series, int64_t count, 
         if (st == POLCA_ERR_NOT_CONVERGED) {
             cli_warn("%s; the basis keeps the best estimates (converged = no in polca info)",
                      polca_last_error());
+        } else if (st == POLCA_ERR_STATE && cli_flag(a, "resume")) {
+            /* OUT.partial is the progress of another computation: an input
+             * that does not fit the others */
+            rc = cli_fail(CLI_INPUT, "%s (or run without --resume)", polca_last_error());
         } else if (st) {
             rc = cli_lib(st, NULL);
         }
@@ -173,7 +183,8 @@ int cmd_basis(int argc, char **argv) {
         if ((rc = cli_get_int(&a, "k", 1, INT64_MAX, &k))) return rc;
         static const char *const hess_only[] = {"config", "format", "tokens", "mask", "max-seqs", "checkpoints",
                                                 "every", "shuffle", "which", "tol", "max-products",
-                                                "krylov-size", "no-warm-start", "scales", NULL};
+                                                "krylov-size", "no-warm-start", "scales",
+                                                "resume", NULL};
         for (int i = 0; hess_only[i]; i++)
             if (cli_get(&a, hess_only[i]))
                 return cli_fail(CLI_USAGE, "--%s applies to --method hessian only", hess_only[i]);
@@ -199,8 +210,16 @@ int cmd_basis(int argc, char **argv) {
         return cli_lib(status, NULL);
     }
     if (count == 0) rc = cli_fail(CLI_INPUT, "%s: the series is empty", series_path);
+    /* the progress file of a Hessian basis: OUT.partial, removed once OUT
+     * is saved (rank 0 alone writes it under MPI) */
+    char *partial = NULL;
     if (!rc && is_hessian) {
-        rc = hessian(&a, series, count, seed, &b);
+        size_t n = strlen(out) + sizeof ".partial";
+        if (!(partial = malloc(n))) rc = cli_fail(CLI_LIBRARY, "out of memory");
+        else snprintf(partial, n, "%s.partial", out);
+    }
+    if (!rc && is_hessian) {
+        rc = hessian(&a, series, count, seed, partial, &b);
     } else if (!rc && strcmp(method, "random") == 0) {
         polca_options *o = NULL;
         rc = cli_opt_int(&o, "seed", seed);
@@ -230,6 +249,16 @@ int cmd_basis(int argc, char **argv) {
     if (!rc) rc = cli_outputs_commit(outs, npy ? 2 : 1);
     cli_output_abort(&basis_out);
     cli_output_abort(&npy_out);
+    if (partial) {
+        polca_comm *comm = NULL;
+        int32_t rank = 0;
+        if (polca_context_comm(ctx, &comm) == POLCA_OK && comm) polca_comm_rank(comm, &rank, NULL);
+        if (!rc && rank == 0) remove(partial);
+        else if (rc && rank == 0 && access(partial, F_OK) == 0 && !g_cli.quiet)
+            cli_warn("the progress so far is kept in %s: the same command with --resume "
+                     "continues from it", partial);
+        free(partial);
+    }
     if (!rc && !g_cli.quiet) {
         int64_t kk = 0;
         polca_basis_count(b, &kk);
