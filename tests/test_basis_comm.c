@@ -264,6 +264,10 @@ static int same_bits(const result *a, const result *b) {
 /* Largest 1 - |<u_i, v_i>| and relative eigenvalue difference. */
 static void compare(const result *a, const result *b, double *vec_err, double *ev_err) {
     *vec_err = *ev_err = 0.0;
+    if (!a->vecs || !b->vecs || a->k != b->k || a->p != b->p) {
+        *vec_err = *ev_err = INFINITY;
+        return;
+    }
     for (int64_t i = 0; i < a->k; i++) {
         double d = 0;
         for (int64_t j = 0; j < a->p; j++)
