@@ -498,8 +498,8 @@ int32_t polca__basis_hessian_scaled(polca_context *ctx, int64_t p, int64_t n_che
 agreed:
     /* every rank prepared, or all fail together */
     st = polca__comm_agree(ctx, st);
-    if (!st && o->progress_path)
-        st = polca__comm_broadcast(ctx, &n_done, sizeof n_done, 0, "resumed checkpoints");
+    /* (whatever the other ranks' options say: rank 0's file decides) */
+    if (!st) st = polca__comm_broadcast(ctx, &n_done, sizeof n_done, 0, "resumed checkpoints");
     if (st) goto done;
 
     int32_t kind = o->shuffle ? POLCA_BASIS_KIND_HESSIAN_SHUFFLED : POLCA_BASIS_KIND_HESSIAN;

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 
@@ -253,10 +252,8 @@ int cmd_basis(int argc, char **argv) {
         polca_comm *comm = NULL;
         int32_t rank = 0;
         if (polca_context_comm(ctx, &comm) == POLCA_OK && comm) polca_comm_rank(comm, &rank, NULL);
+        /* on failure it stays, for --resume (docs/cli.md) */
         if (!rc && rank == 0) remove(partial);
-        else if (rc && rank == 0 && access(partial, F_OK) == 0 && !g_cli.quiet)
-            cli_warn("the progress so far is kept in %s: the same command with --resume "
-                     "continues from it", partial);
         free(partial);
     }
     if (!rc && !g_cli.quiet) {
