@@ -114,23 +114,20 @@ static int32_t choose_checkpoints(polca_checkpoints *series, const int64_t *indi
 }
 
 /* Every input of the model's side that decides the basis, for the progress
- * fingerprint: the model (its layout and configuration), the data, the
- * series positions and, scaled, the positions of the scales. */
-static uint64_t model_fingerprint(const polca_model *model, const polca_data *d,
-                                  const int64_t *idx, const int64_t *sidx, int64_t n) {
+ * fingerprint: the model (kind, layout and, built in, its configuration),
+ * the data, the series positions and, scaled, the positions of the scales;
+ * and the context (backend, device, threads, ranks). */
+static uint64_t model_fingerprint(const polca_context *ctx, const polca_model *model,
+                                  const polca_data *d, const int64_t *idx, const int64_t *sidx,
+                                  int64_t n) {
     uint64_t h = POLCA__FP_START;
-    uint64_t lh = polca__model_layout(model)->hash;
-    int64_t head[] = {(int64_t)lh, model->kind, d->kind, d->n_seq, d->width, d->n_samples,
-                      d->n_total, sidx != NULL};
-    polca__fingerprint(&h, head, sizeof head);
+    polca__fingerprint_model(&h, model);
     if (model->kind == POLCA__MODEL_TRANSFORMER) polca__fingerprint(&h, &model->tf, sizeof model->tf);
     if (model->kind == POLCA__MODEL_MLP) polca__fingerprint(&h, &model->mlp.act, sizeof model->mlp.act);
-    size_t cells = (size_t)(d->n_seq * d->width);
-    if (d->tokens) polca__fingerprint(&h, d->tokens, cells * sizeof *d->tokens);
-    if (d->mask) polca__fingerprint(&h, d->mask, cells);
-    if (d->features) polca__fingerprint(&h, d->features, cells * sizeof *d->features);
-    if (d->labels) polca__fingerprint(&h, d->labels, (size_t)d->n_seq * sizeof *d->labels);
-    if (d->indices) polca__fingerprint(&h, d->indices, (size_t)d->n_seq * sizeof *d->indices);
+    polca__fingerprint_data(&h, d);
+    polca__fingerprint_context(&h, ctx);
+    int64_t scaled = sidx != NULL;
+    polca__fingerprint(&h, &scaled, sizeof scaled);
     polca__fingerprint(&h, idx, (size_t)n * sizeof *idx);
     if (sidx) polca__fingerprint(&h, sidx, (size_t)n * sizeof *sidx);
     return h;
@@ -243,7 +240,7 @@ static int32_t prepare_rest(polca_context *ctx, const polca_model *model, const 
         for (int64_t i = 0; !st && i < n; i++) st = scale_at(src, i, src->host_theta);
     }
     if (!st && pp->o.progress_path)
-        pp->o.fingerprint = model_fingerprint(model, data, pp->idx, pp->sidx, n);
+        pp->o.fingerprint = model_fingerprint(ctx, model, data, pp->idx, pp->sidx, n);
     if (!st && polca__comm_size(ctx) > 1) {
         st = data_share(ctx, data, &pp->share, &pp->o.shard_weight);
         src->data = pp->share;

@@ -145,9 +145,23 @@ int32_t polca__comm_allgather(const polca_context *ctx, const void *send, int64_
     return polca__comm_broadcast(ctx, recv, total, 0, what);
 }
 
+static int32_t agree(const polca_comm *c, int32_t status);
+
+int32_t polca_comm_agree(polca_comm *comm, int32_t status) {
+    if (!comm) return status;
+    /* the caller's message must survive the handle check */
+    if (comm->head.magic != POLCA_MAGIC_COMM)
+        return polca__check_handle(comm, POLCA_MAGIC_COMM, "polca_comm_agree", "comm",
+                                   "polca_comm");
+    return comm->ops.size > 1 ? agree(comm, status) : status;
+}
+
 int32_t polca__comm_agree(const polca_context *ctx, int32_t status) {
     const polca_comm *c = shared(ctx);
-    if (!c) return status;
+    return c ? agree(c, status) : status;
+}
+
+static int32_t agree(const polca_comm *c, int32_t status) {
     const int32_t size = c->ops.size, rank = c->ops.rank;
     double *flags = calloc((size_t)size, sizeof *flags);
     if (!flags) return polca__fail(POLCA_ERR_OUT_OF_MEMORY, "rank %d: agreeing on a status",

@@ -8,8 +8,24 @@
  * and every checkpoint store, and tests can feed it analytic models.
  *
  * Memory: the K basis directions (+ K_lca axis directions) [K][P], two
- * parameter vectors [P], the previous checkpoint's g and c [K][N], and the
+ * parameter vectors [P], the previous checkpoint's g and c [K][N], the
+ * running sums [D] (D = K N, + K N for first order, + K_lca N), and the
  * outputs. Never more than two checkpoints at once.
+ *
+ * Over ranks (polca/comm.h): rank r takes checkpoints [lo, hi) of a
+ * contiguous share and the intervals that start there, reading only
+ * checkpoints lo..hi. Its increments (double) are exactly the single
+ * process' ones; the running sums are then passed from rank to rank in
+ * order (rank r waits for the sum at lo, keeping its increments meanwhile:
+ * [hi - lo][D] doubles on ranks > 0), so every addition happens in the
+ * single-process order and the outputs are bit for bit the same. The
+ * slices are then gathered, so every rank holds every output.
+ *
+ * Resume: with a progress file (progress_file.h), each finished checkpoint
+ * appends a record of what it produced (its step, losses, Fisher values and
+ * the increments of the interval ending there); a resumed run replays the
+ * records in order, re-evaluates the last replayed checkpoint for the g and
+ * c the next interval needs, and goes on.
  */
 #ifndef POLCA_ENGINE_H
 #define POLCA_ENGINE_H
@@ -47,6 +63,9 @@ typedef struct polca__engine_request {
     int32_t first_order; /* also produce first-order POLCA (1) or not (0) */
     int32_t fisher;      /* also produce g^2 along each b_k (1) or not (0) */
     int64_t block;       /* directions per dirderivs call (>= 1) */
+    struct polca__progress_file *progress; /* NULL, or this rank's progress
+                                              file (records reused, then
+                                              appended) */
 } polca__engine_request;
 
 /* Outputs, all host, caller-allocated, T1 = n_checkpoints:
@@ -56,6 +75,9 @@ typedef struct polca__engine_request {
  *   lca[K_lca][N][T1] when k_lca > 0 (else NULL);
  *   loss_change[N][T1 - 1] = exact_loss differences, or NULL (not wanted).
  * Projected losses start at 0: L(0) = 0, L(t+1) = L(t) + Delta(t).
+ *
+ * With a communicator the call is collective and every rank's outputs are
+ * whole on return.
  *
  * Every output passes through here, so this is where non-finite values are
  * refused: each checkpoint's losses, g and c as the source returns them,

@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 
 #include "comm.h"
+#include "layout.h"
+#include "model.h"
+#include "model_impl.h"
 #include "progress_file.h"
 
 #define FIELD_WHAT (POLCA__FIELD_USER + 0u)        /* u32 */
@@ -49,13 +52,13 @@ static int32_t check_header(polca__container *ct, const char *path, uint32_t wha
     memcpy(&got_fp, f, 8);
     if (got_what != what)
         return polca__fail(POLCA_ERR_STATE,
-                           "progress file '%s' holds the progress of a %s, not of a %s; remove "
-                           "it or choose another path",
+                           "'%s' holds the progress of a %s, not of a %s; remove it or choose "
+                           "another path",
                            path, got_what == POLCA__PROGRESS_BASIS ? "basis" : "decomposition",
                            what == POLCA__PROGRESS_BASIS ? "basis" : "decomposition");
     if (got_fp != fingerprint)
         return polca__fail(POLCA_ERR_STATE,
-                           "progress file '%s' belongs to another computation (its inputs, "
+                           "'%s' belongs to another computation (its inputs, "
                            "options or number of ranks differ: fingerprint %016llx, this call "
                            "%016llx); remove it to start afresh",
                            path, (unsigned long long)got_fp, (unsigned long long)fingerprint);
@@ -105,4 +108,36 @@ void polca__progress_close(polca__progress_file *f) {
     if (!f) return;
     polca__ct_close(f->ct);
     free(f);
+}
+
+void polca__fingerprint_data(uint64_t *h, const polca_data *d) {
+    polca__fingerprint(h, &d->kind, sizeof d->kind);
+    polca__fingerprint(h, &d->n_seq, sizeof d->n_seq);
+    polca__fingerprint(h, &d->width, sizeof d->width);
+    polca__fingerprint(h, &d->n_samples, sizeof d->n_samples);
+    size_t cells = (size_t)d->n_seq * (size_t)d->width;
+    if (d->tokens) polca__fingerprint(h, d->tokens, cells * sizeof *d->tokens);
+    if (d->mask) polca__fingerprint(h, d->mask, cells * sizeof *d->mask);
+    if (d->features) polca__fingerprint(h, d->features, cells * sizeof *d->features);
+    if (d->labels) polca__fingerprint(h, d->labels, (size_t)d->n_seq * sizeof *d->labels);
+    if (d->indices) polca__fingerprint(h, d->indices, (size_t)d->n_seq * sizeof *d->indices);
+    polca__fingerprint(h, &d->n_total, sizeof d->n_total);
+}
+
+void polca__fingerprint_model(uint64_t *h, const polca_model *m) {
+    const polca__layout *l = polca__model_layout(m);
+    polca__fingerprint(h, &m->kind, sizeof m->kind);
+    polca__fingerprint(h, &l->n_params, sizeof l->n_params);
+    polca__fingerprint(h, &l->hash, sizeof l->hash);
+}
+
+void polca__fingerprint_context(uint64_t *h, const polca_context *ctx) {
+    /* the backend and its threads decide the last bits of every sum; the
+     * text past ';' only says why CUDA was not used */
+    const char *text = ctx->device_text ? ctx->device_text : ctx->be->name;
+    const char *semi = strchr(text, ';');
+    polca__fingerprint(h, text, semi ? (size_t)(semi - text) : strlen(text));
+    int32_t size = polca__comm_size(ctx), rank = polca__comm_rank(ctx);
+    polca__fingerprint(h, &size, sizeof size);
+    polca__fingerprint(h, &rank, sizeof rank);
 }

@@ -34,6 +34,14 @@ typedef struct polca__progress_file {
 #define POLCA__FP_START 0xcbf29ce484222325ull
 POLCA_INTERNAL void polca__fingerprint(uint64_t *h, const void *data, size_t bytes);
 
+/* Fingerprints of a call's inputs: a data set's contents; a model's kind
+ * and parameter layout (its architecture options beyond the layout are not
+ * covered: resume with the same model); the context's backend, its device
+ * and thread count, and this rank and the communicator's size. */
+POLCA_INTERNAL void polca__fingerprint_data(uint64_t *h, const polca_data *data);
+POLCA_INTERNAL void polca__fingerprint_model(uint64_t *h, const polca_model *model);
+POLCA_INTERNAL void polca__fingerprint_context(uint64_t *h, const polca_context *ctx);
+
 /* The file this rank uses for the host's path (see above); malloc'd. */
 POLCA_INTERNAL char *polca__progress_path(const polca_context *ctx, const char *path);
 

@@ -12,11 +12,14 @@
 #include "model.h"
 #include "model_impl.h"
 #include "polca_engine.h"
+#include "comm.h"
+#include "progress_file.h"
 #include "trajectories.h"
 
 static const polca__option_spec traj_options[] = {
     {"curvature", POLCA_OPT_STRING}, {"first_order", POLCA_OPT_INT},
     {"fisher", POLCA_OPT_INT},       {"block", POLCA_OPT_INT},
+    {"progress_file", POLCA_OPT_STRING}, {"resume", POLCA_OPT_INT},
     {NULL, 0},
 };
 
@@ -157,11 +160,85 @@ static int32_t parse_options(const polca_options *o, const char *fn, int32_t *cu
     if ((f1 != 0 && f1 != 1) || (fi != 0 && fi != 1))
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
                            "%s: options 'first_order' and 'fisher' must be 0 or 1", fn);
+    int64_t resume = polca__options_int(o, "resume", 0);
+    if (resume != 0 && resume != 1)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: option 'resume' is %lld; must be 0 or 1",
+                           fn, (long long)resume);
+    if (resume && !polca__options_string(o, "progress_file", NULL))
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: option 'resume' is 1 but no 'progress_file' is set", fn);
     if (*block < 1 || *block > 4096)
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: option 'block' is %lld; must be 1..4096",
                            fn, (long long)*block);
     *first = (int32_t)f1, *fisher = (int32_t)fi;
     return POLCA_OK;
+}
+
+/* Every input that decides the result, for the progress file. */
+static int32_t traj_fingerprint(polca_context *ctx, const polca_model *model,
+                                const polca_data *data, polca_checkpoints *series,
+                                const float *rows, const int64_t shape[5], const int32_t flags[3],
+                                int64_t block, uint64_t *out) {
+    uint64_t h = POLCA__FP_START;
+    polca__fingerprint(&h, shape, 5 * sizeof *shape); /* P, N, K, K_lca, T1 */
+    polca__fingerprint(&h, flags, 3 * sizeof *flags); /* curvature, first order, Fisher */
+    polca__fingerprint(&h, &block, sizeof block);
+    polca__fingerprint(&h, rows, (size_t)(shape[2] + shape[3]) * (size_t)shape[0] * sizeof *rows);
+    for (int64_t t = 0; t < shape[4]; t++) {
+        int64_t step;
+        int32_t st = polca_checkpoints_step(series, t, &step);
+        if (st) return st;
+        polca__fingerprint(&h, &step, sizeof step);
+    }
+    polca__fingerprint_data(&h, data);
+    polca__fingerprint_model(&h, model);
+    polca__fingerprint_context(&h, ctx);
+    *out = h;
+    return POLCA_OK;
+}
+
+static int32_t open_progress(polca_context *ctx, const polca_options *o, uint64_t fingerprint,
+                             polca__progress_file **out) {
+    const char *path = polca__options_string(o, "progress_file", NULL);
+    if (!path) return POLCA_OK;
+    char *mine = polca__progress_path(ctx, path);
+    if (!mine) return POLCA_ERR_OUT_OF_MEMORY;
+    int32_t st = polca__progress_open(mine, POLCA__PROGRESS_TRAJECTORIES, fingerprint,
+                                      (int)polca__options_int(o, "resume", 0), out);
+    free(mine);
+    return st;
+}
+
+/* What a call computes, from its checked inputs. */
+typedef struct traj_plan {
+    int32_t curvature, first_order, fisher;
+    int64_t block, t1;
+} traj_plan;
+
+/* Checks every input and allocates the outputs; local to this rank. */
+static int32_t prepare(polca_context *ctx, const polca_model *model, const polca_data *data,
+                       polca_checkpoints *series, const polca_basis *basis, const polca_basis *lca,
+                       const polca_options *options, polca_trajectories **out, const char *fn,
+                       traj_plan *pl, polca_trajectories **t) {
+    int32_t st = check_inputs(ctx, model, data, series, basis, lca, fn);
+    if (st) return st;
+    if (!out) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'out' is NULL", fn);
+    if ((st = parse_options(options, fn, &pl->curvature, &pl->first_order, &pl->fisher,
+                            &pl->block)))
+        return st;
+    if ((st = polca_checkpoints_count(series, &pl->t1))) return st;
+    if (pl->t1 < 2)
+        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                           "%s: the series has %lld checkpoint(s); POLCA needs at least 2", fn,
+                           (long long)pl->t1);
+    const int64_t kl = lca ? lca->k : 0;
+    if (pl->block > basis->k + kl) pl->block = basis->k + kl;
+    uint32_t kinds = 1u << POLCA_TRAJ_POLCA | 1u << POLCA_TRAJ_EXACT_LOSS |
+                     1u << POLCA_TRAJ_LOSS_CHANGE |
+                     (uint32_t)pl->first_order << POLCA_TRAJ_FIRST_ORDER |
+                     (uint32_t)pl->fisher << POLCA_TRAJ_FISHER | (kl ? 1u << POLCA_TRAJ_LCA : 0u);
+    return polca__traj_new(ctx, basis->k, kl, polca__data_n_samples(data), pl->t1, pl->curvature,
+                           kinds, t);
 }
 
 int32_t polca_trajectories_create(polca_context *ctx, const polca_model *model,
@@ -170,26 +247,22 @@ int32_t polca_trajectories_create(polca_context *ctx, const polca_model *model,
                                   const polca_options *options, polca_trajectories **out) {
     static const char *fn = "polca_trajectories_create";
     polca__clear_error();
-    int32_t st = check_inputs(ctx, model, data, series, basis, lca, fn);
+    /* without a context there is no communicator to agree over */
+    int32_t st = polca__check_handle(ctx, POLCA_MAGIC_CONTEXT, fn, "ctx", "polca_context");
     if (st) return st;
-    if (!out) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'out' is NULL", fn);
-    int32_t curvature = 0, first_order = 0, fisher = 0;
-    int64_t block = 1, t1 = 0;
-    if ((st = parse_options(options, fn, &curvature, &first_order, &fisher, &block))) return st;
-    if ((st = polca_checkpoints_count(series, &t1))) return st;
-
+    traj_plan pl = {0, 0, 0, 1, 0};
+    polca_trajectories *t = NULL;
+    /* over ranks, a rank whose inputs fail must not leave the others
+     * waiting in the engine: every rank learns of it here */
+    if ((st = polca__comm_agree(ctx, prepare(ctx, model, data, series, basis, lca, options, out,
+                                             fn, &pl, &t)))) {
+        polca_trajectories_destroy(t);
+        return st;
+    }
+    const int32_t curvature = pl.curvature, first_order = pl.first_order, fisher = pl.fisher;
+    const int64_t block = pl.block, t1 = pl.t1;
     const int64_t p = basis->p, n = polca__data_n_samples(data), k = basis->k;
     const int64_t kl = lca ? lca->k : 0;
-    if (block > k + kl) block = k + kl;
-    uint32_t kinds = 1u << POLCA_TRAJ_POLCA | 1u << POLCA_TRAJ_EXACT_LOSS |
-                     1u << POLCA_TRAJ_LOSS_CHANGE | (uint32_t)first_order << POLCA_TRAJ_FIRST_ORDER |
-                     (uint32_t)fisher << POLCA_TRAJ_FISHER | (kl ? 1u << POLCA_TRAJ_LCA : 0u);
-    polca_trajectories *t = NULL;
-    if (t1 < 2)
-        return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
-                           "%s: the series has %lld checkpoint(s); POLCA needs at least 2", fn,
-                           (long long)t1);
-    if ((st = polca__traj_new(ctx, k, kl, n, t1, curvature, kinds, &t))) return st;
 
     /* Host copies of the directions (the engine projects theta moves onto
      * them) and backend-resident rows for the model. */
@@ -217,10 +290,18 @@ int32_t polca_trajectories_create(polca_context *ctx, const polca_model *model,
     if (!st) st = be->alloc(bs, gbytes, (void **)&src.g);
     if (!st && curvature == POLCA__CURV_EXACT) st = be->alloc(bs, gbytes, (void **)&src.c);
     if (!st) st = be->alloc(bs, (size_t)n * sizeof(float), (void **)&src.losses);
+    polca__progress_file *pf = NULL;
+    if (!st && polca__options_string(options, "progress_file", NULL)) {
+        const int64_t shape[5] = {p, n, k, kl, t1};
+        const int32_t flags[3] = {curvature, first_order, fisher};
+        uint64_t fp = 0;
+        st = traj_fingerprint(ctx, model, data, series, host_basis, shape, flags, block, &fp);
+        if (!st) st = open_progress(ctx, options, fp, &pf);
+    }
     if (!st) {
         polca__engine_source es = {&src, t1, p, n, read_checkpoint, dirderivs};
         polca__engine_request req = {host_basis, k, kl ? host_basis + k * p : NULL, kl,
-                                     curvature, first_order, fisher, block};
+                                     curvature, first_order, fisher, block, pf};
         /* every output kind comes from the engine, which refuses
          * non-finite values (naming checkpoint and quantity) */
         polca__engine_output eo = {t->steps,
@@ -231,7 +312,10 @@ int32_t polca_trajectories_create(polca_context *ctx, const polca_model *model,
                                    t->data[POLCA_TRAJ_LCA],
                                    t->data[POLCA_TRAJ_LOSS_CHANGE]};
         st = polca__engine_run(ctx, &es, &req, &eo);
+    } else {
+        st = polca__comm_agree(ctx, st); /* the engine's ranks must not wait for this one */
     }
+    polca__progress_close(pf);
     be->release(bs, src.theta), be->release(bs, src.g), be->release(bs, src.c);
     be->release(bs, src.losses), be->release(bs, dev_rows[0]), be->release(bs, dev_rows[1]);
     free(host_basis);

@@ -337,6 +337,69 @@ TEST(core) {
     BAD(POLCA_ERR_INVALID_ARGUMENT, "ctx", polca_context_set_progress(WRONG_CTX, NULL, NULL));
 }
 
+/* ---- communicator ------------------------------------------------------- */
+
+static int32_t no_reduce(void *u, double *d, int64_t n, char *m, size_t l) {
+    (void)u, (void)d, (void)n, (void)m, (void)l;
+    return 0;
+}
+static int32_t no_bcast(void *u, void *d, int64_t b, int32_t r, char *m, size_t l) {
+    (void)u, (void)d, (void)b, (void)r, (void)m, (void)l;
+    return 0;
+}
+static int32_t no_gather(void *u, const void *s, int64_t sb, void *r, const int64_t *rb,
+                         int32_t root, char *m, size_t l) {
+    (void)u, (void)s, (void)sb, (void)r, (void)rb, (void)root, (void)m, (void)l;
+    return 0;
+}
+static int32_t no_barrier(void *u, char *m, size_t l) {
+    (void)u, (void)m, (void)l;
+    return 0;
+}
+
+TEST(comm) {
+    polca_comm_ops ops = {sizeof ops, NULL, 0, 1, no_reduce, no_bcast, no_gather, no_barrier, NULL};
+    polca_comm *c = NULL;
+    cover("polca_comm_create");
+    BAD(POLCA_ERR_INVALID_ARGUMENT, "out", polca_comm_create(&ops, NULL));
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "ops", &c, sizeof c, polca_comm_create(NULL, &c));
+    polca_comm_ops bad = ops;
+    bad.struct_size = 0;
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "struct_size", &c, sizeof c, polca_comm_create(&bad, &c));
+    bad = ops;
+    bad.broadcast = NULL;
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "broadcast", &c, sizeof c, polca_comm_create(&bad, &c));
+    bad = ops;
+    bad.size = 0;
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "size", &c, sizeof c, polca_comm_create(&bad, &c));
+    bad = ops;
+    bad.rank = -1;
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "rank", &c, sizeof c, polca_comm_create(&bad, &c));
+    CHECK_OK(polca_comm_create(&ops, &c));
+    int32_t r;
+    cover("polca_comm_rank");
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "comm", &r, sizeof r, polca_comm_rank(NULL, &r, NULL));
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "comm", &r, sizeof r,
+         polca_comm_rank((const polca_comm *)(const void *)fx.ctx, &r, NULL));
+    cover("polca_context_set_comm");
+    BAD(POLCA_ERR_INVALID_ARGUMENT, "ctx", polca_context_set_comm(NULL, c));
+    BAD(POLCA_ERR_INVALID_ARGUMENT, "ctx", polca_context_set_comm(WRONG_CTX, c));
+    BAD(POLCA_ERR_INVALID_ARGUMENT, "comm", polca_context_set_comm(fx.ctx, WRONG(polca_comm)));
+    polca_comm *got = NULL;
+    cover("polca_context_comm");
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "ctx", &got, sizeof got, polca_context_comm(NULL, &got));
+    BADO(POLCA_ERR_INVALID_ARGUMENT, "ctx", &got, sizeof got, polca_context_comm(WRONG_CTX, &got));
+    BAD(POLCA_ERR_INVALID_ARGUMENT, "out_comm", polca_context_comm(fx.ctx, NULL));
+    cover("polca_comm_agree");
+    BAD(POLCA_ERR_INVALID_ARGUMENT, "comm", polca_comm_agree(WRONG(polca_comm), POLCA_OK));
+    EXPECT(polca_comm_agree(NULL, POLCA_ERR_IO) == POLCA_ERR_IO);
+    EXPECT(polca_comm_agree(c, POLCA_ERR_IO) == POLCA_ERR_IO); /* size 1: unchanged */
+    cover("polca_comm_destroy");
+    polca_comm_destroy(NULL);
+    polca_comm_destroy(WRONG(polca_comm));
+    polca_comm_destroy(c);
+}
+
 /* ---- data ---------------------------------------------------------------- */
 
 TEST(data) {
@@ -1549,6 +1612,7 @@ int main(void) {
     RUN(setup);
     if (harness_failed) return harness_done();
     RUN(core);
+    RUN(comm);
     RUN(data);
     RUN(model_create);
     RUN(model_query);

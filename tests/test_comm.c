@@ -85,6 +85,8 @@ typedef struct agree_result {
     char message[RANKS][256];
     double sum[RANKS][2];
     char gathered[RANKS][16];
+    int32_t public_status[RANKS];
+    char public_message[RANKS][256];
 } agree_result;
 
 static void agree_body(int32_t rank, polca_comm *comm, void *arg) {
@@ -103,6 +105,10 @@ static void agree_body(int32_t rank, polca_comm *comm, void *arg) {
     int64_t counts[RANKS] = {2, 2, 2};
     polca__comm_allgather(ctx, mine, 2, res->gathered[rank], counts, "test");
     if (polca__comm_agree(ctx, POLCA_OK) != POLCA_OK) res->status[rank] = 99;
+    /* the public form, on the handle: rank 2 alone fails this time */
+    int32_t own = rank == 2 ? polca__fail(POLCA_ERR_NOT_FINITE, "theta[3] is NaN") : POLCA_OK;
+    res->public_status[rank] = polca_comm_agree(comm, own);
+    snprintf(res->public_message[rank], sizeof res->public_message[rank], "%s", polca_last_error());
     polca_context_destroy(ctx);
 }
 
@@ -117,6 +123,8 @@ TEST(agree_reports_the_lowest_failing_rank_everywhere) {
         CHECK(strstr(res.message[r], "rank 1: cannot open 'bad.polca'") == res.message[r]);
         CHECK(res.sum[r][0] == 6.0 && res.sum[r][1] == 30.0);
         CHECK(memcmp(res.gathered[r], "aabbcc", 6) == 0);
+        CHECK(res.public_status[r] == POLCA_ERR_NOT_FINITE);
+        CHECK(!strcmp(res.public_message[r], "rank 2: theta[3] is NaN"));
     }
 }
 
@@ -125,6 +133,7 @@ TEST(without_a_communicator_collectives_are_local) {
     CHECK_OK(polca_context_create(NULL, &ctx));
     CHECK(polca__comm_size(ctx) == 1 && polca__comm_rank(ctx) == 0);
     CHECK(polca__comm_agree(ctx, POLCA_ERR_IO) == POLCA_ERR_IO);
+    CHECK(polca_comm_agree(NULL, POLCA_ERR_CORRUPT) == POLCA_ERR_CORRUPT);
     double d[2] = {1.0, 2.0};
     CHECK_OK(polca__comm_allreduce_sum(ctx, d, 2, "x"));
     CHECK(d[0] == 1.0 && d[1] == 2.0);

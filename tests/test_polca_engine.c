@@ -177,7 +177,7 @@ static int32_t run_engine_fisher(model *m, const double basis[P][P], int curvatu
     for (int i = 0; i < P; i++) e[i * P + i] = 1.0f;
     polca__engine_source src = {m, T1, P, N, src_read, src_dirderivs};
     polca__engine_request req = {b, P, with_lca ? e : NULL, with_lca ? P : 0, curvature, 1, fisher,
-                                 block};
+                                 block, NULL};
     polca__engine_output out = {r->steps, r->exact, r->polca, r->first, fisher ? r->fisher : NULL,
                                 with_lca ? r->lca : NULL, r->change};
     polca_context *ctx = cpu_ctx();
@@ -325,7 +325,7 @@ TEST(too_few_checkpoints_and_bad_requests) {
     int64_t steps[T1];
     static float ex[N * T1], po[P * N * T1];
     polca__engine_source src = {&m, 1, P, N, src_read, src_dirderivs};
-    polca__engine_request req = {b, P, NULL, 0, POLCA__CURV_EXACT, 0, 0, 4};
+    polca__engine_request req = {b, P, NULL, 0, POLCA__CURV_EXACT, 0, 0, 4, NULL};
     polca__engine_output out = {steps, ex, po, NULL, NULL, NULL, NULL};
     polca_context *ctx = cpu_ctx();
     CHECK_STATUS(polca__engine_run(ctx, &src, &req, &out), POLCA_ERR_INVALID_ARGUMENT);
@@ -350,7 +350,7 @@ TEST(progress_can_cancel) {
     float b[P * P];
     for (int i = 0; i < P * P; i++) b[i] = (float)m.U[i / P][i % P];
     polca__engine_source src = {&m, T1, P, N, src_read, src_dirderivs};
-    polca__engine_request req = {b, P, NULL, 0, POLCA__CURV_EXACT, 0, 0, 4};
+    polca__engine_request req = {b, P, NULL, 0, POLCA__CURV_EXACT, 0, 0, 4, NULL};
     polca__engine_output out = {r.steps, r.exact, r.polca, NULL, NULL, NULL, NULL};
     polca_context *ctx = cpu_ctx();
     CHECK_OK(polca_context_set_progress(ctx, stop_at_three, NULL));

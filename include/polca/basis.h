@@ -153,10 +153,11 @@ POLCA_API int32_t polca_basis_n_params(const polca_basis *basis, int64_t *out_n_
  * model's configuration and layout, the data (tokens and masks, features
  * and labels, or indices), the chosen series positions and their steps,
  * the visiting order, k, every option above, the scales' positions for the
- * scaled variant, and the number of ranks), installs the vectors of its records as they are (no new
+ * scaled variant, the backend with its device and thread count, and the
+ * number of ranks), installs the vectors of its records as they are (no new
  * products, no Gram-Schmidt), appends to it, and goes on with the next
- * checkpoint: the result is bit for bit that of an uninterrupted run on
- * the same backend and thread count. A file of another computation fails
+ * checkpoint: the result is bit for bit that of an uninterrupted run. A
+ * file of another computation fails
  * with POLCA_ERR_STATE naming the path and is left untouched; a damaged
  * file (a record that fails its checksum, a file cut short inside its
  * committed records) fails with POLCA_ERR_CORRUPT naming it; bytes past

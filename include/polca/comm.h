@@ -95,6 +95,18 @@ POLCA_API void polca_comm_destroy(polca_comm *comm);
 POLCA_API int32_t polca_comm_rank(const polca_comm *comm, int32_t *out_rank, int32_t *out_size);
 
 /*
+ * Collective: every rank passes its own status (POLCA_OK, or the status of
+ * a call that failed on this rank, whose message polca_last_error() still
+ * holds); every rank gets back the status of the lowest failing rank, with
+ * its message as this thread's last error, "rank R: ..." (POLCA_OK when
+ * none failed). Hosts call it where ranks can fail apart before a
+ * collective call - after each rank opened its inputs, say - so that no
+ * rank waits in a collective call for one that gave up. comm NULL (or of
+ * size 1) returns status unchanged. A failing communicator: POLCA_ERR_COMM.
+ */
+POLCA_API int32_t polca_comm_agree(polca_comm *comm, int32_t status);
+
+/*
  * Sets the communicator the context's collective calls share their work
  * over (NULL: this process alone, the default). The context borrows comm:
  * it must stay alive while it is set. A communicator of size 1 behaves as

@@ -55,7 +55,39 @@ typedef struct polca_trajectories polca_trajectories;
  *   "fisher"      int 0 (default) | 1: also keep the Fisher baseline.
  *   "block"       int directions per pass, default 16 (>= 1): larger blocks
  *                 share one primal pass among more directions.
- * Progress: stage "polca", one report per checkpoint (done/total = T1).
+ *   "progress_file" string: path of a progress file (default: none). As
+ *                 each checkpoint is finished, what it produced (its step,
+ *                 losses, Fisher values and the increments of the interval
+ *                 ending there) is appended and committed durably, so a
+ *                 run killed at any moment (kill -9, preemption) loses at
+ *                 most the checkpoint in progress. The file stays when the
+ *                 call returns: the host removes it once it has saved the
+ *                 result. With a communicator of size S, rank r uses
+ *                 "<path>.<r>-of-<S>".
+ *   "resume"      int 0 (default) | 1 (needs "progress_file"): 0 starts a
+ *                 fresh progress file, replacing one at the path. 1
+ *                 continues from the file's records: they are replayed, the
+ *                 last one's checkpoint is evaluated once more for the g
+ *                 and c the next interval needs, and the run goes on; the
+ *                 result is bit for bit that of an uninterrupted run. A
+ *                 missing file starts afresh. A file of another computation
+ *                 (another model layout, data, basis, series steps, option,
+ *                 backend, thread count or number of ranks) is refused with
+ *                 POLCA_ERR_STATE naming it, and never overwritten; remove
+ *                 it to start again. The model's architecture options
+ *                 beyond its parameter layout are not checked: resume with
+ *                 the same model.
+ * Collective (polca/comm.h): with a communicator on the context, rank r
+ * takes a contiguous share of the checkpoints and the intervals that start
+ * there, and reads only the checkpoints lo..hi it needs; the running sums
+ * are then handed from rank to rank in order, so every addition is the
+ * single-process one and every rank returns the whole result, bit for bit
+ * the single-process one when the ranks compute with the same backend and
+ * thread count. Ranks other than 0 keep their increments, [share][D]
+ * doubles (D = K N, + K N with first order, + K_lca N), until the sums
+ * reach them.
+ * Progress: stage "polca", one report per checkpoint (done/total = T1; over
+ * ranks, this rank's share).
  * Every value must be finite: a loss, g, c or s_k that is NaN or infinite,
  * or an output that exceeds the float32 range (e.g. a checkpoint with huge
  * weights), fails with POLCA_ERR_NOT_FINITE naming the checkpoint (index

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "npy.h"
+#include "resume.h"
 
 static const cli_opt opts[] = {
     {"config", "MODEL.json", "the model config, or a checkpoint (required; docs/cli.md)"},
@@ -31,16 +32,20 @@ static const cli_opt opts[] = {
     {"npy-dir", "DIR", "also write each output as DIR/<kind>.npy and DIR/steps.npy (DIR is "
                        "created when missing)"},
     {"overwrite", NULL, "replace existing output files"},
+    CLI_RESUME_OPT,
     {NULL, NULL, NULL},
 };
 
 static const char *const kind_names[] = {"polca", "first_order", "fisher", "lca", "exact_loss",
                                          "loss_change"};
 
+/* One pass, its progress in `partial` (resume.h). */
 static int compute(polca_model *m, polca_data *d, polca_checkpoints *s, polca_basis *b,
-                   polca_basis *lca, polca_options *o, polca_trajectories **out) {
-    int32_t st = polca_trajectories_create(g_cli.ctx, m, d, s, b, lca, o, out);
-    return st ? cli_lib(st, NULL) : CLI_OK;
+                   polca_basis *lca, polca_options **o, const char *partial, int resume,
+                   polca_trajectories **out) {
+    int rc = cli_partial_options(o, partial, resume);
+    int32_t st = rc ? 0 : polca_trajectories_create(g_cli.ctx, m, d, s, b, lca, *o, out);
+    return rc ? rc : st ? cli_lib(st, NULL) : CLI_OK;
 }
 
 /* Drops the directions whose mean final POLCA loss is > 0 from b. */
@@ -219,14 +224,19 @@ int cmd_decompose(int argc, char **argv) {
     if (!rc && cli_flag(&a, "fisher")) rc = cli_opt_int(&o, "fisher", 1);
     if (!rc && cli_flag(&a, "no-first-order")) rc = cli_opt_int(&o, "first_order", 0);
     if (!rc && block) rc = cli_opt_int(&o, "block", block);
-    if (!rc) rc = compute(model, data, series, basis, lca, o, &t);
+    char partial[2][4200];
+    const int resume = cli_flag(&a, "resume");
+    cli_partial_path(partial[0], sizeof partial[0], out, 0);
+    cli_partial_path(partial[1], sizeof partial[1], out, 1);
+    int passes = 0;
+    if (!rc) rc = compute(model, data, series, basis, lca, &o, partial[passes++], resume, &t);
     int64_t dropped = 0;
     if (!rc && cli_flag(&a, "drop-rising")) {
         rc = drop_rising(t, basis, &dropped);
         if (!rc && dropped) {
             polca_trajectories_destroy(t);
             t = NULL;
-            rc = compute(model, data, series, basis, lca, o, &t);
+            rc = compute(model, data, series, basis, lca, &o, partial[passes++], resume, &t);
         }
     }
     /* every output staged, then all published together */
@@ -248,6 +258,8 @@ int cmd_decompose(int argc, char **argv) {
     if (!rc) rc = cli_outputs_commit(outs, n_outs);
     for (int i = 0; i < n_outs; i++) cli_output_abort(outs[i]);
     if (rc && made_npy_dir) rmdir(npy_dir); /* all or nothing: the directory too */
+    /* after a failure the progress stays for --resume */
+    for (int i = 0; !rc && i < passes; i++) cli_partial_remove(partial[i]);
     if (!rc && !g_cli.quiet) {
         const float *v;
         int64_t k, n, tt;
