@@ -3,8 +3,8 @@
 # --resume gives, byte for byte, the basis of an uninterrupted run: the
 # exported .npy and the basis file are compared with cmp. The progress file
 # OUT.partial is removed once OUT is saved; --resume without one starts
-# afresh; a progress file of another computation is refused (exit 2 naming
-# it) and left alone.
+# afresh; a progress file of another computation is refused (naming
+# it, exit 3 as for decompose) and left alone.
 . tests/lib.sh
 bin="$BUILD/bin/polca"
 [ -x "$bin" ] || { fail resume_basis "not built: $bin"; finish; }
@@ -90,9 +90,9 @@ if [ $caught -eq 1 ]; then
     cp u.polca.partial keep.partial
     basis --out u.polca --resume 2>err
     rc=$?
-    if [ $rc -eq 2 ] && grep -q "u.polca.partial" err && grep -q "another computation" err &&
+    if [ $rc -eq 3 ] && grep -q "u.polca.partial" err && grep -q "another computation" err &&
         [ ! -e u.polca ] && cmp -s keep.partial u.polca.partial; then
-        ok "a progress file of another computation: exit 2, named, left alone"
+        ok "a progress file of another computation: exit 3 (as decompose), named, left alone"
     else
         fail "another computation" "rc=$rc: $(cat err)"
     fi

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "resume.h"
 
 static const cli_opt opts[] = {
     {"series", "SERIES.polca", "the checkpoint series (required)"},
@@ -29,7 +30,7 @@ static const cli_opt opts[] = {
     {"max-products", "N", "Hessian-vector products per checkpoint (default: the solver's)"},
     {"krylov-size", "N", "Krylov subspace size per checkpoint"},
     {"no-warm-start", NULL, "start each checkpoint's solve from a random vector"},
-    {"resume", NULL, "hessian: continue a killed run from the progress it left in OUT.partial"},
+    CLI_RESUME_OPT,
     {"seed", "N", "seed of the random basis, the sequence draw and the solver (default 0)"},
     {"at", "INDEX", "axis: the checkpoint whose largest |theta| pick the axes (default last)"},
     {"overwrite", NULL, "replace an existing output file"},
@@ -124,8 +125,7 @@ static int hessian(const cli_args *a, polca_checkpoints *series, int64_t count, 
     if (!rc && cli_flag(a, "no-warm-start")) rc = cli_opt_int(&o, "warm_start", 0);
     if (!rc) rc = cli_opt_int(&o, "seed", seed);
     /* progress after each basis checkpoint, so a killed run can --resume */
-    if (!rc) rc = cli_opt_string(&o, "progress_file", partial);
-    if (!rc && cli_flag(a, "resume")) rc = cli_opt_int(&o, "resume", 1);
+    if (!rc) rc = cli_partial_options(&o, partial, cli_flag(a, "resume"));
     polca_checkpoints *scales = NULL;
     if (!rc && cli_get(a, "scales")) {
         int32_t st = polca_checkpoints_open(g_cli.ctx, cli_get(a, "scales"), NULL, &scales);
@@ -139,10 +139,6 @@ static int hessian(const cli_args *a, polca_checkpoints *series, int64_t count, 
         if (st == POLCA_ERR_NOT_CONVERGED) {
             cli_warn("%s; the basis keeps the best estimates (converged = no in polca info)",
                      polca_last_error());
-        } else if (st == POLCA_ERR_STATE && cli_flag(a, "resume")) {
-            /* OUT.partial is the progress of another computation: an input
-             * that does not fit the others */
-            rc = cli_fail(CLI_INPUT, "%s (or run without --resume)", polca_last_error());
         } else if (st) {
             rc = cli_lib(st, NULL);
         }
@@ -211,12 +207,8 @@ int cmd_basis(int argc, char **argv) {
     if (count == 0) rc = cli_fail(CLI_INPUT, "%s: the series is empty", series_path);
     /* the progress file of a Hessian basis: OUT.partial, removed once OUT
      * is saved (rank 0 alone writes it under MPI) */
-    char *partial = NULL;
-    if (!rc && is_hessian) {
-        size_t n = strlen(out) + sizeof ".partial";
-        if (!(partial = malloc(n))) rc = cli_fail(CLI_LIBRARY, "out of memory");
-        else snprintf(partial, n, "%s.partial", out);
-    }
+    char partial[4200];
+    cli_partial_path(partial, sizeof partial, out, 0);
     if (!rc && is_hessian) {
         rc = hessian(&a, series, count, seed, partial, &b);
     } else if (!rc && strcmp(method, "random") == 0) {
@@ -248,13 +240,13 @@ int cmd_basis(int argc, char **argv) {
     if (!rc) rc = cli_outputs_commit(outs, npy ? 2 : 1);
     cli_output_abort(&basis_out);
     cli_output_abort(&npy_out);
-    if (partial) {
+    if (!rc && is_hessian) {
+        /* one file, rank 0's (not cli_partial_remove's per-rank naming);
+         * on failure it stays, for --resume */
         polca_comm *comm = NULL;
         int32_t rank = 0;
         if (polca_context_comm(ctx, &comm) == POLCA_OK && comm) polca_comm_rank(comm, &rank, NULL);
-        /* on failure it stays, for --resume (docs/cli.md) */
-        if (!rc && rank == 0) remove(partial);
-        free(partial);
+        if (rank == 0) remove(partial);
     }
     if (!rc && !g_cli.quiet) {
         int64_t kk = 0;
