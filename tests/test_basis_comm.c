@@ -56,6 +56,7 @@ typedef struct data_choice {
     int alt_token; /* one token changed (another data set) */
     int n_seq;     /* sequences; 0: N_SEQ */
     int empty_last; /* the last sequence scores no position */
+    int huge;       /* checkpoint 2's parameters times 1e30: non-finite products */
 } data_choice;
 
 static int fixture_make(fixture *f, data_choice dc) {
@@ -93,6 +94,7 @@ static int fixture_make(fixture *f, data_choice dc) {
     for (int t = 0; ok && t < N_CKPT; t++) {
         ok = polca_model_init(f->model, 7 + t, theta) == POLCA_OK;
         for (int64_t j = 0; j < f->p; j++) theta[j] *= 3.0f; /* more curvature */
+        for (int64_t j = 0; dc.huge && t == 2 && j < f->p; j++) theta[j] *= 1e30f;
         for (int64_t j = 0; j < f->p; j++) s[j] = (float)pow(10.0, harness_uniform(&rs));
         ok = ok && polca_checkpoints_append(f->series, 10 * t, theta, f->p) == POLCA_OK;
         ok = ok && polca_checkpoints_append(f->scales, 10 * t, s, f->p) == POLCA_OK;
@@ -134,6 +136,7 @@ typedef struct job {
     int bad_token_rank;     /* -1: none */
     const char *bad_series; /* a series file for bad_series_rank, or NULL */
     int bad_series_rank;
+    int huge_rank; /* -1: none */
     int64_t seed;
     double tol;
     int64_t max_products;
@@ -147,7 +150,7 @@ static job job_default(void) {
     j.k = 2;
     j.tol = 1e-5;
     j.max_products = 2000;
-    j.cancel_rank = j.bad_token_rank = j.bad_series_rank = -1;
+    j.cancel_rank = j.bad_token_rank = j.bad_series_rank = j.huge_rank = -1;
     return j;
 }
 
@@ -188,6 +191,7 @@ static void run_job(const job *j, int rank, polca_comm *comm, result *r) {
     fixture f;
     data_choice dc = j->data;
     dc.bad_token = rank == j->bad_token_rank;
+    dc.huge = rank == j->huge_rank;
     if (!fixture_make(&f, dc)) {
         r->status = -9999;
         snprintf(r->message, sizeof r->message, "fixture: %s", polca_last_error());
@@ -402,6 +406,13 @@ TEST(a_failing_rank_fails_every_rank_with_its_message) {
     expect_all_fail(r, 3, POLCA_ERR_CORRUPT, 1, bad);
     free_results(r, 3);
     remove(good), remove(bad);
+
+    /* a non-finite product on rank 2 only */
+    j = job_default();
+    j.huge_rank = 2;
+    run_world(&j, 3, r);
+    expect_all_fail(r, 3, POLCA_ERR_NOT_FINITE, 2, "this rank's share");
+    free_results(r, 3);
 
     /* a cancel by one rank's callback, inside a solve and between checkpoints */
     j = job_default();
