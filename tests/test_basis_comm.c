@@ -57,6 +57,8 @@ typedef struct data_choice {
     int n_seq;     /* sequences; 0: N_SEQ */
     int empty_last; /* the last sequence scores no position */
     int huge;       /* checkpoint 2's parameters times 1e30: non-finite products */
+    int poison_rank, poison_size; /* poison_size > 1: change every token outside
+                                     this rank's share of the sequences */
 } data_choice;
 
 static int fixture_make(fixture *f, data_choice dc) {
@@ -83,6 +85,14 @@ static int fixture_make(fixture *f, data_choice dc) {
         tokens[i] = (int32_t)((harness_uniform(&r) + 1.0f) * 2.49f);
     if (dc.bad_token) tokens[3] = 7;
     if (dc.alt_token) tokens[5] = (tokens[5] + 1) % 5;
+    if (dc.poison_size > 1) {
+        /* polca__comm_share: contiguous, the first n % size ranks one more */
+        int base = n_seq / dc.poison_size, extra = n_seq % dc.poison_size, r = dc.poison_rank;
+        int lo = r * base + (r < extra ? r : extra), hi = lo + base + (r < extra);
+        for (int q = 0; q < n_seq; q++)
+            for (int t = 0; (q < lo || q >= hi) && t < N_CTX; t++)
+                tokens[q * N_CTX + t] = (tokens[q * N_CTX + t] + 1 + q) % 5;
+    }
     for (int s = 0; s < n_seq; s++)
         for (int t = 0; t < 1 + s % 3 && !(dc.empty_last && s == n_seq - 1); t++)
             mask[s * N_CTX + t] = 1;
@@ -129,6 +139,7 @@ typedef struct job {
     int scaled, shuffle, warm_start;
     int64_t k;
     const char *progress_file;
+    const char *other_ranks_file; /* NULL: progress_file on every rank */
     int resume;
     int cancel_rank;        /* -1: none */
     const char *cancel_stage; /* "basis": after checkpoint cancel_at; "eigen": at once */
@@ -137,6 +148,7 @@ typedef struct job {
     const char *bad_series; /* a series file for bad_series_rank, or NULL */
     int bad_series_rank;
     int huge_rank; /* -1: none */
+    int poison_size; /* > 1: each rank's data differs outside its share */
     int64_t seed;
     double tol;
     int64_t max_products;
@@ -192,6 +204,7 @@ static void run_job(const job *j, int rank, polca_comm *comm, result *r) {
     data_choice dc = j->data;
     dc.bad_token = rank == j->bad_token_rank;
     dc.huge = rank == j->huge_rank;
+    if (j->poison_size > 1) dc.poison_rank = rank, dc.poison_size = j->poison_size;
     if (!fixture_make(&f, dc)) {
         r->status = -9999;
         snprintf(r->message, sizeof r->message, "fixture: %s", polca_last_error());
@@ -216,7 +229,9 @@ static void run_job(const job *j, int rank, polca_comm *comm, result *r) {
         polca_options_set_int(o, "shuffle_seed", 3);
     }
     if (j->progress_file) {
-        polca_options_set_string(o, "progress_file", j->progress_file);
+        polca_options_set_string(o, "progress_file", rank && j->other_ranks_file
+                                                         ? j->other_ranks_file
+                                                         : j->progress_file);
         polca_options_set_int(o, "resume", j->resume);
     }
     polca_basis *b = NULL;
@@ -306,6 +321,16 @@ static void sharded_case(int scaled, int shuffle, int size) {
     EXPECT(ee < 1e-5);
     for (int64_t i = 0; i < one.k && i < r[0].k; i++)
         EXPECT(one.step[i] == r[0].step[i] && one.kind[i] == r[0].kind[i]);
+    /* each rank reads its share alone: tokens changed outside it change
+     * nothing, bit for bit */
+    result poisoned[3];
+    j.poison_size = size;
+    run_world(&j, size, poisoned);
+    for (int q = 0; q < size; q++)
+        if (!same_bits(&poisoned[q], &r[0]))
+            FAILF("rank %d: other tokens outside its share changed the basis (%d %s)", q,
+                  (int)poisoned[q].status, poisoned[q].message);
+    free_results(poisoned, size);
     free_results(&one, 1);
     free_results(r, size);
 }
@@ -453,6 +478,8 @@ static void resume_case(int scaled, int shuffle, int warm, int size) {
     for (int64_t at = 1; at <= N_CKPT; at++) {
         remove(path);
         j.progress_file = path;
+        /* rank 0 alone opens the file: the others' path is never used */
+        j.other_ranks_file = "no-such-directory/progress";
         j.resume = 0;
         j.cancel_rank = size - 1; /* under a communicator, the last rank cancels */
         j.cancel_stage = "basis";
