@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "clustering.h"
+#include "comm.h"
+#include "crc32c.h"
 #include "hdbscan.h"
 
 static const polca__option_spec own_options[] = {
@@ -303,7 +305,7 @@ static int32_t cluster_direction(polca_context *ctx, polca_clustering *c, const 
             c->mean[g * t + j] = (float)mean_d[j];
         }
         c->c_onset[g] = cluster_onset(s, on, size, c->mean + g * t, t, t1, work);
-        int64_t medoid_row;
+        int64_t medoid_row = 0;
         st = find_medoid(ctx, s, xs, m, size, t, rows, mean_d, &medoid_row);
         if (st) goto done;
         c->medoid[g] = kept[medoid_row];
@@ -326,13 +328,19 @@ done:
     return st;
 }
 
-int32_t polca_clustering_create(polca_context *ctx, int64_t k, int64_t n, int64_t t,
-                                const float *traj, int64_t t1, const float *exact,
-                                const polca_options *options, polca_clustering **out) {
+/* Whether sample row[t] is clustered under the filter. */
+static int kept_by_filter(const settings *s, const float *row, int64_t t) {
+    return s->filter == FILTER_NONE       ? 1
+           : s->filter == FILTER_DECREASE ? row[t - 1] < 0.0f
+                                          : row[t - 1] < row[0];
+}
+
+/* Every check of polca_clustering_create's arguments (ctx already checked):
+ * fills *s and *probe. */
+static int32_t check_arguments(int64_t k, int64_t n, int64_t t, const float *traj, int64_t t1,
+                               const float *exact, const polca_options *options,
+                               polca_clustering **out, settings *s, polca__hdb_params *probe) {
     static const char *fn = "polca_clustering_create";
-    polca__clear_error();
-    int32_t st = polca__check_handle(ctx, POLCA_MAGIC_CONTEXT, fn, "ctx", "polca_context");
-    if (st) return st;
     if (!out) return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'out' is NULL", fn);
     if (k < 1 || k > INT32_MAX)
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT, "%s: argument 'k' is %lld; must be >= 1",
@@ -361,93 +369,191 @@ int32_t polca_clustering_create(polca_context *ctx, int64_t k, int64_t n, int64_
     for (const polca__option_spec *q = polca__hdb_option_names; q->name; q++) spec[ns++] = *q;
     for (const polca__option_spec *q = own_options; q->name; q++) spec[ns++] = *q;
     spec[ns] = (polca__option_spec){NULL, 0};
-    st = polca__options_check(options, spec, fn);
+    int32_t st = polca__options_check(options, spec, fn);
     if (st) return st;
-    settings s;
-    st = read_settings(options, fn, &s);
+    st = read_settings(options, fn, s);
     if (st) return st;
-    polca__hdb_params probe;
-    st = polca__hdb_params_read(options, n > 1 ? n : 2, 150, 1, fn, &probe);
+    st = polca__hdb_params_read(options, n > 1 ? n : 2, 150, 1, fn, probe);
     if (st) return st;
-    if (!exact && (!s.tau_given))
+    if (!exact && (!s->tau_given))
         return polca__fail(POLCA_ERR_INVALID_ARGUMENT,
                            "%s: argument 'exact_loss' is NULL and option 'plateau' is not set",
                            fn);
     st = check_finite(fn, "trajectories", traj, 1, k, n, t);
     if (!st && exact) st = check_finite(fn, "exact_loss", exact, 0, 1, n, t1);
-    if (st) return st;
+    return st;
+}
 
-    polca_clustering *c = polca__calloc(1, sizeof *c, "polca_clustering");
-    if (!c) return POLCA_ERR_OUT_OF_MEMORY;
-    c->head.magic = POLCA_MAGIC_CLUSTERING;
-    c->head.ctx = ctx;
+/* The arguments as every rank must pass them, one checksum per argument
+ * (clustering_comm.c compares them with rank 0's). The options enter as
+ * the settings and HDBSCAN parameters they resolve to. */
+static void fingerprint(int64_t k, int64_t n, int64_t t, const float *traj, int64_t t1,
+                        const float *exact, const settings *s, const polca__hdb_params *p,
+                        uint64_t print[POLCA__CLUSTERING_PRINT]) {
+    print[0] = (uint64_t)k, print[1] = (uint64_t)n, print[2] = (uint64_t)t;
+    print[3] = (uint64_t)t1;
+    print[4] = polca__crc32c(0, traj, (size_t)(k * n * t) * sizeof *traj);
+    print[5] = exact ? polca__crc32c(0, exact, (size_t)(n * t1) * sizeof *exact) : 0;
+    print[5] |= (uint64_t)(exact != NULL) << 32;
+    double v[22] = {s->filter,    s->cumsum,          s->over_members,
+                    s->medoid_euclid, s->unit_norm,   s->onset_rule,
+                    (double)s->smoothing, (double)s->divisor, (double)s->min_samples,
+                    s->tau_given, s->tau_given ? s->tau : 0.0, s->eps,
+                    (double)p->min_cluster_size, (double)p->min_samples, p->alpha,
+                    p->leaf,      p->epsilon,         isinf(p->epsilon_max) ? -1.0 : p->epsilon_max,
+                    p->allow_single_cluster, (double)p->max_cluster_size, 0.0, 0.0};
+    print[6] = polca__crc32c(0, v, sizeof v);
+}
+
+/* Clusters the directions with owner[dir] == rank (every direction when
+ * owner is NULL) into c, in ascending order; dir_first[dir] and dir_nc[dir]
+ * receive where each one's clusters start in c and how many it has. */
+static int32_t cluster_own(polca_context *ctx, polca_clustering *c, const settings *s,
+                           const polca_options *options, const float *traj, const float *exact,
+                           const int32_t *owner, int32_t rank, int64_t *dir_first,
+                           int64_t *dir_nc) {
+    const int64_t k = c->k, n = c->n, t = c->t, t1 = c->t1;
+    float *xs = polca__alloc((size_t)(n * t) * sizeof *xs, "polca_clustering_create");
+    double *work =
+        polca__alloc((size_t)(2 * (t > t1 ? t : t1) + 1) * sizeof *work, "polca_clustering_create");
+    int64_t *kept = polca__alloc((size_t)n * sizeof *kept, "polca_clustering_create");
+    int32_t st = POLCA_OK;
+    if (!xs || !work || !kept) {
+        st = POLCA_ERR_OUT_OF_MEMORY;
+        goto done;
+    }
+    int64_t mine = 0, done_dirs = 0;
+    for (int64_t dir = 0; dir < k; dir++) mine += !owner || owner[dir] == rank;
+    for (int64_t dir = 0; dir < k; dir++) {
+        if (owner && owner[dir] != rank) continue;
+        const float *traj_k = traj + dir * n * t;
+        int64_t m = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *row = traj_k + i * t;
+            c->onset[dir * n + i] =
+                (double)(polca__onset(row, t, s->smoothing, s->cumsum, work) + (t1 - t));
+            if (kept_by_filter(s, row, t)) kept[m++] = i;
+        }
+        dir_first[dir] = c->n_clusters;
+        st = cluster_direction(ctx, c, s, options, dir, traj_k, exact, kept, m, xs);
+        if (st) break;
+        dir_nc[dir] = c->n_clusters - dir_first[dir];
+        st = polca__progress(ctx, "clustering", ++done_dirs, mine, NAN);
+        if (st) break;
+    }
+done:
+    free(xs), free(work), free(kept);
+    return st;
+}
+
+/* The members of every cluster, from the labels: direction by direction in
+ * cluster order, ascending sample indices. */
+static int32_t fill_members(polca_clustering *c) {
+    static const char *fn = "polca_clustering_create";
+    c->members = polca__alloc((size_t)(c->member_off[c->n_clusters] + 1) * sizeof *c->members, fn);
+    int64_t *fill = polca__calloc((size_t)(c->n_clusters + 1), sizeof *fill, fn);
+    if (!c->members || !fill) {
+        free(fill);
+        return POLCA_ERR_OUT_OF_MEMORY;
+    }
+    for (int64_t dir = 0; dir < c->k; dir++)
+        for (int64_t i = 0; i < c->n; i++) {
+            int32_t g = c->labels[dir * c->n + i];
+            if (g >= 0) c->members[c->member_off[g] + fill[g]++] = i;
+        }
+    free(fill);
+    return POLCA_OK;
+}
+
+/* A local status agreed over the ranks, except a failure of the
+ * communicator itself: the other ranks may not be listening any more. */
+static int32_t agree(const polca_context *ctx, int32_t st) {
+    return st == POLCA_ERR_COMM ? st : polca__comm_agree(ctx, st);
+}
+
+int32_t polca_clustering_create(polca_context *ctx, int64_t k, int64_t n, int64_t t,
+                                const float *traj, int64_t t1, const float *exact,
+                                const polca_options *options, polca_clustering **out) {
+    static const char *fn = "polca_clustering_create";
+    polca__clear_error();
+    int32_t st = polca__check_handle(ctx, POLCA_MAGIC_CONTEXT, fn, "ctx", "polca_context");
+    if (st) return st; /* without a context there is no communicator to agree over */
+    settings s;
+    polca__hdb_params probe;
+    st = agree(ctx, check_arguments(k, n, t, traj, t1, exact, options, out, &s, &probe));
+    if (st) return st;
+    const int32_t size = polca__comm_size(ctx), rank = polca__comm_rank(ctx);
+    int32_t *owner = NULL;
+    int64_t *dir_first = NULL, *dir_nc = NULL;
+    polca_clustering *c = NULL;
+    if (size > 1) {
+        uint64_t print[POLCA__CLUSTERING_PRINT];
+        fingerprint(k, n, t, traj, t1, exact, &s, &probe, print);
+        st = polca__clustering_same_everywhere(ctx, print);
+        if (st) return st;
+    }
+
+    c = polca__calloc(1, sizeof *c, "polca_clustering");
+    if (c) c->head.magic = POLCA_MAGIC_CLUSTERING, c->head.ctx = ctx;
+    owner = polca__alloc((size_t)k * sizeof *owner, fn);
+    dir_first = polca__calloc((size_t)k, sizeof *dir_first, fn);
+    dir_nc = polca__calloc((size_t)k, sizeof *dir_nc, fn);
+    if (!c || !owner || !dir_first || !dir_nc) {
+        st = POLCA_ERR_OUT_OF_MEMORY;
+        goto agreed;
+    }
     c->k = k, c->n = n, c->t = t, c->t1 = t1;
     c->labels = polca__alloc((size_t)(k * n) * sizeof *c->labels, fn);
     c->prob = polca__alloc((size_t)(k * n) * sizeof *c->prob, fn);
     c->score = polca__alloc((size_t)(k * n) * sizeof *c->score, fn);
     c->onset = polca__alloc((size_t)(k * n) * sizeof *c->onset, fn);
     c->member_off = polca__calloc(1, sizeof *c->member_off, fn);
-    float *xs = polca__alloc((size_t)(n * t) * sizeof *xs, fn);
-    double *work = polca__alloc((size_t)(2 * (t > t1 ? t : t1) + 1) * sizeof *work, fn);
-    int64_t *kept = polca__alloc((size_t)n * sizeof *kept, fn);
-    if (!c->labels || !c->prob || !c->score || !c->onset || !c->member_off || !xs || !work ||
-        !kept) {
+    if (!c->labels || !c->prob || !c->score || !c->onset || !c->member_off) {
         st = POLCA_ERR_OUT_OF_MEMORY;
-        goto fail;
+        goto agreed;
     }
-    /* The overall plateau. */
+    /* The overall plateau (every rank: it is cheap and every cluster needs it). */
     if (s.tau_given) {
         c->tau = s.tau;
     } else {
-        for (int64_t u = 0; u < t1; u++) work[u] = 0.0;
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t u = 0; u < t1; u++) work[u] += (double)exact[i * t1 + u];
-        for (int64_t u = 0; u < t1; u++) work[u] /= (double)n;
-        c->tau = polca__plateau(work, t1, s.eps);
-    }
-    for (int64_t dir = 0; dir < k; dir++) {
-        const float *traj_k = traj + dir * n * t;
-        int64_t m = 0;
-        for (int64_t i = 0; i < n; i++) {
-            const float *row = traj_k + i * t;
-            c->onset[dir * n + i] =
-                (double)(polca__onset(row, t, s.smoothing, s.cumsum, work) + (t1 - t));
-            int keep = s.filter == FILTER_NONE       ? 1
-                       : s.filter == FILTER_DECREASE ? row[t - 1] < 0.0f
-                                                     : row[t - 1] < row[0];
-            if (keep) kept[m++] = i;
-        }
-        st = cluster_direction(ctx, c, &s, options, dir, traj_k, exact, kept, m, xs);
-        if (st) goto fail;
-        st = polca__progress(ctx, "clustering", dir + 1, k, NAN);
-        if (st) goto fail;
-    }
-    /* Members, direction by direction in cluster order. */
-    c->members = polca__alloc((size_t)(c->member_off[c->n_clusters] + 1) * sizeof *c->members, fn);
-    if (!c->members) {
-        st = POLCA_ERR_OUT_OF_MEMORY;
-        goto fail;
-    }
-    {
-        int64_t *fill = polca__calloc((size_t)(c->n_clusters + 1), sizeof *fill, fn);
-        if (!fill) {
+        double *m = polca__calloc((size_t)t1, sizeof *m, fn);
+        if (!m) {
             st = POLCA_ERR_OUT_OF_MEMORY;
-            goto fail;
+            goto agreed;
+        }
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t u = 0; u < t1; u++) m[u] += (double)exact[i * t1 + u];
+        for (int64_t u = 0; u < t1; u++) m[u] /= (double)n;
+        c->tau = polca__plateau(m, t1, s.eps);
+        free(m);
+    }
+    /* Which rank clusters which direction: by the samples each clusters. */
+    if (size > 1) {
+        int64_t *count = polca__calloc((size_t)k, sizeof *count, fn);
+        if (!count) {
+            st = POLCA_ERR_OUT_OF_MEMORY;
+            goto agreed;
         }
         for (int64_t dir = 0; dir < k; dir++)
-            for (int64_t i = 0; i < n; i++) {
-                int32_t g = c->labels[dir * n + i];
-                if (g >= 0) c->members[c->member_off[g] + fill[g]++] = i;
-            }
-        free(fill);
+            for (int64_t i = 0; i < n; i++)
+                count[dir] += kept_by_filter(&s, traj + (dir * n + i) * t, t);
+        st = polca__clustering_owners(k, n, count, size, owner);
+        free(count);
+        if (st) goto agreed;
     }
-    free(xs), free(work), free(kept);
+    st = cluster_own(ctx, c, &s, options, traj, exact, size > 1 ? owner : NULL, rank, dir_first,
+                     dir_nc);
+agreed:
+    st = agree(ctx, st);
+    if (!st && size > 1) st = polca__clustering_combine(ctx, &c, owner, dir_first, dir_nc);
+    if (!st) st = agree(ctx, fill_members(c));
+    free(owner), free(dir_first), free(dir_nc);
+    if (st) {
+        polca_clustering_destroy(c);
+        return st;
+    }
     *out = c;
     return POLCA_OK;
-fail:
-    free(xs), free(work), free(kept);
-    polca_clustering_destroy(c);
-    return st;
 }
 
 /* ---- getters ---- */

@@ -42,4 +42,29 @@ POLCA_INTERNAL int64_t polca__onset(const float *f, int64_t t, int64_t w, int cu
  * for every v >= u. */
 POLCA_INTERNAL double polca__plateau(const double *m, int64_t t1, double eps);
 
+/* ---- Directions spread over the ranks (clustering_comm.c) ---- */
+
+/* Checksums of polca_clustering_create's arguments, one per argument:
+ * k, n, t, t1, trajectories, exact_loss, options. */
+#define POLCA__CLUSTERING_PRINT 7
+
+/* Collective: fails on every rank (POLCA_ERR_INVALID_ARGUMENT, "rank R:
+ * ... differs from rank 0's") when some rank's checksums are not rank 0's. */
+POLCA_INTERNAL int32_t polca__clustering_same_everywhere(const polca_context *ctx,
+                                                         const uint64_t *print);
+/* owner[k]: the rank of `size` that clusters each direction, from the
+ * number of samples count[k] each one clusters (cost ~ count^2 + n): the
+ * costliest first, each to the least loaded rank (ties: the lower one).
+ * The same on every rank for the same counts. */
+POLCA_INTERNAL int32_t polca__clustering_owners(int64_t k, int64_t n, const int64_t *count,
+                                                int32_t size, int32_t *owner);
+/* Collective: *c holds this rank's directions (owner[dir] == rank), their
+ * clusters starting at dir_first[dir], dir_nc[dir] of them, in ascending
+ * direction order. Replaces *c by the whole clustering, every direction,
+ * clusters numbered direction by direction as one process numbers them;
+ * members are left to the caller. On failure *c is kept, to destroy. */
+POLCA_INTERNAL int32_t polca__clustering_combine(polca_context *ctx, polca_clustering **c,
+                                                 const int32_t *owner, const int64_t *dir_first,
+                                                 const int64_t *dir_nc);
+
 #endif /* POLCA_CLUSTERING_H */

@@ -14,9 +14,16 @@
 #define FIELD_FINGERPRINT (POLCA__FIELD_USER + 1u) /* u64 */
 
 void polca__fingerprint(uint64_t *h, const void *data, size_t bytes) {
+    /* 8 bytes a step (gigabytes of basis vectors are hashed), then the tail */
     const unsigned char *p = data;
-    uint64_t x = *h;
-    for (size_t i = 0; i < bytes; i++) x = (x ^ p[i]) * 0x100000001b3ull;
+    uint64_t x = *h, w;
+    size_t i = 0;
+    for (; i + 8 <= bytes; i += 8) {
+        memcpy(&w, p + i, 8);
+        x = (x ^ w) * 0x100000001b3ull;
+        x ^= x >> 29;
+    }
+    for (; i < bytes; i++) x = (x ^ p[i]) * 0x100000001b3ull;
     *h = x;
 }
 

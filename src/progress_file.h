@@ -30,7 +30,8 @@ typedef struct polca__progress_file {
     int64_t n_done; /* records found when the file was opened (0: fresh) */
 } polca__progress_file;
 
-/* FNV-1a over bytes, accumulated into *h (start from POLCA__FP_START). */
+/* A 64-bit hash of bytes (FNV-style, 8 bytes a step), accumulated into *h
+ * (start from POLCA__FP_START). Not cryptographic: it tells inputs apart. */
 #define POLCA__FP_START 0xcbf29ce484222325ull
 POLCA_INTERNAL void polca__fingerprint(uint64_t *h, const void *data, size_t bytes);
 

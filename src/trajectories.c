@@ -174,27 +174,46 @@ static int32_t parse_options(const polca_options *o, const char *fn, int32_t *cu
     return POLCA_OK;
 }
 
-/* Every input that decides the result, for the progress file. */
-static int32_t traj_fingerprint(polca_context *ctx, const polca_model *model,
-                                const polca_data *data, polca_checkpoints *series,
-                                const float *rows, const int64_t shape[5], const int32_t flags[3],
-                                int64_t block, uint64_t *out) {
-    uint64_t h = POLCA__FP_START;
-    polca__fingerprint(&h, shape, 5 * sizeof *shape); /* P, N, K, K_lca, T1 */
-    polca__fingerprint(&h, flags, 3 * sizeof *flags); /* curvature, first order, Fisher */
-    polca__fingerprint(&h, &block, sizeof block);
-    polca__fingerprint(&h, rows, (size_t)(shape[2] + shape[3]) * (size_t)shape[0] * sizeof *rows);
+/* Hashes of every input that decides the result, one per argument (for
+ * the check that ranks make the same call, and the progress file). */
+enum { FP_MODEL, FP_DATA, FP_SERIES, FP_BASIS, FP_OPTIONS, FP_PARTS };
+static const char *const fp_names[FP_PARTS] = {"model", "data", "series", "basis",
+                                               "options"};
+
+static int32_t traj_fingerprint(const polca_model *model, const polca_data *data,
+                                polca_checkpoints *series, const float *rows,
+                                const int64_t shape[5], const int32_t flags[3], int64_t block,
+                                uint64_t parts[FP_PARTS]) {
+    for (int i = 0; i < FP_PARTS; i++) parts[i] = POLCA__FP_START;
+    polca__fingerprint_model(&parts[FP_MODEL], model);
+    polca__fingerprint_data(&parts[FP_DATA], data);
     for (int64_t t = 0; t < shape[4]; t++) {
         int64_t step;
         int32_t st = polca_checkpoints_step(series, t, &step);
         if (st) return st;
-        polca__fingerprint(&h, &step, sizeof step);
+        polca__fingerprint(&parts[FP_SERIES], &step, sizeof step);
     }
-    polca__fingerprint_data(&h, data);
-    polca__fingerprint_model(&h, model);
-    polca__fingerprint_context(&h, ctx);
-    *out = h;
+    polca__fingerprint(&parts[FP_BASIS], rows,
+                       (size_t)(shape[2] + shape[3]) * (size_t)shape[0] * sizeof *rows);
+    polca__fingerprint(&parts[FP_OPTIONS], shape, 5 * sizeof *shape); /* P, N, K, K_lca, T1 */
+    polca__fingerprint(&parts[FP_OPTIONS], flags, 3 * sizeof *flags); /* curvature, 1st, Fisher */
+    polca__fingerprint(&parts[FP_OPTIONS], &block, sizeof block);
     return POLCA_OK;
+}
+
+/* Over ranks: every rank's inputs must be rank 0's (a rank with another
+ * basis or data would be summed in silently). Local: fails on this rank. */
+static int32_t same_as_rank0(polca_context *ctx, const uint64_t parts[FP_PARTS], const char *fn) {
+    uint64_t root[FP_PARTS];
+    memcpy(root, parts, sizeof root);
+    int32_t st = polca__comm_broadcast(ctx, root, sizeof root, 0, "the arguments' hashes");
+    for (int i = 0; !st && i < FP_PARTS; i++)
+        if (root[i] != parts[i])
+            st = polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                             "%s: argument '%s' differs from rank 0's (a collective call: every "
+                             "rank passes the same inputs)",
+                             fn, fp_names[i]);
+    return st;
 }
 
 static int32_t open_progress(polca_context *ctx, const polca_options *o, uint64_t fingerprint,
@@ -290,13 +309,25 @@ int32_t polca_trajectories_create(polca_context *ctx, const polca_model *model,
     if (!st) st = be->alloc(bs, gbytes, (void **)&src.g);
     if (!st && curvature == POLCA__CURV_EXACT) st = be->alloc(bs, gbytes, (void **)&src.c);
     if (!st) st = be->alloc(bs, (size_t)n * sizeof(float), (void **)&src.losses);
+    /* From here every rank makes the same collective calls in the same
+     * order, whatever failed where: a failure is agreed before the next. */
     polca__progress_file *pf = NULL;
-    if (!st && polca__options_string(options, "progress_file", NULL)) {
+    const int ranks = polca__comm_size(ctx);
+    const int with_progress = polca__options_string(options, "progress_file", NULL) != NULL;
+    st = polca__comm_agree(ctx, st);
+    if (!st && (with_progress || ranks > 1)) {
         const int64_t shape[5] = {p, n, k, kl, t1};
         const int32_t flags[3] = {curvature, first_order, fisher};
-        uint64_t fp = 0;
-        st = traj_fingerprint(ctx, model, data, series, host_basis, shape, flags, block, &fp);
-        if (!st) st = open_progress(ctx, options, fp, &pf);
+        uint64_t parts[FP_PARTS], fp = POLCA__FP_START;
+        st = polca__comm_agree(
+            ctx, traj_fingerprint(model, data, series, host_basis, shape, flags, block, parts));
+        /* a failed broadcast is a broken communicator: no agreeing over it */
+        if (!st && ranks > 1 && (st = same_as_rank0(ctx, parts, fn)) != POLCA_ERR_COMM)
+            st = polca__comm_agree(ctx, st);
+        polca__fingerprint(&fp, parts, sizeof parts);
+        polca__fingerprint_context(&fp, ctx);
+        if (!st && with_progress) st = open_progress(ctx, options, fp, &pf);
+        if (!st || st != POLCA_ERR_COMM) st = polca__comm_agree(ctx, st);
     }
     if (!st) {
         polca__engine_source es = {&src, t1, p, n, read_checkpoint, dirderivs};
@@ -312,8 +343,6 @@ int32_t polca_trajectories_create(polca_context *ctx, const polca_model *model,
                                    t->data[POLCA_TRAJ_LCA],
                                    t->data[POLCA_TRAJ_LOSS_CHANGE]};
         st = polca__engine_run(ctx, &es, &req, &eo);
-    } else {
-        st = polca__comm_agree(ctx, st); /* the engine's ranks must not wait for this one */
     }
     polca__progress_close(pf);
     be->release(bs, src.theta), be->release(bs, src.g), be->release(bs, src.c);

@@ -23,7 +23,7 @@ cd "$tmp" || exit 1
 decompose() { # OUT NPYDIR [ARGS...] (exec: backgrounded, $! is polca itself)
     out=$1 npy=$2; shift 2
     exec "$bin" decompose -q --config big.json --tokens tok.npy --series big.polca --basis b.polca \
-        --fisher --lca 4 --out "$out" --npy-dir "$npy" "$@"
+        --fisher --lca 4 --out "$out" --npy-dir "$npy" --overwrite "$@"
 }
 t0=$(date +%s%N)
 (decompose ref.polca ref) || { fail resume "uninterrupted run"; finish; }

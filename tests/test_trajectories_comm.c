@@ -110,6 +110,7 @@ typedef struct run_spec {
     result res[MAXR];
     const char *series; /* NULL: series_path */
     int32_t bad_rank;   /* this rank passes a bad option (0: none; rank 0 is never bad here) */
+    int32_t other_basis_rank; /* this rank passes another basis (0: none) */
 } run_spec;
 
 typedef struct cancel_state {
@@ -146,7 +147,11 @@ static void run_rank(int32_t rank, polca_comm *comm, void *arg) {
     polca_checkpoints_open(ctx, series_path, NULL, &base);
     polca_checkpoints_read(base, T1 - 1, last, p);
     polca_checkpoints_destroy(base);
-    polca_basis_create_random(ctx, p, K, NULL, &b);
+    polca_options *bo = NULL;
+    polca_options_create(&bo);
+    if (spec->other_basis_rank && rank == spec->other_basis_rank) polca_options_set_int(bo, "seed", 9);
+    polca_basis_create_random(ctx, p, K, bo, &b);
+    polca_options_destroy(bo);
     polca_basis_create_axis(ctx, p, last, KL, NULL, &lca);
     polca_options_create(&o);
     polca_options_set_string(o, "curvature",
@@ -194,7 +199,7 @@ static int same(const result *a, const result *b) {
 }
 
 static run_spec reference(const char *curvature) {
-    run_spec ref = {curvature, NULL, 0, -1, 0, {{0}}, NULL, 0};
+    run_spec ref = {curvature, NULL, 0, -1, 0, {{0}}, NULL, 0, 0};
     run_ranks(&ref, 1);
     return ref;
 }
@@ -207,7 +212,7 @@ TEST(ranks_give_the_single_process_bits) {
         CHECK_OK(ref.res[0].status);
         CHECK(ref.res[0].len[2] > 0 && ref.res[0].len[3] > 0); /* Fisher and LCA kept */
         for (int s = 0; s < 3; s++) {
-            run_spec spec = {modes[m], NULL, 0, -1, 0, {{0}}, NULL, 0};
+            run_spec spec = {modes[m], NULL, 0, -1, 0, {{0}}, NULL, 0, 0};
             run_ranks(&spec, sizes[s]);
             for (int32_t r = 0; r < sizes[s]; r++) {
                 if (spec.res[r].status != POLCA_OK || !same(&spec.res[r], &ref.res[0]))
@@ -227,10 +232,10 @@ TEST(a_cancelled_run_resumes_to_the_same_bits) {
     char path[160];
     snprintf(path, sizeof path, "%s/one.progress", dir);
     for (int64_t j = 1; j < T1; j++) {
-        run_spec cut = {"exact", path, 0, 0, j, {{0}}, NULL, 0};
+        run_spec cut = {"exact", path, 0, 0, j, {{0}}, NULL, 0, 0};
         run_ranks(&cut, 1);
         CHECK_STATUS(cut.res[0].status, POLCA_ERR_CANCELLED);
-        run_spec again = {"exact", path, 1, -1, 0, {{0}}, NULL, 0};
+        run_spec again = {"exact", path, 1, -1, 0, {{0}}, NULL, 0, 0};
         run_ranks(&again, 1);
         CHECK_OK(again.res[0].status);
         if (!same(&again.res[0], &ref.res[0])) FAILF("resumed after %lld checkpoints: differs", (long long)j);
@@ -249,7 +254,7 @@ TEST(ranks_resume_and_agree_on_a_failure) {
     CHECK_OK(ref.res[0].status);
     char path[160];
     snprintf(path, sizeof path, "%s/two.progress", dir);
-    run_spec cut = {"secant", path, 0, 1, 1, {{0}}, NULL, 0};
+    run_spec cut = {"secant", path, 0, 1, 1, {{0}}, NULL, 0, 0};
     run_ranks(&cut, 2);
     for (int r = 0; r < 2; r++) {
         CHECK(cut.res[r].status == POLCA_ERR_CANCELLED);
@@ -258,7 +263,7 @@ TEST(ranks_resume_and_agree_on_a_failure) {
     char rank_file[200];
     snprintf(rank_file, sizeof rank_file, "%s.1-of-2", path);
     CHECK(access(rank_file, F_OK) == 0);
-    run_spec again = {"secant", path, 1, -1, 0, {{0}}, NULL, 0};
+    run_spec again = {"secant", path, 1, -1, 0, {{0}}, NULL, 0, 0};
     run_ranks(&again, 2);
     for (int r = 0; r < 2; r++) {
         CHECK_OK(again.res[r].status);
@@ -271,10 +276,10 @@ TEST(ranks_resume_and_agree_on_a_failure) {
 TEST(a_progress_file_of_another_computation_is_refused) {
     char path[160];
     snprintf(path, sizeof path, "%s/other.progress", dir);
-    run_spec cut = {"exact", path, 0, 0, 2, {{0}}, NULL, 0};
+    run_spec cut = {"exact", path, 0, 0, 2, {{0}}, NULL, 0, 0};
     run_ranks(&cut, 1);
     CHECK(cut.res[0].status == POLCA_ERR_CANCELLED);
-    run_spec other = {"none", path, 1, -1, 0, {{0}}, NULL, 0};
+    run_spec other = {"none", path, 1, -1, 0, {{0}}, NULL, 0, 0};
     run_ranks(&other, 1);
     CHECK(other.res[0].status == POLCA_ERR_STATE);
     CHECK(strstr(other.res[0].message, path) && strstr(other.res[0].message, "another computation"));
@@ -283,7 +288,7 @@ TEST(a_progress_file_of_another_computation_is_refused) {
     CHECK(f != NULL);
     fputs("torn record bytes", f);
     fclose(f);
-    run_spec again = {"exact", path, 1, -1, 0, {{0}}, NULL, 0};
+    run_spec again = {"exact", path, 1, -1, 0, {{0}}, NULL, 0, 0};
     run_ranks(&again, 1);
     CHECK_OK(again.res[0].status);
     run_spec ref = reference("exact");
@@ -291,7 +296,7 @@ TEST(a_progress_file_of_another_computation_is_refused) {
     result_free(&again.res[0]);
     result_free(&ref.res[0]);
     /* the same steps on other weights: the replayed records do not fit */
-    run_spec moved = {"exact", path, 1, -1, 0, {{0}}, other_path, 0};
+    run_spec moved = {"exact", path, 1, -1, 0, {{0}}, other_path, 0, 0};
     run_ranks(&moved, 1);
     CHECK(moved.res[0].status == POLCA_ERR_STATE);
     CHECK(strstr(moved.res[0].message, "other parameters at checkpoint 0 (step 1)"));
@@ -299,7 +304,7 @@ TEST(a_progress_file_of_another_computation_is_refused) {
 
 TEST(a_rank_with_bad_input_fails_every_rank) {
     for (int32_t bad = 1; bad < 3; bad++) {
-        run_spec spec = {"exact", NULL, 0, -1, 0, {{0}}, NULL, bad};
+        run_spec spec = {"exact", NULL, 0, -1, 0, {{0}}, NULL, bad, 0};
         run_ranks(&spec, 3);
         char want[64];
         snprintf(want, sizeof want, "rank %d: ", (int)bad);
@@ -307,6 +312,16 @@ TEST(a_rank_with_bad_input_fails_every_rank) {
             CHECK(spec.res[r].status == POLCA_ERR_INVALID_ARGUMENT);
             CHECK(strstr(spec.res[r].message, want) && strstr(spec.res[r].message, "bogus"));
         }
+    }
+}
+
+TEST(a_rank_with_other_inputs_is_refused) {
+    run_spec spec = {"exact", NULL, 0, -1, 0, {{0}}, NULL, 0, 2};
+    run_ranks(&spec, 3);
+    for (int r = 0; r < 3; r++) {
+        CHECK(spec.res[r].status == POLCA_ERR_INVALID_ARGUMENT);
+        CHECK(strstr(spec.res[r].message, "rank 2: ") &&
+              strstr(spec.res[r].message, "argument 'basis' differs from rank 0's"));
     }
 }
 
@@ -320,6 +335,7 @@ int main(void) {
     RUN(ranks_resume_and_agree_on_a_failure);
     RUN(a_progress_file_of_another_computation_is_refused);
     RUN(a_rank_with_bad_input_fails_every_rank);
+    RUN(a_rank_with_other_inputs_is_refused);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) return 1;

@@ -150,6 +150,19 @@ typedef struct polca_clustering polca_clustering;
  *   hidden breakthrough (eq. 10): cluster onset > tau.
  * Clusters are numbered direction by direction, then in HDBSCAN's order.
  * out: receives the handle; untouched on failure.
+ *
+ * Collective when the context has a communicator of more than one rank
+ * (polca/comm.h, docs/scaling.md#clustering): every rank makes the call
+ * with the same arguments and options, whole arrays included. The
+ * directions are split between the ranks, each clustered whole by one rank
+ * (the costliest first, each to the least loaded rank, the cost taken as
+ * the square of the samples it clusters); the ranks then exchange their
+ * directions' results, so every rank returns the whole clustering, every
+ * getter below giving bit for bit what one process gives. Arguments that
+ * differ from rank 0's (checksums of the arrays and options), a local
+ * failure (bad options, a NaN, a cancel, memory) or a failing rank fail the
+ * call on every rank with one status and one "rank R: " message. The other
+ * calls of this header work on the local handle and are not collective.
  */
 POLCA_API int32_t polca_clustering_create(polca_context *ctx, int64_t k, int64_t n, int64_t t,
                                           const float *trajectories, int64_t t1,
