@@ -113,24 +113,53 @@ static int32_t choose_checkpoints(polca_checkpoints *series, const int64_t *indi
     return POLCA_OK;
 }
 
-/* Every input of the model's side that decides the basis, for the progress
- * fingerprint: the model (kind, layout and, built in, its configuration),
- * the data, the series positions and, scaled, the positions of the scales;
- * and the context (backend, device, threads, ranks). */
-static uint64_t model_fingerprint(const polca_context *ctx, const polca_model *model,
-                                  const polca_data *d, const int64_t *idx, const int64_t *sidx,
-                                  int64_t n) {
-    uint64_t h = POLCA__FP_START;
-    polca__fingerprint_model(&h, model);
-    if (model->kind == POLCA__MODEL_TRANSFORMER) polca__fingerprint(&h, &model->tf, sizeof model->tf);
-    if (model->kind == POLCA__MODEL_MLP) polca__fingerprint(&h, &model->mlp.act, sizeof model->mlp.act);
-    polca__fingerprint_data(&h, d);
-    polca__fingerprint_context(&h, ctx);
-    int64_t scaled = sidx != NULL;
-    polca__fingerprint(&h, &scaled, sizeof scaled);
-    polca__fingerprint(&h, idx, (size_t)n * sizeof *idx);
-    if (sidx) polca__fingerprint(&h, sidx, (size_t)n * sizeof *sidx);
-    return h;
+/* Hashes of every input of the model's side that decides the basis, one
+ * per argument: for the check that the ranks make the same call, and the
+ * progress file's fingerprint (the driver adds its own part). The
+ * checkpoints' contents are not read for it; the progress path and
+ * "resume" are not part of it (only rank 0's are used). */
+enum { FP_MODEL, FP_DATA, FP_SERIES, FP_SCALES, FP_OPTIONS, FP_PARTS };
+static const char *const fp_names[FP_PARTS] = {"model", "data", "series", "scales", "options"};
+
+static void input_hashes(const polca_model *model, const polca_data *d, const int64_t *idx,
+                         const int64_t *steps, const int64_t *sidx, int64_t n,
+                         const polca__hessian_basis_opts *o, uint64_t parts[FP_PARTS]) {
+    for (int i = 0; i < FP_PARTS; i++) parts[i] = POLCA__FP_START;
+    polca__fingerprint_model(&parts[FP_MODEL], model);
+    if (model->kind == POLCA__MODEL_TRANSFORMER)
+        polca__fingerprint(&parts[FP_MODEL], &model->tf, sizeof model->tf);
+    if (model->kind == POLCA__MODEL_MLP)
+        polca__fingerprint(&parts[FP_MODEL], &model->mlp.act, sizeof model->mlp.act);
+    polca__fingerprint_data(&parts[FP_DATA], d);
+    polca__fingerprint(&parts[FP_SERIES], idx, (size_t)n * sizeof *idx);
+    polca__fingerprint(&parts[FP_SERIES], steps, (size_t)n * sizeof *steps);
+    if (sidx) polca__fingerprint(&parts[FP_SCALES], sidx, (size_t)n * sizeof *sidx);
+    int64_t v[] = {n,
+                   o->eig.which,
+                   o->eig.k,
+                   o->eig.max_products,
+                   (int64_t)o->eig.seed,
+                   o->eig.krylov_size,
+                   o->shuffle,
+                   (int64_t)o->shuffle_seed,
+                   o->warm_start};
+    polca__fingerprint(&parts[FP_OPTIONS], v, sizeof v);
+    polca__fingerprint(&parts[FP_OPTIONS], &o->eig.tol, sizeof o->eig.tol);
+}
+
+/* Over ranks: every rank's inputs must be rank 0's (a rank with other data
+ * or options would be summed in silently). Fails on this rank only. */
+static int32_t same_as_rank0(polca_context *ctx, const uint64_t parts[FP_PARTS], const char *fn) {
+    uint64_t root[FP_PARTS];
+    memcpy(root, parts, sizeof root);
+    int32_t st = polca__comm_broadcast(ctx, root, sizeof root, 0, "the arguments' hashes");
+    for (int i = 0; !st && i < FP_PARTS; i++)
+        if (root[i] != parts[i])
+            st = polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                             "%s: argument '%s' differs from rank 0's (a collective call: every "
+                             "rank passes the same inputs)",
+                             fn, fp_names[i]);
+    return st;
 }
 
 /* This rank's share of the data under a communicator of size > 1: the
@@ -168,6 +197,7 @@ typedef struct prepared {
     int64_t *idx, n, *steps, *sidx;
     polca_data *share;
     polca__hessian_basis_opts o;
+    uint64_t parts[FP_PARTS];
 } prepared;
 
 static int32_t prepare_rest(polca_context *ctx, const polca_model *model, const polca_data *data,
@@ -239,8 +269,13 @@ static int32_t prepare_rest(polca_context *ctx, const polca_model *model, const 
         src->scale_index = pp->sidx;
         for (int64_t i = 0; !st && i < n; i++) st = scale_at(src, i, src->host_theta);
     }
-    if (!st && pp->o.progress_path)
-        pp->o.fingerprint = model_fingerprint(ctx, model, data, pp->idx, pp->sidx, n);
+    if (!st) {
+        input_hashes(model, data, pp->idx, pp->steps, pp->sidx, n, &pp->o, pp->parts);
+        uint64_t h = POLCA__FP_START;
+        polca__fingerprint(&h, pp->parts, sizeof pp->parts);
+        polca__fingerprint_context(&h, ctx);
+        pp->o.fingerprint = h;
+    }
     if (!st && polca__comm_size(ctx) > 1) {
         st = data_share(ctx, data, &pp->share, &pp->o.shard_weight);
         src->data = pp->share;
@@ -266,8 +301,13 @@ static int32_t create(polca_context *ctx, const polca_model *model, const polca_
     memset(&pp, 0, sizeof pp);
     st = prepare(ctx, model, data, series, scales, indices, n_indices, k, options, out, fn, &src,
                  &pp);
-    /* rank R: its own message names fn */
-    if (!(st = polca__comm_agree(ctx, st))) {
+    /* rank R: its own message names fn; a failed broadcast is a broken
+     * communicator, with no agreeing over it */
+    st = polca__comm_agree(ctx, st);
+    if (!st && polca__comm_size(ctx) > 1 &&
+        (st = same_as_rank0(ctx, pp.parts, fn)) != POLCA_ERR_COMM)
+        st = polca__comm_agree(ctx, st);
+    if (!st) {
         polca_basis *b = NULL;
         st = polca__basis_hessian_scaled(ctx, src.p, pp.n, pp.steps, hvp_at,
                                          scales ? scale_at : NULL, &src, &pp.o, &b);
