@@ -178,8 +178,11 @@ POLCA_API int32_t polca_basis_n_params(const polca_basis *basis, int64_t *out_n_
  * the same basis bit for bit. It equals the single-process basis up to
  * rounding (the sum is taken in another order; docs/scaling.md gives the
  * measured difference). Every rank must use the same backend and thread
- * count: ranks whose solvers diverge all fail with POLCA_ERR_STATE. A
- * failure on one rank (a bad checkpoint read, a NaN product, bad input,
+ * count: ranks whose solvers diverge all fail with POLCA_ERR_STATE. A rank
+ * whose model, data, series positions, scales positions or options differ
+ * from rank 0's fails the call with POLCA_ERR_INVALID_ARGUMENT naming the
+ * argument (the checkpoints' contents are not compared). A failure on one
+ * rank (a bad checkpoint read, a NaN product, bad input,
  * its progress callback cancelling) fails every rank with that rank's
  * status and message, "rank R: ...". Only rank 0 reads and writes the
  * progress file, at the path given (the other ranks' "progress_file" must
