@@ -132,6 +132,9 @@ $(BUILD)/examples/%: $$(wildcard examples/$$(firstword $$(subst /, ,$$*))/*.c) $
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $(filter %.c,$^) -L$(LIBOUT) -lpolca -Wl,-rpath,'$$ORIGIN/../../../$(LIBOUT)' -lm
 
+# The language example plots with the arithmetic example's report code.
+$(BUILD)/examples/language/language: examples/arithmetic/report.c examples/arithmetic/report_late.c
+
 # ---- Tests: tests/test_*.c link the static library (they may reach private
 # entry points such as the dispatch table); tests/test_*.sh drive the tools.
 TEST_C := $(wildcard tests/test_*.c)
