@@ -425,17 +425,22 @@ static int write_html(const lang_config *cfg, const lang_data *d, const lang_tra
     const lang_method *pm = &an->methods[LANG_N_METHODS - 1];
     int n_fig = 0;
     size_t yoff = 8;
-    fputs("<h2>POLCA directions with labelled clusters</h2>\n<p>Left: each cluster's mean projected loss "
-          "along the direction; right: the same clusters' mean exact loss (logarithmic axis). Legends give "
-          "the cluster, its size and its automatic label.</p>\n", f);
-    for (int64_t r = 0; r < pm->k && n_fig < MAX_FIG; r++) {
-        int has = 0;
+    fputs("<h2>POLCA directions and their clusters</h2>\n<p>The first directions with a labelled "
+          "cluster, then (up to three in all) the first with any cluster. Left: each cluster's mean "
+          "projected loss along the direction; right: the same clusters' mean exact loss (logarithmic "
+          "axis). Legends give the cluster, its size and its automatic label.</p>\n", f);
+    int64_t shown_rows[MAX_FIG];
+    for (int64_t q = 0; q < 2 * pm->k && n_fig < MAX_FIG; q++) {
+        int64_t r = q % pm->k;
+        int want_label = q < pm->k, has = 0, seen = 0;
         for (int64_t c = 0; c < pm->n_clusters; c++) {
             int64_t dir = -1;
             polca_clustering_cluster(pm->clustering, c, &dir, NULL, NULL, NULL, NULL, NULL);
-            has |= dir == r && pm->labels[c].labelled;
+            has |= dir == r && (pm->labels[c].labelled || !want_label);
         }
-        if (!has) continue;
+        for (int j = 0; j < n_fig; j++) seen |= shown_rows[j] == r;
+        if (!has || seen) continue;
+        shown_rows[n_fig] = r;
         report_curve pc[MAX_CURVES], ec[MAX_CURVES];
         char labels[MAX_CURVES][200];
         int nc = 0;
@@ -472,6 +477,7 @@ static int write_html(const lang_config *cfg, const lang_data *d, const lang_tra
         fputs("</div>\n</figure>\n", f);
         n_fig++;
     }
+    if (!n_fig) fputs("<p>No POLCA direction has a cluster.</p>\n", f);
     fputs("<h2>Timings</h2>\n<table>\n", f);
     for (int i = 0; i < n_timings; i++)
         fprintf(f, "<tr><th class=\"l\">%s</th><td>%.1f s</td></tr>\n", timings[i].stage, timings[i].seconds);
