@@ -14,7 +14,7 @@ data=tests/fixtures/language
 [ -x "$bin" ] || { fail language "not built: $bin"; finish; }
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-args="--data $data --steps 100 --polca-every 10 --basis-every 50 --val 60 --ctx 16 --batch 16 --basis-seq 16 --min-cluster-size 15"
+args="--data $data --steps 100 --polca-every 10 --basis-every 50 --val 60 --ctx 16 --batch 16 --basis-seq 16 --min-cluster-size 15 --fine-min-cluster-size 8"
 if POLCA_BACKEND=cpu "$bin" $args --out "$dir/run" >"$dir/stdout" 2>"$dir/stderr"; then
     ok "tiny run"
 else
@@ -24,8 +24,9 @@ fi
 grep -q "^Automatic labels" "$dir/stdout" && grep -q "^POLCA " "$dir/stdout" &&
     ok "label table printed" || fail "label table" "$(head -n 5 "$dir/stdout")"
 for f in summary.json report.html tags.npy polca.npy exact_loss.npy trajectories.polca \
-    clusters_exact_loss.npy clusters_loss_change.npy clusters_fisher.npy clusters_lca.npy \
-    clusters_polca_first_order.npy clusters_polca.npy; do
+    clusters_paper_exact_loss.npy clusters_paper_loss_change.npy clusters_paper_fisher.npy \
+    clusters_paper_lca.npy clusters_paper_polca_first_order.npy clusters_paper_polca.npy \
+    clusters_fine_polca.npy clusters_fine_lca.npy clusters_fine_exact_loss.npy; do
     [ -s "$dir/run/$f" ] || fail "output $f" "missing or empty"
 done
 ls "$dir/run" | grep -q '\.tmp\.' && fail "outputs" "temporary files left: $(ls "$dir/run")"
@@ -36,8 +37,9 @@ assert s["format"] == "libpolca-language-summary-1", s["format"]
 assert s["methods"] == ["exact_loss", "loss_change", "fisher", "lca", "polca_first_order", "polca"]
 assert s["tagset"][-1] == "PAD" and "NOUN" in s["tagset"]
 assert s["results"]["samples"] == 60 * 15, s["results"]["samples"]
-for m in s["methods"]:
-    t = s["table"][m]
+assert list(s["settings"]) == ["paper", "fine"], s["settings"]
+for st, m in [(st, m) for st in s["settings"] for m in s["methods"]]:
+    t = s["tables"][st][m]
     assert len(t["clusters_detail"]) == t["clusters"]
     assert 0 <= t["labelled"] <= t["clusters"] and 0 <= t["chance_labelled"] <= t["clusters"]
     for c in t["clusters_detail"]:
@@ -55,11 +57,12 @@ if out=$("$PYTHON" examples/language/recheck_labels.py "$dir/run" "$data" 2>&1);
 else
     fail "recheck_labels.py" "$(echo "$out" | tail -n 5)"
 fi
-# the recheck is not vacuous: flip one cluster's labelled flag (or the count)
+# the recheck is not vacuous: flip one cluster's labelled flag (or the count;
+# the fine setting's POLCA row)
 "$PYTHON" - "$dir/run/summary.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
-t = s["table"]["polca"]
+t = s["tables"]["fine"]["polca"]
 if t["clusters_detail"]:
     t["clusters_detail"][0]["labelled"] ^= 1
 else:

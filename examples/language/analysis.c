@@ -80,8 +80,10 @@ static const struct {
     {"polca", "POLCA", "decrease", POLCA_TRAJ_POLCA},
 };
 
-static int cluster_method(polca_context *ctx, const lang_config *cfg, lang_analysis *an, int i) {
-    lang_method *m = &an->methods[i];
+const char *const lang_setting_names[LANG_N_SETTINGS] = {"paper", "fine"};
+
+static int cluster_method(polca_context *ctx, const lang_config *cfg, lang_analysis *an, int s, int i) {
+    lang_method *m = &an->methods[s][i];
     m->name = specs[i].name, m->display = specs[i].display;
     const float *view, *exact;
     int64_t k, n, t, k1, n1, t1;
@@ -108,8 +110,8 @@ static int cluster_method(polca_context *ctx, const lang_config *cfg, lang_analy
     }
     polca_options *o = NULL;
     int rc = lang_failed(polca_options_create(&o), "options") ||
-             set_int(o, "min_cluster_size", cfg->min_cluster_size) ||
-             set_int(o, "min_samples_divisor", cfg->min_samples_divisor) ||
+             set_int(o, "min_cluster_size", s ? cfg->fine_min_cluster_size : cfg->min_cluster_size) ||
+             set_int(o, "min_samples_divisor", s ? cfg->fine_min_samples_divisor : cfg->min_samples_divisor) ||
              lang_failed(polca_options_set_string(o, "filter", specs[i].filter), "filter") ||
              lang_failed(polca_options_set_string(o, "normalize", cfg->normalize), "normalize");
     if (!rc && specs[i].kind == POLCA_TRAJ_LOSS_CHANGE)
@@ -249,34 +251,42 @@ int lang_analyse(polca_context *ctx, polca_model *model, const lang_config *cfg,
         return 1;
     }
     t0 = lang_now();
-    for (int i = 0; i < LANG_N_METHODS && !rc; i++) {
-        fprintf(stderr, "language: clustering %s\n", specs[i].name);
-        rc = cluster_method(ctx, cfg, an, i) ||
-             label_method(cfg, d, an, &an->methods[i], cfg->seed * 1000003ULL + (uint64_t)i);
-    }
+    for (int s = 0; s < LANG_N_SETTINGS && !rc; s++)
+        for (int i = 0; i < LANG_N_METHODS && !rc; i++) {
+            fprintf(stderr, "language: clustering %s (%s setting)\n", specs[i].name, lang_setting_names[s]);
+            rc = cluster_method(ctx, cfg, an, s, i) ||
+                 label_method(cfg, d, an, &an->methods[s][i],
+                              cfg->seed * 1000003ULL + (uint64_t)(s * LANG_N_METHODS + i));
+        }
     an->seconds_clustering = lang_now() - t0;
     if (rc) return 1;
 
+    for (int s = 0; s < LANG_N_SETTINGS; s++) {
     printf("\nAutomatic labels (part of speech of the token and the 3 before it; coverage %g, "
-           "at most %d tags besides PAD)\n", cfg->coverage, cfg->max_tags);
+           "at most %d tags besides PAD); HDBSCAN %s setting: min_cluster_size %d, min_samples = "
+           "clustered tokens / %d\n", cfg->coverage, cfg->max_tags, lang_setting_names[s],
+           s ? cfg->fine_min_cluster_size : cfg->min_cluster_size,
+           s ? cfg->fine_min_samples_divisor : cfg->min_samples_divisor);
     printf("%-21s %8s %9s %15s %7s %7s %7s %7s %18s %7s\n", "method", "clusters", "labelled",
            "chance labelled", "token", "-1", "-2", "-3", "directions w/ label", "hidden");
     for (int i = 0; i < LANG_N_METHODS; i++) {
-        const lang_method *m = &an->methods[i];
+        const lang_method *m = &an->methods[s][i];
         printf("%-21s %8lld %9d %15.1f %7d %7d %7d %7d %12d of %-4lld %7.3f\n", m->display,
                (long long)m->n_clusters, m->n_labelled, m->chance_labelled, m->by_position[0],
                m->by_position[1], m->by_position[2], m->by_position[3], m->directions_labelled,
                (long long)m->k, m->hidden_fraction);
     }
+    }
     return 0;
 }
 
 void lang_analysis_free(lang_analysis *an) {
-    for (int i = 0; i < LANG_N_METHODS; i++) {
-        polca_clustering_destroy(an->methods[i].clustering);
-        free(an->methods[i].directions);
-        free(an->methods[i].labels);
-    }
+    for (int s = 0; s < LANG_N_SETTINGS; s++)
+        for (int i = 0; i < LANG_N_METHODS; i++) {
+            polca_clustering_destroy(an->methods[s][i].clustering);
+            free(an->methods[s][i].directions);
+            free(an->methods[s][i].labels);
+        }
     polca_trajectories_destroy(an->traj);
     polca_basis_destroy(an->basis);
     polca_basis_destroy(an->lca);

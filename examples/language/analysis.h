@@ -30,6 +30,12 @@ typedef struct lang_method {
     double hidden_fraction;
 } lang_method;
 
+/* Two HDBSCAN settings, both with the paper's filters: "paper" (its
+ * min_cluster_size scaled to the sample count, min_samples = clustered
+ * tokens / 15) and "fine" (smaller clusters, min_samples = tokens / 50). */
+#define LANG_N_SETTINGS 2
+extern const char *const lang_setting_names[LANG_N_SETTINGS];
+
 typedef struct lang_analysis {
     polca_basis *basis, *lca;
     polca_trajectories *traj;
@@ -38,7 +44,7 @@ typedef struct lang_analysis {
     int32_t *tags;    /* [n][LANG_N_POS]: the tag of the token, then of the 1, 2, 3 before it */
     int64_t *text_at; /* [n] index of each sample's (target) token in the held-out text */
     int32_t *pos_in_window; /* [n] the target's position in its window (1..ctx-1) */
-    lang_method methods[LANG_N_METHODS];
+    lang_method methods[LANG_N_SETTINGS][LANG_N_METHODS];
     double seconds_basis, seconds_trajectories, seconds_clustering;
 } lang_analysis;
 

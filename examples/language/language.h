@@ -31,7 +31,8 @@ typedef struct lang_config {
     int32_t k_per_basis;
     double eig_tol;
     int32_t eig_max_products;
-    int32_t min_cluster_size, min_samples_divisor;
+    int32_t min_cluster_size, min_samples_divisor; /* "paper" setting */
+    int32_t fine_min_cluster_size, fine_min_samples_divisor; /* "fine" setting */
     const char *normalize;
     double coverage;  /* the autolabel's coverage, 0.7 */
     int32_t max_tags; /* a label counts with at most this many tags, PAD not counted: 2 */

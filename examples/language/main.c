@@ -38,6 +38,9 @@ static void config_default(lang_config *c) {
     c->eig_tol = 1e-3, c->eig_max_products = 120;
     /* the paper: 300 of 12600 tokens, min_samples tokens / 15 */
     c->min_cluster_size = 150, c->min_samples_divisor = 15;
+    /* a finer setting beside it (README: at the paper's, POLCA finds almost
+     * no cluster at this size) */
+    c->fine_min_cluster_size = 40, c->fine_min_samples_divisor = 50;
     c->normalize = "unit"; /* as the arithmetic example (README) */
     c->coverage = 0.7, c->max_tags = 2;
     c->n_contexts = 5;
@@ -51,6 +54,7 @@ static int usage(const char *argv0) {
             "          [--batch N] [--lr LR] [--polca-every N] [--basis-every N] [--k K]\n"
             "          [--basis-seq N] [--layers N] [--d-model N] [--heads N] [--d-mlp N]\n"
             "          [--min-cluster-size N] [--min-samples-divisor N] [--normalize unit|none]\n"
+            "          [--fine-min-cluster-size N] [--fine-min-samples-divisor N]\n"
             "          [--coverage C] [--max-tags N] [--eig-max-products N]\n"
             "  the paper's language setting (section 5) on DIR (default out/language-data,\n"
             "  written by examples/language/prepare.py); results in --out (out/language)\n",
@@ -103,6 +107,8 @@ static int parse_args(int argc, char **argv, lang_config *c) {
         else if (!strcmp(a, "--d-mlp")) rc = parse_int(a, v, 1, &c->d_mlp);
         else if (!strcmp(a, "--min-cluster-size")) rc = parse_int(a, v, 2, &c->min_cluster_size);
         else if (!strcmp(a, "--min-samples-divisor")) rc = parse_int(a, v, 1, &c->min_samples_divisor);
+        else if (!strcmp(a, "--fine-min-cluster-size")) rc = parse_int(a, v, 2, &c->fine_min_cluster_size);
+        else if (!strcmp(a, "--fine-min-samples-divisor")) rc = parse_int(a, v, 1, &c->fine_min_samples_divisor);
         else if (!strcmp(a, "--max-tags")) rc = parse_int(a, v, 1, &c->max_tags);
         else if (!strcmp(a, "--eig-max-products")) rc = parse_int(a, v, 1, &c->eig_max_products);
         else if (!strcmp(a, "--lr")) rc = parse_double(a, v, 0, 10, &c->lr);

@@ -185,13 +185,18 @@ static int write_summary(const lang_config *cfg, const lang_data *d, const lang_
     fputs("],\n  \"positions\": [\"token\", \"1 before\", \"2 before\", \"3 before\"],\n  \"methods\": [", f);
     for (int i = 0; i < LANG_N_METHODS; i++) {
         fputs(i ? ", " : "", f);
-        report__json_string(f, an->methods[i].name);
+        report__json_string(f, an->methods[0][i].name);
     }
-    fputs("],\n  \"table\": {", f);
+    fprintf(f, "],\n  \"settings\": {\"paper\": {\"min_cluster_size\": %d, \"min_samples_divisor\": %d}, "
+               "\"fine\": {\"min_cluster_size\": %d, \"min_samples_divisor\": %d}},\n  \"tables\": {",
+            cfg->min_cluster_size, cfg->min_samples_divisor, cfg->fine_min_cluster_size,
+            cfg->fine_min_samples_divisor);
     int64_t *idx = malloc(sizeof(int64_t) * (size_t)(cfg->n_contexts + 1));
     char buf[512];
+    for (int s = 0; s < LANG_N_SETTINGS && idx; s++) {
+    fprintf(f, "%s\n   \"%s\": {", s ? "}," : "", lang_setting_names[s]);
     for (int i = 0; i < LANG_N_METHODS && idx; i++) {
-        const lang_method *m = &an->methods[i];
+        const lang_method *m = &an->methods[s][i];
         fputs(i ? ",\n    " : "\n    ", f);
         json_key(f, m->name);
         fprintf(f, "{\"clusters\": %lld, \"labelled\": %d, \"chance_labelled\": ", (long long)m->n_clusters,
@@ -237,7 +242,8 @@ static int write_summary(const lang_config *cfg, const lang_data *d, const lang_
         }
         fputs("]}", f);
     }
-    fputs("\n  }\n}\n", f);
+    }
+    fputs("}\n  }\n}\n", f);
     free(idx);
     return out_close(&o);
 }
@@ -280,13 +286,15 @@ static void html_kv(FILE *f, int n, const report_kv *kv) {
 
 /* One example cluster as table rows. */
 static void html_example(FILE *f, const lang_config *cfg, const lang_data *d, const lang_analysis *an,
-                         int i, int64_t c, int64_t *idx) {
-    const lang_method *m = &an->methods[i];
+                         int s, int i, int64_t c, int64_t *idx) {
+    const lang_method *m = &an->methods[s][i];
     int64_t dir = -1, size = 0;
     polca_clustering_cluster(m->clustering, c, &dir, &size, NULL, NULL, NULL, NULL);
     char buf[512];
     label_text(d, &m->labels[c], buf, sizeof buf);
     fputs("<tr><td class=\"l\">", f);
+    report__html_text(f, lang_setting_names[s]);
+    fputs("</td><td class=\"l\">", f);
     report__html_text(f, m->display);
     fprintf(f, "</td><td>%s%lld</td><td>c%lld</td><td>%lld</td><td class=\"l\">", m->directions[dir] < 0 ? "" : "b",
             (long long)m->directions[dir], (long long)c, (long long)size);
@@ -390,12 +398,16 @@ static int write_html(const lang_config *cfg, const lang_data *d, const lang_tra
           "and <i>chance</i>: how many clusters would be labelled if each were a random subset of the "
           "same size of the tokens clustered in its direction (mean of 20 draws). The paper reports, for "
           "POLCA on its 40M-parameter model, 26 of 30 directions kept and the share of them with a "
-          "labelled cluster (the number is lost in the text we have).</p>\n<table>\n<tr><th class=\"l\">"
+          "labelled cluster (the number is lost in the text we have). Two HDBSCAN settings, both with the "
+          "paper's filters: <i>paper</i>, its min_cluster_size scaled to our token count and min_samples = "
+          "clustered tokens / 15; <i>fine</i>, smaller clusters (configuration: fine_min_cluster_size, "
+          "fine_min_samples_divisor).</p>\n<table>\n<tr><th>setting</th><th class=\"l\">"
           "trajectories</th><th>clusters</th><th>labelled</th><th>chance</th><th>token</th><th>1 before</th>"
           "<th>2 before</th><th>3 before</th><th>directions with a label</th><th>hidden fraction</th></tr>\n", f);
+    for (int s = 0; s < LANG_N_SETTINGS; s++)
     for (int i = 0; i < LANG_N_METHODS; i++) {
-        const lang_method *m = &an->methods[i];
-        fputs("<tr><td class=\"l\">", f);
+        const lang_method *m = &an->methods[s][i];
+        fprintf(f, "<tr><td>%s</td><td class=\"l\">", lang_setting_names[s]);
         report__html_text(f, m->display);
         fprintf(f, "</td><td>%lld</td><td>%d</td><td>%.1f</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td>"
                    "<td>%d of %lld</td><td>",
@@ -410,22 +422,57 @@ static int write_html(const lang_config *cfg, const lang_data *d, const lang_tra
     fputs("<h2>Labelled clusters</h2>\n<p>For each kind, its labelled clusters (POLCA: up to twelve, the "
           "others: up to four, in cluster order), with the tokens closest to the cluster's medoid in "
           "context: up to eight tokens before, the token itself in brackets; &para; is a paragraph "
-          "break.</p>\n<table>\n<tr><th class=\"l\">trajectories</th><th>direction</th><th>cluster</th>"
+          "break.</p>\n<table>\n<tr><th>setting</th><th class=\"l\">trajectories</th><th>direction</th><th>cluster</th>"
           "<th>size</th><th class=\"l\">automatic label</th><th class=\"l\">contexts closest to the medoid"
           "</th></tr>\n", f);
+    for (int s = 0; s < LANG_N_SETTINGS; s++)
     for (int i = LANG_N_METHODS - 1; i >= 0; i--) {
-        const lang_method *m = &an->methods[i];
+        const lang_method *m = &an->methods[s][i];
         int shown = 0, cap = i == LANG_N_METHODS - 1 ? 12 : 4;
         for (int64_t c = 0; c < m->n_clusters && shown < cap; c++)
-            if (m->labels[c].labelled) html_example(f, cfg, d, an, i, c, idx), shown++;
+            if (m->labels[c].labelled) html_example(f, cfg, d, an, s, i, c, idx), shown++;
     }
     fputs("</table>\n", f);
 
+    /* what each kept POLCA direction's decrease is made of, by the token's tag */
+    {
+        const float *pv;
+        int64_t pk, pn, pt;
+        polca_trajectories_view(an->traj, POLCA_TRAJ_POLCA, &pv, &pk, &pn, &pt);
+        double *share = malloc(sizeof(double) * (size_t)d->n_tags);
+        fputs("<h2>What each POLCA direction's decrease is made of</h2>\n<p>For each kept direction: the "
+              "tokens whose projected loss falls along it (the ones clustered), and the three tags of the "
+              "token that account for most of their summed decrease (share of the sum). A direction can "
+              "be specific to a kind of token without its HDBSCAN clusters being pure enough for a "
+              "label.</p>\n<table>\n<tr><th>direction</th><th>tokens kept</th><th class=\"l\">largest "
+              "shares of the decrease</th></tr>\n", f);
+        for (int64_t r = 0; share && r < an->n_kept; r++) {
+            int64_t q = an->kept[r], kept = 0;
+            double total = 0;
+            memset(share, 0, sizeof(double) * (size_t)d->n_tags);
+            for (int64_t i = 0; i < pn; i++) {
+                double v = pv[(q * pn + i) * pt + pt - 1];
+                if (v < 0) kept++, total -= v, share[an->tags[i * LANG_N_POS]] -= v;
+            }
+            fprintf(f, "<tr><td>b%lld</td><td>%lld</td><td class=\"l\">", (long long)q, (long long)kept);
+            for (int j = 0; j < 3 && total > 0; j++) {
+                int32_t best = 0;
+                for (int32_t t = 1; t < d->n_tags; t++)
+                    if (share[t] > share[best]) best = t;
+                fprintf(f, "%s%s %.2f", j ? ", " : "", d->tagset[best], share[best] / total);
+                share[best] = -1;
+            }
+            fputs("</td></tr>\n", f);
+        }
+        fputs("</table>\n", f);
+        free(share);
+    }
+
     /* figures: POLCA directions with labelled clusters */
-    const lang_method *pm = &an->methods[LANG_N_METHODS - 1];
+    const lang_method *pm = &an->methods[1][LANG_N_METHODS - 1]; /* the fine setting */
     int n_fig = 0;
     size_t yoff = 8;
-    fputs("<h2>POLCA directions and their clusters</h2>\n<p>The first directions with a labelled "
+    fputs("<h2>POLCA directions and their clusters (fine setting)</h2>\n<p>The first directions with a labelled "
           "cluster, then (up to three in all) the first with any cluster. Left: each cluster's mean "
           "projected loss along the direction; right: the same clusters' mean exact loss (logarithmic "
           "axis). Legends give the cluster, its size and its automatic label.</p>\n", f);
@@ -514,19 +561,19 @@ int lang_write_outputs(polca_context *ctx, const lang_config *cfg, const lang_da
     if (!rc) rc = write_npy(cfg->out_dir, "tags.npy", "<i4", an->n, LANG_N_POS, an->tags, sizeof(int32_t));
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)an->n * (size_t)(an->k + 1));
     if (!lab) rc = 1;
-    for (int i = 0; !rc && i < LANG_N_METHODS; i++) {
-        const lang_method *m = &an->methods[i];
+    for (int q = 0; !rc && q < LANG_N_SETTINGS * LANG_N_METHODS; q++) {
+        const lang_method *m = &an->methods[q / LANG_N_METHODS][q % LANG_N_METHODS];
         for (int64_t r = 0; !rc && r < m->k; r++)
             rc = lang_failed(polca_clustering_labels(m->clustering, r, lab + r * an->n, NULL, NULL, NULL),
                              "labels");
         char name[80];
-        snprintf(name, sizeof name, "clusters_%s.npy", m->name);
+        snprintf(name, sizeof name, "clusters_%s_%s.npy", lang_setting_names[q / LANG_N_METHODS], m->name);
         if (!rc) rc = write_npy(cfg->out_dir, name, "<i4", m->k, an->n, lab, sizeof(int32_t));
     }
     free(lab);
     if (rc) return 1;
     double tau = NAN;
-    polca_clustering_plateau(an->methods[LANG_N_METHODS - 1].clustering, &tau);
+    polca_clustering_plateau(an->methods[0][LANG_N_METHODS - 1].clustering, &tau);
     const int64_t *steps;
     int64_t t1;
     polca_trajectories_steps(an->traj, &steps, &t1);
@@ -551,6 +598,8 @@ int lang_write_outputs(polca_context *ctx, const lang_config *cfg, const lang_da
         {"curvature", cfg->curvature, NAN},
         {"min_cluster_size", NULL, cfg->min_cluster_size},
         {"min_samples_divisor", NULL, cfg->min_samples_divisor},
+        {"fine_min_cluster_size", NULL, cfg->fine_min_cluster_size},
+        {"fine_min_samples_divisor", NULL, cfg->fine_min_samples_divisor},
         {"normalize", cfg->normalize, NAN},
         {"coverage", NULL, cfg->coverage},
         {"max_tags", NULL, cfg->max_tags},

@@ -5,14 +5,15 @@ example writes:
     /usr/bin/python3 examples/language/recheck_labels.py out/language [DATA_DIR]
 
 Independent of the library's labelling: for every cluster of every method,
-its members are read from clusters_<method>.npy ([rows][samples]: the
+its members are read from clusters_<setting>_<method>.npy ([rows][samples]: the
 cluster index of each sample in each clustered direction, -1 noise, -2 left
 out by the filter); at each of the four tag positions (tags.npy columns:
 the token, then 1, 2 and 3 before it) the smallest set of tags covering at
 least the run's coverage of the members is found by counting (exact
 rational arithmetic; ties: the smaller tag id first), and the cluster is
 labelled at that position when the set has at most max_tags tags besides
-PAD. Checked against summary.json: each cluster's row, size, tag sets,
+PAD. Both HDBSCAN settings ("paper", "fine"). Checked against
+summary.json's "tables": each cluster's row, size, tag sets,
 simple flags and labelled flag, and each method's labelled count, counts by
 position and directions with a label; also that the tags of each sample
 are the held-out text's tags shifted (tags.npy column j of a sample is
@@ -67,10 +68,11 @@ def main():
         if len(wrong):
             bad.append(f"tags.npy column {j}: sample {wrong[0]} is {tags[wrong[0], j]}, "
                        f"the data says {want[wrong[0]]}")
-    print(f"{'method':<20} {'clusters':>8} {'labelled':>8} {'token':>6} {'-1':>4} {'-2':>4} {'-3':>4} "
+    print(f"{'setting':<6} {'method':<20} {'clusters':>8} {'labelled':>8} {'token':>6} {'-1':>4} {'-2':>4} {'-3':>4} "
           f"{'directions':>10}")
-    for name in s["methods"]:
-        t = s["table"][name]
+    for setting, name in [(st, m) for st in s["settings"] for m in s["methods"]]:
+        t = s["tables"][setting][name]
+        name = f"{setting}_{name}"
         lab = np.load(os.path.join(out, f"clusters_{name}.npy"))
         detail = t["clusters_detail"]
         if lab.shape != (len(t["directions"]), n):
@@ -110,7 +112,7 @@ def main():
                 by_pos[p] += simple[p]
             if is_lab:
                 rows_with.add(r)
-        print(f"{name:<20} {nc:>8} {labelled:>8} {by_pos[0]:>6} {by_pos[1]:>4} {by_pos[2]:>4} {by_pos[3]:>4} "
+        print(f"{setting:<6} {name[len(setting) + 1:]:<20} {nc:>8} {labelled:>8} {by_pos[0]:>6} {by_pos[1]:>4} {by_pos[2]:>4} {by_pos[3]:>4} "
               f"{len(rows_with):>6} of {len(t['directions'])}")
         if (labelled, by_pos, len(rows_with)) != (t["labelled"], t["by_position"], t["directions_labelled"]):
             bad.append(f"{name}: labelled {labelled} {by_pos} rows {len(rows_with)}; summary "
