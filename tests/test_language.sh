@@ -8,7 +8,7 @@
 # summary.json with one flag flipped is caught; malformed data exits 2
 # naming the file, before any output is written.
 . tests/lib.sh
-: "${PYTHON:=python3}"
+: "${PYTHON:=/usr/bin/python3}"
 bin="$BUILD/examples/language/language"
 data=tests/fixtures/language
 [ -x "$bin" ] || { fail language "not built: $bin"; finish; }
