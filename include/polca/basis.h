@@ -126,6 +126,10 @@ POLCA_API int32_t polca_basis_n_params(const polca_basis *basis, int64_t *out_n_
  *   "shuffle_seed" int, default 0.
  *   "warm_start"   int 1 (default) | 0: start each checkpoint's solve from
  *                  the previous one's spare Ritz vectors.
+ *   "progress_file" string, default none: a file the call writes its
+ *                  progress to, so that a killed or cancelled run can be
+ *                  continued (below).
+ *   "resume"       int 0 (default) | 1: continue from "progress_file".
  * Per vector (polca_basis_get_info): source step and series index,
  * eigenvalue, residual, converged.
  * Returns POLCA_OK; or POLCA_ERR_NOT_CONVERGED when some pair missed the
@@ -134,6 +138,56 @@ POLCA_API int32_t polca_basis_n_params(const polca_basis *basis, int64_t *out_n_
  * Any other failure leaves *out untouched. Progress: stage "eigen" per
  * product, stage "basis" per checkpoint (value = its largest relative
  * residual); either may cancel.
+ *
+ * Progress file and resume. With "progress_file" set, the call creates
+ * that file before the first solve (replacing any file there when "resume"
+ * is 0) and, after each basis checkpoint and before reporting it as stage
+ * "basis", appends one record (docs/format.md "Basis progress records":
+ * the vectors that checkpoint added, exactly as stored, their metadata, the
+ * solver's warm-start vectors and the count of pairs that missed the
+ * tolerance) and commits it to disk (fsync), so a kill at any moment loses
+ * at most the checkpoint in progress. The file is left in place when the
+ * call returns, whatever it returns: the host removes it once it has saved
+ * the result. With "resume" = 1 and a file at the path, the call checks
+ * that the file belongs to this very computation (a fingerprint of the
+ * model's configuration and layout, the data (tokens and masks, features
+ * and labels, or indices), the chosen series positions and their steps,
+ * the visiting order, k, every option above, the scales' positions for the
+ * scaled variant, the backend with its device and thread count, and the
+ * number of ranks), installs the vectors of its records as they are (no new
+ * products, no Gram-Schmidt), appends to it, and goes on with the next
+ * checkpoint: the result is bit for bit that of an uninterrupted run. A
+ * file of another computation fails
+ * with POLCA_ERR_STATE naming the path and is left untouched; a damaged
+ * file (a record that fails its checksum, a file cut short inside its
+ * committed records) fails with POLCA_ERR_CORRUPT naming it; bytes past
+ * the last committed record (a kill during an append) are ignored and
+ * overwritten. "resume" = 1 without a file at the path starts afresh;
+ * "resume" = 1 without "progress_file" is POLCA_ERR_INVALID_ARGUMENT. The
+ * checkpoint contents themselves are not fingerprinted: resume against the
+ * same series. Another process writing the same progress file is refused
+ * (POLCA_ERR_STATE).
+ *
+ * Under a communicator of size > 1 (polca/comm.h; a collective call): the
+ * data's sequences are split into contiguous shares, one per rank (sizes
+ * differing by at most one; a rank may hold none). Each Hessian product is
+ * the sum over the ranks of the product of its share's mean loss weighted
+ * by the share's samples over all samples, summed in double by the
+ * communicator, so every rank's solver sees the same numbers; after each
+ * checkpoint rank 0's new vectors are broadcast, and every rank ends with
+ * the same basis bit for bit. It equals the single-process basis up to
+ * rounding (the sum is taken in another order; docs/scaling.md gives the
+ * measured difference). Every rank must use the same backend and thread
+ * count: ranks whose solvers diverge all fail with POLCA_ERR_STATE. A rank
+ * whose model, data, series positions, scales positions or options differ
+ * from rank 0's fails the call with POLCA_ERR_INVALID_ARGUMENT naming the
+ * argument (the checkpoints' contents are not compared). A failure on one
+ * rank (a bad checkpoint read, a NaN product, bad input,
+ * its progress callback cancelling) fails every rank with that rank's
+ * status and message, "rank R: ...". Only rank 0 reads and writes the
+ * progress file, at the path given (the other ranks' "progress_file" must
+ * be set alike but is not opened; it need not be on a shared file system);
+ * rank 0 broadcasts what it read.
  */
 POLCA_API int32_t polca_basis_create_hessian(polca_context *ctx, const polca_model *model,
                                              const polca_data *data,
@@ -174,7 +228,8 @@ POLCA_API int32_t polca_basis_create_hessian(polca_context *ctx, const polca_mod
  * in the span of the vectors before it, e.g. s = 0 where w lives) fails
  * the call with POLCA_ERR_RANK_DEFICIENT naming the checkpoint's step.
  * Returns as polca_basis_create_hessian (POLCA_ERR_NOT_CONVERGED: *out set
- * to the best estimates; any other failure: *out untouched).
+ * to the best estimates; any other failure: *out untouched); progress
+ * files, resume and communicators as there.
  */
 POLCA_API int32_t polca_basis_create_hessian_scaled(polca_context *ctx,
                                                     const polca_model *model,

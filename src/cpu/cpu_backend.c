@@ -4,6 +4,7 @@
  */
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +23,23 @@ typedef struct cpu_state {
     const polca_backend_host *host_unused; /* the CPU backend reports through polca__fail */
 } cpu_state;
 
+/* openblas_get_config() rebuilds one static string with strcat on every
+ * call, so two contexts opened at once on two threads could read it
+ * half-written ("... MAX_THREADS=64 MAX_THREADS=64"), and with it a
+ * progress file's fingerprint: read it once. */
+static char config_text[512];
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+static void read_config(void) {
+    snprintf(config_text, sizeof config_text, "%s", openblas_get_config());
+}
+
 static int32_t cpu_open(const polca_backend_host *host, void **out_state, char *text,
                         size_t text_len) {
     cpu_state *s = polca__calloc(1, sizeof *s, "CPU backend state");
     if (!s) return POLCA_ERR_OUT_OF_MEMORY;
     if (host->threads > 0) openblas_set_num_threads(host->threads);
-    snprintf(text, text_len, "CPU: %s, %s kernels, %d threads", openblas_get_config(),
+    pthread_once(&config_once, read_config);
+    snprintf(text, text_len, "CPU: %s, %s kernels, %d threads", config_text,
              openblas_get_corename(), openblas_get_num_threads());
     *out_state = s;
     return POLCA_OK;

@@ -3,10 +3,12 @@
  * eigenvectors over chosen checkpoints), or a random or axis-aligned basis,
  * saved as a basis file (polca_basis_save).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "resume.h"
 
 static const cli_opt opts[] = {
     {"series", "SERIES.polca", "the checkpoint series (required)"},
@@ -28,6 +30,7 @@ static const cli_opt opts[] = {
     {"max-products", "N", "Hessian-vector products per checkpoint (default: the solver's)"},
     {"krylov-size", "N", "Krylov subspace size per checkpoint"},
     {"no-warm-start", NULL, "start each checkpoint's solve from a random vector"},
+    CLI_RESUME_OPT,
     {"seed", "N", "seed of the random basis, the sequence draw and the solver (default 0)"},
     {"at", "INDEX", "axis: the checkpoint whose largest |theta| pick the axes (default last)"},
     {"overwrite", NULL, "replace an existing output file"},
@@ -86,7 +89,7 @@ static int sample_set(const cli_args *a, uint64_t seed, polca_data **out) {
 }
 
 static int hessian(const cli_args *a, polca_checkpoints *series, int64_t count, int64_t seed,
-                   polca_basis **out) {
+                   const char *partial, polca_basis **out) {
     const char *config;
     int64_t k = 1, every = 0, max_products = 0, krylov = 0;
     double tol = 0;
@@ -121,6 +124,8 @@ static int hessian(const cli_args *a, polca_checkpoints *series, int64_t count, 
     if (!rc && cli_flag(a, "shuffle")) rc = cli_opt_int(&o, "shuffle_seed", seed);
     if (!rc && cli_flag(a, "no-warm-start")) rc = cli_opt_int(&o, "warm_start", 0);
     if (!rc) rc = cli_opt_int(&o, "seed", seed);
+    /* progress after each basis checkpoint, so a killed run can --resume */
+    if (!rc) rc = cli_partial_options(&o, partial, cli_flag(a, "resume"));
     polca_checkpoints *scales = NULL;
     if (!rc && cli_get(a, "scales")) {
         int32_t st = polca_checkpoints_open(g_cli.ctx, cli_get(a, "scales"), NULL, &scales);
@@ -174,7 +179,8 @@ int cmd_basis(int argc, char **argv) {
         if ((rc = cli_get_int(&a, "k", 1, INT64_MAX, &k))) return rc;
         static const char *const hess_only[] = {"config", "format", "tokens", "mask", "max-seqs", "checkpoints",
                                                 "every", "shuffle", "which", "tol", "max-products",
-                                                "krylov-size", "no-warm-start", "scales", NULL};
+                                                "krylov-size", "no-warm-start", "scales",
+                                                "resume", NULL};
         for (int i = 0; hess_only[i]; i++)
             if (cli_get(&a, hess_only[i]))
                 return cli_fail(CLI_USAGE, "--%s applies to --method hessian only", hess_only[i]);
@@ -200,8 +206,12 @@ int cmd_basis(int argc, char **argv) {
         return cli_lib(status, NULL);
     }
     if (count == 0) rc = cli_fail(CLI_INPUT, "%s: the series is empty", series_path);
+    /* the progress file of a Hessian basis: OUT.partial, removed once OUT
+     * is saved (rank 0 alone writes it under MPI) */
+    char partial[4200];
+    cli_partial_path(partial, sizeof partial, out, 0);
     if (!rc && is_hessian) {
-        rc = hessian(&a, series, count, seed, &b);
+        rc = hessian(&a, series, count, seed, partial, &b);
     } else if (!rc && strcmp(method, "random") == 0) {
         polca_options *o = NULL;
         rc = cli_opt_int(&o, "seed", seed);
@@ -231,6 +241,14 @@ int cmd_basis(int argc, char **argv) {
     if (!rc) rc = cli_outputs_commit(outs, npy ? 2 : 1);
     cli_output_abort(&basis_out);
     cli_output_abort(&npy_out);
+    if (!rc && is_hessian) {
+        /* one file, rank 0's (not cli_partial_remove's per-rank naming);
+         * on failure it stays, for --resume */
+        polca_comm *comm = NULL;
+        int32_t rank = 0;
+        if (polca_context_comm(ctx, &comm) == POLCA_OK && comm) polca_comm_rank(comm, &rank, NULL);
+        if (rank == 0) remove(partial);
+    }
     if (!rc && !g_cli.quiet) {
         int64_t kk = 0;
         polca_basis_count(b, &kk);
