@@ -349,6 +349,22 @@ void cli_progress_done(void) {
     }
 }
 
+/* Under an MPI launcher, this process' rank among the ranks of its node
+ * (-1: not launched so, or POLCA_MPI=0). */
+static long local_rank(void) {
+    static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
+                                       "SLURM_LOCALID", "MV2_COMM_WORLD_LOCAL_RANK", NULL};
+    const char *off = getenv("POLCA_MPI");
+    if (off && !strcmp(off, "0")) return -1;
+    for (int i = 0; vars[i]; i++) {
+        const char *v = getenv(vars[i]);
+        char *end;
+        long r = v && *v ? strtol(v, &end, 10) : -1;
+        if (v && *v && !*end && r >= 0) return r;
+    }
+    return -1;
+}
+
 polca_context *cli_context(int *code) {
     if (g_cli.ctx) return g_cli.ctx;
     int32_t st;
@@ -366,6 +382,11 @@ polca_context *cli_context(int *code) {
         else
             rc = cli_opt_int(&o, "threads", t);
     }
+    /* one GPU per rank: the node's rank r takes CUDA device r, unless the
+     * launcher or the user narrowed each rank's view (CUDA_VISIBLE_DEVICES) */
+    long local = local_rank();
+    if (!rc && local > 0 && !getenv("CUDA_VISIBLE_DEVICES"))
+        rc = cli_opt_int(&o, "cuda_device", local);
     if (!rc) {
         st = polca_context_create(o, &g_cli.ctx);
         if (st) rc = cli_lib(st, NULL);
