@@ -7,7 +7,11 @@ weights, at the bench's reference model (2 layers, d_model 128, 4 heads of
 
 Prints the median seconds of dirderivs (g and c) for the built-in model, the
 adapter's forward-mode path (torch.func / functorch) and its reverse-mode
-fallback, and the ratios; also checks that g and c agree."""
+fallback, and the ratios; also checks that g and c agree. Both use the
+same number of threads (libpolca's context and torch.set_num_threads), and
+the built-in and forward-mode runs alternate, so that a load that comes and
+goes on a shared machine weighs on both alike; the CPU seconds of the
+process (all threads, user + system) are printed beside the wall time."""
 import sys
 import time
 
@@ -24,7 +28,7 @@ threads = int(ARGS[1]) if len(ARGS) > 1 else 2
 torch.set_num_threads(threads)
 CFG = dict(n_layers=2, d_model=128, n_heads=4, d_head=32, d_mlp=512, d_vocab=14, n_ctx=12,
            act_fn="gelu_new")
-ctx = polca.Context(backend="cpu")
+ctx = polca.Context(backend="cpu", threads=threads)
 rng = np.random.default_rng(0)
 builtin = polca.Model.transformer(ctx, CFG)
 tokens = rng.integers(0, CFG["d_vocab"], (S, CFG["n_ctx"]))
@@ -40,26 +44,39 @@ dirs = rng.standard_normal((16, builtin.n_params)).astype(np.float32)
 dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
 
 
-def timed(fn, runs=int(dict(a.split("=") for a in sys.argv[1:] if a.startswith("--runs=")).get("--runs", 3))):
-    ts, out = [], None
+RUNS = int(dict(a.split("=") for a in sys.argv[1:] if a.startswith("--runs=")).get("--runs", 3))
+
+
+def once(fn):
+    w, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.perf_counter() - w, time.process_time() - c, out
+
+
+def alternating(fns, runs=RUNS):
+    """[(median wall s, median CPU s, last result)] per function, the
+    functions run in turn, runs times."""
+    times = [[] for _ in fns]
+    outs = [None] * len(fns)
     for _ in range(runs):
-        t = time.perf_counter()
-        out = fn()
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts)), out
+        for i, fn in enumerate(fns):
+            w, c, outs[i] = once(fn)
+            times[i].append((w, c))
+    return [(float(np.median([t[0] for t in ts])), float(np.median([t[1] for t in ts])), o)
+            for ts, o in zip(times, outs)]
 
 
 print(f"P = {builtin.n_params}, N = {data.n_samples} samples ({S} x 12 tokens), K = 16, "
       f"{threads} threads, torch {torch.__version__}")
-tb, b = timed(lambda: builtin.dirderivs(data, theta, dirs))
-tf, f = timed(lambda: tm.model.dirderivs(idx, theta, dirs))
+(tb, cb, b), (tf, cf, f) = alternating([lambda: builtin.dirderivs(data, theta, dirs),
+                                        lambda: tm.model.dirderivs(idx, theta, dirs)])
 assert tm._forward is True
 rel = lambda a, r: float(np.abs(a - r).max() / np.abs(r).max())  # noqa: E731
-print(f"built-in g+c        {tb:8.3f} s")
-print(f"adapter forward     {tf:8.3f} s   ratio {tf / tb:5.2f}   "
-      f"(g rel. err {rel(f.g, b.g):.1e}, c {rel(f.c, b.c):.1e})")
+print(f"built-in g+c        {tb:8.3f} s   (CPU {cb:7.2f} s)")
+print(f"adapter forward     {tf:8.3f} s   (CPU {cf:7.2f} s)   ratio {tf / tb:5.2f} "
+      f"(CPU {cf / cb:5.2f})   (g rel. err {rel(f.g, b.g):.1e}, c {rel(f.c, b.c):.1e})")
 if "--no-reverse" not in sys.argv:
     tm._forward = False
-    tr, r = timed(lambda: tm.model.dirderivs(idx, theta, dirs), runs=1)
+    tr, _, r = once(lambda: tm.model.dirderivs(idx, theta, dirs))
     print(f"adapter reverse     {tr:8.3f} s   ratio {tr / tb:5.2f}   "
           f"(g rel. err {rel(r.g, b.g):.1e}, c {rel(r.c, b.c):.1e})")

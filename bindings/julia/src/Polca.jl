@@ -347,6 +347,9 @@ end
 
 _destroy(::Model, p::Ptr{Cvoid}) = ccall((:polca_model_destroy, libpolca), Cvoid, (Ptr{Cvoid},), p)
 
+# The most dimensions a parameter tensor has (POLCA_MODEL_MAX_DIMS).
+const MODEL_MAX_DIMS = 4
+
 """
     transformer(ctx; n_layers, d_model, n_heads, d_vocab, n_ctx, d_head, d_mlp, act_fn)
 
@@ -505,6 +508,39 @@ function set_callbacks!(m::Model; kwargs...)
     m
 end
 
+"""
+    set_layout!(m, tensors)
+
+Host models: names the tensors that make up theta, `tensors` a vector of
+`(name, shape)` pairs back to back in that order (shape in C order, as
+`tensor_info` returns it, at most 4 dimensions; the default layout is one
+tensor "theta" of n_params values). Series created from the model then
+carry this layout, a series of another layout is refused (a `PolcaError`
+ERR_LAYOUT_MISMATCH naming the first tensor that differs), and safetensors
+files are read by these names (polca_model_set_host_layout). The sizes
+must add up to n_params; on failure the layout is unchanged.
+"""
+function set_layout!(m::Model, tensors)
+    entries = [(String(first(t)), Int64[Int64(x) for x in last(t)]) for t in tensors]
+    n = length(entries)
+    for (name, shape) in entries
+        length(shape) <= MODEL_MAX_DIMS ||
+            throw(ArgumentError("tensor \"$name\": $(length(shape)) dimensions (at most $MODEL_MAX_DIMS)"))
+    end
+    names = [e[1] for e in entries]
+    ptrs = [Base.unsafe_convert(Cstring, nm) for nm in names]   # NUL inside a name: ArgumentError
+    ndims = Int32[length(e[2]) for e in entries]
+    shapes = zeros(Int64, MODEL_MAX_DIMS * max(n, 1))            # C [n][MODEL_MAX_DIMS]
+    for (i, (_, shape)) in enumerate(entries), (j, x) in enumerate(shape)
+        shapes[(i - 1) * MODEL_MAX_DIMS + j] = x
+    end
+    GC.@preserve names ptrs ndims shapes check(ccall((:polca_model_set_host_layout, libpolca), Int32,
+                                                     (Ptr{Cvoid}, Int64, Ptr{Cstring}, Ptr{Int32}, Ptr{Int64}),
+                                                     m.ptr, n, ptrs, ndims, shapes),
+                                               "polca_model_set_host_layout")
+    m
+end
+
 function kind(m::Model)
     out = Ref{Cstring}()
     check(ccall((:polca_model_kind, libpolca), Int32, (Ptr{Cvoid}, Ptr{Cstring}), m.ptr, out),
@@ -530,7 +566,7 @@ end
 function tensor_info(m::Model, index::Integer)
     name = Ref{Cstring}()
     ndim = Ref{Int32}(0)
-    shape = zeros(Int64, 4)
+    shape = zeros(Int64, MODEL_MAX_DIMS)
     off = Ref{Int64}(0)
     check(ccall((:polca_model_tensor_info, libpolca), Int32,
                 (Ptr{Cvoid}, Int64, Ptr{Cstring}, Ptr{Int32}, Ptr{Int64}, Ptr{Int64}),
@@ -797,6 +833,11 @@ end
 
 # ---- Bases -----------------------------------------------------------------
 
+# Basis vector kinds (info(b, i).kind; polca/basis.h POLCA_BASIS_KIND_*).
+const BASIS_KIND_HESSIAN, BASIS_KIND_HESSIAN_SHUFFLED, BASIS_KIND_RANDOM, BASIS_KIND_AXIS,
+      BASIS_KIND_HOST, BASIS_KIND_HESSIAN_SCALED, BASIS_KIND_HESSIAN_SCALED_SHUFFLED =
+    Int32(1), Int32(2), Int32(3), Int32(4), Int32(5), Int32(6), Int32(7)
+
 mutable struct Basis <: Handle
     ptr::Ptr{Cvoid}
     ctx::Context
@@ -835,22 +876,43 @@ function basis_from_vectors(ctx::Context, vectors::AbstractMatrix; kwargs...)
 end
 
 """
-    hessian_basis(ctx, model, data, series; k=1, indices=nothing, allow_unconverged=false, kwargs...)
+    hessian_basis(ctx, model, data, series; k=1, indices=nothing, scales=nothing,
+                  allow_unconverged=false, kwargs...)
 
-Algorithm 1 over the chosen (0-based) checkpoints of the series.
+Algorithm 1 over the chosen (0-based) checkpoints of the series. With
+`scales` (a `Checkpoints` series of the model's layout holding the
+optimizer's per-parameter step scales s >= 0 at every basis step, e.g. Adam's
+1/(sqrt(v_hat) + eps)), the basis in the optimizer's geometry
+(polca_basis_create_hessian_scaled): the top eigenvectors w of
+P S^1/2 H S^1/2 P mapped back to S^1/2 w (vector kinds `BASIS_KIND_HESSIAN_SCALED`,
+`BASIS_KIND_HESSIAN_SCALED_SHUFFLED` with shuffle=1).
+With `allow_unconverged`, a basis whose eigenpairs did not all converge is
+returned (see `info(b, i).converged`); otherwise that throws.
 """
 function hessian_basis(ctx::Context, m::Model, d::Data, s::Checkpoints; k::Integer=1,
-                       indices=nothing, allow_unconverged::Bool=false, kwargs...)
+                       indices=nothing, scales::Union{Checkpoints,Nothing}=nothing,
+                       allow_unconverged::Bool=false, kwargs...)
     idx = indices === nothing ? nothing : Int64.(indices)
     opts = options_of(kwargs)
     ref = Ref{Ptr{Cvoid}}(C_NULL)
-    status = GC.@preserve idx opts ccall((:polca_basis_create_hessian, libpolca), Int32,
-        (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Int64}, Int64, Int64, Ptr{Cvoid}, Ptr{Ptr{Cvoid}}),
-        ctx.ptr, m.ptr, d.ptr, s.ptr, idx === nothing ? C_NULL : pointer(idx),
-        idx === nothing ? 0 : length(idx), k, optr(opts), ref)
+    func = scales === nothing ? "polca_basis_create_hessian" : "polca_basis_create_hessian_scaled"
+    status = GC.@preserve idx opts scales begin
+        ip, ni = idx === nothing ? C_NULL : pointer(idx), idx === nothing ? 0 : length(idx)
+        if scales === nothing
+            ccall((:polca_basis_create_hessian, libpolca), Int32,
+                  (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Int64}, Int64, Int64, Ptr{Cvoid},
+                   Ptr{Ptr{Cvoid}}),
+                  ctx.ptr, m.ptr, d.ptr, s.ptr, ip, ni, k, optr(opts), ref)
+        else
+            ccall((:polca_basis_create_hessian_scaled, libpolca), Int32,
+                  (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Int64}, Int64, Int64,
+                   Ptr{Cvoid}, Ptr{Ptr{Cvoid}}),
+                  ctx.ptr, m.ptr, d.ptr, s.ptr, scales.ptr, ip, ni, k, optr(opts), ref)
+        end
+    end
     b = (status == OK || status == ERR_NOT_CONVERGED) ? _register(Basis(ref[], ctx), ctx) : nothing
     status == ERR_NOT_CONVERGED && allow_unconverged && (status = OK)
-    check(status, "polca_basis_create_hessian")
+    check(status, func)
     b
 end
 
@@ -1127,6 +1189,36 @@ function score(c::Clustering, label::AbstractVector)
     (h, r, f)
 end
 
+"""
+    score_restricted(c, label, tag, allowed; min_share=0.5)
+
+The paper's Appendix G rule: `score` counting only the clusters whose
+labelled members have a `tag` value in `allowed` for more than `min_share`
+of them (0.5: more than half; exactly half does not count). `label`: 0/1
+or Bool per sample; `tag`: an integer per sample; `allowed`: the tag values
+that count (at least one). Returns (homogeneity, recall, f1, share,
+eligible) per cluster: the scores NaN for an ineligible cluster, share NaN
+for a cluster without labelled members, eligible a `Vector{Bool}`
+(polca_clustering_score_restricted).
+"""
+function score_restricted(c::Clustering, label::AbstractVector, tag::AbstractVector{<:Integer},
+                          allowed; min_share::Real=0.5)
+    n, nc = shape(c)[2], shape(c)[5]
+    length(label) == n || throw(DimensionMismatch("label has $(length(label)) values for $n samples"))
+    length(tag) == n || throw(DimensionMismatch("tag has $(length(tag)) values for $n samples"))
+    lab = UInt8.(label .!= 0)
+    t = Int32.(tag)                      # InexactError for a value beyond Int32
+    a = Int32[x for x in allowed]
+    h, r, f, sh = (Vector{Float64}(undef, nc) for _ in 1:4)
+    el = Vector{Int32}(undef, nc)
+    check(ccall((:polca_clustering_score_restricted, libpolca), Int32,
+                (Ptr{Cvoid}, Ptr{UInt8}, Ptr{Int32}, Int64, Ptr{Int32}, Float64, Ptr{Float64},
+                 Ptr{Float64}, Ptr{Float64}, Ptr{Float64}, Ptr{Int32}),
+                c.ptr, lab, t, length(a), a, Float64(min_share), h, r, f, sh, el),
+          "polca_clustering_score_restricted")
+    (h, r, f, sh, el .!= 0)
+end
+
 "(best per direction, top n_top overall): 0-based cluster indices, -1 for none."
 function best(c::Clustering, label::AbstractVector; n_top::Integer=3)
     lab = UInt8.(label .!= 0)
@@ -1160,14 +1252,16 @@ end
 export Context, Options, PolcaError, backend, device, version, set_log!, set_progress!,
        Data, tokens_data, features_data, indices_data, n_samples, n_seq, sample_at,
        subset_sequences, subset_samples,
-       Model, transformer, mlp, host_model, set_callbacks!, kind, n_params, n_tensors, tensor_info,
+       Model, transformer, mlp, host_model, set_callbacks!, set_layout!, kind, n_params, n_tensors, tensor_info,
        find_tensor, init, load_safetensors, save_safetensors, losses, grad, hvp, dirderivs,
        Checkpoints, create_checkpoints, import_safetensors, open_checkpoints, append_checkpoint!, layout_hash, steps,
        find_step, save, export_npy, eigen_solve,
-       Basis, random_basis, axis_basis, basis_from_vectors, hessian_basis, load_basis, vector, info,
+       Basis, BASIS_KIND_HESSIAN, BASIS_KIND_HESSIAN_SHUFFLED, BASIS_KIND_RANDOM, BASIS_KIND_AXIS,
+       BASIS_KIND_HOST, BASIS_KIND_HESSIAN_SCALED, BASIS_KIND_HESSIAN_SCALED_SHUFFLED,
+       random_basis, axis_basis, basis_from_vectors, hessian_basis, load_basis, vector, info,
        drop!, Trajectories, trajectories, load_trajectories, TrajectoryView, final_means, decreasing,
        hdbscan, Clustering, clustering, shape, labels, cluster, members, plateau, hidden_fraction,
-       score, best, autolabel,
+       score, score_restricted, best, autolabel,
        TRAJ_POLCA, TRAJ_FIRST_ORDER, TRAJ_FISHER, TRAJ_LCA, TRAJ_EXACT_LOSS, TRAJ_LOSS_CHANGE
 
 end # module

@@ -31,7 +31,9 @@ g and c, where torch has forward mode with vmap (torch >= 2: torch.func;
 1.13: functorch), by nested jvp along each direction (g the first-order
 tangent of the per-sample losses, c the second-order one), vmapped over
 chunks of up to 4 directions so that they share the primal computation
-(one direction at a time above 8192 samples, where that is faster); libpolca
+(fewer above 16384 samples, one at a time above 32768, to bound the
+memory; glibc's malloc keeps freed memory while they run, see
+_malloc_keeps_memory); libpolca
 asks for g then c on the same arguments, and both come from the one pass.
 torch's nested jvp through the fused F.layer_norm (and rms_norm) gives wrong
 second derivatives (pytorch#196700), so while it runs those are replaced by
@@ -113,12 +115,57 @@ if _TorchFunctionMode is not None:
 
 
 _nullcontext = contextlib.nullcontext
-# Directions per vmap call: 16384 // n_samples, clamped to 1..4. Measured at
-# the bench's reference transformer (2 threads): 4 best at 1100 and 3300
-# samples (16 at once slower: cache), a plain loop best at 13750 samples
-# (vmap's batched tangents outgrow the caches; 3.7x vs 5.6x the built-in).
-_CHUNK_SAMPLES = 16384
+# Directions per vmap call: 65536 // n_samples, clamped to 1..4 (so the
+# batched tangents stay within about 4x the one-direction memory). At the
+# timing's reference transformer (tests/torch_adapter_timing.py, 13750
+# samples, 2 threads) chunks of 4 take ~25% less CPU than one direction at
+# a time (they share the primal), once the page faults below are gone;
+# 16 at once needs ~10 GB there.
+_CHUNK_SAMPLES = 65536
 _CHUNK_MAX = 4
+
+
+def _libc_malloc():
+    """glibc's mallopt and malloc_trim, or None (another C library)."""
+    try:
+        libc = ctypes.CDLL(None)
+        return libc.mallopt, libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_MALLOC = _libc_malloc()
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
+_MMAP_THRESHOLD_MAX = 4 * 1024 * 1024 * ctypes.sizeof(ctypes.c_long)  # glibc's cap: 32 MiB
+
+
+@contextlib.contextmanager
+def _malloc_keeps_memory():
+    """While g and c run, glibc's malloc serves every block from its heap and
+    keeps what is freed (no mmap per large tensor, no trimming): otherwise
+    each of the batched tangents' large temporaries (over glibc's 32 MiB
+    mmap cap at the reference size) is a fresh mmap whose pages fault in on
+    first touch, system time that was a third to a half of the CPU time there.
+    Afterwards the kept memory is given back (malloc_trim) and glibc is left
+    as its dynamic threshold leaves a process that has freed a large block:
+    blocks from 32 MiB up are mmapped, the heap is trimmed above 64 MiB
+    (setting any of these turns glibc's dynamic adjustment off, so they are
+    set to where it ends, not to its starting values)."""
+    if _MALLOC is None:
+        yield
+        return
+    mallopt, malloc_trim = _MALLOC
+    mallopt(_M_MMAP_MAX, 0)
+    mallopt(_M_TRIM_THRESHOLD, -1)  # size_t(-1): never trim
+    try:
+        yield
+    finally:
+        mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
+        mallopt(_M_TRIM_THRESHOLD, 2 * _MMAP_THRESHOLD_MAX)
+        mallopt(_M_MMAP_MAX, 65536)
+        malloc_trim(0)
+
+
 # What vmap or forward mode raise for an op they do not support.
 _FORWARD_ERRORS = (NotImplementedError, RuntimeError)
 
@@ -349,7 +396,7 @@ class TorchModel:
             return _jvp(lambda t: g_of(t, dj), (x,), (dj,))
 
         try:
-            with _WrittenOutNorms() if second else _nullcontext():
+            with _WrittenOutNorms() if second else _nullcontext(), _malloc_keeps_memory():
                 chunk = max(1, min(_CHUNK_MAX, _CHUNK_SAMPLES // max(1, len(samples))))
                 try:
                     if chunk == 1:
