@@ -99,7 +99,7 @@ def matching(s, i):
 def julia_ccalls():
     text = open(os.path.join(root, "bindings", "julia", "src", "Polca.jl")).read()
     calls = []
-    for m in re.finditer(r"ccall\(\(:(polca_[a-z0-9_]+),\s*libpolca\),", text):
+    for m in re.finditer(r"ccall\(\(:(polca_[a-z0-9_]+),\s*libpolca(?:_mpi)?\),", text):
         name, i = m.group(1), m.end()
         # return type up to the comma before the argument-type tuple
         rest = text[i:]

@@ -117,6 +117,7 @@ mutable struct Context
     children::Vector{WeakRef}   # destroyed before the context
     log_fn::Any
     progress_fn::Any
+    comm::Any                   # the Comm set on it, kept alive while set
 end
 
 """
@@ -132,7 +133,7 @@ function Context(; kwargs...)
                                   (Ptr{Cvoid}, Ptr{Ptr{Cvoid}}), optr(opts), ref),
                             "polca_context_create")
     opts === nothing || close(opts)
-    c = Context(ref[], WeakRef[], nothing, nothing)
+    c = Context(ref[], WeakRef[], nothing, nothing, nothing)
     finalizer(close, c)
     c
 end
@@ -200,6 +201,80 @@ function set_progress!(c::Context, f)
     check(ccall((:polca_context_set_progress, libpolca), Int32,
                 (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}), c.ptr, fp, pointer_from_objref(c)),
           "polca_context_set_progress")
+end
+
+# ---- several processes (polca/comm.h, polca/mpi.h) ----
+
+"""The MPI module: `POLCA_MPI_MODULE` (a path) or `libpolca_mpi.so.0` on the
+loader's path; it must link the MPI library that MPI.jl uses."""
+const libpolca_mpi = get(ENV, "POLCA_MPI_MODULE", "libpolca_mpi.so.0")
+
+"""
+    Comm(fortran_handle; timeout=0.0)
+
+A libpolca communicator over an MPI communicator, given by its Fortran
+handle (MPI.jl: `MPI.Comm_c2f(comm)`), through the MPI module. Collective
+over that communicator. `timeout`: seconds any collective may wait before it
+fails (0: `POLCA_MPI_TIMEOUT`, else 600). Set it on a context with
+`set_comm!`; the collective calls (trajectories, Hessian basis, clustering)
+then share their work over the ranks (docs/scaling.md).
+"""
+mutable struct Comm
+    ptr::Ptr{Cvoid}
+end
+
+function Comm(fortran_handle::Integer; timeout::Real=0.0)
+    ref = Ref{Ptr{Cvoid}}(C_NULL)
+    st = ccall((:polca_mpi_comm_create_f, libpolca_mpi), Int32,
+               (Int64, Float64, Ptr{Ptr{Cvoid}}), fortran_handle, timeout, ref)
+    if st != 0
+        msg = unsafe_string(ccall((:polca_mpi_last_error, libpolca_mpi), Cstring, ()))
+        throw(PolcaError(st, msg, "polca_mpi_comm_create_f"))
+    end
+    c = Comm(ref[])
+    finalizer(close, c)
+    c
+end
+
+function Base.close(c::Comm)
+    c.ptr == C_NULL && return
+    ccall((:polca_comm_destroy, libpolca), Cvoid, (Ptr{Cvoid},), c.ptr)
+    c.ptr = C_NULL
+end
+
+"""
+    comm_rank(comm) -> (rank, size)
+"""
+function comm_rank(c::Comm)
+    r = Ref{Int32}(0)
+    s = Ref{Int32}(0)
+    check(ccall((:polca_comm_rank, libpolca), Int32, (Ptr{Cvoid}, Ptr{Int32}, Ptr{Int32}),
+                c.ptr, r, s), "polca_comm_rank")
+    (Int(r[]), Int(s[]))
+end
+
+"""
+    comm_agree(comm, status) -> status
+
+Collective: every rank passes its status (0, or a failure whose message
+`last_error()` holds); every rank gets the lowest failing rank's, its message
+then `last_error()` ("rank R: ..."). For hosts whose ranks can fail apart
+before a collective call.
+"""
+comm_agree(c::Comm, status::Integer) =
+    ccall((:polca_comm_agree, libpolca), Int32, (Ptr{Cvoid}, Int32), c.ptr, status)
+
+"""
+    set_comm!(ctx, comm)
+
+The communicator the context's collective calls share their work over;
+`nothing`: this process alone. The context keeps `comm` alive while set.
+"""
+function set_comm!(ctx::Context, c::Union{Comm,Nothing})
+    check(ccall((:polca_context_set_comm, libpolca), Int32, (Ptr{Cvoid}, Ptr{Cvoid}),
+                ctx.ptr, c === nothing ? C_NULL : c.ptr), "polca_context_set_comm")
+    ctx.comm = c
+    nothing
 end
 
 function Base.close(c::Context)
@@ -1250,6 +1325,7 @@ function autolabel(c::Clustering, i::Integer, tags::AbstractMatrix{<:Integer}; c
 end
 
 export Context, Options, PolcaError, backend, device, version, set_log!, set_progress!,
+       Comm, comm_rank, comm_agree, set_comm!,
        Data, tokens_data, features_data, indices_data, n_samples, n_seq, sample_at,
        subset_sequences, subset_samples,
        Model, transformer, mlp, host_model, set_callbacks!, set_layout!, kind, n_params, n_tensors, tensor_info,
