@@ -1,8 +1,9 @@
 /*
  * bench/scaling.c - strong scaling over ranks (polca/comm.h) at the step-2
  * reference size (2 layers, d_model 128, 4 heads, d_mlp 512, vocab 14,
- * n_ctx 12, 1250 sequences): polca_trajectories_create (K = 16, 5
- * checkpoints) and polca_basis_create_hessian (2 checkpoints, k = 2),
+ * n_ctx 12, 1250 sequences): polca_trajectories_create (K = 16, 6
+ * checkpoints: 3 per rank at 2 ranks, so the split itself is even) and
+ * polca_basis_create_hessian (2 checkpoints, k = 2),
  * each at 1 rank and at 2 ranks, 1 thread per rank, measured in the same
  * run. Ranks are threads of this process with their own contexts, over the
  * in-process communicator of tests/thread_comm.h (what an MPI job does,
@@ -17,7 +18,7 @@
 
 #include "../tests/thread_comm.h"
 
-enum { NSEQ = 1250, NCTX = 12, V = 14, D = 128, L = 2, DM = 512, T1 = 5, K = 16 };
+enum { NSEQ = 1250, NCTX = 12, V = 14, D = 128, L = 2, DM = 512, T1 = 6, K = 16 };
 
 static double now(void) {
     struct timespec t;
