@@ -147,21 +147,6 @@ static void input_hashes(const polca_model *model, const polca_data *d, const in
     polca__fingerprint(&parts[FP_OPTIONS], &o->eig.tol, sizeof o->eig.tol);
 }
 
-/* Over ranks: every rank's inputs must be rank 0's (a rank with other data
- * or options would be summed in silently). Fails on this rank only. */
-static int32_t same_as_rank0(polca_context *ctx, const uint64_t parts[FP_PARTS], const char *fn) {
-    uint64_t root[FP_PARTS];
-    memcpy(root, parts, sizeof root);
-    int32_t st = polca__comm_broadcast(ctx, root, sizeof root, 0, "the arguments' hashes");
-    for (int i = 0; !st && i < FP_PARTS; i++)
-        if (root[i] != parts[i])
-            st = polca__fail(POLCA_ERR_INVALID_ARGUMENT,
-                             "%s: argument '%s' differs from rank 0's (a collective call: every "
-                             "rank passes the same inputs)",
-                             fn, fp_names[i]);
-    return st;
-}
-
 /* This rank's share of the data under a communicator of size > 1: the
  * contiguous run of sequences polca__comm_share gives it, and its weight,
  * the share's samples over all samples (so the weighted sum over the ranks
@@ -305,7 +290,8 @@ static int32_t create(polca_context *ctx, const polca_model *model, const polca_
      * communicator, with no agreeing over it */
     st = polca__comm_agree(ctx, st);
     if (!st && polca__comm_size(ctx) > 1 &&
-        (st = same_as_rank0(ctx, pp.parts, fn)) != POLCA_ERR_COMM)
+        (st = polca__comm_same_as_rank0(ctx, pp.parts, fp_names, FP_PARTS, fn)) !=
+            POLCA_ERR_COMM)
         st = polca__comm_agree(ctx, st);
     if (!st) {
         polca_basis *b = NULL;

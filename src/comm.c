@@ -186,6 +186,22 @@ static int32_t agree(const polca_comm *c, int32_t status) {
     return polca__fail(agreed, "rank %d: %s", (int)first, message);
 }
 
+int32_t polca__comm_same_as_rank0(const polca_context *ctx, const uint64_t *hashes,
+                                  const char *const *names, int n, const char *fn) {
+    uint64_t root[16];
+    if (n > 16) return polca__fail(POLCA_ERR_INTERNAL, "%s: %d argument hashes", fn, n);
+    memcpy(root, hashes, (size_t)n * sizeof *root);
+    int32_t st = polca__comm_broadcast(ctx, root, (int64_t)n * (int64_t)sizeof *root, 0,
+                                       "the arguments' hashes");
+    for (int i = 0; !st && i < n; i++)
+        if (root[i] != hashes[i])
+            st = polca__fail(POLCA_ERR_INVALID_ARGUMENT,
+                             "%s: argument '%s' differs from rank 0's (a collective call: every "
+                             "rank passes the same inputs)",
+                             fn, names[i]);
+    return st;
+}
+
 void polca__comm_share(int64_t n, int32_t size, int32_t rank, int64_t *lo, int64_t *hi) {
     int64_t base = n / size, extra = n % size;
     *lo = rank * base + (rank < extra ? rank : extra);

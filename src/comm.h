@@ -48,6 +48,14 @@ POLCA_INTERNAL int32_t polca__comm_allgather(const polca_context *ctx, const voi
                                              int64_t send_bytes, void *recv,
                                              const int64_t *recv_bytes, const char *what);
 
+/* Every rank's inputs must be rank 0's: hashes[n] of this rank's arguments
+ * (names[n] name them) against rank 0's, broadcast. A difference fails
+ * this rank only, naming the first argument, "<fn>: argument 'X' differs
+ * from rank 0's"; agree afterwards. POLCA_ERR_COMM: the broadcast failed. */
+POLCA_INTERNAL int32_t polca__comm_same_as_rank0(const polca_context *ctx, const uint64_t *hashes,
+                                                 const char *const *names, int n,
+                                                 const char *fn);
+
 /* The share of n items that rank `rank` of `size` takes: [*lo, *hi),
  * contiguous, in rank order, sizes differing by at most one (the first
  * n % size ranks take one more). */

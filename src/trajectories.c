@@ -201,21 +201,6 @@ static int32_t traj_fingerprint(const polca_model *model, const polca_data *data
     return POLCA_OK;
 }
 
-/* Over ranks: every rank's inputs must be rank 0's (a rank with another
- * basis or data would be summed in silently). Local: fails on this rank. */
-static int32_t same_as_rank0(polca_context *ctx, const uint64_t parts[FP_PARTS], const char *fn) {
-    uint64_t root[FP_PARTS];
-    memcpy(root, parts, sizeof root);
-    int32_t st = polca__comm_broadcast(ctx, root, sizeof root, 0, "the arguments' hashes");
-    for (int i = 0; !st && i < FP_PARTS; i++)
-        if (root[i] != parts[i])
-            st = polca__fail(POLCA_ERR_INVALID_ARGUMENT,
-                             "%s: argument '%s' differs from rank 0's (a collective call: every "
-                             "rank passes the same inputs)",
-                             fn, fp_names[i]);
-    return st;
-}
-
 static int32_t open_progress(polca_context *ctx, const polca_options *o, uint64_t fingerprint,
                              polca__progress_file **out) {
     const char *path = polca__options_string(o, "progress_file", NULL);
@@ -322,7 +307,9 @@ int32_t polca_trajectories_create(polca_context *ctx, const polca_model *model,
         st = polca__comm_agree(
             ctx, traj_fingerprint(model, data, series, host_basis, shape, flags, block, parts));
         /* a failed broadcast is a broken communicator: no agreeing over it */
-        if (!st && ranks > 1 && (st = same_as_rank0(ctx, parts, fn)) != POLCA_ERR_COMM)
+        if (!st && ranks > 1 &&
+            (st = polca__comm_same_as_rank0(ctx, parts, fp_names, FP_PARTS, fn)) !=
+                POLCA_ERR_COMM)
             st = polca__comm_agree(ctx, st);
         polca__fingerprint(&fp, parts, sizeof parts);
         polca__fingerprint_context(&fp, ctx);
