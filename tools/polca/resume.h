@@ -7,8 +7,9 @@
  * decompose's recomputation after --drop-rising, "<OUT>.partial2"); the
  * library commits each finished checkpoint to it. The file is removed once
  * the outputs are published. With --resume the pass continues from it, bit
- * for bit as an uninterrupted run. Under mpirun each rank has its own file,
- * "<OUT>.partial.<rank>-of-<size>" (the library's naming).
+ * for bit as an uninterrupted run. Under mpirun each rank of decompose has
+ * its own file, "<OUT>.partial.<rank>-of-<size>" (the library's naming);
+ * basis has rank 0's alone.
  */
 #ifndef POLCA_CLI_RESUME_H
 #define POLCA_CLI_RESUME_H
