@@ -109,6 +109,10 @@ typedef struct polca__hessian_basis_opts {
      * samples (hvp_at is not called; it contributes zeros). Ignored without
      * a communicator. */
     double shard_weight;
+    /* NULL, or a hash of checkpoint c's parameters (user: hvp_at's), kept
+     * in each progress record and checked when the record is installed:
+     * progress made on other weights is refused. */
+    int32_t (*weights_hash)(void *user, int64_t checkpoint, uint32_t *out);
 } polca__hessian_basis_opts;
 
 /* Options of Algorithm 1: the solver's names plus "shuffle" (int 0/1,

@@ -287,7 +287,8 @@ int32_t polca__basis_hessian(polca_context *ctx, int64_t p, int64_t n_checkpoint
  * an uninterrupted run computes, bit for bit. Under a communicator the same
  * record, packed by rank 0, is broadcast after each checkpoint, so every
  * rank holds rank 0's basis bit for bit. Little-endian, packed:
- *     0  u32 version (1)         4  u32 0
+ *     0  u32 version (1)         4  u32 hash of the checkpoint's parameters
+ *                                     (0 when the caller gives none)
  *     8  i64 t (visit position) 16  i64 checkpoint (driver numbering)
  *    24  i64 P                  32  i64 k (vectors appended)
  *    40  i64 n_spare            48  i64 spare slots (k with warm_start, else 0)
@@ -321,9 +322,9 @@ static int64_t get_i64(const unsigned char *at) {
 /* Packs checkpoint t's record from the basis' rows K0.. and the spare rows. */
 static int32_t pack_record(const polca_context *ctx, const polca_basis *b, int64_t K0,
                            const float *spare, int64_t slots, int64_t t, int64_t c,
-                           const loop_state *ls, unsigned char *rec) {
+                           const loop_state *ls, uint32_t weights, unsigned char *rec) {
     const int64_t p = b->p, k = b->k - K0;
-    uint32_t v[2] = {RECORD_VERSION, 0};
+    uint32_t v[2] = {RECORD_VERSION, weights};
     memcpy(rec, v, 8);
     int64_t head[8] = {t, c, p, k, ls->n_spare, slots, ls->missed, ls->first_missed};
     for (int i = 0; i < 8; i++) put_i64(rec + 8 + 8 * i, head[i]);
@@ -346,6 +347,26 @@ static int32_t pack_record(const polca_context *ctx, const polca_basis *b, int64
     if (!st && ls->n_spare > 0)
         st = ctx->be->download(ctx->be_state, rows + k * p, spare, (size_t)ls->n_spare * row);
     return st;
+}
+
+/* A record read back must have been made on the parameters the series
+ * holds now at checkpoint c (a series rewritten with the same steps is not
+ * the computation the progress belongs to). */
+static int32_t check_weights(const polca__hessian_basis_opts *o, void *user,
+                             const unsigned char *rec, int64_t c, int64_t step,
+                             const char *path) {
+    uint32_t stored, now;
+    if (!o->weights_hash) return POLCA_OK;
+    memcpy(&stored, rec + 4, 4);
+    int32_t st = o->weights_hash(user, c, &now);
+    if (st) return st;
+    if (stored != now)
+        return polca__fail(POLCA_ERR_STATE,
+                           "progress file '%s' was made with other parameters at the basis "
+                           "checkpoint of step %lld than the series holds; remove it to start "
+                           "afresh",
+                           path, (long long)step);
+    return POLCA_OK;
 }
 
 /* Installs record t (checked against this call) into the basis, the spare
@@ -511,6 +532,7 @@ agreed:
         if (t < n_done) {
             /* resumed: rank 0 reads the record, every rank installs it */
             if (rank == 0) st = polca__progress_read(pf, t, rec, rec_bytes);
+            if (rank == 0 && !st) st = check_weights(o, user, rec, c, steps[c], o->progress_path);
             if (!(st = polca__comm_agree(ctx, st)))
                 st = polca__comm_broadcast(ctx, rec, (int64_t)rec_bytes, 0, "progress record");
             if (!st)
@@ -601,8 +623,10 @@ agreed:
                         st = polca__basis_append(b, vecs, k, meta, SCALED_RANK_TOL, fn, what, 0);
                 }
                 ls.n_spare = o->warm_start ? eout.n_spare_out : 0;
+                uint32_t weights = 0;
+                if (!st && pf && o->weights_hash) st = o->weights_hash(user, c, &weights);
                 if (!st && recording)
-                    st = pack_record(ctx, b, K0, spare, slots, t, c, &ls, rec);
+                    st = pack_record(ctx, b, K0, spare, slots, t, c, &ls, weights, rec);
                 if (!st && pf) st = polca__progress_append(pf, rec, rec_bytes);
             }
             if (sharded) {

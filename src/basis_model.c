@@ -51,6 +51,22 @@ static int32_t scale_at(void *user, int64_t c, float *root) {
     return POLCA_OK;
 }
 
+/* A 32-bit hash of basis checkpoint c's parameters, for progress records:
+ * from the host copy when it holds c, else read (the backend copy, which
+ * `loaded` describes, is left alone). */
+static int32_t weights_hash(void *user, int64_t c, uint32_t *out) {
+    hvp_source *s = user;
+    if (c != s->loaded) {
+        int32_t st = polca_checkpoints_read(s->series, s->series_index[c], s->host_theta, s->p);
+        if (st) return st;
+        s->loaded = -1; /* host_theta no longer mirrors the backend copy */
+    }
+    uint64_t h = POLCA__FP_START;
+    polca__fingerprint(&h, s->host_theta, (size_t)s->p * sizeof(float));
+    *out = (uint32_t)(h ^ (h >> 32));
+    return POLCA_OK;
+}
+
 static int32_t hvp_at(void *user, int64_t c, const float *v, float *hv) {
     hvp_source *s = user;
     if (!s->data) return POLCA_ERR_INTERNAL; /* no share: the driver does not call */
@@ -260,6 +276,7 @@ static int32_t prepare_rest(polca_context *ctx, const polca_model *model, const 
         polca__fingerprint(&h, pp->parts, sizeof pp->parts);
         polca__fingerprint_context(&h, ctx);
         pp->o.fingerprint = h;
+        pp->o.weights_hash = weights_hash;
     }
     if (!st && polca__comm_size(ctx) > 1) {
         st = data_share(ctx, data, &pp->share, &pp->o.shard_weight);

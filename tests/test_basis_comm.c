@@ -59,6 +59,7 @@ typedef struct data_choice {
     int huge;       /* checkpoint 2's parameters times 1e30: non-finite products */
     int poison_rank, poison_size; /* poison_size > 1: change every token outside
                                      this rank's share of the sequences */
+    int other_weights; /* checkpoint 0's parameters moved, the steps the same */
 } data_choice;
 
 static int fixture_make(fixture *f, data_choice dc) {
@@ -105,6 +106,7 @@ static int fixture_make(fixture *f, data_choice dc) {
         ok = polca_model_init(f->model, 7 + t, theta) == POLCA_OK;
         for (int64_t j = 0; j < f->p; j++) theta[j] *= 3.0f; /* more curvature */
         for (int64_t j = 0; dc.huge && t == 2 && j < f->p; j++) theta[j] *= 1e30f;
+        if (dc.other_weights && t == 0) theta[0] += 1e-3f;
         for (int64_t j = 0; j < f->p; j++) s[j] = (float)pow(10.0, harness_uniform(&rs));
         ok = ok && polca_checkpoints_append(f->series, 10 * t, theta, f->p) == POLCA_OK;
         ok = ok && polca_checkpoints_append(f->scales, 10 * t, s, f->p) == POLCA_OK;
@@ -681,6 +683,14 @@ TEST(a_progress_file_of_another_computation_is_refused) {
     if (r[0].status != POLCA_ERR_STATE) FAILF("another data set: %d %s", (int)r[0].status, r[0].message);
     free_results(r, 1);
     d.data.alt_token = 0;
+    /* the same steps on other weights: the records' checkpoint hashes differ */
+    d.data.other_weights = 1;
+    run_job(&d, 0, NULL, &r[0]);
+    if (r[0].status != POLCA_ERR_STATE || !strstr(r[0].message, "other parameters at the basis "
+                                                                "checkpoint of step 0"))
+        FAILF("other weights: %d %s", (int)r[0].status, r[0].message);
+    free_results(r, 1);
+    d.data.other_weights = 0;
     /* another number of ranks */
     run_world(&d, 2, r);
     for (int q = 0; q < 2; q++) EXPECT(r[q].status == POLCA_ERR_STATE);

@@ -163,10 +163,11 @@ POLCA_API int32_t polca_basis_n_params(const polca_basis *basis, int64_t *out_n_
  * committed records) fails with POLCA_ERR_CORRUPT naming it; bytes past
  * the last committed record (a kill during an append) are ignored and
  * overwritten. "resume" = 1 without a file at the path starts afresh;
- * "resume" = 1 without "progress_file" is POLCA_ERR_INVALID_ARGUMENT. The
- * checkpoint contents themselves are not fingerprinted: resume against the
- * same series. Another process writing the same progress file is refused
- * (POLCA_ERR_STATE).
+ * "resume" = 1 without "progress_file" is POLCA_ERR_INVALID_ARGUMENT. Each
+ * record keeps a hash of its checkpoint's parameters, checked when it is
+ * installed: a series rewritten with the same steps but other weights is
+ * refused with POLCA_ERR_STATE naming the checkpoint's step. Another
+ * process writing the same progress file is refused (POLCA_ERR_STATE).
  *
  * Under a communicator of size > 1 (polca/comm.h; a collective call): the
  * data's sequences are split into contiguous shares, one per rank (sizes
