@@ -163,9 +163,13 @@ int32_t polca__comm_agree(const polca_context *ctx, int32_t status) {
 
 static int32_t agree(const polca_comm *c, int32_t status) {
     const int32_t size = c->ops.size, rank = c->ops.rank;
-    double *flags = calloc((size_t)size, sizeof *flags);
+    /* no allocation for usual sizes: a rank that could not allocate here
+     * would leave the others waiting in the allreduce */
+    double local[256];
+    double *flags = size <= 256 ? local : calloc((size_t)size, sizeof *flags);
     if (!flags) return polca__fail(POLCA_ERR_OUT_OF_MEMORY, "rank %d: agreeing on a status",
                                    (int)rank);
+    if (flags == local) memset(local, 0, sizeof local);
     /* Each rank writes its status in its own slot: the sum is every slot. */
     flags[rank] = (double)status;
     char message[MESSAGE_LEN] = "";
@@ -176,7 +180,7 @@ static int32_t agree(const polca_comm *c, int32_t status) {
     for (int32_t r = 0; !st && r < size && first < 0; r++)
         if (flags[r] != 0.0) first = r;
     int32_t agreed = first >= 0 ? (int32_t)flags[first] : POLCA_OK;
-    free(flags);
+    if (flags != local) free(flags);
     if (st || first < 0) return st;
     if (rank == first) snprintf(message, sizeof message, "%s", polca_last_error());
     if (c->ops.broadcast(c->ops.user, message, sizeof message, first, NULL, 0))

@@ -92,8 +92,9 @@ static int32_t evaluate(const polca__engine_source *src, const polca__engine_req
             float *c = pass == 0 && b->c ? b->c + k0 * N : NULL;
             int32_t st = src->dirderivs(src->user, t, b->theta, pass, k0, kb, dirs + k0 * P,
                                         first ? b->losses : NULL, b->g + (base + k0) * N, c);
-            if (st) return polca__wrap(st, "checkpoint %lld, directions %lld..%lld", (long long)t,
-                                       (long long)(base + k0), (long long)(base + k0 + kb - 1));
+            if (st) return polca__wrap(st, "checkpoint %lld, %s %lld..%lld", (long long)t,
+                                       pass == 0 ? "basis directions" : "LCA axes",
+                                       (long long)k0, (long long)(k0 + kb - 1));
             first = 0;
         }
     }
@@ -421,7 +422,9 @@ static int32_t local_pass(const polca_context *ctx, const polca__engine_source *
                                  polca__ct_path(pf->ct), (long long)t, (long long)step);
                 break;
             }
-            if (!boundary && (st = follows(out, t, out->steps[t]))) break;
+            /* a rank's first step is checked against the step before it
+             * once the outputs are whole (finish_outputs) */
+            if (!boundary && t > sh->lo && (st = follows(out, t, out->steps[t]))) break;
             if (has_interval || boundary) st = push_interval(req, b, out, sh, N, T1, t);
             else if (sh->known) st = store_sums(req, b, out, N, T1, t);
             have_state = 0;
@@ -435,7 +438,7 @@ static int32_t local_pass(const polca_context *ctx, const polca__engine_source *
             st = polca__wrap(st, "reading checkpoint %lld", (long long)t);
             break;
         }
-        if ((st = follows(out, t, step))) break;
+        if (t > sh->lo && (st = follows(out, t, step))) break;
         if (!boundary) out->steps[t] = step;
         /* the secant needs g at the interval's end, also past hi */
         if (!boundary || req->curvature == POLCA__CURV_SECANT)
@@ -567,9 +570,13 @@ int32_t polca__engine_run(const polca_context *ctx, const polca__engine_source *
     size_t rec = sizeof(uint64_t) + sizeof(int64_t) + (size_t)N * sizeof(float) +
                  (req->fisher ? (size_t)(req->k * N) * sizeof(float) : 0) +
                  (size_t)d * sizeof(double);
-    st = alloc_buffers(&b, P, N, req->k, req->k_lca, req->curvature == POLCA__CURV_EXACT,
-                       req->first_order, n_stash, rec);
-    if ((st = polca__comm_agree(ctx, st))) return st;
+    const int32_t allocated = alloc_buffers(&b, P, N, req->k, req->k_lca,
+                                            req->curvature == POLCA__CURV_EXACT,
+                                            req->first_order, n_stash, rec);
+    if ((st = polca__comm_agree(ctx, allocated))) {
+        if (allocated == POLCA_OK) free_buffers(&b); /* another rank's failed */
+        return st;
+    }
     st = polca__comm_agree(ctx, local_pass(ctx, src, req, out, &b, &sh));
     if (!st && size > 1) st = pass_sums(ctx, req, &b, out, &sh, N, T1);
     if (!st && size > 1) st = gather_outputs(ctx, req, out, N, T1);

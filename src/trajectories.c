@@ -176,9 +176,9 @@ static int32_t parse_options(const polca_options *o, const char *fn, int32_t *cu
 
 /* Hashes of every input that decides the result, one per argument (for
  * the check that ranks make the same call, and the progress file). */
-enum { FP_MODEL, FP_DATA, FP_SERIES, FP_BASIS, FP_OPTIONS, FP_PARTS };
-static const char *const fp_names[FP_PARTS] = {"model", "data", "series", "basis",
-                                               "options"};
+enum { FP_MODEL, FP_DATA, FP_SERIES, FP_BASIS, FP_LCA, FP_OPTIONS, FP_PARTS };
+static const char *const fp_names[FP_PARTS] = {"model", "data",      "series",
+                                               "basis", "lca_basis", "options"};
 
 static int32_t traj_fingerprint(const polca_model *model, const polca_data *data,
                                 polca_checkpoints *series, const float *rows,
@@ -193,8 +193,10 @@ static int32_t traj_fingerprint(const polca_model *model, const polca_data *data
         if (st) return st;
         polca__fingerprint(&parts[FP_SERIES], &step, sizeof step);
     }
-    polca__fingerprint(&parts[FP_BASIS], rows,
-                       (size_t)(shape[2] + shape[3]) * (size_t)shape[0] * sizeof *rows);
+    const size_t row = (size_t)shape[0] * sizeof *rows;
+    polca__fingerprint(&parts[FP_BASIS], rows, (size_t)shape[2] * row);
+    polca__fingerprint(&parts[FP_LCA], &shape[3], sizeof shape[3]); /* none: K_lca = 0 */
+    polca__fingerprint(&parts[FP_LCA], rows + shape[2] * shape[0], (size_t)shape[3] * row);
     polca__fingerprint(&parts[FP_OPTIONS], shape, 5 * sizeof *shape); /* P, N, K, K_lca, T1 */
     polca__fingerprint(&parts[FP_OPTIONS], flags, 3 * sizeof *flags); /* curvature, 1st, Fisher */
     polca__fingerprint(&parts[FP_OPTIONS], &block, sizeof block);

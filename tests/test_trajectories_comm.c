@@ -17,7 +17,7 @@
 
 enum { NSEQ = 4, NCTX = 5, T1 = 6, K = 3, KL = 4, MAXR = 7 };
 
-static char dir[64], series_path[128], other_path[128];
+static char dir[64], series_path[128], other_path[128], negative_path[128];
 
 static polca_context *cpu_ctx(void) {
     polca_options *o = NULL;
@@ -55,7 +55,7 @@ static polca_data *make_data(polca_context *ctx) {
 
 /* A series from a few gradient steps, saved once for every test; and one
  * of the same steps from another start (other_path). */
-static int make_series_at(const char *path, uint64_t seed) {
+static int make_series_at(const char *path, uint64_t seed, int64_t step0) {
     polca_context *ctx = cpu_ctx();
     polca_model *m = make_model(ctx);
     polca_data *d = make_data(ctx);
@@ -71,7 +71,7 @@ static int make_series_at(const char *path, uint64_t seed) {
             ok = polca_model_grad(m, d, theta, &loss, grad) == POLCA_OK;
             for (int64_t j = 0; j < p; j++) theta[j] -= 0.4f * grad[j];
         }
-        ok = ok && polca_checkpoints_append(s, 7 * t + 1, theta, p) == POLCA_OK;
+        ok = ok && polca_checkpoints_append(s, 7 * t + step0, theta, p) == POLCA_OK;
     }
     free(theta), free(grad);
     polca_checkpoints_destroy(s);
@@ -86,7 +86,9 @@ static int make_series(void) {
     if (!mkdtemp(dir)) return 0;
     snprintf(series_path, sizeof series_path, "%s/series.polca", dir);
     snprintf(other_path, sizeof other_path, "%s/other.polca", dir);
-    return make_series_at(series_path, 5) && make_series_at(other_path, 6);
+    snprintf(negative_path, sizeof negative_path, "%s/negative.polca", dir);
+    return make_series_at(series_path, 5, 1) && make_series_at(other_path, 6, 1) &&
+           make_series_at(negative_path, 5, -100);
 }
 
 /* What one run produced: every output kind, or the failure. */
@@ -111,6 +113,7 @@ typedef struct run_spec {
     const char *series; /* NULL: series_path */
     int32_t bad_rank;   /* this rank passes a bad option (0: none; rank 0 is never bad here) */
     int32_t other_basis_rank; /* this rank passes another basis (0: none) */
+    int32_t other_lca_rank;   /* this rank passes another LCA basis (0: none) */
 } run_spec;
 
 typedef struct cancel_state {
@@ -152,7 +155,9 @@ static void run_rank(int32_t rank, polca_comm *comm, void *arg) {
     if (spec->other_basis_rank && rank == spec->other_basis_rank) polca_options_set_int(bo, "seed", 9);
     polca_basis_create_random(ctx, p, K, bo, &b);
     polca_options_destroy(bo);
-    polca_basis_create_axis(ctx, p, last, KL, NULL, &lca);
+    polca_basis_create_axis(ctx, p, last,
+                            spec->other_lca_rank && rank == spec->other_lca_rank ? KL - 1 : KL,
+                            NULL, &lca);
     polca_options_create(&o);
     polca_options_set_string(o, "curvature",
                              spec->bad_rank && rank == spec->bad_rank ? "bogus" : spec->curvature);
@@ -199,7 +204,7 @@ static int same(const result *a, const result *b) {
 }
 
 static run_spec reference(const char *curvature) {
-    run_spec ref = {curvature, NULL, 0, -1, 0, {{0}}, NULL, 0, 0};
+    run_spec ref = {curvature, NULL, 0, -1, 0, {{0}}, NULL, 0, 0, 0};
     run_ranks(&ref, 1);
     return ref;
 }
@@ -212,7 +217,7 @@ TEST(ranks_give_the_single_process_bits) {
         CHECK_OK(ref.res[0].status);
         CHECK(ref.res[0].len[2] > 0 && ref.res[0].len[3] > 0); /* Fisher and LCA kept */
         for (int s = 0; s < 3; s++) {
-            run_spec spec = {modes[m], NULL, 0, -1, 0, {{0}}, NULL, 0, 0};
+            run_spec spec = {modes[m], NULL, 0, -1, 0, {{0}}, NULL, 0, 0, 0};
             run_ranks(&spec, sizes[s]);
             for (int32_t r = 0; r < sizes[s]; r++) {
                 if (spec.res[r].status != POLCA_OK || !same(&spec.res[r], &ref.res[0]))
@@ -232,10 +237,10 @@ TEST(a_cancelled_run_resumes_to_the_same_bits) {
     char path[160];
     snprintf(path, sizeof path, "%s/one.progress", dir);
     for (int64_t j = 1; j < T1; j++) {
-        run_spec cut = {"exact", path, 0, 0, j, {{0}}, NULL, 0, 0};
+        run_spec cut = {"exact", path, 0, 0, j, {{0}}, NULL, 0, 0, 0};
         run_ranks(&cut, 1);
         CHECK_STATUS(cut.res[0].status, POLCA_ERR_CANCELLED);
-        run_spec again = {"exact", path, 1, -1, 0, {{0}}, NULL, 0, 0};
+        run_spec again = {"exact", path, 1, -1, 0, {{0}}, NULL, 0, 0, 0};
         run_ranks(&again, 1);
         CHECK_OK(again.res[0].status);
         if (!same(&again.res[0], &ref.res[0])) FAILF("resumed after %lld checkpoints: differs", (long long)j);
@@ -254,7 +259,7 @@ TEST(ranks_resume_and_agree_on_a_failure) {
     CHECK_OK(ref.res[0].status);
     char path[160];
     snprintf(path, sizeof path, "%s/two.progress", dir);
-    run_spec cut = {"secant", path, 0, 1, 1, {{0}}, NULL, 0, 0};
+    run_spec cut = {"secant", path, 0, 1, 1, {{0}}, NULL, 0, 0, 0};
     run_ranks(&cut, 2);
     for (int r = 0; r < 2; r++) {
         CHECK(cut.res[r].status == POLCA_ERR_CANCELLED);
@@ -263,7 +268,7 @@ TEST(ranks_resume_and_agree_on_a_failure) {
     char rank_file[200];
     snprintf(rank_file, sizeof rank_file, "%s.1-of-2", path);
     CHECK(access(rank_file, F_OK) == 0);
-    run_spec again = {"secant", path, 1, -1, 0, {{0}}, NULL, 0, 0};
+    run_spec again = {"secant", path, 1, -1, 0, {{0}}, NULL, 0, 0, 0};
     run_ranks(&again, 2);
     for (int r = 0; r < 2; r++) {
         CHECK_OK(again.res[r].status);
@@ -276,10 +281,10 @@ TEST(ranks_resume_and_agree_on_a_failure) {
 TEST(a_progress_file_of_another_computation_is_refused) {
     char path[160];
     snprintf(path, sizeof path, "%s/other.progress", dir);
-    run_spec cut = {"exact", path, 0, 0, 2, {{0}}, NULL, 0, 0};
+    run_spec cut = {"exact", path, 0, 0, 2, {{0}}, NULL, 0, 0, 0};
     run_ranks(&cut, 1);
     CHECK(cut.res[0].status == POLCA_ERR_CANCELLED);
-    run_spec other = {"none", path, 1, -1, 0, {{0}}, NULL, 0, 0};
+    run_spec other = {"none", path, 1, -1, 0, {{0}}, NULL, 0, 0, 0};
     run_ranks(&other, 1);
     CHECK(other.res[0].status == POLCA_ERR_STATE);
     CHECK(strstr(other.res[0].message, path) && strstr(other.res[0].message, "another computation"));
@@ -288,7 +293,7 @@ TEST(a_progress_file_of_another_computation_is_refused) {
     CHECK(f != NULL);
     fputs("torn record bytes", f);
     fclose(f);
-    run_spec again = {"exact", path, 1, -1, 0, {{0}}, NULL, 0, 0};
+    run_spec again = {"exact", path, 1, -1, 0, {{0}}, NULL, 0, 0, 0};
     run_ranks(&again, 1);
     CHECK_OK(again.res[0].status);
     run_spec ref = reference("exact");
@@ -296,7 +301,7 @@ TEST(a_progress_file_of_another_computation_is_refused) {
     result_free(&again.res[0]);
     result_free(&ref.res[0]);
     /* the same steps on other weights: the replayed records do not fit */
-    run_spec moved = {"exact", path, 1, -1, 0, {{0}}, other_path, 0, 0};
+    run_spec moved = {"exact", path, 1, -1, 0, {{0}}, other_path, 0, 0, 0};
     run_ranks(&moved, 1);
     CHECK(moved.res[0].status == POLCA_ERR_STATE);
     CHECK(strstr(moved.res[0].message, "other parameters at checkpoint 0 (step 1)"));
@@ -304,7 +309,7 @@ TEST(a_progress_file_of_another_computation_is_refused) {
 
 TEST(a_rank_with_bad_input_fails_every_rank) {
     for (int32_t bad = 1; bad < 3; bad++) {
-        run_spec spec = {"exact", NULL, 0, -1, 0, {{0}}, NULL, bad, 0};
+        run_spec spec = {"exact", NULL, 0, -1, 0, {{0}}, NULL, bad, 0, 0};
         run_ranks(&spec, 3);
         char want[64];
         snprintf(want, sizeof want, "rank %d: ", (int)bad);
@@ -316,13 +321,41 @@ TEST(a_rank_with_bad_input_fails_every_rank) {
 }
 
 TEST(a_rank_with_other_inputs_is_refused) {
-    run_spec spec = {"exact", NULL, 0, -1, 0, {{0}}, NULL, 0, 2};
+    run_spec spec = {"exact", NULL, 0, -1, 0, {{0}}, NULL, 0, 2, 0};
     run_ranks(&spec, 3);
     for (int r = 0; r < 3; r++) {
         CHECK(spec.res[r].status == POLCA_ERR_INVALID_ARGUMENT);
         CHECK(strstr(spec.res[r].message, "rank 2: ") &&
               strstr(spec.res[r].message, "argument 'basis' differs from rank 0's"));
     }
+}
+
+TEST(another_lca_basis_is_named) {
+    run_spec spec = {"exact", NULL, 0, -1, 0, {{0}}, NULL, 0, 0, 1};
+    run_ranks(&spec, 2);
+    for (int r = 0; r < 2; r++) {
+        CHECK(spec.res[r].status == POLCA_ERR_INVALID_ARGUMENT);
+        CHECK(strstr(spec.res[r].message, "argument 'lca_basis' differs from rank 0's"));
+    }
+}
+
+/* Steps at or below 0 (polca_checkpoints_append allows them): a rank's
+ * first step is not compared with a slot it never filled. */
+TEST(negative_steps_over_ranks) {
+    run_spec ref = {"secant", NULL, 0, -1, 0, {{0}}, negative_path, 0, 0, 0};
+    run_ranks(&ref, 1);
+    CHECK_OK(ref.res[0].status);
+    for (int32_t size = 2; size <= 3; size++) {
+        run_spec spec = {"secant", NULL, 0, -1, 0, {{0}}, negative_path, 0, 0, 0};
+        run_ranks(&spec, size);
+        for (int32_t r = 0; r < size; r++) {
+            if (spec.res[r].status != POLCA_OK || !same(&spec.res[r], &ref.res[0]))
+                FAILF("%d ranks, rank %d: status %d (%s)", (int)size, (int)r,
+                      (int)spec.res[r].status, spec.res[r].message);
+            result_free(&spec.res[r]);
+        }
+    }
+    result_free(&ref.res[0]);
 }
 
 int main(void) {
@@ -336,6 +369,8 @@ int main(void) {
     RUN(a_progress_file_of_another_computation_is_refused);
     RUN(a_rank_with_bad_input_fails_every_rank);
     RUN(a_rank_with_other_inputs_is_refused);
+    RUN(another_lca_basis_is_named);
+    RUN(negative_steps_over_ranks);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) return 1;
