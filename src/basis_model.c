@@ -142,10 +142,6 @@ static void input_hashes(const polca_model *model, const polca_data *d, const in
                          const polca__hessian_basis_opts *o, uint64_t parts[FP_PARTS]) {
     for (int i = 0; i < FP_PARTS; i++) parts[i] = POLCA__FP_START;
     polca__fingerprint_model(&parts[FP_MODEL], model);
-    if (model->kind == POLCA__MODEL_TRANSFORMER)
-        polca__fingerprint(&parts[FP_MODEL], &model->tf, sizeof model->tf);
-    if (model->kind == POLCA__MODEL_MLP)
-        polca__fingerprint(&parts[FP_MODEL], &model->mlp.act, sizeof model->mlp.act);
     polca__fingerprint_data(&parts[FP_DATA], d);
     polca__fingerprint(&parts[FP_SERIES], idx, (size_t)n * sizeof *idx);
     polca__fingerprint(&parts[FP_SERIES], steps, (size_t)n * sizeof *steps);

@@ -42,10 +42,10 @@ static void free_buffers(engine_buffers *b) {
 }
 
 static int32_t alloc_buffers(engine_buffers *b, int64_t P, int64_t N, int64_t K, int64_t KL,
-                             int need_c, int need_first, int64_t n_stash, size_t record_bytes) {
+                             int64_t d_len, int need_c, int64_t n_stash, size_t record_bytes) {
     size_t p = (size_t)P, n = (size_t)N, kall = (size_t)(K + KL);
     memset(b, 0, sizeof *b);
-    b->d = (K * (need_first ? 2 : 1) + KL) * N;
+    b->d = d_len;
     size_t d = (size_t)b->d;
     b->theta = polca__calloc(p, sizeof(float), "checkpoint parameters");
     b->theta_prev = polca__calloc(p, sizeof(float), "previous checkpoint parameters");
@@ -302,29 +302,19 @@ static int32_t apply_stash(const polca__engine_request *req, engine_buffers *b,
  * checkpoint is read again and must hash the same: progress made on other
  * weights (a series rewritten with the same steps) is refused. */
 
-/* A hash of a checkpoint's parameters, 8 bytes at a time. */
+/* A hash of a checkpoint's parameters. */
 static uint64_t theta_hash(const float *theta, int64_t P) {
-    uint64_t h = 0xcbf29ce484222325ull, w;
-    int64_t j = 0;
-    for (; j + 2 <= P; j += 2) {
-        memcpy(&w, theta + j, sizeof w);
-        h = (h ^ w) * 0x100000001b3ull;
-        h ^= h >> 29;
-    }
-    if (j < P) {
-        uint32_t last;
-        memcpy(&last, theta + j, sizeof last);
-        h = (h ^ last) * 0x100000001b3ull;
-    }
+    uint64_t h = POLCA__FP_START;
+    polca__fingerprint(&h, theta, (size_t)P * sizeof *theta);
     return h;
 }
 
-static size_t record_bytes(const polca__engine_request *req, const engine_buffers *b, int64_t N,
+static size_t record_bytes(const polca__engine_request *req, int64_t d, int64_t N,
                            int has_interval, int boundary) {
-    if (boundary) return sizeof(uint64_t) + (size_t)b->d * sizeof(double);
+    if (boundary) return sizeof(uint64_t) + (size_t)d * sizeof(double);
     return sizeof(uint64_t) + sizeof(int64_t) + (size_t)N * sizeof(float) +
            (req->fisher ? (size_t)(req->k * N) * sizeof(float) : 0) +
-           (has_interval ? (size_t)b->d * sizeof(double) : 0);
+           (has_interval ? (size_t)d * sizeof(double) : 0);
 }
 
 static size_t pack_record(const polca__engine_request *req, engine_buffers *b,
@@ -406,7 +396,7 @@ static int32_t local_pass(const polca_context *ctx, const polca__engine_source *
         if (boundary && !has_boundary) break;
         const int has_interval = t > sh->lo;
         if (r < done) { /* replay a finished checkpoint */
-            size_t bytes = record_bytes(req, b, N, has_interval, boundary);
+            size_t bytes = record_bytes(req, b->d, N, has_interval, boundary);
             if ((st = polca__progress_read(pf, r, b->record, bytes))) break;
             uint64_t hash = unpack_record(req, b, out, N, T1, t, has_interval, boundary);
             int64_t step = 0;
@@ -567,12 +557,9 @@ int32_t polca__engine_run(const polca_context *ctx, const polca__engine_source *
     const int64_t n_stash = sh.known || sh.hi == sh.lo ? 0 : sh.hi - sh.lo - 1 + has_boundary;
     engine_buffers b;
     const int64_t d = (req->k * (req->first_order ? 2 : 1) + req->k_lca) * N;
-    size_t rec = sizeof(uint64_t) + sizeof(int64_t) + (size_t)N * sizeof(float) +
-                 (req->fisher ? (size_t)(req->k * N) * sizeof(float) : 0) +
-                 (size_t)d * sizeof(double);
-    const int32_t allocated = alloc_buffers(&b, P, N, req->k, req->k_lca,
-                                            req->curvature == POLCA__CURV_EXACT,
-                                            req->first_order, n_stash, rec);
+    const int32_t allocated =
+        alloc_buffers(&b, P, N, req->k, req->k_lca, d, req->curvature == POLCA__CURV_EXACT,
+                      n_stash, record_bytes(req, d, N, 1, 0) /* the largest record */);
     if ((st = polca__comm_agree(ctx, allocated))) {
         if (allocated == POLCA_OK) free_buffers(&b); /* another rank's failed */
         return st;

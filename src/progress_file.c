@@ -136,6 +136,11 @@ void polca__fingerprint_model(uint64_t *h, const polca_model *m) {
     polca__fingerprint(h, &m->kind, sizeof m->kind);
     polca__fingerprint(h, &l->n_params, sizeof l->n_params);
     polca__fingerprint(h, &l->hash, sizeof l->hash);
+    /* the architecture beyond the layout: the transformer's switches (a
+     * struct of 4-byte fields, zeroed before it is filled), the MLP's
+     * activation (its widths are the layout's shapes) */
+    if (m->kind == POLCA__MODEL_TRANSFORMER) polca__fingerprint(h, &m->tf, sizeof m->tf);
+    if (m->kind == POLCA__MODEL_MLP) polca__fingerprint(h, &m->mlp.act, sizeof m->mlp.act);
 }
 
 void polca__fingerprint_context(uint64_t *h, const polca_context *ctx) {

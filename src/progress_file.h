@@ -36,8 +36,8 @@ typedef struct polca__progress_file {
 POLCA_INTERNAL void polca__fingerprint(uint64_t *h, const void *data, size_t bytes);
 
 /* Fingerprints of a call's inputs: a data set's contents; a model's kind
- * and parameter layout (its architecture options beyond the layout are not
- * covered: resume with the same model); the context's backend, its device
+ * parameter layout and architecture (the transformer's switches, the MLP's
+ * activation; a host model's callbacks are not covered); the context's backend, its device
  * and thread count, and this rank and the communicator's size. */
 POLCA_INTERNAL void polca__fingerprint_data(uint64_t *h, const polca_data *data);
 POLCA_INTERNAL void polca__fingerprint_model(uint64_t *h, const polca_model *model);

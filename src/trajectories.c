@@ -316,7 +316,7 @@ int32_t polca_trajectories_create(polca_context *ctx, const polca_model *model,
         polca__fingerprint(&fp, parts, sizeof parts);
         polca__fingerprint_context(&fp, ctx);
         if (!st && with_progress) st = open_progress(ctx, options, fp, &pf);
-        if (!st || st != POLCA_ERR_COMM) st = polca__comm_agree(ctx, st);
+        if (st != POLCA_ERR_COMM) st = polca__comm_agree(ctx, st);
     }
     if (!st) {
         polca__engine_source es = {&src, t1, p, n, read_checkpoint, dirderivs};

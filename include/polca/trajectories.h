@@ -71,12 +71,12 @@ typedef struct polca_trajectories polca_trajectories;
  *                 and c the next interval needs, and the run goes on; the
  *                 result is bit for bit that of an uninterrupted run. A
  *                 missing file starts afresh. A file of another computation
- *                 (another model layout, data, basis, series steps, option,
- *                 backend, thread count or number of ranks) is refused with
- *                 POLCA_ERR_STATE naming it, and never overwritten; remove
- *                 it to start again. The model's architecture options
- *                 beyond its parameter layout are not checked: resume with
- *                 the same model.
+ *                 (another model layout or architecture, data, basis,
+ *                 series steps, option, backend, thread count or number
+ *                 of ranks) is refused with POLCA_ERR_STATE naming it, and
+ *                 never overwritten; remove it to start again. A host
+ *                 model's callbacks are not checked: resume with the same
+ *                 ones.
  * Collective (polca/comm.h): with a communicator on the context, rank r
  * takes a contiguous share of the checkpoints and the intervals that start
  * there, and reads only the checkpoints lo..hi it needs; the running sums
