@@ -53,10 +53,12 @@ major version still works.
 import contextlib
 import ctypes
 import warnings
+import weakref
 
 import numpy as np
 import torch
 
+from ._taylor import NoRule, taylor_gc
 from .model import Model
 
 try:  # torch >= 2.0
@@ -139,31 +141,50 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
 _MMAP_THRESHOLD_MAX = 4 * 1024 * 1024 * ctypes.sizeof(ctypes.c_long)  # glibc's cap: 32 MiB
 
 
-@contextlib.contextmanager
-def _malloc_keeps_memory():
-    """While g and c run, glibc's malloc serves every block from its heap and
-    keeps what is freed (no mmap per large tensor, no trimming): otherwise
-    each of the batched tangents' large temporaries (over glibc's 32 MiB
-    mmap cap at the reference size) is a fresh mmap whose pages fault in on
-    first touch, system time that was a third to a half of the CPU time there.
-    Afterwards the kept memory is given back (malloc_trim) and glibc is left
-    as its dynamic threshold leaves a process that has freed a large block:
-    blocks from 32 MiB up are mmapped, the heap is trimmed above 64 MiB
-    (setting any of these turns glibc's dynamic adjustment off, so they are
-    set to where it ends, not to its starting values)."""
-    if _MALLOC is None:
-        yield
-        return
-    mallopt, malloc_trim = _MALLOC
-    mallopt(_M_MMAP_MAX, 0)
-    mallopt(_M_TRIM_THRESHOLD, -1)  # size_t(-1): never trim
-    try:
-        yield
-    finally:
+_memory_holders = 0  # TorchModels (and running calls) that keep glibc's freed memory
+
+
+def _keep_memory():
+    """From now until as many _give_memory_back() calls, glibc's malloc
+    serves every block from its heap and keeps what is freed (no mmap per
+    large tensor, no trimming). Otherwise each of the batched tangents'
+    large temporaries (over glibc's 32 MiB mmap cap at the reference size)
+    is a fresh mmap whose pages fault in on first touch: system time that
+    was a quarter to a half of the CPU time there, and at every call again
+    if the memory is given back between calls."""
+    global _memory_holders
+    if _MALLOC is not None and _memory_holders == 0:
+        mallopt = _MALLOC[0]
+        mallopt(_M_MMAP_MAX, 0)
+        mallopt(_M_TRIM_THRESHOLD, -1)  # size_t(-1): never trim
+    _memory_holders += 1
+
+
+def _give_memory_back():
+    """Ends one _keep_memory(); after the last, the kept memory is given back
+    (malloc_trim) and glibc is left as its dynamic threshold leaves a process
+    that has freed a large block: blocks from 32 MiB up are mmapped, the heap
+    is trimmed above 64 MiB (setting any of these turns glibc's dynamic
+    adjustment off, so they are set to where it ends, not to its starting
+    values)."""
+    global _memory_holders
+    _memory_holders -= 1
+    if _MALLOC is not None and _memory_holders == 0:
+        mallopt, malloc_trim = _MALLOC
         mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
         mallopt(_M_TRIM_THRESHOLD, 2 * _MMAP_THRESHOLD_MAX)
         mallopt(_M_MMAP_MAX, 65536)
         malloc_trim(0)
+
+
+@contextlib.contextmanager
+def _malloc_keeps_memory():
+    """_keep_memory() while the block runs."""
+    _keep_memory()
+    try:
+        yield
+    finally:
+        _give_memory_back()
 
 
 # What vmap or forward mode raise for an op they do not support.
@@ -288,10 +309,17 @@ class TorchModel:
     second_order:      True: exact c (forward mode, or four reverse passes);
                        False: libpolca's central differences of g
     fd_step, fd_step2: see polca.Model.host
+    keep_memory:       True: from the first g/c call until release_memory()
+                       (or until this TorchModel is garbage-collected),
+                       glibc's malloc keeps the memory that torch frees, so
+                       that each call does not fault its pages in again
+                       (the process holds its peak meanwhile); False: only
+                       during each call
     """
 
     def __init__(self, ctx, module, per_sample_losses, n_samples, names=None, dtype=None,
-                 second_order=True, fd_step=None, fd_step2=None, layout=None):
+                 second_order=True, fd_step=None, fd_step2=None, layout=None,
+                 keep_memory=True):
         params = dict(module.named_parameters())
         if layout is not None:
             if names is not None:
@@ -312,6 +340,9 @@ class TorchModel:
         self.dtype = dtype or first.dtype
         self.module = module
         self._forward = None  # forward mode: None untried, False unavailable
+        self._taylor = None  # the Taylor-mode pass: None untried, False: an op lacks a rule
+        self._keep_memory = bool(keep_memory)
+        self._memory_hold = None  # weakref.finalize that ends our _keep_memory()
         self._second_order = bool(second_order)
         self._cached_c = None  # (theta, samples, dirs, c) from the last g call
         self._wrapper = _LossModule(module, per_sample_losses)
@@ -322,6 +353,18 @@ class TorchModel:
         layout = _host_layout(self.names, self.shapes)
         if layout is not None:
             self.model.set_layout(layout)
+
+    def release_memory(self):
+        """Lets glibc give back the memory kept since the first g/c call
+        (keep_memory=True); the next call keeps it again."""
+        if self._memory_hold is not None:
+            self._memory_hold()
+            self._memory_hold = None
+
+    def _hold_memory(self):
+        if self._keep_memory and self._memory_hold is None and _MALLOC is not None:
+            _keep_memory()
+            self._memory_hold = weakref.finalize(self, _give_memory_back)
 
     # ---- theta <-> module ----
     def flatten(self):
@@ -378,41 +421,70 @@ class TorchModel:
         return x, u, w
 
     def _forward_gc(self, theta, samples, dirs, second):
-        """g [k][n] (and c) by forward mode: g = jvp of the losses along d,
-        c = jvp of g along d, vmapped over the directions so that they share
-        the primal computation (a loop over them where vmap cannot run the
-        losses). None where forward mode is unavailable."""
+        """g [k][n] (and c) by forward mode along each direction, vmapped over
+        chunks of directions so that they share the primal computation (one
+        at a time where vmap cannot run the losses). c (with g): the
+        Taylor-mode pass (_taylor.py), or where it lacks a rule for an op
+        the losses use, torch's nested jvp (c = jvp of g along d). None
+        where forward mode is unavailable."""
         if self._forward is False or _jvp is None or (second and _TorchFunctionMode is None):
             return None
         x, s = self._inputs(theta, samples)
         d = _to_torch(dirs, self.dtype, self.device)
 
-        def g_of(th, dj):
-            return _jvp(lambda t: self._f(t, s), (th,), (dj,))[1]
+        def losses(t):
+            return self._f(t, s)
 
-        def one(dj):
+        def g_of(th, dj):
+            return _jvp(losses, (th,), (dj,))[1]
+
+        def nested(dj):
             if not second:
                 return g_of(x, dj)
             return _jvp(lambda t: g_of(t, dj), (x,), (dj,))
 
-        try:
-            with _WrittenOutNorms() if second else _nullcontext(), _malloc_keeps_memory():
-                chunk = max(1, min(_CHUNK_MAX, _CHUNK_SAMPLES // max(1, len(samples))))
-                try:
-                    if chunk == 1:
-                        raise RuntimeError("one direction at a time")
-                    outs = [_vmap(one)(d[j:j + chunk]) for j in range(0, d.shape[0], chunk)]
-                except _FORWARD_ERRORS:
-                    outs = [one(d[j])[None] if not second else
-                            tuple(o[None] for o in one(d[j])) for j in range(d.shape[0])]
-                out = (torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])) \
-                    if second else torch.cat(outs)
-        except _FORWARD_ERRORS:
-            if self._forward:  # forward mode worked before: the losses failed
-                raise
-            return None  # the caller tries reverse mode (and if that works, keeps to it)
+        self._hold_memory()
+        out = None
+        if second and self._taylor is not False:
+            try:
+                with _malloc_keeps_memory(), torch.enable_grad():
+                    out = self._over_directions(lambda dj: taylor_gc(losses, x, dj), d,
+                                                len(samples), 2)
+                self._taylor = True
+            except (NoRule,) + _FORWARD_ERRORS + (TypeError,) as e:
+                if self._taylor:  # the Taylor-mode pass worked before: the losses failed
+                    raise
+                self._taylor = False
+                warnings.warn(f"TorchModel: the Taylor-mode pass cannot evaluate these losses "
+                              f"({type(e).__name__}: {e}); using torch's nested jvp, about "
+                              f"2x slower", RuntimeWarning, stacklevel=2)
+        if out is None:
+            try:
+                with _WrittenOutNorms() if second else _nullcontext(), _malloc_keeps_memory():
+                    out = self._over_directions(nested, d, len(samples), 2 if second else 1)
+            except _FORWARD_ERRORS:
+                if self._forward:  # forward mode worked before: the losses failed
+                    raise
+                return None  # the caller tries reverse mode (and if that works, keeps to it)
         self._forward = True
-        return (_to_numpy(out[0]), _to_numpy(out[1])) if second else _to_numpy(out)
+        return (_to_numpy(out[0]), _to_numpy(out[1])) if second else _to_numpy(out[0])
+
+    @staticmethod
+    def _over_directions(one, d, n_samples, n_out):
+        """one(d[j]) for every direction j, stacked: a tuple of n_out tensors
+        [k][n]. vmapped over chunks of directions; one at a time where the
+        chunk is 1 or vmap cannot run the losses."""
+        chunk = max(1, min(_CHUNK_MAX, _CHUNK_SAMPLES // max(1, n_samples)))
+
+        def as_tuple(o):
+            return tuple(o) if isinstance(o, tuple) else (o,)
+        try:
+            if chunk == 1:
+                raise RuntimeError("one direction at a time")
+            outs = [as_tuple(_vmap(one)(d[j:j + chunk])) for j in range(0, d.shape[0], chunk)]
+        except _FORWARD_ERRORS:
+            outs = [tuple(o[None] for o in as_tuple(one(d[j]))) for j in range(d.shape[0])]
+        return tuple(torch.cat([o[i] for o in outs]) for i in range(n_out))
 
     def _reverse_instead(self, fn, *args):
         """fn (a reverse-mode path) after forward mode failed; forward mode is

@@ -1,0 +1,595 @@
+"""Second-order forward mode ("Taylor mode") for torch functions of theta.
+
+taylor_gc(f, x, d) -> (g, c) with g = d/dt f(x + t d) and c = d^2/dt^2
+f(x + t d) at t = 0, per output element, in one forward pass. f sees x as
+a Jet: a tensor (the value) that also carries its first and second
+derivatives along the line, t1 and t2 (None: zero). Every torch op f calls
+on a Jet is evaluated by a rule below on (value, t1, t2).
+
+Why not torch's nested jvp: that carries four streams per tensor (value,
+two first-derivative tangents that are equal here, and the mixed one),
+and under vmap over directions the derivative factors of each elementwise
+op (f'(x), f''(x)) are recomputed per direction. Here they are computed
+once from the value, which vmap leaves unbatched when only d is mapped,
+and each op costs a few batched multiply-adds per direction.
+
+An op without a rule raises NoRule naming it (the caller then uses nested
+jvp); so does any in-place op on a Jet. Rules, for y = op(x) with x(t):
+  linear ops (views, indexing, sums, casts):  y_k = op(x_k)
+  products B(a, b) (mul, matmul, einsum, ...): y1 = B(a1,b) + B(a,b1),
+      y2 = B(a2,b) + 2 B(a1,b1) + B(a,b2)   (n operands likewise)
+  elementwise f:  y1 = f'(x) x1,  y2 = f'(x) x2 + f''(x) x1^2
+  softmax, log_softmax, logsumexp: their own closed forms (below)
+  layer_norm, rms_norm, cross_entropy, scaled_dot_product_attention:
+      written out in the ops above.
+Comparisons, argmax and the like return plain tensors of the value.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+
+try:
+    from torch.utils._pytree import tree_map
+except ImportError:  # pragma: no cover
+    tree_map = None
+
+
+class NoRule(Exception):
+    """f used an op that the Taylor-mode pass has no rule for."""
+
+
+class Jet(torch.Tensor):
+    """A tensor (its value) with derivatives t1, t2 along the line (None: 0).
+    The value shares storage with the plain tensor self.p, on which the
+    rules compute (so that they do not come back here)."""
+
+    @staticmethod
+    def __new__(cls, p, t1, t2):
+        j = torch.Tensor._make_subclass(cls, p)
+        j.p, j.t1, j.t2 = p, t1, t2
+        return j
+
+    def __init__(self, p, t1, t2):
+        pass
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = _name(func)
+        rule = _RULES.get(name)
+        if rule is None:
+            raise NoRule(name)
+        if not torch.is_grad_enabled():
+            # Inside an autograd.Function's forward (torch 1.13 runs it on
+            # the Jet) or the losses' own no_grad block: torch's forward
+            # mode would use the Function's jvp, or differentiate anyway.
+            raise NoRule(name + " with gradients disabled (torch.no_grad, or inside a custom "
+                         "autograd.Function)")
+        return rule(func, args, kwargs)
+
+
+def _name(func):
+    name = getattr(func, "__name__", None) or repr(func)
+    if name in ("__get__", "__set__"):  # a property (x.shape, x.T)
+        owner = getattr(func, "__self__", None)
+        return name[2:5] + ":" + getattr(owner, "__name__", "?")
+    return name
+
+
+def _is_jet(a):
+    return isinstance(a, Jet)
+
+
+def _jet(p, t1, t2):
+    """A Jet, or the plain value where both derivatives are zero."""
+    return p if t1 is None and t2 is None else Jet(p, t1, t2)
+
+
+def _value(a):
+    return a.p if _is_jet(a) else a
+
+
+def _part(a, k):
+    """Component k (0 value, 1, 2) of a Jet; None for a constant's derivative."""
+    if _is_jet(a):
+        return (a.p, a.t1, a.t2)[k]
+    return a if k == 0 else None
+
+
+def _map(fn, tree):
+    if tree_map is not None:
+        return tree_map(fn, tree)
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_map(fn, t) for t in tree)
+    if isinstance(tree, dict):
+        return {k: _map(fn, v) for k, v in tree.items()}
+    return fn(tree)
+
+
+def _values(args, kwargs):
+    return _map(_value, args), _map(_value, kwargs)
+
+
+def _any_jet(tree):
+    found = []
+    _map(lambda a: found.append(a) if _is_jet(a) else None, tree)
+    return bool(found)
+
+
+def _add(a, b):
+    return b if a is None else a if b is None else a + b
+
+
+def _mul(a, b):
+    return None if a is None or b is None else a * b
+
+
+def _full(t, shape):
+    return t if t is None or tuple(t.shape) == tuple(shape) else t.expand(shape)
+
+
+# ---- metadata, and ops whose result does not change with t ----
+
+def _on_value(func, args, kwargs):
+    a, k = _values(args, kwargs)
+    return func(*a, **k)
+
+
+# ---- linear ops: y_k = op(x_k) ----
+
+def _linear_first(zero_kw=(), zero_pos=()):
+    """An op linear in its first argument (the others: shapes, indices,
+    masks; zero_kw / zero_pos name a fill value, which is 0 for y1, y2)."""
+    def rule(func, args, kwargs):
+        x, rest = args[0], args[1:]
+        if _any_jet(rest) or _any_jet(kwargs):
+            raise NoRule(_name(func) + " (a Jet beyond its first argument)")
+        y0 = func(_value(x), *rest, **kwargs)
+        rest0 = tuple(0 if i + 1 in zero_pos else r for i, r in enumerate(rest))
+        kw0 = {k: (0 if k in zero_kw else v) for k, v in kwargs.items()}
+        outs = [y0] + [None if _part(x, k) is None else func(_part(x, k), *rest0, **kw0)
+                       for k in (1, 2)]
+        if isinstance(y0, (tuple, list)):  # split, chunk, unbind
+            return type(y0)(_jet(y, None if outs[1] is None else outs[1][i],
+                                 None if outs[2] is None else outs[2][i])
+                            for i, y in enumerate(y0))
+        return _jet(*outs)
+    return rule
+
+
+def _add_sub(sign):
+    """a + alpha b (sign 1) or a - alpha b (sign -1); a constant's
+    derivatives are 0."""
+    def rule(func, args, kwargs):
+        a, b = args[0], args[1] if len(args) > 1 else kwargs["other"]
+        alpha = sign * kwargs.get("alpha", 1)
+        vals, kw = _values(args, kwargs)
+        y0 = func(*vals, **kw)
+        out = [y0]
+        for k in (1, 2):
+            ta, tb = _part(a, k), _part(b, k)
+            if tb is not None and alpha != 1:
+                tb = alpha * tb
+            out.append(_full(_add(ta, tb), y0.shape))
+        return _jet(*out)
+    return rule
+
+
+def _rsub(func, args, kwargs):  # rsub(x, c) = c - alpha x (also x.__rsub__(c))
+    return -kwargs.get("alpha", 1) * args[0] + args[1]
+
+
+def _concat(func, args, kwargs):
+    """cat, stack: linear in the listed tensors jointly (a constant's
+    derivatives: zeros)."""
+    tensors = args[0]
+    y0 = func([_value(t) for t in tensors], *args[1:], **kwargs)
+    out = [y0]
+    for k in (1, 2):
+        parts = [_part(t, k) for t in tensors]
+        if all(p is None for p in parts):
+            out.append(None)
+        else:
+            out.append(func([torch.zeros_like(_value(t)) if p is None else p
+                             for t, p in zip(tensors, parts)], *args[1:], **kwargs))
+    return _jet(*out)
+
+
+def _zero_for(a):
+    return torch.zeros_like(_value(a)) if isinstance(a, torch.Tensor) else 0.0
+
+
+def _where(func, args, kwargs):
+    cond, a, b = (list(args) + [kwargs.get("input"), kwargs.get("other")])[:3]
+    if _is_jet(cond):
+        raise NoRule("where (a Jet condition)")
+    y0 = torch.where(cond, _value(a), _value(b))
+    out = [y0]
+    for k in (1, 2):
+        ta, tb = _part(a, k), _part(b, k)
+        if ta is None and tb is None:
+            out.append(None)
+        else:
+            out.append(_full(torch.where(cond, _zero_for(a) if ta is None else ta,
+                                         _zero_for(b) if tb is None else tb), y0.shape))
+    return _jet(*out)
+
+
+# ---- products ----
+
+def _multilinear(f, ops):
+    """f multilinear in ops (Jets or constants): value, y1, y2."""
+    vals = [_value(o) for o in ops]
+
+    def at(subs):
+        a = list(vals)
+        for i, t in subs:
+            a[i] = t
+        return f(*a)
+    n = len(ops)
+    y1 = y2 = None
+    for i in range(n):
+        t1, t2 = _part(ops[i], 1), _part(ops[i], 2)
+        if t1 is not None:
+            y1 = _add(y1, at([(i, t1)]))
+        if t2 is not None:
+            y2 = _add(y2, at([(i, t2)]))
+        for j in range(i + 1, n):
+            u1 = _part(ops[j], 1)
+            if t1 is not None and u1 is not None:
+                y2 = _add(y2, 2 * at([(i, t1), (j, u1)]))
+    return f(*vals), y1, y2
+
+
+def _product(func, args, kwargs):
+    """mul, matmul, mm, bmm, dot, outer, ...: bilinear in the first two
+    arguments."""
+    if _any_jet(args[2:]) or _any_jet(kwargs):
+        raise NoRule(_name(func) + " (a Jet beyond its two factors)")
+    y0, y1, y2 = _multilinear(lambda a, b: func(a, b, *args[2:], **kwargs), args[:2])
+    return _jet(y0, _full(y1, y0.shape), _full(y2, y0.shape))
+
+
+def _rproduct(func, args, kwargs):  # __rmul__, __rmatmul__: self is the right factor
+    return _product(lambda a, b, **kw: func(b, a, **kw), (args[1], args[0]) + tuple(args[2:]),
+                    kwargs)
+
+
+def _einsum(func, args, kwargs):
+    eq, ops = args[0], args[1:]
+    if len(ops) == 1 and isinstance(ops[0], (list, tuple)):
+        ops = tuple(ops[0])
+    return _jet(*_multilinear(lambda *a: torch.einsum(eq, *a), ops))
+
+
+def _div(func, args, kwargs):
+    a, b = args[0], args[1]
+    if _is_jet(b):
+        if kwargs.get("rounding_mode") is not None:
+            raise NoRule("div with rounding_mode")
+        return a * torch.reciprocal(b) if isinstance(a, torch.Tensor) else \
+            torch.reciprocal(b) * a
+    return _linear_first()(func, args, kwargs)
+
+
+def _rdiv(func, args, kwargs):  # c / x
+    return torch.reciprocal(args[0]) * args[1]
+
+
+def _linear_fn(func, args, kwargs):  # F.linear(x, W, b): x W^T + b
+    x, w = args[0], args[1] if len(args) > 1 else kwargs["weight"]
+    b = args[2] if len(args) > 2 else kwargs.get("bias")
+    y = _product(lambda a, c: F.linear(a, c), (x, w), {})
+    return y if b is None else y + b
+
+
+def _addmm(func, args, kwargs):  # beta * b + alpha * (m1 @ m2); baddbmm, addbmm likewise
+    b, m1, m2 = args[:3]
+    beta, alpha = kwargs.get("beta", 1), kwargs.get("alpha", 1)
+    mm = {"addmm": torch.mm, "baddbmm": torch.bmm, "addmv": torch.mv}[_name(func)]
+    y = _product(lambda p, q: mm(p, q), (m1, m2), {})
+    return (y if alpha == 1 else alpha * y) + (b if beta == 1 else beta * b)
+
+
+# ---- elementwise functions: y1 = f' x1, y2 = f' x2 + f'' x1^2 ----
+
+def _chain(y0, d1, d2, x):
+    """The Jet of f(x) from f(x) = y0, f'(x) = d1, f''(x) = d2 (d2 None: 0)."""
+    t1, t2 = x.t1, x.t2
+    y1 = None if t1 is None else d1 * t1
+    y2 = _add(None if t2 is None else d1 * t2,
+              None if t1 is None or d2 is None else d2 * (t1 * t1))
+    return _jet(y0, y1, y2)
+
+
+def _elementwise(derivs):
+    """derivs(x, y) -> (f'(x), f''(x)) from the value x and f(x) = y."""
+    def rule(func, args, kwargs):
+        x = args[0]
+        if _any_jet(args[1:]) or _any_jet(kwargs):
+            raise NoRule(_name(func) + " (a Jet beyond its first argument)")
+        y0 = func(x.p, *args[1:], **kwargs)
+        d1, d2 = derivs(x.p, y0, *args[1:], **kwargs)
+        return _chain(y0, d1, d2, x)
+    return rule
+
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+
+
+def _gelu_derivs(x, y, approximate="none"):
+    if approximate == "tanh":
+        u1 = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+        t = torch.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
+        s = 1 - t * t
+        d1 = 0.5 * (1 + t) + 0.5 * x * s * u1
+        d2 = s * u1 + 0.5 * x * (s * _SQRT_2_OVER_PI * 6 * 0.044715 * x - 2 * t * s * u1 * u1)
+        return d1, d2
+    phi = torch.exp(-0.5 * x * x) * _INV_SQRT_2PI
+    return 0.5 * (1 + torch.erf(x / math.sqrt(2))) + x * phi, phi * (2 - x * x)
+
+
+def _silu_derivs(x, y):
+    s = torch.sigmoid(x)
+    ds = s * (1 - s)
+    return s + x * ds, ds * (2 + x * (1 - 2 * s))
+
+
+def _softplus_derivs(x, y, beta=1.0, threshold=20.0):
+    s = torch.sigmoid(beta * x)
+    linear = beta * x > threshold
+    return torch.where(linear, torch.ones_like(s), s), \
+        torch.where(linear, torch.zeros_like(s), beta * s * (1 - s))
+
+
+def _pow_derivs(x, y, p):
+    if not isinstance(p, (int, float)) or isinstance(p, bool):
+        raise NoRule("pow with a tensor exponent")
+    if p == 0:
+        return torch.zeros_like(x), None
+    if p == 1:
+        return torch.ones_like(x), None
+    if p == 2:
+        return 2 * x, torch.full_like(x, 2.0)
+    return p * x.pow(p - 1), p * (p - 1) * x.pow(p - 2)
+
+
+def _sign_derivs(x, y):
+    return torch.sign(x), None
+
+
+_ELEMENTWISE = {
+    "exp": lambda x, y: (y, y),
+    "expm1": lambda x, y: (y + 1, y + 1),
+    "log": lambda x, y: (1 / x, -1 / (x * x)),
+    "log1p": lambda x, y: (1 / (1 + x), -1 / ((1 + x) * (1 + x))),
+    "tanh": lambda x, y: (1 - y * y, -2 * y * (1 - y * y)),
+    "sigmoid": lambda x, y: (y * (1 - y), y * (1 - y) * (1 - 2 * y)),
+    "erf": lambda x, y: ((2 / math.sqrt(math.pi)) * torch.exp(-x * x),
+                         (-4 / math.sqrt(math.pi)) * x * torch.exp(-x * x)),
+    "sqrt": lambda x, y: (0.5 / y, -0.25 / (y * y * y)),
+    "rsqrt": lambda x, y: (-0.5 * y * y * y, 0.75 * y * y * y * y * y),
+    "reciprocal": lambda x, y: (-y * y, 2 * y * y * y),
+    "square": lambda x, y: (2 * x, torch.full_like(x, 2.0)),
+    "sin": lambda x, y: (torch.cos(x), -y),
+    "cos": lambda x, y: (-torch.sin(x), -y),
+    "relu": lambda x, y: ((x > 0).to(x.dtype), None),
+    "abs": _sign_derivs,
+    "gelu": _gelu_derivs,
+    "silu": _silu_derivs,
+    "softplus": _softplus_derivs,
+}
+
+
+def _pow(func, args, kwargs):
+    if not _is_jet(args[0]):  # c ** x, with a Jet exponent
+        return _rpow(func, (args[1], args[0]), kwargs)
+    return _elementwise(_pow_derivs)(func, args, kwargs)
+
+
+def _rpow(func, args, kwargs):  # c ** x = exp(x log c)
+    x, c = args[0], args[1]
+    if not isinstance(c, (int, float)):
+        raise NoRule("__rpow__ with a tensor base")
+    return torch.exp(x * math.log(c))
+
+
+# ---- softmax family ----
+
+def _dim_arg(args, kwargs, default=None):
+    if len(args) > 1:
+        return args[1]
+    return kwargs.get("dim", default)
+
+
+def _softmax_parts(x, dim):
+    """s = softmax(x.p), a = x1 - <s, x1>, and <s, x2>, along dim."""
+    s = torch.softmax(x.p, dim)
+    a = None if x.t1 is None else x.t1 - (s * x.t1).sum(dim, keepdim=True)
+    sx2 = None if x.t2 is None else (s * x.t2).sum(dim, keepdim=True)
+    return s, a, sx2
+
+
+def _cast_for(args, kwargs, x):
+    dtype = kwargs.get("dtype") or (args[2] if len(args) > 2 else None)
+    return x if dtype is None else x.to(dtype)
+
+
+def _softmax(func, args, kwargs):
+    x = _cast_for(args, kwargs, args[0])
+    dim = _dim_arg(args, kwargs)
+    if not _is_jet(x):
+        return torch.softmax(x, dim)
+    s, a, sx2 = _softmax_parts(x, dim)
+    y1 = None if a is None else s * a
+    y2 = None
+    if a is not None:  # s'' = s' a + s (x2 - <s', x1> - <s, x2>)
+        y2 = y1 * a - s * (y1 * x.t1).sum(dim, keepdim=True)
+    if x.t2 is not None:
+        y2 = _add(y2, s * (x.t2 - sx2))
+    return _jet(s, y1, y2)
+
+
+def _log_softmax(func, args, kwargs):
+    x = _cast_for(args, kwargs, args[0])
+    dim = _dim_arg(args, kwargs)
+    if not _is_jet(x):
+        return torch.log_softmax(x, dim)
+    y0 = torch.log_softmax(x.p, dim)
+    s, a, sx2 = _softmax_parts(x, dim)
+    y1 = a
+    y2 = None if a is None else -(s * a * a).sum(dim, keepdim=True)  # -Var_s(x1)
+    if x.t2 is not None:
+        y2 = _add(y2, x.t2 - sx2)
+    return _jet(y0, y1, y2)
+
+
+def _logsumexp(func, args, kwargs):
+    x, dim = args[0], _dim_arg(args, kwargs)
+    keep = kwargs.get("keepdim", args[2] if len(args) > 2 else False)
+    y0 = torch.logsumexp(x.p, dim, keepdim=True)
+    s, a, sx2 = _softmax_parts(x, dim)
+    y1 = None if x.t1 is None else (s * x.t1).sum(dim, keepdim=True)
+    y2 = None if a is None else (s * a * a).sum(dim, keepdim=True)
+    if x.t2 is not None:
+        y2 = _add(y2, sx2)
+    squeeze = (lambda t: t) if keep else (lambda t: None if t is None else t.squeeze(dim))
+    return _jet(squeeze(y0), squeeze(y1), squeeze(y2))
+
+
+# ---- written out in the ops above ----
+
+def _layer_norm(func, args, kwargs):
+    from .torch_model import _layer_norm_written_out
+    return _layer_norm_written_out(*args, **kwargs)
+
+
+def _rms_norm(func, args, kwargs):
+    from .torch_model import _rms_norm_written_out
+    return _rms_norm_written_out(*args, **kwargs)
+
+
+def _cross_entropy(func, args, kwargs):
+    names = ("input", "target", "weight", "size_average", "ignore_index", "reduce",
+             "reduction", "label_smoothing")
+    a = dict(zip(names, args), **kwargs)
+    x, target = a["input"], a["target"]
+    if a.get("weight") is not None or a.get("label_smoothing", 0.0) or \
+            a.get("size_average") is not None or a.get("reduce") is not None or \
+            _is_jet(target) or target.is_floating_point():
+        raise NoRule("cross_entropy (class weights, smoothing or probabilities)")
+    ignore = a.get("ignore_index", -100)
+    cls_dim = 1 if x.dim() > 1 else 0
+    keep = target != ignore
+    safe = torch.where(keep, target, torch.zeros_like(target))
+    nll = -torch.log_softmax(x, cls_dim).gather(cls_dim, safe.unsqueeze(cls_dim)) \
+        .squeeze(cls_dim)
+    nll = torch.where(keep, nll, torch.zeros_like(_value(nll)))
+    reduction = a.get("reduction", "mean")
+    if reduction == "none":
+        return nll
+    if reduction == "sum":
+        return nll.sum()
+    return nll.sum() / keep.sum()
+
+
+def _sdpa(func, args, kwargs):
+    names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale")
+    a = dict(zip(names, args), **kwargs)
+    if a.get("dropout_p", 0.0) or a.get("enable_gqa", False) or _is_jet(a.get("attn_mask")):
+        raise NoRule("scaled_dot_product_attention (dropout, GQA or a Jet mask)")
+    q, k, v = a["query"], a["key"], a["value"]
+    scale = a.get("scale") or 1 / math.sqrt(q.shape[-1])
+    scores = (q @ k.transpose(-2, -1)) * scale
+    L, S = q.shape[-2], k.shape[-2]
+    mask = a.get("attn_mask")
+    if a.get("is_causal", False):
+        causal = torch.ones(L, S, dtype=torch.bool, device=_value(q).device).tril()
+        mask = causal if mask is None else mask & causal
+    if mask is not None:
+        if mask.dtype == torch.bool:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        else:
+            scores = scores + mask
+    return torch.softmax(scores, -1) @ v
+
+
+def _dropout(func, args, kwargs):
+    names = ("input", "p", "training", "inplace")
+    a = dict(zip(names, args), **kwargs)
+    if a.get("training", True) and a.get("p", 0.5) > 0:
+        raise NoRule("dropout in training mode")
+    return a["input"]
+
+
+_LINEAR_NAMES = (
+    "view", "reshape", "view_as", "reshape_as", "permute", "transpose", "swapaxes", "t",
+    "__getitem__", "sum", "mean", "neg", "__neg__", "negative", "squeeze", "unsqueeze",
+    "expand", "expand_as", "broadcast_to", "contiguous", "flatten", "unflatten", "repeat",
+    "repeat_interleave", "clone", "to", "float", "double", "half", "bfloat16", "type_as",
+    "narrow", "select", "split", "chunk", "unbind", "tensor_split", "roll", "flip", "tril",
+    "triu", "diagonal", "diag", "index_select", "gather", "take_along_dim", "movedim",
+    "moveaxis", "cumsum", "trace", "get:T", "get:mT", "get:mH", "get:H", "get:real",
+    "nan_to_num", "cpu", "cuda", "conj", "resolve_conj", "resolve_neg",
+)
+_META_NAMES = (
+    "get:shape", "get:dtype", "get:device", "get:ndim", "get:is_cuda", "get:requires_grad",
+    "get:layout", "get:is_sparse", "get:is_quantized", "get:is_meta", "get:names",
+    "get:grad_fn", "get:is_leaf", "get:grad", "get:is_nested", "get:is_mps", "get:is_xpu",
+    "size", "dim", "numel", "nelement", "element_size", "is_floating_point", "is_complex",
+    "is_contiguous", "stride", "storage_offset", "__len__", "__bool__", "__format__",
+    "__repr__",
+    "eq", "ne", "gt", "lt", "ge", "le", "__eq__", "__ne__", "__gt__", "__lt__", "__ge__",
+    "__le__", "argmax", "argmin", "argsort", "isnan", "isinf", "isfinite", "isclose",
+    "sign", "signbit", "floor", "ceil", "round", "trunc", "zeros_like", "ones_like",
+    "empty_like", "full_like", "rand_like", "randn_like", "new_zeros", "new_ones",
+    "new_empty", "new_full", "new_tensor", "detach", "allclose", "equal", "__hash__",
+    "logical_not", "all", "any", "nonzero", "count_nonzero",
+    "bool", "long", "int", "__and__", "__or__", "__invert__",
+)
+
+_RULES = {}
+for _n in _LINEAR_NAMES:
+    _RULES[_n] = _linear_first()
+for _n in _META_NAMES:
+    _RULES[_n] = _on_value
+_RULES.update({
+    "masked_fill": _linear_first(zero_kw=("value",), zero_pos=(2,)),
+    "pad": _linear_first(zero_kw=("value",), zero_pos=(3,)),
+    "embedding": lambda func, args, kwargs: _product(
+        lambda i, w: F.embedding(i, w, *args[2:], **kwargs), args[:2], {}),
+    "add": _add_sub(1), "__add__": _add_sub(1), "__radd__": _add_sub(1),
+    "sub": _add_sub(-1), "subtract": _add_sub(-1), "__sub__": _add_sub(-1),
+    "rsub": _rsub, "__rsub__": _rsub, "where": _where, "pow": _pow, "__pow__": _pow,
+    "cat": _concat, "concat": _concat, "concatenate": _concat, "stack": _concat,
+    "hstack": _concat, "vstack": _concat,
+    "mul": _product, "multiply": _product, "__mul__": _product, "__rmul__": _rproduct,
+    "matmul": _product, "__matmul__": _product, "__rmatmul__": _rproduct, "mm": _product,
+    "bmm": _product, "mv": _product, "dot": _product, "outer": _product, "inner": _product,
+    "kron": _product, "tensordot": _product,
+    "einsum": _einsum, "linear": _linear_fn,
+    "addmm": _addmm, "baddbmm": _addmm, "addmv": _addmm,
+    "div": _div, "divide": _div, "true_divide": _div, "__truediv__": _div,
+    "__rtruediv__": _rdiv, "__rdiv__": _rdiv, "__rpow__": _rpow,
+    "softmax": _softmax, "_softmax": _softmax, "log_softmax": _log_softmax,
+    "logsumexp": _logsumexp,
+    "layer_norm": _layer_norm, "rms_norm": _rms_norm, "cross_entropy": _cross_entropy,
+    "scaled_dot_product_attention": _sdpa, "dropout": _dropout,
+})
+for _n, _d in _ELEMENTWISE.items():
+    _RULES[_n] = _elementwise(_d)
+
+
+def taylor_gc(f, x, d):
+    """(g, c): the first and second derivatives of f(x + t d) at t = 0
+    (tensors shaped like f(x)). x: the point (a plain tensor), d: the
+    direction, same shape. Raises NoRule naming an op without a rule."""
+    y = f(Jet(x, d, None))
+    if not _is_jet(y):
+        z = torch.zeros_like(y)
+        return z, z
+    t1 = torch.zeros_like(y.p) if y.t1 is None else _full(y.t1, y.p.shape)
+    t2 = torch.zeros_like(y.p) if y.t2 is None else _full(y.t2, y.p.shape)
+    return t1, t2
