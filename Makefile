@@ -300,8 +300,10 @@ deps:
 # recommends), otherwise only named; the tests that need them skip without
 # them. chromium: tests/test_report_render.sh renders the arithmetic report.
 # openmpi-bin, libopenmpi-dev: the MPI module and tests/test_mpi.sh;
-# python3-mpi4py: its Python part.
-DEB_OPTIONAL := chromium openmpi-bin libopenmpi-dev python3-mpi4py
+# python3-mpi4py: its Python part. python3-torch (torch 1.13 with
+# functorch): the PyTorch adapter's tests (tests/test_torch_*.py,
+# tests/test_python_torch.py).
+DEB_OPTIONAL := chromium openmpi-bin libopenmpi-dev python3-mpi4py python3-torch
 .PHONY: deps-optional
 deps: deps-optional
 deps-optional:

@@ -8,6 +8,7 @@ pytorch#196700), and the reverse-mode fallback for ops without forward
 mode. The reference is the built-in transformer on the same theta. Skips
 when torch is not importable by this Python."""
 import collections
+import gc
 import warnings
 
 import pyharness
@@ -200,7 +201,10 @@ def tokens_mask(seed=0):
     return tokens, mask
 
 
-def check_g_c(ctx, module, fn, forward):
+def check_g_c(ctx, module, fn, forward, taylor=None):
+    """g and c through the adapter equal the built-in transformer's;
+    forward: whether forward mode ran (else reverse mode), taylor: whether
+    the Taylor-mode pass did (else torch's nested jvp)."""
     builtin, data, _, idx, theta, rng = tpt.setup(ctx)
     tm = TorchModel(ctx, module, fn, data.n_samples, layout=builtin)
     dirs = rng.standard_normal((5, builtin.n_params)).astype(np.float32)  # > 1 vmap chunk
@@ -208,6 +212,8 @@ def check_g_c(ctx, module, fn, forward):
     tpt.close(a.g, b.g, what="g")
     tpt.close(a.c, b.c, what="c")
     assert tm._forward is forward, tm._forward
+    if taylor is not None:
+        assert tm._taylor is taylor, tm._taylor
     return tm
 
 
@@ -216,14 +222,61 @@ def forward_mode_g_c_match_builtin_with_fused_layer_norm():
     need_torch()
     ctx = polca.Context(backend="cpu")
     fn = tpt.token_losses(*tokens_mask())
-    check_g_c(ctx, tpt.build_module(tpt.CFG), fn, True)
-    check_g_c(ctx, tpt.build_module(tpt.CFG, fused_ln=True), fn, True)
+    check_g_c(ctx, tpt.build_module(tpt.CFG), fn, True, taylor=True)
+    check_g_c(ctx, tpt.build_module(tpt.CFG, fused_ln=True), fn, True, taylor=True)
     # one direction at a time (the path for many samples)
     saved, ptm._CHUNK_SAMPLES = ptm._CHUNK_SAMPLES, 1
     try:
-        check_g_c(ctx, tpt.build_module(tpt.CFG, fused_ln=True), fn, True)
+        check_g_c(ctx, tpt.build_module(tpt.CFG, fused_ln=True), fn, True, taylor=True)
     finally:
         ptm._CHUNK_SAMPLES = saved
+
+
+@test
+def nested_jvp_when_the_taylor_pass_lacks_a_rule():
+    need_torch()
+    ctx = polca.Context(backend="cpu")
+    inner = tpt.token_losses(*tokens_mask())
+
+    def fn(m, s):  # atan has no Taylor-mode rule; 0 * atan(...) leaves the losses alone
+        loss = inner(m, s)
+        return loss + 0 * torch.atan(loss)
+    for fused in (False, True):  # the nested jvp writes the fused layer_norm out
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            check_g_c(ctx, tpt.build_module(tpt.CFG, fused_ln=fused), fn, True, taylor=False)
+        said = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+        assert len(said) == 1 and "atan" in said[0] and "nested jvp" in said[0], said
+
+
+@test
+def memory_is_kept_from_the_first_call_until_released():
+    need_torch()
+    if ptm._MALLOC is None:
+        raise Skip("not glibc: the adapter leaves malloc alone")
+    ctx = polca.Context(backend="cpu")
+    builtin, data, _, idx, theta, rng = tpt.setup(ctx)
+    dirs = rng.standard_normal((2, builtin.n_params)).astype(np.float32)
+    fn = tpt.token_losses(*tokens_mask())
+    gc.collect()  # the earlier tests' TorchModels give theirs back now, not during this test
+    base = ptm._memory_holders
+    tm = TorchModel(ctx, tpt.build_module(tpt.CFG), fn, data.n_samples, layout=builtin)
+    assert ptm._memory_holders == base
+    tm.model.dirderivs(idx, theta, dirs)
+    assert ptm._memory_holders == base + 1, "kept after the call"
+    tm.model.dirderivs(idx, theta, dirs)
+    assert ptm._memory_holders == base + 1, "held once per TorchModel"
+    tm.release_memory()
+    assert ptm._memory_holders == base
+    tm.model.dirderivs(idx, theta, dirs)
+    assert ptm._memory_holders == base + 1, "kept again by the next call"
+    del tm
+    gc.collect()
+    assert ptm._memory_holders == base, "given back when the TorchModel is collected"
+    tm = TorchModel(ctx, tpt.build_module(tpt.CFG), fn, data.n_samples, layout=builtin,
+                    keep_memory=False)
+    tm.model.dirderivs(idx, theta, dirs)
+    assert ptm._memory_holders == base, "keep_memory=False: only during each call"
 
 
 @test

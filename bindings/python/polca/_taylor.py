@@ -82,8 +82,11 @@ def _is_jet(a):
 
 
 def _jet(p, t1, t2):
-    """A Jet, or the plain value where both derivatives are zero."""
-    return p if t1 is None and t2 is None else Jet(p, t1, t2)
+    """A Jet (derivatives broadcast to the value's shape), or the plain value
+    where both derivatives are zero."""
+    if t1 is None and t2 is None:
+        return p
+    return Jet(p, _full(t1, p.shape), _full(t2, p.shape))
 
 
 def _value(a):
@@ -309,8 +312,11 @@ def _elementwise(derivs):
         x = args[0]
         if _any_jet(args[1:]) or _any_jet(kwargs):
             raise NoRule(_name(func) + " (a Jet beyond its first argument)")
+        if kwargs.get("inplace"):
+            raise NoRule(_name(func) + " in place")
         y0 = func(x.p, *args[1:], **kwargs)
-        d1, d2 = derivs(x.p, y0, *args[1:], **kwargs)
+        d1, d2 = derivs(x.p, y0, *args[1:],
+                        **{k: v for k, v in kwargs.items() if k != "inplace"})
         return _chain(y0, d1, d2, x)
     return rule
 

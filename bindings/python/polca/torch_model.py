@@ -27,24 +27,24 @@ name (Checkpoints.import_safetensors(ctx, tm.model, files)). Bare numpy
 vectors and bases carry no layout: only their length is checked.
 
 Derivatives: the gradient by one backward pass, the HVP by double backward.
-g and c, where torch has forward mode with vmap (torch >= 2: torch.func;
-1.13: functorch), by nested jvp along each direction (g the first-order
-tangent of the per-sample losses, c the second-order one), vmapped over
-chunks of up to 4 directions so that they share the primal computation
-(fewer above 16384 samples, one at a time above 32768, to bound the
-memory; glibc's malloc keeps freed memory while they run, see
-_malloc_keeps_memory); libpolca
-asks for g then c on the same arguments, and both come from the one pass.
-torch's nested jvp through the fused F.layer_norm (and rms_norm) gives wrong
-second derivatives (pytorch#196700), so while it runs those are replaced by
-the same formula in elementary ops. Where forward mode fails (an op without
-a forward-mode formula, e.g. a custom autograd.Function without jvp; or no
-torch.func/functorch), reverse mode only, as before: g by the double-vjp
-trick (J d = d/du <J^T u, d>), c by applying it to g, which differentiates
-the losses four times (torch 1.13's fused F.layer_norm has wrong higher
-derivatives there: write LayerNorm out). With
-second_order=False libpolca computes c by central differences of g instead
-(polca/model.h).
+g and c, where torch has vmap (torch >= 2: torch.func; 1.13: functorch),
+by the Taylor-mode pass of _taylor.py (the losses evaluated on tensors that
+carry their first and second derivatives along d), vmapped over chunks of
+up to 4 directions that share the value computation (fewer above 16384
+samples, one at a time above 32768, to bound the memory); libpolca asks
+for g then c on the same arguments, and both come from the one pass.
+Where that pass lacks a rule for an op the losses use (NoRule; warned once),
+by torch's nested jvp (g the first-order tangent of the losses, c the
+second-order one), with the fused F.layer_norm (and rms_norm) replaced by
+the same formula in elementary ops (torch's nested jvp through them gives
+wrong second derivatives, pytorch#196700). Where forward mode fails too (an
+op without a forward-mode formula, e.g. a custom autograd.Function without
+jvp), reverse mode only: g by the double-vjp trick (J d = d/du <J^T u, d>),
+c by applying it to g, which differentiates the losses four times (torch
+1.13's fused F.layer_norm has wrong higher derivatives there: write
+LayerNorm out). With second_order=False libpolca computes c by central
+differences of g instead (polca/model.h). glibc's malloc keeps freed memory
+from the first g/c call until release_memory() (keep_memory, below).
 
 Tensors cross between libpolca and torch by memory copies (ctypes.memmove),
 not through torch's numpy bridge, so a torch built against another numpy
