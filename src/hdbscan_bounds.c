@@ -19,6 +19,7 @@
  * cover them by three orders of magnitude. Pairs closer than ~1e-9 S are
  * then never decided by bounds: they always get an exact distance.
  */
+#include <stdatomic.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,13 +215,17 @@ __attribute__((target("avx2"))) static void proj_row_avx2(const polca__hdb_bound
                                                           double *out) {
     proj_row_body(b, i, out);
 }
+/* Cached per process; atomic because threads clustering directions in
+ * parallel may ask first together (they compute the same value). */
 static int has_avx2(void) {
-    static int cached = -1;
-    if (cached < 0) {
+    static _Atomic int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v < 0) {
         __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") ? 1 : 0;
+        v = __builtin_cpu_supports("avx2") ? 1 : 0;
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
     }
-    return cached;
+    return v;
 }
 #else
 static int has_avx2(void) { return 0; }
