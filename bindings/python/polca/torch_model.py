@@ -119,7 +119,7 @@ if _TorchFunctionMode is not None:
 _nullcontext = contextlib.nullcontext
 # Directions per vmap call: 65536 // n_samples, clamped to 1..4 (so the
 # batched tangents stay within about 4x the one-direction memory). At the
-# timing's reference transformer (tests/torch_adapter_timing.py, 13750
+# timing's reference transformer (bench/torch_adapter.py, 13750
 # samples, 2 threads) chunks of 4 take ~25% less CPU than one direction at
 # a time (they share the primal), once the page faults below are gone;
 # 16 at once needs ~10 GB there.
