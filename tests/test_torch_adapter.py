@@ -279,6 +279,97 @@ def memory_is_kept_from_the_first_call_until_released():
     assert ptm._memory_holders == base, "keep_memory=False: only during each call"
 
 
+class _Tied(torch.nn.Module if torch is not None else object):
+    """An embedding and an unembedding that are one Parameter (GPT-2's tie)."""
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(5, 3).double()
+        self.head = torch.nn.Linear(3, 5, bias=False).double()
+        self.head.weight = self.emb.weight
+        self.mix = torch.nn.Linear(3, 3).double()
+
+    def forward(self, tokens):
+        return self.head(torch.tanh(self.mix(self.emb(tokens))))
+
+
+class _Delegating(torch.nn.Module if torch is not None else object):
+    """Like TransformerLens 4's TransformerBridge: its named_parameters() and
+    attributes are those of the model it wraps, not of its own submodules."""
+    def __init__(self):
+        super().__init__()
+        self.original = _Tied()
+
+    def named_parameters(self, *args, **kwargs):
+        return self.original.named_parameters(*args, **kwargs)
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(super().__getattr__("original"), name)
+
+    def forward(self, tokens):
+        return self.original(tokens)
+
+
+@test
+def tied_weights_follow_theta_under_every_name():
+    need_torch()
+    ctx = polca.Context(backend="cpu")
+    tokens = torch.tensor([[0, 1, 2, 3], [4, 3, 2, 1], [1, 1, 0, 4]])
+
+    def fn(module, s):
+        logits = module(tokens[s])[:, :-1]
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, 5), tokens[s, 1:].reshape(-1),
+                                                 reduction="none").view(len(s), -1).sum(1)
+    for make in (_Tied, _Delegating):
+        torch.manual_seed(0)
+        module = make()
+        tm = TorchModel(ctx, module, fn, 3)
+        assert tm.n_params == 5 * 3 + 3 * 3 + 3, tm.n_params  # the tied weight once
+        idx = polca.Data.indices(ctx, 3)
+        rng = np.random.default_rng(1)
+        theta = tm.flatten() + 0.1 * rng.standard_normal(tm.n_params).astype(np.float32)
+        got_l = tm.model.losses(idx, theta)
+        _, got_g = tm.model.grad(idx, theta)
+        # reference: the module itself holding theta, by plain autograd
+        assert all(isinstance(p, torch.nn.Parameter) for p in module.parameters()), \
+            f"{make.__name__}: the module's own parameters were not restored"
+        tm.load_into(theta)
+        module.zero_grad()
+        want = fn(module, torch.arange(3))
+        want.mean().backward()
+        want_g = np.concatenate([p.grad.reshape(-1).numpy() for p in module.parameters()])
+        tpt.close(got_l, want.detach().numpy(), what=f"{make.__name__} losses")
+        tpt.close(got_g, want_g, what=f"{make.__name__} gradient")
+    # naming one tied parameter twice is refused
+    e = expect_raises(ValueError, TorchModel, ctx, _Tied(), fn, 3,
+                      names=["emb.weight", "head.weight", "mix.weight", "mix.bias"])
+    assert "same tensor" in str(e) and "head.weight" in str(e), str(e)
+
+
+@test
+def parameters_sharing_memory_are_named_in_a_warning():
+    need_torch()
+    ctx = polca.Context(backend="cpu")
+
+    class Fused(torch.nn.Module):  # q, k, v as views of a fused qkv, all parameters
+        def __init__(self):
+            super().__init__()
+            self.qkv = torch.nn.Parameter(torch.randn(3, 4, dtype=torch.float64))
+            self.q = torch.nn.Parameter(self.qkv.data[0])
+            self.k = torch.nn.Parameter(self.qkv.data[1])
+
+        def forward(self, x):
+            return (x * self.q).sum(-1) * (x * self.k).sum(-1)
+    x = torch.randn(2, 4, dtype=torch.float64)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        TorchModel(ctx, Fused(), lambda m, s: m(x[s]), 2)
+    said = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(said) == 1 and all(n in said[0] for n in ("'qkv'", "'q'", "'k'")), said
+
+
 @test
 def reverse_mode_when_an_op_has_no_forward_mode():
     need_torch()

@@ -52,6 +52,7 @@ major version still works.
 """
 import contextlib
 import ctypes
+import inspect
 import warnings
 import weakref
 
@@ -65,6 +66,11 @@ try:  # torch >= 2.0
     from torch.func import functional_call
 except ImportError:  # torch 1.12, 1.13
     from torch.nn.utils.stateless import functional_call
+
+# Ties are ours to handle (_tied_paths): torch's own tie handling (torch >=
+# 2.0) would expand a tied name again and swap one slot twice.
+_UNTIED = {"tie_weights": False} if "tie_weights" in \
+    inspect.signature(functional_call).parameters else {}
 
 try:  # forward mode with vmap: torch >= 2.0 (torch.func), 1.13 (functorch)
     from torch.func import jvp as _jvp, vmap as _vmap
@@ -231,6 +237,88 @@ def _grad(y, x, v=None, create_graph=False, retain_graph=None):
     return torch.zeros_like(x) if g is None else g
 
 
+def _every_parameter_name(module):
+    """{name: parameter} for every name under which the module holds a
+    parameter: a tied weight (GPT-2's unembedding, the embedding's
+    transpose) under each of its names, which named_parameters() folds into
+    the first; both the module tree's own paths and the names its
+    named_parameters() gives, where a wrapper (TransformerLens 4's
+    TransformerBridge) overrides that with the wrapped model's."""
+    out = {}
+    for prefix, m in module.named_modules(remove_duplicate=False):
+        for n, p in m._parameters.items():
+            if p is not None:
+                out[f"{prefix}.{n}" if prefix else n] = p
+    try:
+        out.update(module.named_parameters(remove_duplicate=False))
+    except TypeError:  # torch 1.13: no remove_duplicate
+        out.update(module.named_parameters())
+    return out
+
+
+def _slot(module, path):
+    """(owning module, attribute name) that a parameter path resolves to."""
+    owner, _, attr = path.rpartition(".")
+    for part in owner.split(".") if owner else ():
+        module = getattr(module, part)
+    return id(module), attr
+
+
+def _tied_paths(module, names, every):
+    """For each of names, one path to every slot that holds the same
+    parameter: the reparametrized module must see theta's value in all of
+    them (torch's functional_call unties weights it does not recognise as
+    tied, e.g. through a wrapper module or a module that overrides
+    named_parameters, and the copy left behind would neither follow theta
+    nor pass derivatives to it). Two paths to one slot (a delegating
+    wrapper's name and the tree's own) are kept once: swapping a slot twice
+    would restore our tensor into it afterwards. Refuses names that are one
+    parameter twice."""
+    by_id = {}
+    for n, p in every.items():
+        by_id.setdefault(id(p), []).append(n)
+    seen = {}
+    out = []
+    for n in names:
+        key = id(every[n])
+        if key in seen:
+            raise ValueError(f"TorchModel: parameters {seen[key]!r} and {n!r} are the same "
+                             f"tensor (tied weights); name it once")
+        seen[key] = n
+        paths, slots = [], set()
+        for a in [n] + [a for a in by_id[key] if a != n]:
+            slot = _slot(module, a)
+            if slot not in slots:
+                slots.add(slot)
+                paths.append(a)
+        out.append(paths)
+    return out
+
+
+def _storage_key(p):
+    try:
+        return p.untyped_storage().data_ptr()
+    except AttributeError:  # torch 1.13
+        return p.storage().data_ptr()
+
+
+def _warn_shared_memory(names, params):
+    """Warns when parameters are views of one memory (e.g. a fused qkv weight
+    and the q, k, v views of it): theta holds each, and the losses'
+    derivatives reach only the ones the module computes with."""
+    groups = {}
+    for n in names:
+        p = params[n]
+        if p.numel():
+            groups.setdefault((_storage_key(p), str(p.device)), []).append(n)
+    shared = next((g for g in groups.values() if len(g) > 1), None)
+    if shared:
+        listed = ", ".join(repr(n) for n in shared[:4]) + (", ..." if len(shared) > 4 else "")
+        warnings.warn(f"TorchModel: parameters {listed} share memory (views of one tensor): "
+                      f"theta holds each, and the derivatives reach only those the losses use; "
+                      f"pass names= without the others", RuntimeWarning, stacklevel=3)
+
+
 def _layout_entries(layout):
     """[(name, shape or None)] of a polca.Model, its tensors, or a list of
     TensorInfo / (name, shape) / name."""
@@ -326,12 +414,13 @@ class TorchModel:
                 raise ValueError("TorchModel: give names= or layout=, not both")
             names = _names_from_layout(layout, params)
         self.names = list(names) if names is not None else list(params)
+        every = _every_parameter_name(module)  # tied weights under each of their names
+        params.update(every)
         for n in self.names:
             if n not in params:
                 raise KeyError(f"module has no parameter {n!r}")
-        if len(set(self.names)) != len(self.names):
-            dup = next(n for i, n in enumerate(self.names) if n in self.names[:i])
-            raise ValueError(f"TorchModel: parameter {dup!r} named twice")
+        self._paths = _tied_paths(module, self.names, every)
+        _warn_shared_memory(self.names, params)
         self.shapes = [tuple(params[n].shape) for n in self.names]
         self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
         self.n_params = int(sum(self.sizes))
@@ -369,13 +458,13 @@ class TorchModel:
     # ---- theta <-> module ----
     def flatten(self):
         """The module's current parameters as theta [P] float32."""
-        params = dict(self.module.named_parameters())
+        params = _every_parameter_name(self.module)
         return np.concatenate([_to_numpy(params[n].reshape(-1)) for n in self.names]) \
             if self.names else np.zeros(0, np.float32)
 
     def load_into(self, theta):
         """Copies theta [P] into the module's parameters."""
-        params = dict(self.module.named_parameters())
+        params = _every_parameter_name(self.module)
         t = _to_torch(np.asarray(theta, dtype=np.float32), None, "cpu")
         at = 0
         with torch.no_grad():
@@ -386,10 +475,12 @@ class TorchModel:
     # ---- the computations ----
     def _f(self, theta, samples):
         params, at = {}, 0
-        for n, shape, size in zip(self.names, self.shapes, self.sizes):
-            params["inner." + n] = theta[at:at + size].view(shape)
+        for paths, shape, size in zip(self._paths, self.shapes, self.sizes):
+            value = theta[at:at + size].view(shape)
+            for name in paths:  # a tied weight, under each of its names
+                params["inner." + name] = value
             at += size
-        return functional_call(self._wrapper, params, (samples,)).reshape(-1)
+        return functional_call(self._wrapper, params, (samples,), **_UNTIED).reshape(-1)
 
     def _inputs(self, theta, samples, grad=False):
         x = _to_torch(theta, self.dtype, self.device)
