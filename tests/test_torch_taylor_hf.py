@@ -18,8 +18,10 @@ float64 model: measured <= 4.4e-7). A wrong rule (a missing term, a head
 repeated in the wrong order, a dropped derivative) gives errors of order 1.
 
 Also, with torch alone: in-place ops on a Jet raise NoRule (they would
-overwrite the value without its derivatives), casts to integer dtypes give
-the plain value, sdpa with GQA and fully masked rows matches torch.
+overwrite the value without its derivatives), casts carry the derivatives
+into float dtypes and give the plain value in integer ones, isneginf /
+isposinf give plain masks, sdpa with GQA and fully masked rows matches
+torch's nested jvp.
 
 Skips when torch (or, for the model tests, transformers) is missing; the
 system python's torch 1.13 has no transformers."""
@@ -130,7 +132,7 @@ def inplace_on_a_jet_raises_norule():
 
 
 @test
-def casts_keep_derivatives_into_floats_and_drop_them_into_integers():
+def casts_and_infinity_tests():
     need_torch()
     x = torch.tensor([0.3, -1.2, 2.5], dtype=torch.float64)
     d = torch.tensor([1.0, 0.5, -2.0], dtype=torch.float64)
@@ -149,6 +151,19 @@ def casts_keep_derivatives_into_floats_and_drop_them_into_integers():
     # an integer cast carries no derivatives: the plain value comes back
     g, c = taylor_gc(lambda t: t.to(torch.long).to(t.dtype) * 1.0, x, d)
     assert float(g.abs().max()) == 0.0 and float(c.abs().max()) == 0.0
+    # isneginf / isposinf (TransformerLens 4's attention masking) are
+    # comparisons: a plain bool tensor of the value
+    keep = torch.tensor([True, False, True])
+
+    def masked_square(t):
+        s = t.masked_fill(~keep, float("-inf")) * torch.tensor([1.0, 1.0, -1.0],
+                                                               dtype=t.dtype)
+        hidden = torch.isneginf(s) | torch.isposinf(s)
+        assert not hidden.requires_grad and type(hidden) is torch.Tensor
+        return torch.where(hidden, torch.zeros_like(t), t * t)
+    g, c = taylor_gc(masked_square, x, d)
+    assert rel_err(g, torch.where(keep, 2 * x * d, torch.zeros_like(x))) < 1e-15
+    assert rel_err(c, torch.where(keep, 2 * d * d, torch.zeros_like(x))) < 1e-15
 
 
 @test

@@ -323,21 +323,10 @@ def _chain(y0, d1, d2, x):
     return _jet(y0, y1, y2)
 
 
-# F.relu(x, inplace), F.silu(x, inplace): where the flag sits positionally
-_INPLACE_POS = {"relu": 1, "silu": 1}
-
-
 def _elementwise(derivs):
-    """derivs(x, y) -> (f'(x), f''(x)) from the value x and f(x) = y.
-    inplace=True (F.relu, F.silu) would overwrite the Jet's value: NoRule."""
+    """derivs(x, y) -> (f'(x), f''(x)) from the value x and f(x) = y."""
     def rule(func, args, kwargs):
         x = args[0]
-        at = _INPLACE_POS.get(_name(func))
-        if at is not None and len(args) > at:
-            args, kwargs = args[:at], dict(kwargs, inplace=args[at])
-        if kwargs.get("inplace", False):
-            raise NoRule(_name(func) + " with inplace=True")
-        kwargs = {k: v for k, v in kwargs.items() if k != "inplace"}
         if _any_jet(args[1:]) or _any_jet(kwargs):
             raise NoRule(_name(func) + " (a Jet beyond its first argument)")
         if kwargs.get("inplace"):
@@ -585,6 +574,7 @@ _META_NAMES = (
     "__repr__",
     "eq", "ne", "gt", "lt", "ge", "le", "__eq__", "__ne__", "__gt__", "__lt__", "__ge__",
     "__le__", "argmax", "argmin", "argsort", "isnan", "isinf", "isfinite", "isclose",
+    "isneginf", "isposinf",
     "sign", "signbit", "floor", "ceil", "round", "trunc", "zeros_like", "ones_like",
     "empty_like", "full_like", "rand_like", "randn_like", "new_zeros", "new_ones",
     "new_empty", "new_full", "new_tensor", "detach", "allclose", "equal", "__hash__",
