@@ -161,6 +161,23 @@ def _linear_first(zero_kw=(), zero_pos=()):
     return rule
 
 
+def _cast(func, args, kwargs):
+    """to, type, type_as, float, double, half, bfloat16: linear (each part
+    cast alike) into a floating or complex dtype. Into an integer or bool
+    dtype the result is piecewise constant: the plain value, whose
+    derivatives are 0 (as in torch's forward mode, which gives integer
+    tensors no tangent). x.type() with no dtype: its type name. A tensor
+    argument (x.to(other), x.type_as(other)) gives only its dtype and
+    device: its value is used."""
+    x, (rest, kw) = args[0], _values(args[1:], kwargs)
+    y0 = func(_value(x), *rest, **kw)
+    if not isinstance(y0, torch.Tensor):  # x.type(): a string
+        return y0
+    if not (y0.is_floating_point() or y0.is_complex()):
+        return y0
+    return _linear_first()(func, (x,) + tuple(rest), kw)
+
+
 def _add_sub(sign):
     """a + alpha b (sign 1) or a - alpha b (sign -1); a constant's
     derivatives are 0."""
@@ -504,9 +521,12 @@ def _cross_entropy(func, args, kwargs):
 def _sdpa(func, args, kwargs):
     names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale")
     a = dict(zip(names, args), **kwargs)
-    if a.get("dropout_p", 0.0) or a.get("enable_gqa", False) or _is_jet(a.get("attn_mask")):
-        raise NoRule("scaled_dot_product_attention (dropout, GQA or a Jet mask)")
+    if a.get("dropout_p", 0.0) or _is_jet(a.get("attn_mask")):
+        raise NoRule("scaled_dot_product_attention (dropout or a Jet mask)")
     q, k, v = a["query"], a["key"], a["value"]
+    if a.get("enable_gqa", False):  # each key/value head serves Hq/Hkv query heads in turn
+        k = k.repeat_interleave(q.shape[-3] // k.shape[-3], -3)
+        v = v.repeat_interleave(q.shape[-3] // v.shape[-3], -3)
     scale = a.get("scale") or 1 / math.sqrt(q.shape[-1])
     scores = (q @ k.transpose(-2, -1)) * scale
     L, S = q.shape[-2], k.shape[-2]
@@ -519,7 +539,12 @@ def _sdpa(func, args, kwargs):
             scores = scores.masked_fill(~mask, float("-inf"))
         else:
             scores = scores + mask
-    return torch.softmax(scores, -1) @ v
+    p = torch.softmax(scores, -1)
+    if mask is not None:  # a query that sees no key (left padding) gets 0, as torch >= 2.5's
+        s0 = _value(scores)  # sdpa does (_safe_softmax), not NaN that p @ v spreads to the
+        dead = torch.isneginf(s0).all(-1, keepdim=True)  # rows that see its position
+        p = torch.where(dead, torch.zeros((), dtype=s0.dtype, device=s0.device), p)
+    return p @ v
 
 
 def _dropout(func, args, kwargs):
@@ -534,7 +559,7 @@ _LINEAR_NAMES = (
     "view", "reshape", "view_as", "reshape_as", "permute", "transpose", "swapaxes", "t",
     "__getitem__", "sum", "mean", "neg", "__neg__", "negative", "squeeze", "unsqueeze",
     "expand", "expand_as", "broadcast_to", "contiguous", "flatten", "unflatten", "repeat",
-    "repeat_interleave", "clone", "to", "float", "double", "half", "bfloat16", "type_as",
+    "repeat_interleave", "clone",
     "narrow", "select", "split", "chunk", "unbind", "tensor_split", "roll", "flip", "tril",
     "triu", "diagonal", "diag", "index_select", "gather", "take_along_dim", "movedim",
     "moveaxis", "cumsum", "trace", "get:T", "get:mT", "get:mH", "get:H", "get:real",
@@ -549,6 +574,7 @@ _META_NAMES = (
     "__repr__",
     "eq", "ne", "gt", "lt", "ge", "le", "__eq__", "__ne__", "__gt__", "__lt__", "__ge__",
     "__le__", "argmax", "argmin", "argsort", "isnan", "isinf", "isfinite", "isclose",
+    "isneginf", "isposinf",
     "sign", "signbit", "floor", "ceil", "round", "trunc", "zeros_like", "ones_like",
     "empty_like", "full_like", "rand_like", "randn_like", "new_zeros", "new_ones",
     "new_empty", "new_full", "new_tensor", "detach", "allclose", "equal", "__hash__",
@@ -561,6 +587,8 @@ for _n in _LINEAR_NAMES:
     _RULES[_n] = _linear_first()
 for _n in _META_NAMES:
     _RULES[_n] = _on_value
+for _n in ("to", "type", "type_as", "float", "double", "half", "bfloat16"):
+    _RULES[_n] = _cast
 _RULES.update({
     "masked_fill": _linear_first(zero_kw=("value",), zero_pos=(2,)),
     "pad": _linear_first(zero_kw=("value",), zero_pos=(3,)),
