@@ -1191,7 +1191,8 @@ int32_t polca_model_create_pretrained(polca_context *ctx, const char *path,
         if (!m.v[O_N_HEADS].set)
             st = polca__fail(POLCA_ERR_INVALID_ARGUMENT,
                              "%s: %s: the number of heads is neither in its tensor shapes nor in "
-                             "a config.json; give option 'n_heads'",
+                             "a config.json; give option 'n_heads' (Python: n_heads=; the CLI: "
+                             "a JSON config {\"pretrained\": PATH, \"n_heads\": N})",
                              fn, path);
         else if (!m.v[O_N_LAYERS].set || m.v[O_N_LAYERS].i < 1)
             st = polca__fail(POLCA_ERR_LAYOUT_MISMATCH, "%s: %s: found no %s blocks", fn, path,

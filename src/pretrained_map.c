@@ -138,10 +138,14 @@ static void add(builder *bd, int32_t kind, int64_t d0, int64_t d1, int64_t d2, i
 #define TRANS(off, r, c, ...) add(bd, POLCA__PTM_T, off, 0, 0, r, c, 0, 2, S2(r, c), __VA_ARGS__)
 
 /* A configuration the layout cannot hold: the checkpoint and the model do
- * not match. */
+ * not match (typically a config written for another model); the config the
+ * checkpoint implies is the way out. */
 static int32_t unsupported(const char *layout, const char *what) {
-    return polca__fail(POLCA_ERR_LAYOUT_MISMATCH, "the %s layout has no place for %s", layout,
-                       what);
+    return polca__fail(POLCA_ERR_LAYOUT_MISMATCH,
+                       "the %s layout has no place for %s (the checkpoint implies its own "
+                       "config: give the checkpoint itself as the config, or start from what "
+                       "`polca info CHECKPOINT` prints)",
+                       layout, what);
 }
 
 static void build_native(builder *bd, const polca__layout *l) {

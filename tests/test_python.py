@@ -438,6 +438,12 @@ def transformer_safetensors_round_trip_and_config_inference():
     assert polca.transformer_config(Cfg)["norm"] == "rmsnorm"
     Cfg.normalization_type = "LNPre"  # folded norms: no weights
     assert "LNPre" in str(expect_raises(ValueError, polca.transformer_config, Cfg))
+    # TransformerLens 4's bridge config: it does not describe the weights
+    # (the first-hour user got an untied model with b_U for a tied GPT-2)
+    bridge_cfg = type("TransformerBridgeConfig", (), dict(vars(Cfg), normalization_type="LN"))
+    for c in (bridge_cfg, bridge_cfg()):
+        e = expect_raises(ValueError, polca.transformer_config, c)
+        assert "from_pretrained" in str(e), str(e)
     # A file of another model
     other = polca.Model.transformer(ctx, dict(cfg, d_model=12))
     expect_error(polca.ERR_LAYOUT_MISMATCH, other.load_safetensors, path, mentions="embed.W_E")
@@ -581,6 +587,8 @@ def host_model_errors_become_polca_errors():
     m = polca.Model.host(ctx, 15, 40, loss=broken, grad=lambda th, s: ref.grad(th, s))
     e = expect_error(polca.ERR_BACKEND, m.losses, idx, theta, mentions="loss")
     assert isinstance(e.__cause__, ZeroDivisionError)
+    # the reason is in the message too (a user who prints str(e) sees it)
+    assert "the callback raised ZeroDivisionError: inside the loss" in str(e), str(e)
     m.set_callbacks(loss=lambda th, s: np.zeros(3))  # wrong length
     e = expect_error(polca.ERR_BACKEND, m.losses, idx, theta)
     assert isinstance(e.__cause__, ValueError) and "shape" in str(e.__cause__)

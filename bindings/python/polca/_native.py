@@ -22,11 +22,16 @@ class PolcaError(Exception):
     function. When a Python callback (host model, operator, progress) raised
     inside the call, that exception is the __cause__."""
 
-    def __init__(self, status, message, function):
+    def __init__(self, status, message, function, cause=None):
         self.status = status
         self.message = message
         self.function = function
-        super().__init__(f"{function}: {status_string(status)} ({status}): {message}")
+        text = f"{function}: {status_string(status)} ({status}): {message}"
+        if cause is not None:  # the reason, also where only str(e) is printed
+            said = str(cause).strip().splitlines()
+            said = said[0][:300] if said else ""
+            text += f" [the callback raised {type(cause).__name__}" + (f": {said}]" if said else "]")
+        super().__init__(text)
 
 
 def _candidates():
@@ -110,7 +115,7 @@ def check(status, function):
         msg = lib.polca_last_error().decode("utf-8", "replace")
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise exc
-        raise PolcaError(status, msg, function) from exc
+        raise PolcaError(status, msg, function, exc) from exc
     if exc is not None:  # e.g. a log callback raised: nothing failed
         warnings.warn(f"{function}: a callback raised {exc!r}; ignored", RuntimeWarning,
                       stacklevel=3)

@@ -236,7 +236,16 @@ def transformer_config(cfg):
     parallel_attn_mlp -> parallel_residual, rotary_base -> rope_theta, ...
     Raises ValueError naming the key for a dict key it does not know and for
     a value that changes the math from what the built-in model computes
-    (normalization_type None or "LNPre", alibi, rotary_adjacent_pairs, ...)."""
+    (normalization_type None or "LNPre", alibi, rotary_adjacent_pairs, ...).
+    A TransformerLens 4 TransformerBridgeConfig is refused: the bridge keeps
+    its source model's weights (tied embeddings, which biases), which its
+    config does not describe; Model.from_pretrained reads them from a
+    checkpoint."""
+    if (cfg if isinstance(cfg, type) else type(cfg)).__name__ == "TransformerBridgeConfig":
+        raise ValueError("a TransformerLens 4 TransformerBridgeConfig does not say which biases "
+                         "and tied weights the bridged model has; read the config from one of "
+                         "its checkpoints instead: polca.Model.from_pretrained(ctx, path) (the "
+                         "CLI: the checkpoint itself as --config; docs/models.md)")
     if isinstance(cfg, dict):
         for key in cfg:
             if key not in _CFG_KEYS:
