@@ -102,6 +102,20 @@ must_ok "info on a basis" info basis.polca
 [ "$(grep -c ' hessian ' "$tmp/out")" -eq 6 ] && ok "6 Hessian vectors listed" || fail "basis info" "$(cat "$tmp/out")"
 must_ok "decompose" decompose --config model.json --tokens tokens.npy --mask mask.npy \
     --series series.polca --basis basis.polca --out traj.polca --fisher --lca 4 --npy-dir .
+# the summary's sums, against the arrays it wrote (numpy, float64)
+sums=$(sed -n 's/.*projected changes sum to \([^;]*\); the exact mean loss changed by \([^ ]*\).*/\1 \2/p' "$tmp/out")
+if [ -n "$sums" ] && (cd "$tmp" && "$PY" - $sums <<'PY'
+import sys
+import numpy as np
+p, e = np.load("polca.npy").astype(np.float64), np.load("exact_loss.npy").astype(np.float64)
+want_p = p[:, :, -1].mean(axis=1).sum()
+want_e = (e[0, :, -1] - e[0, :, 0]).mean()
+got_p, got_e = float(sys.argv[1]), float(sys.argv[2])
+assert abs(got_p - want_p) <= 1e-3 * abs(want_p) + 1e-6, (got_p, want_p)
+assert abs(got_e - want_e) <= 1e-3 * abs(want_e) + 1e-6, (got_e, want_e)
+PY
+); then ok "decompose: projected and exact changes as the arrays say"
+else fail "decompose summary sums" "$(cat "$tmp/out")"; fi
 must_ok "decompose --drop-rising" decompose --config model.json --tokens tokens.npy --mask mask.npy \
     --series series.polca --basis basis.polca --out kept.polca --drop-rising --basis-out kept_basis.polca
 must_ok "info on trajectories" info traj.polca

@@ -4,6 +4,7 @@
  * baselines, saved as a trajectories file.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -68,6 +69,26 @@ static int drop_rising(polca_trajectories *t, polca_basis *b, int64_t *dropped) 
     free(means);
     free(idx);
     return rc;
+}
+
+/* How much of the exact mean loss change the directions' projected changes
+ * add up to: a basis that spans little of where training went shows here
+ * (and then leaves little to cluster), not as an error. */
+static void say_explained(const polca_trajectories *t, double projected_sum) {
+    const float *exact;
+    int64_t k, n, tt;
+    if (polca_trajectories_view(t, POLCA_TRAJ_EXACT_LOSS, &exact, &k, &n, &tt) || n < 1 || tt < 2)
+        return;
+    double change = 0;
+    for (int64_t i = 0; i < n; i++) change += (double)exact[i * tt + tt - 1] - exact[i * tt];
+    change /= (double)n;
+    cli_say("  the directions' projected changes sum to %+.4g; the exact mean loss changed by "
+            "%+.4g%s",
+            projected_sum, change,
+            fabs(change) > 0 && projected_sum / change < 0.5
+                ? " (the basis accounts for under half of it: more directions, or a basis "
+                  "from later checkpoints, may find more)"
+                : "");
 }
 
 /* The files --npy-dir DIR gets: one per output kind the options ask for,
@@ -272,8 +293,10 @@ int cmd_decompose(int argc, char **argv) {
         double *means = malloc(sizeof *means * (size_t)k);
         if (means && !polca_trajectories_final_means(t, POLCA_TRAJ_POLCA, means, k)) {
             int64_t falling = 0;
-            for (int64_t i = 0; i < k; i++) falling += means[i] < 0;
+            double sum = 0;
+            for (int64_t i = 0; i < k; i++) falling += means[i] < 0, sum += means[i];
             cli_say("  %lld of %lld directions lower the mean loss", (long long)falling, (long long)k);
+            say_explained(t, sum);
         }
         free(means);
     }
