@@ -250,6 +250,44 @@ def nested_jvp_when_the_taylor_pass_lacks_a_rule():
 
 
 @test
+def a_rule_missing_on_a_later_call_falls_back_and_an_error_is_the_losses():
+    need_torch()
+    ctx = polca.Context(backend="cpu")
+    inner = tpt.token_losses(*tokens_mask())
+    state = dict(atan=False, broken=False)
+
+    def fn(m, s):  # atan (no rule) only from the second call on: a data-dependent path
+        loss = inner(m, s)
+        if state["broken"]:
+            raise ZeroDivisionError("the losses' own bug")
+        return loss + 0 * torch.atan(loss) if state["atan"] else loss
+    builtin, data, _, idx, theta, rng = tpt.setup(ctx)
+    dirs = rng.standard_normal((2, builtin.n_params)).astype(np.float32)
+    want = builtin.dirderivs(data, theta, dirs)
+    tm = TorchModel(ctx, tpt.build_module(tpt.CFG), fn, data.n_samples, layout=builtin)
+    tm.model.dirderivs(idx, theta, dirs)
+    assert tm._taylor is True
+    # a genuine error in the losses: raised as it is, no fallback, no warning
+    state["broken"] = True
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        e = expect_error(polca.ERR_BACKEND, tm.model.dirderivs, idx, theta, dirs)
+    assert isinstance(e.__cause__, ZeroDivisionError), repr(e.__cause__)
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert tm._taylor is True
+    # an op without a rule on a later call: nested jvp, warned once
+    state["broken"], state["atan"] = False, True
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = tm.model.dirderivs(idx, theta, dirs)
+    said = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(said) == 1 and "atan" in said[0], said
+    assert tm._taylor is False
+    tpt.close(got.g, want.g, what="g")
+    tpt.close(got.c, want.c, what="c")
+
+
+@test
 def memory_is_kept_from_the_first_call_until_released():
     need_torch()
     if ptm._MALLOC is None:

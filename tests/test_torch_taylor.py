@@ -157,6 +157,20 @@ def cases():
             [2, 0])).reshape(-1))
     add("split chunk unbind", 12)(lambda t: torch.cat([
         a * b for a, b in zip(t.split(4), t.chunk(3))] + list(t.view(3, 4).unbind(0))))
+    add("narrow select tensor_split diagonal movedim trace", 16)(lambda t: torch.cat([
+        t.narrow(0, 2, 5), t.view(4, 4).select(1, 2), t.tensor_split(3)[1] * 2,
+        t.view(4, 4).diagonal(), torch.diag(t[:3]).reshape(-1), t.view(2, 8).movedim(0, 1)
+        .reshape(-1), t.view(4, 4).trace().reshape(1), t.view(4, 4).take_along_dim(
+            torch.tensor([[1], [0], [3], [2]]), 1).reshape(-1)]) * t.sum())
+    add("kron tensordot inner addmv", 14)(lambda t: torch.cat([
+        torch.kron(t[:2], t[2:4]), torch.tensordot(t[:6].view(2, 3), t[6:12].view(3, 2), 1)
+        .reshape(-1), torch.inner(t[:3], t[3:6]).reshape(1),
+        torch.addmv(t[:2], t[2:8].view(2, 3), t[8:11], beta=2.0)]))
+    add("hstack vstack where method view_as", 8)(lambda t: torch.cat([
+        torch.hstack([t[:2], t[2:4] ** 2]), torch.vstack([t[:2], t[4:6]]).reshape(-1),
+        t[:4].where(t[4:] > 0, t[4:] * 3), torch.ones(2, 2, dtype=t.dtype).view_as(
+            t[:4].view(2, 2)).reshape(-1) * t[:4], t[:4].view_as(torch.zeros(2, 2)).reshape(-1)]))
+    add("nan_to_num of finite values", 5)(lambda t: torch.nan_to_num(t * t, nan=7.0))
     add("add sub alpha rsub", 8)(lambda t: torch.add(t[:4], t[4:], alpha=2.0) -
                                  torch.sub(t[4:], t[:4], alpha=0.5) + (1.0 - t[:4]) -
                                  torch.rsub(t[4:], 2.0) + (t[:4] + 1.0))
@@ -244,6 +258,28 @@ def ops_without_a_rule_raise_norule_naming_them():
             return t * 2
     e = expect_raises(NoRule, taylor_gc, under_no_grad, x, d)
     assert "gradients disabled" in str(e), str(e)
+
+
+@test
+def piecewise_constant_and_refused_call_forms():
+    need_torch()
+    x, d = point(4, 0), point(4, 1)
+    # floor division by a constant: derivatives 0 (not those of t / 3)
+    g, c = taylor_gc(lambda t: torch.div(10 * t, 3.0, rounding_mode="floor"), x, d)
+    assert not g.any() and not c.any(), (g, c)
+    # a non-finite entry replaced by a constant: no derivative there
+    x2 = x.clone()
+    x2[1] = float("nan")
+    g, c = taylor_gc(lambda t: torch.nan_to_num(t * 2, nan=5.0), x2, d)
+    assert g[1] == 0 and c[1] == 0 and torch.allclose(g[[0, 2, 3]], 2 * d[[0, 2, 3]])
+    # out= would hold the value and the derivatives at once; max_norm
+    # renormalizes in place; call forms a rule does not read
+    buf = torch.empty(4, dtype=torch.float64)
+    for f in (lambda t: torch.mul(t, t, out=buf), lambda t: torch.cat([t, t], out=torch.empty(8,
+              dtype=torch.float64)), lambda t: F.embedding(torch.tensor([0, 1]), t.view(2, 2),
+                                                            max_norm=1.0),
+              lambda t: torch.add(input=t, other=t), lambda t: 0.0 ** t):
+        expect_raises(NoRule, taylor_gc, f, x, d)
 
 
 @test

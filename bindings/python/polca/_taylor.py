@@ -60,13 +60,19 @@ class Jet(torch.Tensor):
         rule = _RULES.get(name)
         if rule is None:
             raise NoRule(name)
+        if kwargs.get("out") is not None:  # the value and derivatives would share it
+            raise NoRule(name + " with out=")
         if not torch.is_grad_enabled():
             # Inside an autograd.Function's forward (torch 1.13 runs it on
             # the Jet) or the losses' own no_grad block: torch's forward
             # mode would use the Function's jvp, or differentiate anyway.
             raise NoRule(name + " with gradients disabled (torch.no_grad, or inside a custom "
                          "autograd.Function)")
-        return rule(func, args, kwargs)
+        try:
+            return rule(func, args, kwargs)
+        except (IndexError, KeyError, ValueError, TypeError, AttributeError) as e:
+            # a call form the rule does not read (keyword arguments, ...)
+            raise NoRule(f"{name} ({type(e).__name__}: {e})") from e
 
 
 def _name(func):
@@ -196,6 +202,26 @@ def _add_sub(sign):
     return rule
 
 
+def _nan_to_num(func, args, kwargs):
+    """The value's non-finite entries replaced (constants there: derivatives
+    0); elsewhere the identity."""
+    x = args[0]
+    if _any_jet(args[1:]) or _any_jet(kwargs):
+        raise NoRule("nan_to_num (a Jet beyond its first argument)")
+    keep = torch.isfinite(x.p)
+    return _jet(func(x.p, *args[1:], **kwargs),
+                *(None if t is None else torch.where(keep, t, torch.zeros_like(t))
+                  for t in (x.t1, x.t2)))
+
+
+def _shape_of_other(func, args, kwargs):
+    """view_as, reshape_as, expand_as: the other tensor gives only a shape."""
+    x, other = args[0], _value(args[1])
+    if not _is_jet(x):
+        return func(x, other, *args[2:], **kwargs)
+    return _linear_first()(func, (x, other) + tuple(args[2:]), kwargs)
+
+
 def _rsub(func, args, kwargs):  # rsub(x, c) = c - alpha x (also x.__rsub__(c))
     return -kwargs.get("alpha", 1) * args[0] + args[1]
 
@@ -220,7 +246,17 @@ def _zero_for(a):
     return torch.zeros_like(_value(a)) if isinstance(a, torch.Tensor) else 0.0
 
 
+def _embedding(func, args, kwargs):
+    """F.embedding(indices, weight): linear in the weight; max_norm would
+    renormalize the weight in place, so it is refused."""
+    if kwargs.get("max_norm") is not None or (len(args) > 3 and args[3] is not None):
+        raise NoRule("embedding with max_norm (renormalizes the weight in place)")
+    return _product(lambda i, w: F.embedding(i, w, *args[2:], **kwargs), args[:2], {})
+
+
 def _where(func, args, kwargs):
+    if func is torch.Tensor.where:  # x.where(cond, other) = where(cond, x, other)
+        args = (args[1], args[0]) + tuple(args[2:])
     cond, a, b = (list(args) + [kwargs.get("input"), kwargs.get("other")])[:3]
     if _is_jet(cond):
         raise NoRule("where (a Jet condition)")
@@ -285,9 +321,11 @@ def _einsum(func, args, kwargs):
 
 def _div(func, args, kwargs):
     a, b = args[0], args[1]
-    if _is_jet(b):
-        if kwargs.get("rounding_mode") is not None:
+    if kwargs.get("rounding_mode") is not None:
+        if _is_jet(b):
             raise NoRule("div with rounding_mode")
+        return _on_value(func, args, kwargs)  # piecewise constant: derivatives 0
+    if _is_jet(b):
         return a * torch.reciprocal(b) if isinstance(a, torch.Tensor) else \
             torch.reciprocal(b) * a
     return _linear_first()(func, args, kwargs)
@@ -304,7 +342,7 @@ def _linear_fn(func, args, kwargs):  # F.linear(x, W, b): x W^T + b
     return y if b is None else y + b
 
 
-def _addmm(func, args, kwargs):  # beta * b + alpha * (m1 @ m2); baddbmm, addbmm likewise
+def _addmm(func, args, kwargs):  # beta * b + alpha * (m1 @ m2); baddbmm, addmv likewise
     b, m1, m2 = args[:3]
     beta, alpha = kwargs.get("beta", 1), kwargs.get("alpha", 1)
     mm = {"addmm": torch.mm, "baddbmm": torch.bmm, "addmv": torch.mv}[_name(func)]
@@ -556,14 +594,14 @@ def _dropout(func, args, kwargs):
 
 
 _LINEAR_NAMES = (
-    "view", "reshape", "view_as", "reshape_as", "permute", "transpose", "swapaxes", "t",
+    "view", "reshape", "permute", "transpose", "swapaxes", "t",
     "__getitem__", "sum", "mean", "neg", "__neg__", "negative", "squeeze", "unsqueeze",
-    "expand", "expand_as", "broadcast_to", "contiguous", "flatten", "unflatten", "repeat",
+    "expand", "broadcast_to", "contiguous", "flatten", "unflatten", "repeat",
     "repeat_interleave", "clone",
     "narrow", "select", "split", "chunk", "unbind", "tensor_split", "roll", "flip", "tril",
     "triu", "diagonal", "diag", "index_select", "gather", "take_along_dim", "movedim",
     "moveaxis", "cumsum", "trace", "get:T", "get:mT", "get:mH", "get:H", "get:real",
-    "nan_to_num", "cpu", "cuda", "conj", "resolve_conj", "resolve_neg",
+    "cpu", "cuda", "conj", "resolve_conj", "resolve_neg",
 )
 _META_NAMES = (
     "get:shape", "get:dtype", "get:device", "get:ndim", "get:is_cuda", "get:requires_grad",
@@ -592,11 +630,11 @@ for _n in ("to", "type", "type_as", "float", "double", "half", "bfloat16"):
 _RULES.update({
     "masked_fill": _linear_first(zero_kw=("value",), zero_pos=(2,)),
     "pad": _linear_first(zero_kw=("value",), zero_pos=(3,)),
-    "embedding": lambda func, args, kwargs: _product(
-        lambda i, w: F.embedding(i, w, *args[2:], **kwargs), args[:2], {}),
+    "embedding": _embedding,
     "add": _add_sub(1), "__add__": _add_sub(1), "__radd__": _add_sub(1),
     "sub": _add_sub(-1), "subtract": _add_sub(-1), "__sub__": _add_sub(-1),
-    "rsub": _rsub, "__rsub__": _rsub, "where": _where, "pow": _pow, "__pow__": _pow,
+    "rsub": _rsub, "__rsub__": _rsub, "nan_to_num": _nan_to_num,
+    "view_as": _shape_of_other, "reshape_as": _shape_of_other, "expand_as": _shape_of_other, "where": _where, "pow": _pow, "__pow__": _pow,
     "cat": _concat, "concat": _concat, "concatenate": _concat, "stack": _concat,
     "hstack": _concat, "vstack": _concat,
     "mul": _product, "multiply": _product, "__mul__": _product, "__rmul__": _rproduct,
@@ -607,7 +645,7 @@ _RULES.update({
     "addmm": _addmm, "baddbmm": _addmm, "addmv": _addmm,
     "div": _div, "divide": _div, "true_divide": _div, "__truediv__": _div,
     "__rtruediv__": _rdiv, "__rdiv__": _rdiv, "__rpow__": _rpow,
-    "softmax": _softmax, "_softmax": _softmax, "log_softmax": _log_softmax,
+    "softmax": _softmax, "log_softmax": _log_softmax,
     "logsumexp": _logsumexp,
     "layer_norm": _layer_norm, "rms_norm": _rms_norm, "cross_entropy": _cross_entropy,
     "scaled_dot_product_attention": _sdpa, "dropout": _dropout,

@@ -535,21 +535,19 @@ class TorchModel:
             return _jvp(lambda t: g_of(t, dj), (x,), (dj,))
 
         self._hold_memory()
-        out = None
+        out = taylor_failed = None
         if second and self._taylor is not False:
             try:
                 with _malloc_keeps_memory(), torch.enable_grad():
                     out = self._over_directions(lambda dj: taylor_gc(losses, x, dj), d,
                                                 len(samples), 2)
                 self._taylor = True
-            except (NoRule,) + _FORWARD_ERRORS + (TypeError,) as e:
-                if self._taylor:  # the Taylor-mode pass worked before: the losses failed
-                    raise
-                self._taylor = False
-                warnings.warn(f"TorchModel: the Taylor-mode pass cannot evaluate these losses "
-                              f"({type(e).__name__}: {e}); using torch's nested jvp, about "
-                              f"2x slower", RuntimeWarning, stacklevel=2)
+            except Exception as e:  # noqa: BLE001 - nested jvp decides what it was
+                taylor_failed = e
         if out is None:
+            # After a Taylor-mode failure: if nested jvp works, the pass lacked
+            # a rule (for good: it is not tried again); if nested jvp fails
+            # too, the losses failed, and that error is the one to see.
             try:
                 with _WrittenOutNorms() if second else _nullcontext(), _malloc_keeps_memory():
                     out = self._over_directions(nested, d, len(samples), 2 if second else 1)
@@ -557,6 +555,12 @@ class TorchModel:
                 if self._forward:  # forward mode worked before: the losses failed
                     raise
                 return None  # the caller tries reverse mode (and if that works, keeps to it)
+            if taylor_failed is not None:
+                self._taylor = False
+                warnings.warn(f"TorchModel: the Taylor-mode pass cannot evaluate these losses "
+                              f"({type(taylor_failed).__name__}: {taylor_failed}); using "
+                              f"torch's nested jvp, about 2x slower", RuntimeWarning,
+                              stacklevel=2)
         self._forward = True
         return (_to_numpy(out[0]), _to_numpy(out[1])) if second else _to_numpy(out[0])
 
