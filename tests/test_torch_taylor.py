@@ -5,7 +5,7 @@ error O(h^4), about 1e-12 here), for g = d/dt f(x + t d) and
 c = d^2/dt^2 f(x + t d) at t = 0. Also: the same values under vmap over
 directions (the way TorchModel calls it), NoRule (naming the op) for ops
 without a rule, in-place ops, conversions that would drop the derivatives,
-and gradients disabled. Skips when torch is not importable by this Python."""
+and custom autograd.Functions. Skips when torch is not importable by this Python."""
 import math
 
 import pyharness  # noqa: F401  (bindings path)
@@ -250,14 +250,28 @@ def ops_without_a_rule_raise_norule_naming_them():
     for conv in (lambda t: torch.tensor(t.numpy()), lambda t: torch.tensor(t.sum().item()),
                  lambda t: torch.tensor(t.tolist())):
         expect_raises(NoRule, taylor_gc, conv, x, d)
-    # gradients disabled: inside a custom autograd.Function's forward (torch
-    # 1.13 runs it on the Jet) or the losses' own no_grad block
+    # a custom autograd.Function says how it is differentiated: refused
+    # (its forward run on the Jet would ignore its jvp / backward)
+
+    class Straight(torch.autograd.Function):  # round forward, identity backward
+        @staticmethod
+        def forward(ctx, t):
+            return torch.round(t)
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+    e = expect_raises(NoRule, taylor_gc, lambda t: Straight.apply(t) * t, x, d)
+    assert "Straight" in str(e), str(e)
+    assert torch.equal(Straight.apply(x), torch.round(x)), "apply restored after the pass"
+    # torch.no_grad does not stop forward mode (torch's jvp differentiates
+    # through it too): the derivatives propagate
 
     def under_no_grad(t):
         with torch.no_grad():
             return t * 2
-    e = expect_raises(NoRule, taylor_gc, under_no_grad, x, d)
-    assert "gradients disabled" in str(e), str(e)
+    g, c = taylor_gc(under_no_grad, x, d)
+    assert torch.equal(g, 2 * d) and not c.any(), (g, c)
 
 
 @test

@@ -14,7 +14,9 @@ once from the value, which vmap leaves unbatched when only d is mapped,
 and each op costs a few batched multiply-adds per direction.
 
 An op without a rule raises NoRule naming it (the caller then uses nested
-jvp); so does any in-place op on a Jet. Rules, for y = op(x) with x(t):
+jvp); so do any in-place op on a Jet, out=, and a custom
+autograd.Function (its own jvp or backward says how it is differentiated).
+Inside torch.no_grad the derivatives propagate, as in torch's forward mode. Rules, for y = op(x) with x(t):
   linear ops (views, indexing, sums, casts):  y_k = op(x_k)
   products B(a, b) (mul, matmul, einsum, ...): y1 = B(a1,b) + B(a,b1),
       y2 = B(a2,b) + 2 B(a1,b1) + B(a,b2)   (n operands likewise)
@@ -24,6 +26,7 @@ jvp); so does any in-place op on a Jet. Rules, for y = op(x) with x(t):
       written out in the ops above.
 Comparisons, argmax and the like return plain tensors of the value.
 """
+import inspect
 import math
 
 import torch
@@ -62,12 +65,6 @@ class Jet(torch.Tensor):
             raise NoRule(name)
         if kwargs.get("out") is not None:  # the value and derivatives would share it
             raise NoRule(name + " with out=")
-        if not torch.is_grad_enabled():
-            # Inside an autograd.Function's forward (torch 1.13 runs it on
-            # the Jet) or the losses' own no_grad block: torch's forward
-            # mode would use the Function's jvp, or differentiate anyway.
-            raise NoRule(name + " with gradients disabled (torch.no_grad, or inside a custom "
-                         "autograd.Function)")
         try:
             return rule(func, args, kwargs)
         except (IndexError, KeyError, ValueError, TypeError, AttributeError) as e:
@@ -654,11 +651,44 @@ for _n, _d in _ELEMENTWISE.items():
     _RULES[_n] = _elementwise(_d)
 
 
+_FUNCTION = torch.autograd.Function
+_MISSING = object()
+
+
+def _apply_refusing_jets(descriptor):
+    """autograd.Function.apply that refuses Jets: a custom Function says how
+    it is differentiated (its jvp, its backward), which its forward run on a
+    Jet would ignore (torch runs forward on a tensor subclass as given)."""
+    def apply(cls, *args, **kwargs):
+        if any(_is_jet(a) for a in args) or any(_is_jet(v) for v in kwargs.values()):
+            raise NoRule(f"custom autograd.Function {cls.__name__}")
+        return descriptor.__get__(None, cls)(*args, **kwargs)
+    return classmethod(apply)
+
+
+class _CustomFunctionsRefused:
+    """While the pass runs, autograd.Function.apply raises NoRule for a Jet
+    (and is the original for anything else)."""
+
+    def __enter__(self):
+        self.own = _FUNCTION.__dict__.get("apply", _MISSING)  # torch 2 defines it, 1.13 inherits
+        _FUNCTION.apply = _apply_refusing_jets(inspect.getattr_static(_FUNCTION, "apply"))
+
+    def __exit__(self, *exc):
+        if self.own is _MISSING:
+            del _FUNCTION.apply
+        else:
+            _FUNCTION.apply = self.own
+
+
 def taylor_gc(f, x, d):
     """(g, c): the first and second derivatives of f(x + t d) at t = 0
     (tensors shaped like f(x)). x: the point (a plain tensor), d: the
-    direction, same shape. Raises NoRule naming an op without a rule."""
-    y = f(Jet(x, d, None))
+    direction, same shape. Raises NoRule naming an op without a rule (or a
+    custom autograd.Function). Under torch.no_grad the derivatives still
+    propagate, as in torch's forward mode."""
+    with _CustomFunctionsRefused():
+        y = f(Jet(x, d, None))
     if not _is_jet(y):
         z = torch.zeros_like(y)
         return z, z
