@@ -237,7 +237,8 @@ def token_losses(tokens, mask, attention_mask):
 
     def losses(module, samples):
         out = module(tok, attention_mask=attention_mask)
-        logp = torch.log_softmax(out.logits, dim=-1)
+        logits = out if torch.is_tensor(out) else out.logits  # a TL4 bridge: the logits
+        logp = torch.log_softmax(logits, dim=-1)
         s, p = seq_t[samples], pos_t[samples]
         return -logp[s, p, tok[s, p + 1]]
     return losses
@@ -316,6 +317,53 @@ def pythia_neox_takes_the_fast_path():
 @test
 def llama_takes_the_fast_path():
     check_all("llama")  # nn.SiLU passes inplace=False; sdpa passes enable_gqa=True
+
+
+@test
+def transformerlens4_bridges_take_the_fast_path_with_their_tied_weights():
+    """A TransformerLens 4 TransformerBridge over GPT-2 (tied unembedding,
+    q/k/v views of a fused qkv; its named_parameters() are the HF model's)
+    and over GPT-NeoX (its norm hooks run under torch.no_grad): the Taylor
+    pass runs, g and c equal nested jvp's, and the gradient equals plain
+    autograd on the bridge (the tied unembedding's part included)."""
+    need_hf()
+    try:
+        from transformer_lens.model_bridge import TransformerBridge
+    except ImportError as e:
+        raise Skip(f"TransformerLens 4 is not installed ({e})")
+    import tempfile
+    ctx = polca.Context(backend="cpu")
+    tokens, mask, _ = data(None)
+    fn = token_losses(tokens, mask, None)
+    n = int(mask.sum())
+    for kind in ("gpt2", "neox"):
+        hf = build(kind, "eager", torch.float32)
+        with tempfile.TemporaryDirectory() as d, contextlib.redirect_stderr(io.StringIO()):
+            hf.save_pretrained(d)
+            bridge = TransformerBridge.boot_transformers(d, hf_model=hf, tokenizer=None)
+        bridge.eval()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            tm = TorchModel(ctx, bridge, fn, n)
+            theta = tm.flatten()
+            samples = np.arange(n, dtype=np.int64)
+            dirs = np.random.default_rng(1).standard_normal((2, tm.n_params)).astype(np.float32)
+            g, c = tm._forward_gc(theta, samples, dirs, True)
+        fallback = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)
+                    and "share memory" not in str(w.message)]
+        assert tm._taylor is True and not fallback, f"{kind} bridge: no fast path: {fallback}"
+        tm._taylor = False  # the same losses by torch's nested jvp
+        gn, cn = tm._forward_gc(theta, samples, dirs, True)
+        eg, ec = rel_err(g, gn), rel_err(c, cn)
+        assert eg <= 1e-4 and ec <= 1e-4, f"{kind} bridge: g {eg:.2g}, c {ec:.2g} vs nested jvp"
+        _, grad = tm.model.grad(polca.Data.indices(ctx, n), theta)
+        bridge.zero_grad()
+        fn(bridge, torch.arange(n)).mean().backward()
+        params = dict(bridge.named_parameters())
+        want = np.concatenate([np.zeros(params[k].numel(), np.float32) if params[k].grad is None
+                               else params[k].grad.reshape(-1).numpy() for k in tm.names])
+        eg = rel_err(grad, want)
+        assert eg <= 1e-5, f"{kind} bridge: gradient {eg:.2g} from plain autograd"
 
 
 if __name__ == "__main__":
