@@ -538,7 +538,7 @@ class TorchModel:
         out = taylor_failed = None
         if second and self._taylor is not False:
             try:
-                with _malloc_keeps_memory(), torch.enable_grad():
+                with _malloc_keeps_memory(), torch.no_grad():  # Jets need no graph
                     out = self._over_directions(lambda dj: taylor_gc(losses, x, dj), d,
                                                 len(samples), 2)
                 self._taylor = True
