@@ -74,7 +74,8 @@ def alternating(fns, runs=RUNS):
 
 
 print(f"P = {builtin.n_params}, N = {data.n_samples} samples ({S} x 12 tokens), K = 16, "
-      f"{threads} threads, torch {torch.__version__}")
+      f"{threads} threads, torch {torch.__version__}, "
+      f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
 (tb, cb, b), (tf, cf, f) = alternating([lambda: builtin.dirderivs(data, theta, dirs),
                                         lambda: tm.model.dirderivs(idx, theta, dirs)])
 assert tm._forward is True
