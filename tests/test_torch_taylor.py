@@ -264,6 +264,18 @@ def ops_without_a_rule_raise_norule_naming_them():
     e = expect_raises(NoRule, taylor_gc, lambda t: Straight.apply(t) * t, x, d)
     assert "Straight" in str(e), str(e)
     assert torch.equal(Straight.apply(x), torch.round(x)), "apply restored after the pass"
+    # nested passes (two threads at once): apply is restored once, by the last
+    original = torch.autograd.Function.__dict__.get("apply")
+
+    def inner_pass(t):
+        g, _ = taylor_gc(lambda u: u * 3, x, d)  # a pass inside a pass
+        return t * g.sum()
+    taylor_gc(inner_pass, x, d)
+    assert torch.autograd.Function.__dict__.get("apply") is original, "apply not restored"
+    from polca._taylor import _CustomFunctionsRefused
+    a, b = _CustomFunctionsRefused(), _CustomFunctionsRefused()
+    a.__enter__(), b.__enter__(), a.__exit__(None, None, None), b.__exit__(None, None, None)
+    assert torch.autograd.Function.__dict__.get("apply") is original, "interleaved passes"
     # torch.no_grad does not stop forward mode (torch's jvp differentiates
     # through it too): the derivatives propagate
 

@@ -28,6 +28,7 @@ Comparisons, argmax and the like return plain tensors of the value.
 """
 import inspect
 import math
+import threading
 
 import torch
 import torch.nn.functional as F
@@ -694,18 +695,31 @@ def _apply_refusing_jets(descriptor):
 
 
 class _CustomFunctionsRefused:
-    """While the pass runs, autograd.Function.apply raises NoRule for a Jet
-    (and is the original for anything else)."""
+    """While a pass runs (in any thread), autograd.Function.apply raises
+    NoRule for a Jet and is the original for anything else; the first pass
+    in patches it, the last out restores it."""
+    _lock = threading.Lock()
+    _depth = 0
+    _saved = {}  # "apply": Function's own attribute (in a dict: no descriptor binding)
 
     def __enter__(self):
-        self.own = _FUNCTION.__dict__.get("apply", _MISSING)  # torch 2 defines it, 1.13 inherits
-        _FUNCTION.apply = _apply_refusing_jets(inspect.getattr_static(_FUNCTION, "apply"))
+        with self._lock:
+            cls = _CustomFunctionsRefused
+            if cls._depth == 0:
+                cls._saved["apply"] = _FUNCTION.__dict__.get("apply", _MISSING)  # torch 2 has one
+                _FUNCTION.apply = _apply_refusing_jets(inspect.getattr_static(_FUNCTION, "apply"))
+            cls._depth += 1
 
     def __exit__(self, *exc):
-        if self.own is _MISSING:
-            del _FUNCTION.apply
-        else:
-            _FUNCTION.apply = self.own
+        with self._lock:
+            cls = _CustomFunctionsRefused
+            cls._depth -= 1
+            if cls._depth == 0:
+                own = cls._saved.pop("apply")
+                if own is _MISSING:  # torch 1.13 inherits it from _C._FunctionBase
+                    del _FUNCTION.apply
+                else:
+                    _FUNCTION.apply = own
 
 
 def taylor_gc(f, x, d):
