@@ -88,14 +88,11 @@ static double thread_cpu(void) {
 }
 
 static polca_context *one_thread_context(void) {
-    polca_options *o = NULL;
-    polca_context *ctx = NULL;
-    if (polca_options_create(&o) || polca_options_set_string(o, "backend", "cpu") ||
-        polca_options_set_int(o, "threads", 1) || polca_context_create(o, &ctx)) {
+    polca_context *ctx = one_thread_cpu_context();
+    if (!ctx) {
         fprintf(stderr, "bench/cluster_comm: context: %s\n", polca_last_error());
         exit(1);
     }
-    polca_options_destroy(o);
     return ctx;
 }
 

@@ -43,15 +43,10 @@ static int32_t count_products(void *user, const char *stage, int64_t done, int64
 static void run(int32_t rank, polca_comm *comm, void *arg) {
     job *j = arg;
     polca_options *o = NULL;
-    polca_context *ctx = NULL;
+    polca_context *ctx = one_thread_cpu_context();
     polca_model *m = NULL;
     polca_data *data = NULL;
     polca_checkpoints *series = NULL;
-    polca_options_create(&o);
-    polca_options_set_string(o, "backend", "cpu");
-    polca_options_set_int(o, "threads", 1);
-    polca_context_create(o, &ctx);
-    polca_options_destroy(o);
     if (comm) polca_context_set_comm(ctx, comm);
     polca_context_set_progress(ctx, count_products, &j->products[rank]);
     polca_options_create(&o);

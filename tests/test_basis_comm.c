@@ -36,17 +36,6 @@ typedef struct fixture {
     int64_t p;
 } fixture;
 
-static polca_context *ctx_one_thread(void) {
-    polca_options *o = NULL;
-    polca_context *ctx = NULL;
-    polca_options_create(&o);
-    polca_options_set_string(o, "backend", "cpu");
-    polca_options_set_int(o, "threads", 1);
-    polca_context_create(o, &ctx);
-    polca_options_destroy(o);
-    return ctx;
-}
-
 /* A small transformer, N_SEQ sequences whose masks score 1..3 positions
  * (so shares of sequences hold different numbers of samples), N_CKPT
  * checkpoints, and step scales at their steps. bad_token: a token id past
@@ -64,7 +53,7 @@ typedef struct data_choice {
 
 static int fixture_make(fixture *f, data_choice dc) {
     memset(f, 0, sizeof *f);
-    f->ctx = ctx_one_thread();
+    f->ctx = one_thread_cpu_context();
     if (!f->ctx) return 0;
     polca_options *o = NULL;
     polca_options_create(&o);
@@ -427,7 +416,7 @@ static void h_run(int32_t rank, polca_comm *comm, void *arg) {
     result *r = &w->r[comm ? rank : 0];
     h_log *L = &w->log[comm ? rank : 0];
     memset(r, 0, sizeof *r);
-    polca_context *ctx = ctx_one_thread();
+    polca_context *ctx = one_thread_cpu_context();
     if (comm) polca_context_set_comm(ctx, comm);
     polca_model *m = NULL;
     polca_data *d = NULL;
@@ -781,7 +770,7 @@ static void *spin_config(void *arg) {
 }
 
 TEST(one_device_description_whatever_other_threads_do) {
-    polca_context *first = ctx_one_thread();
+    polca_context *first = one_thread_cpu_context();
     CHECK(first != NULL);
     const char *want = NULL;
     CHECK_OK(polca_context_device(first, &want));
@@ -790,7 +779,7 @@ TEST(one_device_description_whatever_other_threads_do) {
     CHECK(pthread_create(&th, NULL, spin_config, NULL) == 0);
     int bad = 0;
     for (int i = 0; i < 100000; i++) {
-        polca_context *c = ctx_one_thread();
+        polca_context *c = one_thread_cpu_context();
         const char *got = NULL;
         if (!c || polca_context_device(c, &got) != POLCA_OK || strcmp(got, want)) bad++;
         polca_context_destroy(c);

@@ -13,8 +13,6 @@ from pyharness import Skip, test, run, skip_if_sanitized, expect_raises
 
 skip_if_sanitized()
 
-import numpy as np  # noqa: E402
-
 try:
     import torch
     import torch.nn.functional as F
@@ -311,11 +309,10 @@ def piecewise_constant_and_refused_call_forms():
 @test
 def a_function_of_nothing_has_zero_derivatives():
     need_torch()
+    # a value that depends on theta only through a comparison
     g, c = taylor_gc(lambda t: torch.ones(3, dtype=t.dtype) * (t > 10).sum(), point(4, 0),
                      point(4, 1))
     assert torch.equal(g, torch.zeros(3, dtype=torch.float64)) and torch.equal(c, g)
-    # a value that depends on theta only through a comparison: no derivatives either
-    np.testing.assert_array_equal(c.numpy(), np.zeros(3))
 
 
 if __name__ == "__main__":

@@ -19,17 +19,6 @@ enum { NSEQ = 4, NCTX = 5, T1 = 6, K = 3, KL = 4, MAXR = 7 };
 
 static char dir[64], series_path[128], other_path[128], negative_path[128];
 
-static polca_context *cpu_ctx(void) {
-    polca_options *o = NULL;
-    polca_context *ctx = NULL;
-    polca_options_create(&o);
-    polca_options_set_string(o, "backend", "cpu");
-    polca_options_set_int(o, "threads", 1);
-    polca_context_create(o, &ctx);
-    polca_options_destroy(o);
-    return ctx;
-}
-
 static polca_model *make_model(polca_context *ctx) {
     polca_options *o = NULL;
     polca_model *m = NULL;
@@ -56,7 +45,7 @@ static polca_data *make_data(polca_context *ctx) {
 /* A series from a few gradient steps, saved once for every test; and one
  * of the same steps from another start (other_path). */
 static int make_series_at(const char *path, uint64_t seed, int64_t step0) {
-    polca_context *ctx = cpu_ctx();
+    polca_context *ctx = one_thread_cpu_context();
     polca_model *m = make_model(ctx);
     polca_data *d = make_data(ctx);
     polca_checkpoints *s = NULL;
@@ -131,7 +120,7 @@ static int32_t cancel_after(void *user, const char *stage, int64_t done, int64_t
 static void run_rank(int32_t rank, polca_comm *comm, void *arg) {
     run_spec *spec = arg;
     result *r = &spec->res[rank];
-    polca_context *ctx = cpu_ctx();
+    polca_context *ctx = one_thread_cpu_context();
     if (comm) polca_context_set_comm(ctx, comm);
     cancel_state cs = {spec->cancel_after};
     if (spec->cancel_rank == rank) polca_context_set_progress(ctx, cancel_after, &cs);

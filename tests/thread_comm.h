@@ -19,6 +19,18 @@
 
 #include "polca/polca.h"
 
+/* A CPU context with one thread, as each rank (a thread here) uses; NULL
+ * (polca_last_error() says why) when it cannot be made. */
+static inline polca_context *one_thread_cpu_context(void) {
+    polca_options *o = NULL;
+    polca_context *ctx = NULL;
+    if (!polca_options_create(&o) && !polca_options_set_string(o, "backend", "cpu") &&
+        !polca_options_set_int(o, "threads", 1))
+        polca_context_create(o, &ctx);
+    polca_options_destroy(o);
+    return ctx;
+}
+
 typedef struct thread_world {
     int32_t size;
     pthread_barrier_t barrier;

@@ -16,7 +16,9 @@ and each op costs a few batched multiply-adds per direction.
 An op without a rule raises NoRule naming it (the caller then uses nested
 jvp); so do any in-place op on a Jet, out=, and a custom
 autograd.Function (its own jvp or backward says how it is differentiated).
-Inside torch.no_grad the derivatives propagate, as in torch's forward mode. Rules, for y = op(x) with x(t):
+Inside torch.no_grad the derivatives propagate, as in torch's forward mode.
+
+Rules, for y = op(x) with x(t):
   linear ops (views, indexing, sums, casts):  y_k = op(x_k)
   products B(a, b) (mul, matmul, einsum, ...): y1 = B(a1,b) + B(a,b1),
       y2 = B(a2,b) + 2 B(a1,b1) + B(a,b2)   (n operands likewise)
@@ -128,10 +130,6 @@ def _add(a, b):
     return b if a is None else a if b is None else a + b
 
 
-def _mul(a, b):
-    return None if a is None or b is None else a * b
-
-
 def _full(t, shape):
     return t if t is None or tuple(t.shape) == tuple(shape) else t.expand(shape)
 
@@ -195,7 +193,7 @@ def _add_sub(sign):
             ta, tb = _part(a, k), _part(b, k)
             if tb is not None and alpha != 1:
                 tb = alpha * tb
-            out.append(_full(_add(ta, tb), y0.shape))
+            out.append(_add(ta, tb))
         return _jet(*out)
     return rule
 
@@ -265,8 +263,8 @@ def _where(func, args, kwargs):
         if ta is None and tb is None:
             out.append(None)
         else:
-            out.append(_full(torch.where(cond, _zero_for(a) if ta is None else ta,
-                                         _zero_for(b) if tb is None else tb), y0.shape))
+            out.append(torch.where(cond, _zero_for(a) if ta is None else ta,
+                                   _zero_for(b) if tb is None else tb))
     return _jet(*out)
 
 
@@ -327,8 +325,7 @@ def _product(func, args, kwargs):
     if _name(func) in _ELEMENTWISE_MUL and len(args) == 2 and _is_jet(args[0]) and \
             _is_jet(args[1]) and not kwargs:
         return _jet(*_mul2(args[0], args[1]))
-    y0, y1, y2 = _multilinear(lambda a, b: func(a, b, *args[2:], **kwargs), args[:2])
-    return _jet(y0, _full(y1, y0.shape), _full(y2, y0.shape))
+    return _jet(*_multilinear(lambda a, b: func(a, b, *args[2:], **kwargs), args[:2]))
 
 
 def _rproduct(func, args, kwargs):  # __rmul__, __rmatmul__: self is the right factor
@@ -547,14 +544,31 @@ def _logsumexp(func, args, kwargs):
 
 # ---- written out in the ops above ----
 
+def layer_norm_written_out(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """F.layer_norm in elementary ops (also what torch_model's nested-jvp
+    path substitutes for the fused kernel, pytorch#196700)."""
+    dims = tuple(range(-len(normalized_shape), 0))
+    x = x - x.mean(dims, keepdim=True)
+    y = x / (x.pow(2).mean(dims, keepdim=True) + eps).sqrt()
+    if weight is not None:
+        y = y * weight
+    return y + bias if bias is not None else y
+
+
+def rms_norm_written_out(x, normalized_shape, weight=None, eps=None):
+    dims = tuple(range(-len(normalized_shape), 0))
+    if eps is None:
+        eps = torch.finfo(x.dtype).eps
+    y = x / (x.pow(2).mean(dims, keepdim=True) + eps).sqrt()
+    return y * weight if weight is not None else y
+
+
 def _layer_norm(func, args, kwargs):
-    from .torch_model import _layer_norm_written_out
-    return _layer_norm_written_out(*args, **kwargs)
+    return layer_norm_written_out(*args, **kwargs)
 
 
 def _rms_norm(func, args, kwargs):
-    from .torch_model import _rms_norm_written_out
-    return _rms_norm_written_out(*args, **kwargs)
+    return rms_norm_written_out(*args, **kwargs)
 
 
 def _cross_entropy(func, args, kwargs):
@@ -659,7 +673,8 @@ _RULES.update({
     "add": _add_sub(1), "__add__": _add_sub(1), "__radd__": _add_sub(1),
     "sub": _add_sub(-1), "subtract": _add_sub(-1), "__sub__": _add_sub(-1),
     "rsub": _rsub, "__rsub__": _rsub, "nan_to_num": _nan_to_num,
-    "view_as": _shape_of_other, "reshape_as": _shape_of_other, "expand_as": _shape_of_other, "where": _where, "pow": _pow, "__pow__": _pow,
+    "view_as": _shape_of_other, "reshape_as": _shape_of_other, "expand_as": _shape_of_other,
+    "where": _where, "pow": _pow, "__pow__": _pow,
     "cat": _concat, "concat": _concat, "concatenate": _concat, "stack": _concat,
     "hstack": _concat, "vstack": _concat,
     "mul": _product, "multiply": _product, "__mul__": _product, "__rmul__": _rproduct,

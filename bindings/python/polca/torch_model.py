@@ -59,7 +59,7 @@ import weakref
 import numpy as np
 import torch
 
-from ._taylor import NoRule, taylor_gc
+from ._taylor import taylor_gc, layer_norm_written_out, rms_norm_written_out
 from .model import Model
 
 try:  # torch >= 2.0
@@ -86,23 +86,6 @@ except ImportError:
     _TorchFunctionMode = None
 
 
-def _layer_norm_written_out(x, normalized_shape, weight=None, bias=None, eps=1e-5):
-    dims = tuple(range(-len(normalized_shape), 0))
-    x = x - x.mean(dims, keepdim=True)
-    y = x / (x.pow(2).mean(dims, keepdim=True) + eps).sqrt()
-    if weight is not None:
-        y = y * weight
-    return y + bias if bias is not None else y
-
-
-def _rms_norm_written_out(x, normalized_shape, weight=None, eps=None):
-    dims = tuple(range(-len(normalized_shape), 0))
-    if eps is None:
-        eps = torch.finfo(x.dtype).eps
-    y = x / (x.pow(2).mean(dims, keepdim=True) + eps).sqrt()
-    return y * weight if weight is not None else y
-
-
 if _TorchFunctionMode is not None:
     class _WrittenOutNorms(_TorchFunctionMode):
         """Replaces the fused layer_norm (and rms_norm) by the same formula in
@@ -116,9 +99,9 @@ if _TorchFunctionMode is not None:
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
             if func in self._LN:
-                return _layer_norm_written_out(*args, **kwargs)
+                return layer_norm_written_out(*args, **kwargs)
             if func in self._RMS:
-                return _rms_norm_written_out(*args, **kwargs)
+                return rms_norm_written_out(*args, **kwargs)
             return func(*args, **kwargs)
 
 
